@@ -1,0 +1,109 @@
+//! Connecting: `REDIS_OM_URL`, or an explicit URL.
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::error::{Error, Result};
+
+/// The environment variable that holds the server URL.
+pub const URL_ENV: &str = "REDIS_OM_URL";
+
+/// The URL used when `REDIS_OM_URL` is not set.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
+/// The server URL: `REDIS_OM_URL`, or [`DEFAULT_URL`].
+///
+/// Any URL redis-rs understands works: `redis://:password@host:port/db`,
+/// `redis://user:password@host` (ACL), `rediss://` (feature `tls-rustls`),
+/// `?protocol=resp3`, `redis+unix:///path`.
+pub fn url() -> String {
+    std::env::var(URL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
+}
+
+/// A `redis::Client` for `url`.
+///
+/// # Errors
+/// [`Error::Config`] when the URL does not parse (the message never repeats the URL,
+/// which may hold a password).
+pub fn client_for(url: &str) -> Result<redis::Client> {
+    redis::Client::open(url).map_err(|err| {
+        Error::Config(format!(
+            "the Redis URL is not valid ({}): expected redis://[user][:password@]host[:port][/db]",
+            err.kind_description()
+        ))
+    })
+}
+
+/// A `redis::Client` for [`url()`].
+///
+/// # Errors
+/// See [`client_for`].
+pub fn client() -> Result<redis::Client> {
+    client_for(&url())
+}
+
+/// An auto-reconnecting async connection to [`url()`]: clone it freely, all
+/// clones share one multiplexed connection.
+///
+/// ```no_run
+/// # async fn run() -> redis_om::Result<()> {
+/// let mut con = redis_om::connect().await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Error::Config`] for a bad URL, [`Error::Redis`] when the server cannot be reached.
+pub async fn connect() -> Result<ConnectionManager> {
+    connect_to(&url()).await
+}
+
+/// Like [`connect`], to an explicit URL.
+///
+/// # Errors
+/// See [`connect`].
+pub async fn connect_to(url: &str) -> Result<ConnectionManager> {
+    connect_with(url, ConnectionManagerConfig::new()).await
+}
+
+/// Like [`connect_to`], with reconnection and timeout settings.
+///
+/// # Errors
+/// See [`connect`].
+pub async fn connect_with(url: &str, config: ConnectionManagerConfig) -> Result<ConnectionManager> {
+    let client = client_for(url)?;
+    Ok(ConnectionManager::new_with_config(client, config).await?)
+}
+
+/// A blocking connection to [`url()`].
+///
+/// # Errors
+/// See [`connect`].
+pub fn connect_sync() -> Result<redis::Connection> {
+    Ok(client()?.get_connection()?)
+}
+
+trait KindDescription {
+    fn kind_description(&self) -> String;
+}
+
+impl KindDescription for redis::RedisError {
+    fn kind_description(&self) -> String {
+        // The error's category only: its detail could quote the URL.
+        format!("{:?}", self.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_url_error_does_not_leak_the_password() {
+        let err = client_for("redis//:hunter2@host:notaport").unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("not valid"), "{text}");
+    }
+}

@@ -1,0 +1,124 @@
+//! The one error type of redis-om.
+
+use std::fmt;
+
+/// The result type of every fallible redis-om operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in redis-om.
+///
+/// Errors never contain connection passwords: redis-om never formats a URL into
+/// a message, and the errors of `redis` it wraps do not either.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Redis client or server reported an error (I/O, protocol, or a server error reply).
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+
+    /// No document is stored at `key`.
+    #[error("no document found at key {key:?}")]
+    NotFound {
+        /// The full Redis key that was looked up.
+        key: String,
+    },
+
+    /// A stored value could not be decoded into the model.
+    #[error("cannot decode {key:?}{}: {reason}", DisplayField(.field))]
+    Decode {
+        /// The full Redis key of the document.
+        key: String,
+        /// The field (hash field name or JSON path) that failed, when known.
+        field: Option<String>,
+        /// Why it failed.
+        reason: String,
+    },
+
+    /// A model could not be encoded for storage (for example a JSON map with non-string keys).
+    #[error("cannot encode {key:?}: {reason}")]
+    Encode {
+        /// The full Redis key of the document.
+        key: String,
+        /// Why it failed.
+        reason: String,
+    },
+
+    /// An argument given to redis-om is not valid (for example a zero TTL).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The server lacks a module that the operation needs.
+    #[error(
+        "the Redis server has no {module} module, which this operation needs: \
+         use Redis Stack (redis/redis-stack-server) or Redis 8, which include RediSearch and RedisJSON"
+    )]
+    ModuleMissing {
+        /// `search` (RediSearch) or `ReJSON` (RedisJSON).
+        module: &'static str,
+    },
+
+    /// The connection settings are not usable (for example an unparsable `REDIS_OM_URL`).
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+struct DisplayField<'a>(&'a Option<String>);
+
+impl fmt::Display for DisplayField<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(field) => write!(f, " field {field:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Error {
+    /// Whether this is [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    pub(crate) fn decode(key: &str, field: Option<&str>, reason: impl fmt::Display) -> Self {
+        Error::Decode {
+            key: key.to_owned(),
+            field: field.map(str::to_owned),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Turns server replies that mean "this module is not loaded" into
+    /// [`Error::ModuleMissing`]; everything else stays [`Error::Redis`].
+    pub(crate) fn from_redis(err: redis::RedisError) -> Self {
+        if err.code() == Some("ERR") {
+            if let Some(detail) = err.detail() {
+                let lower = detail.to_ascii_lowercase();
+                if lower.starts_with("unknown command") {
+                    if lower.contains("'json.") {
+                        return Error::ModuleMissing { module: "ReJSON" };
+                    }
+                    if lower.contains("'ft.") {
+                        return Error::ModuleMissing { module: "search" };
+                    }
+                }
+            }
+        }
+        Error::Redis(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_error_names_key_and_field() {
+        let e = Error::decode(":User:1", Some("age"), "invalid digit found in string");
+        assert_eq!(
+            e.to_string(),
+            r#"cannot decode ":User:1" field "age": invalid digit found in string"#
+        );
+        let e = Error::decode(":User:1", None, "expected a hash");
+        assert_eq!(e.to_string(), r#"cannot decode ":User:1": expected a hash"#);
+    }
+}

@@ -1,0 +1,123 @@
+//! Where a model's documents live: key prefix, keys and index name.
+
+use std::fmt;
+
+/// The key layout of a model, compatible with redis-om-python's `make_key`.
+///
+/// A key is `{global_prefix}:{prefix}:{pk}` where both prefixes are stripped of
+/// leading and trailing `:`. An empty global prefix therefore gives a key that
+/// starts with `:`, exactly as redis-om-python does. The default index name is
+/// `{global_prefix}:{prefix}:index` (not stripped, as in redis-om-python).
+///
+/// ```
+/// use redis_om_core::KeyLayout;
+/// let layout = KeyLayout::new("", "UserReadCache", None);
+/// assert_eq!(layout.key("01J"), ":UserReadCache:01J");
+/// assert_eq!(layout.key_prefix(), ":UserReadCache:");
+/// assert_eq!(layout.index_name(), ":UserReadCache:index");
+/// assert_eq!(layout.pk_from_key(":UserReadCache:a:b"), Some("a:b"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLayout {
+    key_prefix: String,
+    index_name: String,
+}
+
+impl KeyLayout {
+    /// Builds the layout from the global prefix, the model prefix and an
+    /// optional explicit index name.
+    pub fn new(global_prefix: &str, prefix: &str, index_name: Option<&str>) -> Self {
+        let key_prefix = format!(
+            "{}:{}:",
+            global_prefix.trim_matches(':'),
+            prefix.trim_matches(':')
+        );
+        let index_name = match index_name {
+            Some(name) => name.to_owned(),
+            None => format!("{global_prefix}:{prefix}:index"),
+        };
+        KeyLayout {
+            key_prefix,
+            index_name,
+        }
+    }
+
+    /// The common start of every key of the model, ending in `:` (the `PREFIX` of its index).
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The full key of the document with primary key `pk`.
+    pub fn key(&self, pk: impl fmt::Display) -> String {
+        use fmt::Write;
+        let mut key = String::with_capacity(self.key_prefix.len() + 40);
+        key.push_str(&self.key_prefix);
+        // Writing into a String cannot fail.
+        let _ = write!(key, "{pk}");
+        key
+    }
+
+    /// The name of the model's RediSearch index.
+    pub fn index_name(&self) -> &str {
+        &self.index_name
+    }
+
+    /// The primary key part of `key`, or `None` when `key` is not one of this model's keys.
+    pub fn pk_from_key<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.key_prefix.as_str())
+    }
+
+    /// A `SCAN MATCH` pattern for every key of the model, with the glob
+    /// characters of the prefix (`* ? [ ] \`) escaped so that they match literally.
+    pub fn scan_pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.key_prefix.len() + 4);
+        for c in self.key_prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_redis_om_python_make_key() {
+        // make_key: f"{global.strip(':')}:{model.strip(':')}:{pk}"
+        let l = KeyLayout::new("", "app.models.Customer", None);
+        assert_eq!(l.key("01K"), ":app.models.Customer:01K");
+        assert_eq!(l.index_name(), ":app.models.Customer:index");
+
+        let l = KeyLayout::new(":myapp:", "::Customer:", None);
+        assert_eq!(l.key("1"), "myapp:Customer:1");
+        assert_eq!(l.key_prefix(), "myapp:Customer:");
+        // The index name is not stripped, as in redis-om-python.
+        assert_eq!(l.index_name(), ":myapp::::Customer::index");
+    }
+
+    #[test]
+    fn explicit_index_name_wins() {
+        let l = KeyLayout::new("g", "p", Some("users-idx"));
+        assert_eq!(l.index_name(), "users-idx");
+        assert_eq!(l.key(42), "g:p:42");
+    }
+
+    #[test]
+    fn pk_from_key_keeps_colons_and_rejects_other_models() {
+        let l = KeyLayout::new("g", "User", None);
+        assert_eq!(l.pk_from_key("g:User:a:b:c"), Some("a:b:c"));
+        assert_eq!(l.pk_from_key("g:UserX:1"), None);
+        assert_eq!(l.pk_from_key("g:User"), None);
+    }
+
+    #[test]
+    fn scan_pattern_escapes_glob_characters() {
+        let l = KeyLayout::new("", "we*ird?[x]\\", None);
+        assert_eq!(l.scan_pattern(), ":we\\*ird\\?\\[x\\]\\\\:*");
+    }
+}

@@ -1,0 +1,59 @@
+//! The runtime of [redis-om](https://docs.rs/redis-om): model traits, key
+//! layout, encodings and command execution. Depend on the `redis-om` crate,
+//! which re-exports all of this together with the derive macros.
+#![warn(missing_docs)]
+
+mod connect;
+mod error;
+mod key;
+mod model;
+mod ops;
+mod pk;
+mod request;
+mod scan;
+mod store;
+#[cfg(feature = "chrono")]
+pub mod timestamp;
+mod value;
+
+pub use connect::{client, client_for, connect, connect_sync, connect_to, connect_with, url, DEFAULT_URL, URL_ENV};
+pub use error::{Error, Result};
+pub use key::KeyLayout;
+pub use model::{decode_json, Condition, Encoded, HashFields, Model, SaveOptions, Storage, Stored};
+pub use pk::PrimaryKey;
+pub use redis;
+pub use scan::PkIter;
+pub use store::{AsyncModel, SyncModel};
+pub use value::{HashArg, HashValue};
+
+/// What the derive macros' generated code uses. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::value::{unit_enum_from_bytes, unit_enum_to_str};
+    pub use serde;
+    pub use serde_json;
+    pub use std::sync::LazyLock;
+
+    /// Turns a field decoding failure into [`crate::Error::Decode`].
+    pub fn field_error(key: &str, field: &str, reason: String) -> crate::Error {
+        crate::Error::Decode {
+            key: key.to_owned(),
+            field: Some(field.to_owned()),
+            reason,
+        }
+    }
+
+    /// Serializes a JSON model.
+    pub fn encode_json<T: serde::Serialize>(value: &T) -> Result<crate::Encoded<'static>, String> {
+        serde_json::to_vec(value)
+            .map(crate::Encoded::Json)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The error of a primary key type that cannot be generated.
+    pub fn cannot_generate(model: &str) -> crate::Error {
+        crate::Error::InvalidArgument(format!(
+            "{model} has an empty primary key of a type that cannot be generated: set it before saving"
+        ))
+    }
+}

@@ -1,0 +1,302 @@
+//! The [`Model`] trait that the derives implement, and what it encodes to.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use redis::Value;
+
+use crate::error::{Error, Result};
+use crate::key::KeyLayout;
+use crate::value::{HashArg, HashValue};
+
+/// How a model is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Storage {
+    /// A Redis hash, one field per struct field (`#[derive(HashModel)]`).
+    Hash,
+    /// A RedisJSON document (`#[derive(JsonModel)]`).
+    Json,
+}
+
+impl Storage {
+    /// The name `SCAN ... TYPE` and `TYPE` use for this storage.
+    pub fn redis_type(self) -> &'static str {
+        match self {
+            Storage::Hash => "hash",
+            Storage::Json => "ReJSON-RL",
+        }
+    }
+}
+
+/// A struct stored in Redis. Implemented by `#[derive(HashModel)]` and
+/// `#[derive(JsonModel)]`; the operations come from
+/// [`AsyncModel`](crate::AsyncModel) and [`SyncModel`](crate::SyncModel).
+pub trait Model: Sized + Send + Sync {
+    /// Hash or JSON.
+    const STORAGE: Storage;
+
+    /// Key prefix, keys and index name of this model.
+    fn key_layout() -> &'static KeyLayout;
+
+    /// The primary key as it appears in the Redis key, or `None` when it is
+    /// empty and will be generated on save.
+    fn primary_key(&self) -> Option<Cow<'_, str>>;
+
+    /// Sets a freshly generated primary key.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the primary key type cannot be generated
+    /// (integers).
+    fn generate_primary_key(&mut self) -> Result<()>;
+
+    /// Encodes the model for storage.
+    ///
+    /// # Errors
+    /// A description of the failure; the caller adds the key.
+    fn encode(&self) -> Result<Encoded<'_>, String>;
+
+    /// Decodes a stored document read from `key`.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] naming the key and, where known, the field.
+    fn decode(key: &str, stored: Stored<'_>) -> Result<Self>;
+}
+
+/// A model encoded for storage.
+#[derive(Debug)]
+pub enum Encoded<'a> {
+    /// Hash fields.
+    Hash(HashFields<'a>),
+    /// A serialized JSON document.
+    Json(Vec<u8>),
+}
+
+/// The fields of a hash model: those to set, and those that are `None` and must be removed.
+#[derive(Debug, Default)]
+pub struct HashFields<'a> {
+    pub(crate) set: Vec<(&'static str, HashArg<'a>)>,
+    pub(crate) unset: Vec<&'static str>,
+}
+
+impl<'a> HashFields<'a> {
+    /// Room for `fields` fields.
+    pub fn with_capacity(fields: usize) -> Self {
+        HashFields {
+            set: Vec::with_capacity(fields),
+            unset: Vec::new(),
+        }
+    }
+
+    /// Adds a field; a value that encodes to nothing (`None`) is recorded for removal.
+    pub fn field<V: HashValue>(&mut self, name: &'static str, value: &'a V) {
+        match value.to_hash_arg() {
+            Some(arg) => self.set.push((name, arg)),
+            None => self.unset.push(name),
+        }
+    }
+
+    /// The fields to set, in order.
+    pub fn set(&self) -> &[(&'static str, HashArg<'a>)] {
+        &self.set
+    }
+
+    /// The fields to remove.
+    pub fn unset(&self) -> &[&'static str] {
+        &self.unset
+    }
+}
+
+/// A stored document as read from Redis, before decoding.
+#[derive(Debug, Clone, Copy)]
+pub enum Stored<'a> {
+    /// The reply of `HGETALL` (or the fields of an `FT.SEARCH` result):
+    /// a flat array of name/value pairs (RESP2) or a map (RESP3).
+    Hash(&'a Value),
+    /// A JSON document's text.
+    Json(&'a [u8]),
+}
+
+impl<'a> Stored<'a> {
+    /// The name/value pairs of a stored hash.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] when the reply is not a hash.
+    pub fn hash_fields(self, key: &str) -> Result<Vec<(&'a [u8], &'a [u8])>> {
+        let value = match self {
+            Stored::Hash(value) => value,
+            Stored::Json(_) => return Err(Error::decode(key, None, "expected a hash, found JSON")),
+        };
+        let not_text = || Error::decode(key, None, "a hash field name or value is not text");
+        match value {
+            Value::Array(items) => {
+                if items.len() % 2 != 0 {
+                    return Err(Error::decode(key, None, "odd number of hash items"));
+                }
+                items
+                    .chunks_exact(2)
+                    .map(|pair| Ok((bytes_of(&pair[0]).ok_or_else(not_text)?, bytes_of(&pair[1]).ok_or_else(not_text)?)))
+                    .collect()
+            }
+            Value::Map(pairs) => pairs
+                .iter()
+                .map(|(k, v)| Ok((bytes_of(k).ok_or_else(not_text)?, bytes_of(v).ok_or_else(not_text)?)))
+                .collect(),
+            other => Err(Error::decode(key, None, format!("expected a hash, found {}", describe(other)))),
+        }
+    }
+
+    /// The JSON text of a stored document.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] when the document is not JSON.
+    pub fn json(self, key: &str) -> Result<&'a [u8]> {
+        match self {
+            Stored::Json(bytes) => Ok(bytes),
+            Stored::Hash(_) => Err(Error::decode(key, None, "expected a JSON document, found a hash")),
+        }
+    }
+}
+
+/// The bytes of a string-like reply.
+pub(crate) fn bytes_of(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.as_bytes()),
+        Value::Okay => Some(b"OK"),
+        _ => None,
+    }
+}
+
+/// A short description of a reply, for error messages (never its contents).
+pub(crate) fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Nil => "nil",
+        Value::Int(_) => "an integer",
+        Value::BulkString(_) | Value::SimpleString(_) | Value::VerbatimString { .. } => "a string",
+        Value::Array(_) => "an array",
+        Value::Map(_) => "a map",
+        Value::Set(_) => "a set",
+        Value::Double(_) => "a double",
+        Value::Boolean(_) => "a boolean",
+        Value::Okay => "OK",
+        Value::ServerError(_) => "an error",
+        _ => "an unexpected reply",
+    }
+}
+
+/// Decodes a JSON document into `T`, naming the path of the first field that fails.
+///
+/// # Errors
+/// [`Error::Decode`] with the failing path in `field`.
+pub fn decode_json<T: serde::de::DeserializeOwned>(key: &str, json: &[u8]) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(json);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let field = (path != ".").then_some(path);
+        Error::Decode {
+            key: key.to_owned(),
+            field,
+            reason: err.into_inner().to_string(),
+        }
+    })
+}
+
+/// A condition on a save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Save only if no document exists at the key (`NX`).
+    IfNew,
+    /// Save only if a document already exists at the key (`XX`).
+    IfExists,
+}
+
+/// Options of [`save_with`](crate::AsyncModel::save_with): a condition and a time to live,
+/// both applied atomically on the server in the same round trip as the write.
+///
+/// ```
+/// use std::time::Duration;
+/// use redis_om_core::SaveOptions;
+/// let opts = SaveOptions::new().only_if_new().ttl(Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaveOptions {
+    pub(crate) condition: Option<Condition>,
+    pub(crate) ttl: Option<Duration>,
+}
+
+impl SaveOptions {
+    /// No condition, no TTL: the same as [`save`](crate::AsyncModel::save).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes only if no document exists at the key (like `SET NX`).
+    pub fn only_if_new(mut self) -> Self {
+        self.condition = Some(Condition::IfNew);
+        self
+    }
+
+    /// Writes only if a document already exists at the key (like `SET XX`).
+    pub fn only_if_exists(mut self) -> Self {
+        self.condition = Some(Condition::IfExists);
+        self
+    }
+
+    /// Expires the document after `ttl` (millisecond precision; must be at least 1 ms).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// The condition, if any.
+    pub fn condition(&self) -> Option<Condition> {
+        self.condition
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_fields_from_resp2_and_resp3() {
+        let resp2 = Value::Array(vec![
+            Value::BulkString(b"a".to_vec()),
+            Value::BulkString(b"1".to_vec()),
+        ]);
+        let resp3 = Value::Map(vec![(
+            Value::BulkString(b"a".to_vec()),
+            Value::BulkString(b"1".to_vec()),
+        )]);
+        for v in [&resp2, &resp3] {
+            let fields = Stored::Hash(v).hash_fields("k").unwrap();
+            assert_eq!(fields, vec![(&b"a"[..], &b"1"[..])]);
+        }
+        let odd = Value::Array(vec![Value::BulkString(b"a".to_vec())]);
+        assert!(matches!(Stored::Hash(&odd).hash_fields("k"), Err(Error::Decode { .. })));
+        assert!(matches!(Stored::Hash(&Value::Int(3)).hash_fields("k"), Err(Error::Decode { .. })));
+    }
+
+    #[test]
+    fn json_decode_errors_name_the_path() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Address {
+            city: String,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct User {
+            address: Address,
+        }
+        let err = decode_json::<User>("k", br#"{"address":{"city":5}}"#).unwrap_err();
+        match err {
+            Error::Decode { key, field, .. } => {
+                assert_eq!(key, "k");
+                assert_eq!(field.as_deref(), Some("address.city"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

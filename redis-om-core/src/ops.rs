@@ -1,0 +1,231 @@
+//! The operations on one document, built as requests (pure) with their reply parsers.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::{cmd, Cmd, Value};
+
+use crate::error::{Error, Result};
+use crate::model::{bytes_of, describe, Condition, Encoded, Model, SaveOptions, Storage, Stored};
+use crate::request::{Op, Request, SAVE_SCRIPT};
+
+fn unexpected(command: &str, reply: &Value) -> Error {
+    Error::Redis(redis::RedisError::from((
+        redis::ErrorKind::Parse,
+        "unexpected reply",
+        format!("{command} answered {}", describe(reply)),
+    )))
+}
+
+fn int_reply(command: &'static str, reply: Value) -> Result<i64> {
+    match reply {
+        Value::Int(i) => Ok(i),
+        other => Err(unexpected(command, &other)),
+    }
+}
+
+fn ttl_millis(ttl: Duration) -> Result<u64> {
+    match u64::try_from(ttl.as_millis()) {
+        Ok(0) => Err(Error::InvalidArgument("a TTL must be at least 1 ms".to_owned())),
+        Ok(ms) if ms <= i64::MAX as u64 / 2 => Ok(ms),
+        _ => Err(Error::InvalidArgument(format!("TTL {ttl:?} is too long"))),
+    }
+}
+
+/// `save_with`: fills an empty primary key, then writes the document in one
+/// round trip; returns the pk, or `None` when the condition kept it from being written.
+pub(crate) fn save<M: Model>(
+    model: &mut M,
+    options: SaveOptions,
+) -> Result<Op<Option<String>, impl FnOnce(Value) -> Result<Option<String>> + Send>> {
+    if model.primary_key().is_none() {
+        if options.condition == Some(Condition::IfExists) {
+            return Err(Error::InvalidArgument(
+                "only_if_exists needs a model whose primary key is set".to_owned(),
+            ));
+        }
+        model.generate_primary_key()?;
+    }
+    let model = &*model;
+    let pk = match model.primary_key() {
+        Some(pk) => pk.into_owned(),
+        None => {
+            return Err(Error::InvalidArgument(
+                "the generated primary key is empty".to_owned(),
+            ))
+        }
+    };
+    let key = M::key_layout().key(&pk);
+    let ttl = options.ttl.map(ttl_millis).transpose()?;
+    let encoded = model.encode().map_err(|reason| Error::Encode {
+        key: key.clone(),
+        reason,
+    })?;
+
+    let request = match options.condition {
+        None => unconditional_save(&key, &encoded, ttl),
+        Some(condition) => conditional_save(&key, &encoded, ttl, condition),
+    };
+    let conditional = options.condition.is_some();
+    Ok(Op::new(request, move |reply| {
+        if !conditional {
+            return Ok(Some(pk));
+        }
+        match reply {
+            Value::Int(1) => Ok(Some(pk)),
+            Value::Int(0) | Value::Nil => Ok(None),
+            other => Err(unexpected("EVALSHA", &other)),
+        }
+    }))
+}
+
+fn write_cmd(key: &str, encoded: &Encoded<'_>) -> Cmd {
+    match encoded {
+        Encoded::Hash(fields) => {
+            let mut hset = cmd("HSET");
+            hset.arg(key);
+            for (name, value) in fields.set() {
+                hset.arg(*name).arg(value);
+            }
+            hset
+        }
+        Encoded::Json(doc) => {
+            let mut set = cmd("JSON.SET");
+            set.arg(key).arg("$").arg(doc.as_slice());
+            set
+        }
+    }
+}
+
+fn unconditional_save(key: &str, encoded: &Encoded<'_>, ttl: Option<u64>) -> Request {
+    let unset = match encoded {
+        Encoded::Hash(fields) => fields.unset(),
+        Encoded::Json(_) => &[],
+    };
+    if unset.is_empty() && ttl.is_none() {
+        return Request::Cmd(write_cmd(key, encoded));
+    }
+    // Removing cleared fields and setting the TTL must not be observable apart
+    // from the write: one MULTI/EXEC block, still one round trip.
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    if !unset.is_empty() {
+        pipe.cmd("HDEL").arg(key).arg(unset).ignore();
+    }
+    pipe.add_command(write_cmd(key, encoded)).ignore();
+    if let Some(ms) = ttl {
+        pipe.cmd("PEXPIRE").arg(key).arg(ms).ignore();
+    }
+    Request::Pipe(pipe)
+}
+
+fn conditional_save(
+    key: &str,
+    encoded: &Encoded<'_>,
+    ttl: Option<u64>,
+    condition: Condition,
+) -> Request {
+    let mut eval = cmd("EVALSHA");
+    eval.arg(SAVE_SCRIPT.get_hash()).arg(1).arg(key);
+    eval.arg(match condition {
+        Condition::IfNew => "NX",
+        Condition::IfExists => "XX",
+    });
+    eval.arg(ttl.unwrap_or(0));
+    match encoded {
+        Encoded::Json(doc) => {
+            eval.arg("J").arg(doc.as_slice());
+        }
+        Encoded::Hash(fields) => {
+            eval.arg("H").arg(fields.unset().len()).arg(fields.unset());
+            for (name, value) in fields.set() {
+                eval.arg(*name).arg(value);
+            }
+        }
+    }
+    Request::Script(eval)
+}
+
+/// `get`: the document with primary key `pk`, or [`Error::NotFound`].
+pub(crate) fn get<M: Model>(
+    pk: impl fmt::Display,
+) -> Op<M, impl FnOnce(Value) -> Result<M> + Send> {
+    let key = M::key_layout().key(pk);
+    let request = match M::STORAGE {
+        Storage::Hash => cmd("HGETALL").arg(&key).to_owned(),
+        Storage::Json => cmd("JSON.GET").arg(&key).to_owned(),
+    };
+    Op::new(Request::Cmd(request), move |reply| decode_reply::<M>(key, reply))
+}
+
+/// Decodes the reply of `HGETALL`/`JSON.GET` at `key`.
+pub(crate) fn decode_reply<M: Model>(key: String, reply: Value) -> Result<M> {
+    match M::STORAGE {
+        Storage::Hash => match &reply {
+            Value::Array(items) if items.is_empty() => Err(Error::NotFound { key }),
+            Value::Map(items) if items.is_empty() => Err(Error::NotFound { key }),
+            Value::Nil => Err(Error::NotFound { key }),
+            _ => M::decode(&key, Stored::Hash(&reply)),
+        },
+        Storage::Json => match &reply {
+            Value::Nil => Err(Error::NotFound { key }),
+            other => match bytes_of(other) {
+                Some(json) => M::decode(&key, Stored::Json(json)),
+                None => Err(Error::decode(
+                    &key,
+                    None,
+                    format!("expected JSON text, found {}", describe(other)),
+                )),
+            },
+        },
+    }
+}
+
+fn key_cmd<M: Model>(name: &str, pk: impl fmt::Display) -> Cmd {
+    let mut c = cmd(name);
+    c.arg(M::key_layout().key(pk));
+    c
+}
+
+/// `delete`: whether a document existed.
+pub(crate) fn delete<M: Model>(
+    pk: impl fmt::Display,
+) -> Op<bool, impl FnOnce(Value) -> Result<bool> + Send> {
+    Op::new(Request::Cmd(key_cmd::<M>("DEL", pk)), |reply| {
+        Ok(int_reply("DEL", reply)? > 0)
+    })
+}
+
+/// `exists`: whether a document exists.
+pub(crate) fn exists<M: Model>(
+    pk: impl fmt::Display,
+) -> Op<bool, impl FnOnce(Value) -> Result<bool> + Send> {
+    Op::new(Request::Cmd(key_cmd::<M>("EXISTS", pk)), |reply| {
+        Ok(int_reply("EXISTS", reply)? > 0)
+    })
+}
+
+/// `expire`: sets a TTL; whether the document existed.
+pub(crate) fn expire<M: Model>(
+    pk: impl fmt::Display,
+    ttl: Duration,
+) -> Result<Op<bool, impl FnOnce(Value) -> Result<bool> + Send>> {
+    let mut c = key_cmd::<M>("PEXPIRE", pk);
+    c.arg(ttl_millis(ttl)?);
+    Ok(Op::new(Request::Cmd(c), |reply| {
+        Ok(int_reply("PEXPIRE", reply)? == 1)
+    }))
+}
+
+/// `ttl`: the remaining time to live, `None` for a document that does not expire.
+pub(crate) fn ttl<M: Model>(
+    pk: impl fmt::Display,
+) -> Op<Option<Duration>, impl FnOnce(Value) -> Result<Option<Duration>> + Send> {
+    let key = M::key_layout().key(pk);
+    let c = cmd("PTTL").arg(&key).to_owned();
+    Op::new(Request::Cmd(c), move |reply| match int_reply("PTTL", reply)? {
+        -2 => Err(Error::NotFound { key }),
+        ms if ms < 0 => Ok(None),
+        ms => Ok(Some(Duration::from_millis(ms as u64))),
+    })
+}

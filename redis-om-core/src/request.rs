@@ -1,0 +1,118 @@
+//! Commands built as values, run on any sync or async connection.
+//!
+//! Every operation is split into a pure part that builds a [`Request`] and
+//! interprets its reply, and a tiny run step that is the only difference
+//! between the sync and the async API.
+
+use std::marker::PhantomData;
+use std::sync::LazyLock;
+
+use redis::{aio, Cmd, ConnectionLike, Pipeline, Value};
+
+use crate::error::{Error, Result};
+
+/// One round trip to the server.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// One command.
+    Cmd(Cmd),
+    /// Several commands sent together (a `MULTI`/`EXEC` block when atomic).
+    Pipe(Pipeline),
+    /// An `EVALSHA` of [`SAVE_SCRIPT`]; on `NOSCRIPT` the script is loaded and the call repeated.
+    Script(Cmd),
+}
+
+/// Saves a document atomically under a condition (NX/XX) with an optional TTL.
+///
+/// KEYS[1] = key; ARGV = condition ('NX'|'XX'), ttl in ms ('0' = none), kind ('H'|'J'), then
+/// for 'J' the JSON text, for 'H' the number of fields to delete, their names, and the
+/// field/value pairs to set. Returns 1 when written, 0 when the condition failed.
+pub(crate) static SAVE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local key = KEYS[1]
+local cond, ttl, kind = ARGV[1], ARGV[2], ARGV[3]
+local exists = redis.call('EXISTS', key) == 1
+if (cond == 'NX' and exists) or (cond == 'XX' and not exists) then
+  return 0
+end
+if kind == 'J' then
+  redis.call('JSON.SET', key, '$', ARGV[4])
+else
+  local n = tonumber(ARGV[4])
+  if n > 0 then
+    redis.call('HDEL', key, unpack(ARGV, 5, 4 + n))
+  end
+  redis.call('HSET', key, unpack(ARGV, 5 + n))
+end
+if ttl ~= '0' then
+  redis.call('PEXPIRE', key, ttl)
+end
+return 1
+",
+    )
+});
+
+fn is_noscript(err: &redis::RedisError) -> bool {
+    err.code() == Some("NOSCRIPT")
+}
+
+impl Request {
+    pub(crate) fn run_sync<C: ConnectionLike>(&self, con: &mut C) -> redis::RedisResult<Value> {
+        match self {
+            Request::Cmd(cmd) => cmd.query(con),
+            Request::Pipe(pipe) => pipe.query(con),
+            Request::Script(cmd) => match cmd.query(con) {
+                Err(err) if is_noscript(&err) => {
+                    SAVE_SCRIPT.load(con)?;
+                    cmd.query(con)
+                }
+                other => other,
+            },
+        }
+    }
+
+    pub(crate) async fn run_async<C: aio::ConnectionLike + Send>(
+        &self,
+        con: &mut C,
+    ) -> redis::RedisResult<Value> {
+        match self {
+            Request::Cmd(cmd) => cmd.query_async(con).await,
+            Request::Pipe(pipe) => pipe.query_async(con).await,
+            Request::Script(cmd) => match cmd.query_async(con).await {
+                Err(err) if is_noscript(&err) => {
+                    SAVE_SCRIPT.load_async(con).await?;
+                    cmd.query_async(con).await
+                }
+                other => other,
+            },
+        }
+    }
+}
+
+/// A request together with the interpretation of its reply.
+pub(crate) struct Op<T, F> {
+    request: Request,
+    parse: F,
+    _out: PhantomData<fn() -> T>,
+}
+
+impl<T, F: FnOnce(Value) -> Result<T>> Op<T, F> {
+    pub(crate) fn new(request: Request, parse: F) -> Self {
+        Op {
+            request,
+            parse,
+            _out: PhantomData,
+        }
+    }
+
+    pub(crate) fn run_sync<C: ConnectionLike>(self, con: &mut C) -> Result<T> {
+        let reply = self.request.run_sync(con).map_err(Error::from_redis)?;
+        (self.parse)(reply)
+    }
+
+    pub(crate) async fn run_async<C: aio::ConnectionLike + Send>(self, con: &mut C) -> Result<T> {
+        let reply = self.request.run_async(con).await.map_err(Error::from_redis)?;
+        (self.parse)(reply)
+    }
+}

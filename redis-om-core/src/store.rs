@@ -1,0 +1,222 @@
+//! The operations on models: [`AsyncModel`] and [`SyncModel`], with the same
+//! method names (as redis-rs's `AsyncCommands` and `Commands`); import the one you use.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::Stream;
+use redis::{aio, ConnectionLike, Value};
+
+use crate::error::Result;
+use crate::model::{Model, SaveOptions};
+use crate::ops;
+use crate::scan::{PkIter, PkScan};
+
+/// Async operations on a [`Model`], on any `redis::aio::ConnectionLike`
+/// (`MultiplexedConnection`, `ConnectionManager`, bb8 or deadpool pooled connections).
+///
+/// ```no_run
+/// use redis_om::prelude::*;
+///
+/// #[derive(HashModel, Debug, PartialEq)]
+/// struct User {
+///     pk: Option<String>,
+///     name: String,
+/// }
+///
+/// # async fn run() -> redis_om::Result<()> {
+/// let mut con = redis_om::connect().await?;
+/// let mut user = User { pk: None, name: "Ada".into() };
+/// let pk = user.save(&mut con).await?;
+/// assert_eq!(User::get(&mut con, &pk).await?, user);
+/// # Ok(()) }
+/// ```
+pub trait AsyncModel: Model {
+    /// Saves the document in one round trip, generating the primary key first
+    /// when it is empty; returns the primary key. Fields that are `None` are
+    /// not written, and removed if an earlier save wrote them.
+    fn save<C>(&mut self, con: &mut C) -> impl Future<Output = Result<String>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move {
+            let op = ops::save(self, SaveOptions::new())?;
+            let pk = op.run_async(con).await?;
+            // An unconditional save always writes.
+            Ok(pk.unwrap_or_default())
+        }
+    }
+
+    /// Saves with a condition and/or a TTL, atomically and in one round trip.
+    /// Returns the primary key, or `None` when the condition kept the document from being written.
+    fn save_with<C>(
+        &mut self,
+        con: &mut C,
+        options: SaveOptions,
+    ) -> impl Future<Output = Result<Option<String>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { ops::save(self, options)?.run_async(con).await }
+    }
+
+    /// The document with primary key `pk`, or [`Error::NotFound`](crate::Error::NotFound).
+    fn get<C>(con: &mut C, pk: impl fmt::Display) -> impl Future<Output = Result<Self>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = ops::get::<Self>(pk);
+        async move { op.run_async(con).await }
+    }
+
+    /// Deletes the document; returns whether it existed.
+    fn delete<C>(con: &mut C, pk: impl fmt::Display) -> impl Future<Output = Result<bool>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = ops::delete::<Self>(pk);
+        async move { op.run_async(con).await }
+    }
+
+    /// Whether a document with primary key `pk` exists.
+    fn exists<C>(con: &mut C, pk: impl fmt::Display) -> impl Future<Output = Result<bool>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = ops::exists::<Self>(pk);
+        async move { op.run_async(con).await }
+    }
+
+    /// Makes the document expire after `ttl`; returns whether it existed.
+    fn expire<C>(
+        con: &mut C,
+        pk: impl fmt::Display,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = ops::expire::<Self>(pk, ttl);
+        async move { op?.run_async(con).await }
+    }
+
+    /// The remaining time to live: `None` when the document does not expire,
+    /// [`Error::NotFound`](crate::Error::NotFound) when it does not exist.
+    fn ttl<C>(
+        con: &mut C,
+        pk: impl fmt::Display,
+    ) -> impl Future<Output = Result<Option<Duration>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = ops::ttl::<Self>(pk);
+        async move { op.run_async(con).await }
+    }
+
+    /// Every primary key of the model, scanned in batches (`SCAN MATCH prefix* TYPE …`).
+    ///
+    /// ```no_run
+    /// # use redis_om::prelude::*;
+    /// # #[derive(HashModel)] struct User { pk: String }
+    /// use futures_util::TryStreamExt;
+    /// # async fn run(con: &mut redis::aio::ConnectionManager) -> redis_om::Result<()> {
+    /// let pks: Vec<String> = User::all_pks(con).try_collect().await?;
+    /// # Ok(()) }
+    /// ```
+    fn all_pks<C>(con: &mut C) -> impl Stream<Item = Result<String>> + Send + '_
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        futures_util::stream::unfold(
+            (con, PkScan::new::<Self>()),
+            |(con, mut scan)| async move {
+                loop {
+                    if let Some(item) = scan.pop() {
+                        return Some((item, (con, scan)));
+                    }
+                    let cmd = scan.next_cmd()?;
+                    let fed = match cmd.query_async::<Value>(con).await {
+                        Ok(reply) => scan.feed(reply),
+                        Err(err) => Err(crate::Error::from_redis(err)),
+                    };
+                    if let Err(err) = fed {
+                        scan.finish();
+                        return Some((Err(err), (con, scan)));
+                    }
+                }
+            },
+        )
+    }
+}
+
+impl<M: Model> AsyncModel for M {}
+
+/// Blocking operations on a [`Model`], on any `redis::ConnectionLike`
+/// (`redis::Connection`, r2d2 pooled connections). Same methods as [`AsyncModel`].
+///
+/// ```no_run
+/// use redis_om::{HashModel, SyncModel};
+///
+/// #[derive(HashModel, Debug, PartialEq)]
+/// struct User {
+///     pk: Option<String>,
+///     name: String,
+/// }
+///
+/// # fn run() -> redis_om::Result<()> {
+/// let mut con = redis_om::connect_sync()?;
+/// let mut user = User { pk: None, name: "Ada".into() };
+/// let pk = user.save(&mut con)?;
+/// assert_eq!(User::get(&mut con, &pk)?, user);
+/// # Ok(()) }
+/// ```
+pub trait SyncModel: Model {
+    /// See [`AsyncModel::save`].
+    fn save<C: ConnectionLike>(&mut self, con: &mut C) -> Result<String> {
+        Ok(ops::save(self, SaveOptions::new())?
+            .run_sync(con)?
+            .unwrap_or_default())
+    }
+
+    /// See [`AsyncModel::save_with`].
+    fn save_with<C: ConnectionLike>(
+        &mut self,
+        con: &mut C,
+        options: SaveOptions,
+    ) -> Result<Option<String>> {
+        ops::save(self, options)?.run_sync(con)
+    }
+
+    /// See [`AsyncModel::get`].
+    fn get<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<Self> {
+        ops::get::<Self>(pk).run_sync(con)
+    }
+
+    /// See [`AsyncModel::delete`].
+    fn delete<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<bool> {
+        ops::delete::<Self>(pk).run_sync(con)
+    }
+
+    /// See [`AsyncModel::exists`].
+    fn exists<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<bool> {
+        ops::exists::<Self>(pk).run_sync(con)
+    }
+
+    /// See [`AsyncModel::expire`].
+    fn expire<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display, ttl: Duration) -> Result<bool> {
+        ops::expire::<Self>(pk, ttl)?.run_sync(con)
+    }
+
+    /// See [`AsyncModel::ttl`].
+    fn ttl<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<Option<Duration>> {
+        ops::ttl::<Self>(pk).run_sync(con)
+    }
+
+    /// See [`AsyncModel::all_pks`]; an iterator that fetches in batches.
+    fn all_pks<C: ConnectionLike>(con: &mut C) -> PkIter<'_, C> {
+        PkIter::new::<Self>(con)
+    }
+}
+
+impl<M: Model> SyncModel for M {}
