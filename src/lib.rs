@@ -1,1 +1,80 @@
+//! # redis-om
+//!
+//! Object mapping for Redis: put `#[derive(HashModel)]` or `#[derive(JsonModel)]`
+//! on a struct, then `save`, `get`, `delete` and scan it, sync or async, with the
+//! key layout and encodings of redis-om-python, so that Python and Rust
+//! services share the same data.
+//!
+//! ```no_run
+//! use redis_om::prelude::*;
+//!
+//! #[derive(HashModel, Debug, Clone, PartialEq)]
+//! #[redis_om(prefix = "UserReadCache")]
+//! struct UserReadCache {
+//!     #[redis_om(primary_key)]
+//!     pk: Option<String>, // empty: generated on save
+//!     #[redis_om(index)]
+//!     id: i64,
+//!     #[redis_om(index)]
+//!     name: String,
+//!     avatar: Option<String>,
+//! }
+//!
+//! # async fn run() -> redis_om::Result<()> {
+//! let mut con = redis_om::connect().await?; // REDIS_OM_URL, default redis://127.0.0.1:6379
+//! let mut user = UserReadCache { pk: None, id: 1, name: "Ada".into(), avatar: None };
+//! let pk = user.save(&mut con).await?;
+//! assert_eq!(UserReadCache::get(&mut con, &pk).await?, user);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Models
+//! - `HashModel`: a Redis hash. Fields: `String`, integers, floats, `bool`,
+//!   `uuid::Uuid`, chrono `DateTime<Utc>`/`NaiveDate` (feature `chrono`),
+//!   unit-only enums with [`HashValue`](derive@HashValue), and `Option` of those
+//!   (`None` is not stored).
+//! - `JsonModel`: any serde struct (nested structs, `Vec`, maps) as a RedisJSON document.
+//!
+//! ## Attributes
+//! - On the struct: `global_prefix`, `prefix` (default: the type's name),
+//!   `index_name`, `crate = "path"` (when the dependency is renamed).
+//! - On fields: `primary_key` (otherwise the field named `pk`), `index`,
+//!   `sortable`, `full_text`, `case_sensitive`, `separator = "|"`, `rename = "…"` (hash models).
+//!
+//! Keys are `{global_prefix}:{prefix}:{pk}`, as redis-om-python's `make_key`.
+//!
+//! ## Operations
+//! [`AsyncModel`] (on any `redis::aio::ConnectionLike`) and [`SyncModel`]
+//! (on any `redis::ConnectionLike`) have the same methods: `save`,
+//! `save_with` ([`SaveOptions`]: only if new / only if it exists / TTL, atomic),
+//! `get`, `delete`, `exists`, `expire`, `ttl`, `all_pks`.
+#![warn(missing_docs)]
 
+pub use redis_om_core::*;
+
+/// Stores a struct as a Redis hash.
+///
+/// See the [crate documentation](crate) for attributes and field types.
+pub use redis_om_derive::HashModel;
+
+/// Stores a serde struct (`Serialize + Deserialize`) as a RedisJSON document.
+///
+/// See the [crate documentation](crate) for attributes.
+pub use redis_om_derive::JsonModel;
+
+/// Lets a unit-only enum be a `HashModel` field, stored by its serde name
+/// (the enum also derives `serde::Serialize` and `serde::Deserialize`).
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize, redis_om::HashValue)]
+/// #[serde(rename_all = "lowercase")]
+/// enum Status { Active, Suspended }
+/// ```
+pub use redis_om_derive::HashValue;
+
+/// The derives and the async operations: `use redis_om::prelude::*;`.
+///
+/// Blocking code imports [`SyncModel`] instead of this prelude's [`AsyncModel`].
+pub mod prelude {
+    pub use crate::{AsyncModel, HashModel, HashValue, JsonModel, Model, SaveOptions};
+}

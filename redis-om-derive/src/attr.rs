@@ -1,0 +1,40 @@
+//! The `#[redis_om(...)]` attributes as written, parsed by darling (which
+//! reports unknown and duplicate attributes with their spans and suggestions).
+
+use darling::util::{Flag, Ignored, SpannedValue};
+use darling::{ast, FromDeriveInput, FromField};
+use syn::{Generics, Ident, Path, Type};
+
+/// Container attributes: `#[redis_om(global_prefix = "…", prefix = "…", index_name = "…", crate = "…")]`.
+#[derive(FromDeriveInput)]
+#[darling(attributes(redis_om))]
+pub(crate) struct ContainerAttrs {
+    pub ident: Ident,
+    pub generics: Generics,
+    pub data: ast::Data<Ignored, FieldAttrs>,
+    #[darling(default)]
+    pub global_prefix: Option<SpannedValue<String>>,
+    #[darling(default)]
+    pub prefix: Option<SpannedValue<String>>,
+    #[darling(default)]
+    pub index_name: Option<SpannedValue<String>>,
+    #[darling(default, rename = "crate")]
+    pub krate: Option<Path>,
+}
+
+/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…")]`.
+#[derive(FromField)]
+#[darling(attributes(redis_om))]
+pub(crate) struct FieldAttrs {
+    pub ident: Option<Ident>,
+    pub ty: Type,
+    pub primary_key: Flag,
+    pub index: Flag,
+    pub sortable: Flag,
+    pub full_text: Flag,
+    pub case_sensitive: Flag,
+    #[darling(default)]
+    pub separator: Option<SpannedValue<String>>,
+    #[darling(default)]
+    pub rename: Option<SpannedValue<String>>,
+}

@@ -1,0 +1,279 @@
+//! Code generation. Generated code uses absolute paths through the
+//! `redis_om` crate (or `#[redis_om(crate = "…")]`) and lives in `const _: () = { … };`.
+
+use darling::FromDeriveInput;
+use proc_macro2::{TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Ident, LitByteStr, LitStr, Type};
+
+use crate::attr::ContainerAttrs;
+use crate::model::{ModelDef, Storage};
+
+/// `#[derive(HashModel)]` and `#[derive(JsonModel)]`.
+pub(crate) fn model(input: &DeriveInput, storage: Storage) -> syn::Result<TokenStream> {
+    let attrs = ContainerAttrs::from_derive_input(input)?;
+    let def = ModelDef::from_attrs(attrs, storage)?;
+    Ok(expand_model(&def, storage))
+}
+
+fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
+    let krate = &def.krate;
+    let ident = &def.ident;
+    let pk = &def.fields[def.pk];
+    let pk_ident = &pk.ident;
+    let pk_ty = &pk.ty;
+    let global_prefix = &def.global_prefix;
+    let prefix = &def.prefix;
+    let index_name = match &def.index_name {
+        Some(name) => quote!(::core::option::Option::Some(#name)),
+        None => quote!(::core::option::Option::None),
+    };
+    let model_name = ident.to_string();
+
+    // Bounds for generic models: the types that mention a type parameter must be storable.
+    let params: Vec<&Ident> = def.generics.type_params().map(|p| &p.ident).collect();
+    let mut generics = def.generics.clone();
+    {
+        let where_clause = generics.make_where_clause();
+        let (_, ty_generics, _) = def.generics.split_for_impl();
+        if !params.is_empty() {
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#ident #ty_generics: ::core::marker::Send + ::core::marker::Sync));
+            if storage == Storage::Json {
+                where_clause.predicates.push(syn::parse_quote!(
+                    #ident #ty_generics: #krate::__private::serde::Serialize
+                        + #krate::__private::serde::de::DeserializeOwned
+                ));
+            }
+        }
+        for field in &def.fields {
+            if mentions_any(&field.ty, &params) {
+                let ty = &field.ty;
+                if storage == Storage::Hash {
+                    where_clause.predicates.push(syn::parse_quote!(#ty: #krate::HashValue));
+                }
+                if field.ident == *pk_ident {
+                    where_clause.predicates.push(syn::parse_quote!(#ty: #krate::PrimaryKey));
+                }
+            }
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+
+    let (storage_variant, encode, decode, field_checks) = match storage {
+        Storage::Hash => {
+            let (encode, decode) = hash_codec(def);
+            let checks = def.fields.iter().filter(|f| !mentions_any(&f.ty, &params)).map(|f| {
+                let ty = &f.ty;
+                quote_spanned!(ty.span()=> __assert_hash_value::<#ty>();)
+            });
+            let checks = quote! {
+                fn __assert_hash_value<T: #krate::HashValue>() {}
+                #(#checks)*
+            };
+            (quote!(Hash), encode, decode, checks)
+        }
+        Storage::Json => (
+            quote!(Json),
+            quote!(#krate::__private::encode_json(self)),
+            quote!(#krate::decode_json::<Self>(key, stored.json(key)?)),
+            quote!(),
+        ),
+    };
+    let pk_check = if mentions_any(pk_ty, &params) {
+        quote!()
+    } else {
+        quote_spanned!(pk_ty.span()=> __assert_primary_key::<#pk_ty>();)
+    };
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+        const _: () = {
+            #[allow(dead_code)]
+            fn __assert_field_types() {
+                fn __assert_primary_key<T: #krate::PrimaryKey>() {}
+                #pk_check
+                #field_checks
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #krate::Model for #ident #ty_generics #where_clause {
+                const STORAGE: #krate::Storage = #krate::Storage::#storage_variant;
+
+                fn key_layout() -> &'static #krate::KeyLayout {
+                    static LAYOUT: #krate::__private::LazyLock<#krate::KeyLayout> =
+                        #krate::__private::LazyLock::new(|| {
+                            #krate::KeyLayout::new(#global_prefix, #prefix, #index_name)
+                        });
+                    &LAYOUT
+                }
+
+                fn primary_key(&self) -> ::core::option::Option<::std::borrow::Cow<'_, str>> {
+                    <#pk_ty as #krate::PrimaryKey>::key_part(&self.#pk_ident)
+                }
+
+                fn generate_primary_key(&mut self) -> #krate::Result<()> {
+                    match <#pk_ty as #krate::PrimaryKey>::generate() {
+                        ::core::option::Option::Some(pk) => {
+                            self.#pk_ident = pk;
+                            ::core::result::Result::Ok(())
+                        }
+                        ::core::option::Option::None => {
+                            ::core::result::Result::Err(#krate::__private::cannot_generate(#model_name))
+                        }
+                    }
+                }
+
+                fn encode(&self) -> ::core::result::Result<#krate::Encoded<'_>, ::std::string::String> {
+                    #encode
+                }
+
+                fn decode(key: &str, stored: #krate::Stored<'_>) -> #krate::Result<Self> {
+                    #decode
+                }
+            }
+        };
+    }
+}
+
+/// The bodies of `encode` and `decode` for a hash model.
+fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
+    let krate = &def.krate;
+    let count = def.fields.len();
+    let names: Vec<LitStr> = def
+        .fields
+        .iter()
+        .map(|f| LitStr::new(&f.stored_name, f.ident.span()))
+        .collect();
+    let idents: Vec<&Ident> = def.fields.iter().map(|f| &f.ident).collect();
+    let tys: Vec<&Type> = def.fields.iter().map(|f| &f.ty).collect();
+    let slots: Vec<Ident> = (0..count).map(|i| format_ident!("__field{}", i)).collect();
+    let byte_names: Vec<LitByteStr> = def
+        .fields
+        .iter()
+        .map(|f| LitByteStr::new(f.stored_name.as_bytes(), f.ident.span()))
+        .collect();
+
+    let encode = quote! {
+        let mut fields = #krate::HashFields::with_capacity(#count);
+        #( fields.field(#names, &self.#idents); )*
+        ::core::result::Result::Ok(#krate::Encoded::Hash(fields))
+    };
+
+    let finish = def.fields.iter().enumerate().map(|(i, f)| {
+        let ident = &f.ident;
+        let ty = &f.ty;
+        let slot = &slots[i];
+        let name = &names[i];
+        let missing = if i == def.pk {
+            // A hash written without its pk field (by another tool) still has it in its key.
+            quote! {
+                match key.strip_prefix(<Self as #krate::Model>::key_layout().key_prefix()) {
+                    ::core::option::Option::Some(part) => <#ty as #krate::PrimaryKey>::from_key_part(part)
+                        .map_err(|e| #krate::__private::field_error(key, #name, e))?,
+                    ::core::option::Option::None => <#ty as #krate::HashValue>::from_missing()
+                        .map_err(|e| #krate::__private::field_error(key, #name, e))?,
+                }
+            }
+        } else {
+            quote! {
+                <#ty as #krate::HashValue>::from_missing()
+                    .map_err(|e| #krate::__private::field_error(key, #name, e))?
+            }
+        };
+        quote! {
+            #ident: match #slot {
+                ::core::option::Option::Some(value) => value,
+                ::core::option::Option::None => #missing,
+            }
+        }
+    });
+
+    let decode = quote! {
+        #( let mut #slots: ::core::option::Option<#tys> = ::core::option::Option::None; )*
+        for (name, raw) in stored.hash_fields(key)? {
+            match name {
+                #(
+                    #byte_names => {
+                        #slots = ::core::option::Option::Some(
+                            <#tys as #krate::HashValue>::from_hash_bytes(raw)
+                                .map_err(|e| #krate::__private::field_error(key, #names, e))?,
+                        );
+                    }
+                )*
+                // Fields this struct does not know (written by another version or service).
+                _ => {}
+            }
+        }
+        ::core::result::Result::Ok(Self { #(#finish,)* })
+    };
+    (encode, decode)
+}
+
+fn mentions_any(ty: &Type, params: &[&Ident]) -> bool {
+    fn walk(tokens: TokenStream, params: &[&Ident]) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            TokenTree::Ident(ident) => params.iter().any(|p| **p == ident),
+            TokenTree::Group(group) => walk(group.stream(), params),
+            _ => false,
+        })
+    }
+    !params.is_empty() && walk(ty.to_token_stream(), params)
+}
+
+/// `#[derive(HashValue)]` on a unit-only enum.
+pub(crate) fn hash_value(input: &DeriveInput) -> syn::Result<TokenStream> {
+    #[derive(FromDeriveInput)]
+    #[darling(attributes(redis_om))]
+    struct EnumAttrs {
+        #[darling(default, rename = "crate")]
+        krate: Option<syn::Path>,
+    }
+    let attrs = EnumAttrs::from_derive_input(input)?;
+    let krate = attrs.krate.unwrap_or_else(|| syn::parse_quote!(::redis_om));
+    let ident = &input.ident;
+    let syn::Data::Enum(data) = &input.data else {
+        return Err(syn::Error::new(
+            ident.span(),
+            "HashValue can only be derived for unit-only enums (stored by their serde name); \
+             for a struct use #[derive(JsonModel)] or a JsonModel field",
+        ));
+    };
+    let mut errors: Option<syn::Error> = None;
+    for variant in &data.variants {
+        if !matches!(variant.fields, syn::Fields::Unit) {
+            let err = syn::Error::new(
+                variant.fields.span(),
+                format!(
+                    "HashValue needs a unit-only enum: variant `{}` has fields (a hash field holds one string)",
+                    variant.ident
+                ),
+            );
+            match &mut errors {
+                Some(all) => all.combine(err),
+                None => errors = Some(err),
+            }
+        }
+    }
+    if let Some(err) = errors {
+        return Err(err);
+    }
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    Ok(quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics #krate::HashValue for #ident #ty_generics #where_clause {
+                fn to_hash_arg(&self) -> ::core::option::Option<#krate::HashArg<'_>> {
+                    #krate::__private::unit_enum_to_str(self)
+                }
+                fn from_hash_bytes(raw: &[u8]) -> ::core::result::Result<Self, ::std::string::String> {
+                    #krate::__private::unit_enum_from_bytes(raw)
+                }
+            }
+        };
+    })
+}
