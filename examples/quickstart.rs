@@ -65,7 +65,10 @@ async fn main() -> redis_om::Result<()> {
     let again = user
         .save_with(&mut con, SaveOptions::new().only_if_new())
         .await?;
-    println!("save only_if_new on an existing user wrote: {}", again.is_some());
+    println!(
+        "save only_if_new on an existing user wrote: {}",
+        again.is_some()
+    );
     UserReadCache::expire(&mut con, &pk, Duration::from_secs(3600)).await?;
     println!("ttl      {:?}", UserReadCache::ttl(&mut con, &pk).await?);
 
@@ -86,14 +89,19 @@ async fn main() -> redis_om::Result<()> {
 
     UserReadCache::delete(&mut con, &pk).await?;
     Customer::delete(&mut con, &cpk).await?;
-    println!("deleted; exists: {}", UserReadCache::exists(&mut con, &pk).await?);
+    println!(
+        "deleted; exists: {}",
+        UserReadCache::exists(&mut con, &pk).await?
+    );
     Ok(())
 }
 
 /// Never print a password.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }

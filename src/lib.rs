@@ -48,6 +48,29 @@
 //! (on any `redis::ConnectionLike`) have the same methods: `save`,
 //! `save_with` ([`SaveOptions`]: only if new / only if it exists / TTL, atomic),
 //! `get`, `delete`, `exists`, `expire`, `ttl`, `all_pks`.
+//!
+//! ```no_run
+//! use redis_om::{HashModel, SyncModel};
+//!
+//! #[derive(HashModel, Debug, PartialEq)]
+//! struct User {
+//!     pk: Option<String>,
+//!     name: String,
+//! }
+//!
+//! # fn run() -> redis_om::Result<()> {
+//! let mut con = redis_om::connect_sync()?;
+//! let mut user = User { pk: None, name: "Ada".into() };
+//! let pk = user.save(&mut con)?;
+//! assert_eq!(User::get(&mut con, &pk)?, user);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Errors
+//! Every operation returns [`Result`] with the one [`Error`] type:
+//! [`Error::NotFound`] for a missing document, [`Error::Decode`] naming the key
+//! and field of a stored value that does not fit the struct,
+//! [`Error::ModuleMissing`] when the server lacks RedisJSON or RediSearch.
 #![warn(missing_docs)]
 
 pub use redis_om_core::*;

@@ -47,7 +47,7 @@ pub fn client() -> Result<redis::Client> {
 /// An auto-reconnecting async connection to [`url()`]: clone it freely, all
 /// clones share one multiplexed connection.
 ///
-/// ```no_run
+/// ```ignore
 /// # async fn run() -> redis_om::Result<()> {
 /// let mut con = redis_om::connect().await?;
 /// # Ok(()) }
@@ -73,6 +73,14 @@ pub async fn connect_to(url: &str) -> Result<ConnectionManager> {
 /// See [`connect`].
 pub async fn connect_with(url: &str, config: ConnectionManagerConfig) -> Result<ConnectionManager> {
     let client = client_for(url)?;
+    // The manager retries its first connection with backoff, which is right for
+    // a server that is restarting but makes a wrong password or ACL user wait
+    // seconds for its error: one plain attempt first fails fast on those.
+    if let Err(err) = client.get_multiplexed_async_connection().await {
+        if !(err.is_io_error() || err.is_timeout() || err.is_connection_dropped()) {
+            return Err(Error::from_redis(err));
+        }
+    }
     Ok(ConnectionManager::new_with_config(client, config).await?)
 }
 

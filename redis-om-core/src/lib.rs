@@ -16,7 +16,9 @@ mod store;
 pub mod timestamp;
 mod value;
 
-pub use connect::{client, client_for, connect, connect_sync, connect_to, connect_with, url, DEFAULT_URL, URL_ENV};
+pub use connect::{
+    client, client_for, connect, connect_sync, connect_to, connect_with, url, DEFAULT_URL, URL_ENV,
+};
 pub use error::{Error, Result};
 pub use key::KeyLayout;
 pub use model::{decode_json, Condition, Encoded, HashFields, Model, SaveOptions, Storage, Stored};

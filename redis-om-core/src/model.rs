@@ -89,7 +89,12 @@ impl<'a> HashFields<'a> {
 
     /// Adds a field; a value that encodes to nothing (`None`) is recorded for removal.
     pub fn field<V: HashValue>(&mut self, name: &'static str, value: &'a V) {
-        match value.to_hash_arg() {
+        self.push(name, value.to_hash_arg());
+    }
+
+    /// Adds an encoded field; `None` is recorded for removal.
+    pub fn push(&mut self, name: &'static str, value: Option<HashArg<'a>>) {
+        match value {
             Some(arg) => self.set.push((name, arg)),
             None => self.unset.push(name),
         }
@@ -134,14 +139,28 @@ impl<'a> Stored<'a> {
                 }
                 items
                     .chunks_exact(2)
-                    .map(|pair| Ok((bytes_of(&pair[0]).ok_or_else(not_text)?, bytes_of(&pair[1]).ok_or_else(not_text)?)))
+                    .map(|pair| {
+                        Ok((
+                            bytes_of(&pair[0]).ok_or_else(not_text)?,
+                            bytes_of(&pair[1]).ok_or_else(not_text)?,
+                        ))
+                    })
                     .collect()
             }
             Value::Map(pairs) => pairs
                 .iter()
-                .map(|(k, v)| Ok((bytes_of(k).ok_or_else(not_text)?, bytes_of(v).ok_or_else(not_text)?)))
+                .map(|(k, v)| {
+                    Ok((
+                        bytes_of(k).ok_or_else(not_text)?,
+                        bytes_of(v).ok_or_else(not_text)?,
+                    ))
+                })
                 .collect(),
-            other => Err(Error::decode(key, None, format!("expected a hash, found {}", describe(other)))),
+            other => Err(Error::decode(
+                key,
+                None,
+                format!("expected a hash, found {}", describe(other)),
+            )),
         }
     }
 
@@ -152,7 +171,11 @@ impl<'a> Stored<'a> {
     pub fn json(self, key: &str) -> Result<&'a [u8]> {
         match self {
             Stored::Json(bytes) => Ok(bytes),
-            Stored::Hash(_) => Err(Error::decode(key, None, "expected a JSON document, found a hash")),
+            Stored::Hash(_) => Err(Error::decode(
+                key,
+                None,
+                "expected a JSON document, found a hash",
+            )),
         }
     }
 }
@@ -274,8 +297,14 @@ mod tests {
             assert_eq!(fields, vec![(&b"a"[..], &b"1"[..])]);
         }
         let odd = Value::Array(vec![Value::BulkString(b"a".to_vec())]);
-        assert!(matches!(Stored::Hash(&odd).hash_fields("k"), Err(Error::Decode { .. })));
-        assert!(matches!(Stored::Hash(&Value::Int(3)).hash_fields("k"), Err(Error::Decode { .. })));
+        assert!(matches!(
+            Stored::Hash(&odd).hash_fields("k"),
+            Err(Error::Decode { .. })
+        ));
+        assert!(matches!(
+            Stored::Hash(&Value::Int(3)).hash_fields("k"),
+            Err(Error::Decode { .. })
+        ));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use redis::{cmd, Cmd, Value};
 
 use crate::error::{Error, Result};
 use crate::model::{bytes_of, describe, Condition, Encoded, Model, SaveOptions, Storage, Stored};
-use crate::request::{Op, Request, SAVE_SCRIPT};
+use crate::request::{Op, Parse, Request, SAVE_SCRIPT};
 
 fn unexpected(command: &str, reply: &Value) -> Error {
     Error::Redis(redis::RedisError::from((
@@ -26,7 +26,9 @@ fn int_reply(command: &'static str, reply: Value) -> Result<i64> {
 
 fn ttl_millis(ttl: Duration) -> Result<u64> {
     match u64::try_from(ttl.as_millis()) {
-        Ok(0) => Err(Error::InvalidArgument("a TTL must be at least 1 ms".to_owned())),
+        Ok(0) => Err(Error::InvalidArgument(
+            "a TTL must be at least 1 ms".to_owned(),
+        )),
         Ok(ms) if ms <= i64::MAX as u64 / 2 => Ok(ms),
         _ => Err(Error::InvalidArgument(format!("TTL {ttl:?} is too long"))),
     }
@@ -37,7 +39,7 @@ fn ttl_millis(ttl: Duration) -> Result<u64> {
 pub(crate) fn save<M: Model>(
     model: &mut M,
     options: SaveOptions,
-) -> Result<Op<Option<String>, impl FnOnce(Value) -> Result<Option<String>> + Send>> {
+) -> Result<Op<Option<String>, impl Parse<Option<String>>>> {
     if model.primary_key().is_none() {
         if options.condition == Some(Condition::IfExists) {
             return Err(Error::InvalidArgument(
@@ -147,15 +149,15 @@ fn conditional_save(
 }
 
 /// `get`: the document with primary key `pk`, or [`Error::NotFound`].
-pub(crate) fn get<M: Model>(
-    pk: impl fmt::Display,
-) -> Op<M, impl FnOnce(Value) -> Result<M> + Send> {
+pub(crate) fn get<M: Model>(pk: impl fmt::Display) -> Op<M, impl Parse<M>> {
     let key = M::key_layout().key(pk);
     let request = match M::STORAGE {
         Storage::Hash => cmd("HGETALL").arg(&key).to_owned(),
         Storage::Json => cmd("JSON.GET").arg(&key).to_owned(),
     };
-    Op::new(Request::Cmd(request), move |reply| decode_reply::<M>(key, reply))
+    Op::new(Request::Cmd(request), move |reply| {
+        decode_reply::<M>(key, reply)
+    })
 }
 
 /// Decodes the reply of `HGETALL`/`JSON.GET` at `key`.
@@ -188,18 +190,14 @@ fn key_cmd<M: Model>(name: &str, pk: impl fmt::Display) -> Cmd {
 }
 
 /// `delete`: whether a document existed.
-pub(crate) fn delete<M: Model>(
-    pk: impl fmt::Display,
-) -> Op<bool, impl FnOnce(Value) -> Result<bool> + Send> {
+pub(crate) fn delete<M: Model>(pk: impl fmt::Display) -> Op<bool, impl Parse<bool>> {
     Op::new(Request::Cmd(key_cmd::<M>("DEL", pk)), |reply| {
         Ok(int_reply("DEL", reply)? > 0)
     })
 }
 
 /// `exists`: whether a document exists.
-pub(crate) fn exists<M: Model>(
-    pk: impl fmt::Display,
-) -> Op<bool, impl FnOnce(Value) -> Result<bool> + Send> {
+pub(crate) fn exists<M: Model>(pk: impl fmt::Display) -> Op<bool, impl Parse<bool>> {
     Op::new(Request::Cmd(key_cmd::<M>("EXISTS", pk)), |reply| {
         Ok(int_reply("EXISTS", reply)? > 0)
     })
@@ -209,7 +207,7 @@ pub(crate) fn exists<M: Model>(
 pub(crate) fn expire<M: Model>(
     pk: impl fmt::Display,
     ttl: Duration,
-) -> Result<Op<bool, impl FnOnce(Value) -> Result<bool> + Send>> {
+) -> Result<Op<bool, impl Parse<bool>>> {
     let mut c = key_cmd::<M>("PEXPIRE", pk);
     c.arg(ttl_millis(ttl)?);
     Ok(Op::new(Request::Cmd(c), |reply| {
@@ -220,12 +218,14 @@ pub(crate) fn expire<M: Model>(
 /// `ttl`: the remaining time to live, `None` for a document that does not expire.
 pub(crate) fn ttl<M: Model>(
     pk: impl fmt::Display,
-) -> Op<Option<Duration>, impl FnOnce(Value) -> Result<Option<Duration>> + Send> {
+) -> Op<Option<Duration>, impl Parse<Option<Duration>>> {
     let key = M::key_layout().key(pk);
     let c = cmd("PTTL").arg(&key).to_owned();
-    Op::new(Request::Cmd(c), move |reply| match int_reply("PTTL", reply)? {
-        -2 => Err(Error::NotFound { key }),
-        ms if ms < 0 => Ok(None),
-        ms => Ok(Some(Duration::from_millis(ms as u64))),
+    Op::new(Request::Cmd(c), move |reply| {
+        match int_reply("PTTL", reply)? {
+            -2 => Err(Error::NotFound { key }),
+            ms if ms < 0 => Ok(None),
+            ms => Ok(Some(Duration::from_millis(ms as u64))),
+        }
     })
 }

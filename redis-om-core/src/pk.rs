@@ -31,7 +31,7 @@ fn new_uuid() -> uuid::Uuid {
 
 impl PrimaryKey for String {
     fn key_part(&self) -> Option<Cow<'_, str>> {
-        (!self.is_empty()).then(|| Cow::Borrowed(self.as_str()))
+        (!self.is_empty()).then_some(Cow::Borrowed(self.as_str()))
     }
     fn generate() -> Option<Self> {
         Some(new_uuid().to_string())

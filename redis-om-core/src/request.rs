@@ -90,6 +90,10 @@ impl Request {
     }
 }
 
+/// The interpretation of a reply.
+pub(crate) trait Parse<T>: FnOnce(Value) -> Result<T> + Send {}
+impl<T, F: FnOnce(Value) -> Result<T> + Send> Parse<T> for F {}
+
 /// A request together with the interpretation of its reply.
 pub(crate) struct Op<T, F> {
     request: Request,
@@ -112,7 +116,11 @@ impl<T, F: FnOnce(Value) -> Result<T>> Op<T, F> {
     }
 
     pub(crate) async fn run_async<C: aio::ConnectionLike + Send>(self, con: &mut C) -> Result<T> {
-        let reply = self.request.run_async(con).await.map_err(Error::from_redis)?;
+        let reply = self
+            .request
+            .run_async(con)
+            .await
+            .map_err(Error::from_redis)?;
         (self.parse)(reply)
     }
 }

@@ -16,7 +16,7 @@ use crate::scan::{PkIter, PkScan};
 /// Async operations on a [`Model`], on any `redis::aio::ConnectionLike`
 /// (`MultiplexedConnection`, `ConnectionManager`, bb8 or deadpool pooled connections).
 ///
-/// ```no_run
+/// ```ignore
 /// use redis_om::prelude::*;
 ///
 /// #[derive(HashModel, Debug, PartialEq)]
@@ -116,7 +116,7 @@ pub trait AsyncModel: Model {
 
     /// Every primary key of the model, scanned in batches (`SCAN MATCH prefix* TYPE …`).
     ///
-    /// ```no_run
+    /// ```ignore
     /// # use redis_om::prelude::*;
     /// # #[derive(HashModel)] struct User { pk: String }
     /// use futures_util::TryStreamExt;
@@ -128,25 +128,22 @@ pub trait AsyncModel: Model {
     where
         C: aio::ConnectionLike + Send,
     {
-        futures_util::stream::unfold(
-            (con, PkScan::new::<Self>()),
-            |(con, mut scan)| async move {
-                loop {
-                    if let Some(item) = scan.pop() {
-                        return Some((item, (con, scan)));
-                    }
-                    let cmd = scan.next_cmd()?;
-                    let fed = match cmd.query_async::<Value>(con).await {
-                        Ok(reply) => scan.feed(reply),
-                        Err(err) => Err(crate::Error::from_redis(err)),
-                    };
-                    if let Err(err) = fed {
-                        scan.finish();
-                        return Some((Err(err), (con, scan)));
-                    }
+        futures_util::stream::unfold((con, PkScan::new::<Self>()), |(con, mut scan)| async move {
+            loop {
+                if let Some(item) = scan.pop() {
+                    return Some((item, (con, scan)));
                 }
-            },
-        )
+                let cmd = scan.next_cmd()?;
+                let fed = match cmd.query_async::<Value>(con).await {
+                    Ok(reply) => scan.feed(reply),
+                    Err(err) => Err(crate::Error::from_redis(err)),
+                };
+                if let Err(err) = fed {
+                    scan.finish();
+                    return Some((Err(err), (con, scan)));
+                }
+            }
+        })
     }
 }
 
@@ -155,7 +152,7 @@ impl<M: Model> AsyncModel for M {}
 /// Blocking operations on a [`Model`], on any `redis::ConnectionLike`
 /// (`redis::Connection`, r2d2 pooled connections). Same methods as [`AsyncModel`].
 ///
-/// ```no_run
+/// ```ignore
 /// use redis_om::{HashModel, SyncModel};
 ///
 /// #[derive(HashModel, Debug, PartialEq)]
@@ -204,7 +201,11 @@ pub trait SyncModel: Model {
     }
 
     /// See [`AsyncModel::expire`].
-    fn expire<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display, ttl: Duration) -> Result<bool> {
+    fn expire<C: ConnectionLike>(
+        con: &mut C,
+        pk: impl fmt::Display,
+        ttl: Duration,
+    ) -> Result<bool> {
         ops::expire::<Self>(pk, ttl)?.run_sync(con)
     }
 

@@ -124,8 +124,7 @@ impl HashValue for isize {
         Some(HashArg::Int(*self as i64))
     }
     fn from_hash_bytes(raw: &[u8]) -> Result<Self, String> {
-        i64::from_hash_bytes(raw)
-            .and_then(|v| isize::try_from(v).map_err(|e| e.to_string()))
+        i64::from_hash_bytes(raw).and_then(|v| isize::try_from(v).map_err(|e| e.to_string()))
     }
 }
 
@@ -134,8 +133,7 @@ impl HashValue for usize {
         Some(HashArg::UInt(*self as u64))
     }
     fn from_hash_bytes(raw: &[u8]) -> Result<Self, String> {
-        u64::from_hash_bytes(raw)
-            .and_then(|v| usize::try_from(v).map_err(|e| e.to_string()))
+        u64::from_hash_bytes(raw).and_then(|v| usize::try_from(v).map_err(|e| e.to_string()))
     }
 }
 
@@ -317,7 +315,9 @@ mod tests {
         assert_eq!(i64::from_hash_bytes(b"42"), Ok(42));
         assert!(i64::from_hash_bytes(b"4x2").unwrap_err().contains("4x2"));
         assert!(u8::from_hash_bytes(b"300").is_err());
-        assert!(String::from_hash_bytes(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
+        assert!(String::from_hash_bytes(&[0xff, 0xfe])
+            .unwrap_err()
+            .contains("UTF-8"));
         assert_eq!(bool::from_hash_bytes(b"1"), Ok(true));
         assert!(bool::from_hash_bytes(b"yes").is_err());
         assert_eq!(f64::from_hash_bytes(b"inf"), Ok(f64::INFINITY));
@@ -338,7 +338,10 @@ mod tests {
             unit_enum_to_str(&Status::OnHold),
             Some(HashArg::Str("on_hold".into()))
         );
-        assert_eq!(unit_enum_from_bytes::<Status>(b"active"), Ok(Status::Active));
+        assert_eq!(
+            unit_enum_from_bytes::<Status>(b"active"),
+            Ok(Status::Active)
+        );
         assert!(unit_enum_from_bytes::<Status>(b"Active").is_err());
     }
 

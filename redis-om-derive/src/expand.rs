@@ -3,7 +3,7 @@
 
 use darling::FromDeriveInput;
 use proc_macro2::{TokenStream, TokenTree};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, LitByteStr, LitStr, Type};
 
@@ -38,9 +38,9 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         let where_clause = generics.make_where_clause();
         let (_, ty_generics, _) = def.generics.split_for_impl();
         if !params.is_empty() {
-            where_clause
-                .predicates
-                .push(syn::parse_quote!(#ident #ty_generics: ::core::marker::Send + ::core::marker::Sync));
+            where_clause.predicates.push(
+                syn::parse_quote!(#ident #ty_generics: ::core::marker::Send + ::core::marker::Sync),
+            );
             if storage == Storage::Json {
                 where_clause.predicates.push(syn::parse_quote!(
                     #ident #ty_generics: #krate::__private::serde::Serialize
@@ -52,53 +52,36 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             if mentions_any(&field.ty, &params) {
                 let ty = &field.ty;
                 if storage == Storage::Hash {
-                    where_clause.predicates.push(syn::parse_quote!(#ty: #krate::HashValue));
+                    where_clause
+                        .predicates
+                        .push(syn::parse_quote!(#ty: #krate::HashValue));
                 }
                 if field.ident == *pk_ident {
-                    where_clause.predicates.push(syn::parse_quote!(#ty: #krate::PrimaryKey));
+                    where_clause
+                        .predicates
+                        .push(syn::parse_quote!(#ty: #krate::PrimaryKey));
                 }
             }
         }
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
 
-    let (storage_variant, encode, decode, field_checks) = match storage {
+    let (storage_variant, encode, decode) = match storage {
         Storage::Hash => {
             let (encode, decode) = hash_codec(def);
-            let checks = def.fields.iter().filter(|f| !mentions_any(&f.ty, &params)).map(|f| {
-                let ty = &f.ty;
-                quote_spanned!(ty.span()=> __assert_hash_value::<#ty>();)
-            });
-            let checks = quote! {
-                fn __assert_hash_value<T: #krate::HashValue>() {}
-                #(#checks)*
-            };
-            (quote!(Hash), encode, decode, checks)
+            (quote!(Hash), encode, decode)
         }
         Storage::Json => (
             quote!(Json),
             quote!(#krate::__private::encode_json(self)),
             quote!(#krate::decode_json::<Self>(key, stored.json(key)?)),
-            quote!(),
         ),
-    };
-    let pk_check = if mentions_any(pk_ty, &params) {
-        quote!()
-    } else {
-        quote_spanned!(pk_ty.span()=> __assert_primary_key::<#pk_ty>();)
     };
 
     quote! {
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
         const _: () = {
-            #[allow(dead_code)]
-            fn __assert_field_types() {
-                fn __assert_primary_key<T: #krate::PrimaryKey>() {}
-                #pk_check
-                #field_checks
-            }
-
             #[automatically_derived]
             impl #impl_generics #krate::Model for #ident #ty_generics #where_clause {
                 const STORAGE: #krate::Storage = #krate::Storage::#storage_variant;
@@ -159,7 +142,9 @@ fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
 
     let encode = quote! {
         let mut fields = #krate::HashFields::with_capacity(#count);
-        #( fields.field(#names, &self.#idents); )*
+        // `<Ty as HashValue>` everywhere, so that a type that is not storable
+        // gives one error at the field's type, not one per use.
+        #( fields.push(#names, <#tys as #krate::HashValue>::to_hash_arg(&self.#idents)); )*
         ::core::result::Result::Ok(#krate::Encoded::Hash(fields))
     };
 

@@ -3,8 +3,8 @@
 //! generated code refers to `::redis_om` (or the path given with
 //! `#[redis_om(crate = "…")]`).
 //!
-//! This crate only parses, checks and generates code: every rule lives in
-//! `parse` (attributes into a checked [`model::ModelDef`]) and every line of
+//! This crate only parses, checks and generates code: attributes are parsed in
+//! `attr` (with darling), checked in `model`, and every line of
 //! output in `expand`.
 
 mod attr;

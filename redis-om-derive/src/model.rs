@@ -58,14 +58,17 @@ pub(crate) struct IndexOpts {
 
 impl ModelDef {
     pub(crate) fn from_attrs(attrs: ContainerAttrs, storage: Storage) -> syn::Result<Self> {
-        let mut errors = darling::Error::accumulator();
         let derive = storage.derive_name();
         let ident = attrs.ident;
 
         let fields = match attrs.data {
             darling::ast::Data::Struct(fields) if fields.style == Style::Struct => fields.fields,
             darling::ast::Data::Struct(fields) => {
-                let shape = if fields.style == Style::Tuple { "a tuple struct" } else { "a unit struct" };
+                let shape = if fields.style == Style::Tuple {
+                    "a tuple struct"
+                } else {
+                    "a unit struct"
+                };
                 return Err(syn::Error::new(
                     ident.span(),
                     format!("{derive} cannot be derived for {shape}: a model needs named fields to store"),
@@ -82,10 +85,17 @@ impl ModelDef {
             }
         };
 
-        let non_empty = |value: &Option<darling::util::SpannedValue<String>>, what: &str, errors: &mut darling::error::Accumulator| {
+        // Created only now: an accumulator must be finished, never dropped.
+        let mut errors = darling::Error::accumulator();
+        let non_empty = |value: &Option<darling::util::SpannedValue<String>>,
+                         what: &str,
+                         errors: &mut darling::error::Accumulator| {
             if let Some(v) = value {
                 if v.trim_matches(':').is_empty() {
-                    errors.push(darling::Error::custom(format!("`{what}` must not be empty")).with_span(&v.span()));
+                    errors.push(
+                        darling::Error::custom(format!("`{what}` must not be empty"))
+                            .with_span(&v.span()),
+                    );
                 }
             }
         };
@@ -119,7 +129,10 @@ impl ModelDef {
             None => out.iter().position(|f| f.ident == "pk"),
         };
         if out.is_empty() {
-            errors.push(darling::Error::custom(format!("{derive} `{ident}` has no fields")).with_span(&ident));
+            errors.push(
+                darling::Error::custom(format!("{derive} `{ident}` has no fields"))
+                    .with_span(&ident),
+            );
         } else if pk.is_none() && !out.is_empty() {
             errors.push(
                 darling::Error::custom(format!(
@@ -134,7 +147,10 @@ impl ModelDef {
 
         let type_name = ident.to_string();
         Ok(ModelDef {
-            global_prefix: attrs.global_prefix.map(|v| v.into_inner()).unwrap_or_default(),
+            global_prefix: attrs
+                .global_prefix
+                .map(|v| v.into_inner())
+                .unwrap_or_default(),
             prefix: attrs.prefix.map(|v| v.into_inner()).unwrap_or(type_name),
             index_name: attrs.index_name.map(|v| v.into_inner()),
             krate: attrs.krate.unwrap_or_else(|| syn::parse_quote!(::redis_om)),
@@ -179,7 +195,9 @@ fn check_field(
         }
         (Some(rename), Storage::Hash) => {
             if rename.is_empty() {
-                errors.push(darling::Error::custom("`rename` must not be empty").with_span(&rename.span()));
+                errors.push(
+                    darling::Error::custom("`rename` must not be empty").with_span(&rename.span()),
+                );
             }
             rename.as_str().to_owned()
         }
@@ -204,10 +222,17 @@ fn check_field(
     });
 
     // sortable and full_text imply an index; the options below only refine one.
-    let indexed = field.index.is_present() || field.sortable.is_present() || field.full_text.is_present();
+    let indexed =
+        field.index.is_present() || field.sortable.is_present() || field.full_text.is_present();
     if !indexed {
         let refine = [
-            ("case_sensitive", field.case_sensitive.is_present().then(|| field.case_sensitive.span())),
+            (
+                "case_sensitive",
+                field
+                    .case_sensitive
+                    .is_present()
+                    .then(|| field.case_sensitive.span()),
+            ),
             ("separator", field.separator.as_ref().map(|s| s.span())),
         ];
         for (name, span) in refine {

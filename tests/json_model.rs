@@ -1,0 +1,215 @@
+//! JsonModel against the real server: nested structs, lists and maps, stored with `JSON.SET key $`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use redis::AsyncCommands;
+use redis_om::prelude::*;
+use redis_om::Error;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Address {
+    city: String,
+    postal_code: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Order {
+    name: String,
+    qty: u32,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test", prefix = "Customer")]
+struct Customer {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    address: Address,
+    tags: Vec<String>,
+    orders: Vec<Order>,
+    attributes: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    nickname: Option<String>,
+    active: bool,
+}
+
+fn customer() -> Customer {
+    Customer {
+        pk: None,
+        name: "Ada \"the\" Countess | {x}".into(),
+        address: Address {
+            city: "St. Brookins-on-Pier".into(),
+            postal_code: "12345".into(),
+        },
+        tags: vec!["vip".into(), "beta".into()],
+        orders: vec![Order {
+            name: "ünïcode ☕".into(),
+            qty: 2,
+        }],
+        attributes: BTreeMap::from([("score".to_owned(), 9.5)]),
+        nickname: None,
+        active: true,
+    }
+}
+
+#[tokio::test]
+async fn save_and_get_nested_documents() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let mut c = customer();
+        let pk = c.save(&mut con).await.unwrap();
+        assert_eq!(c.pk.as_deref(), Some(pk.as_str()));
+        assert_eq!(Customer::get(&mut con, &pk).await.unwrap(), c);
+
+        // Stored as one JSON document with native types, pk included (as redis-om-python).
+        let key = format!("om-test:Customer:{pk}");
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(kind, "ReJSON-RL");
+        let raw: String = redis::cmd("JSON.GET")
+            .arg(&key)
+            .arg("$")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(doc[0]["pk"], serde_json::json!(pk));
+        assert_eq!(doc[0]["active"], serde_json::json!(true));
+        assert_eq!(
+            doc[0]["address"]["city"],
+            serde_json::json!("St. Brookins-on-Pier")
+        );
+        assert_eq!(doc[0]["orders"][0]["qty"], serde_json::json!(2));
+
+        // A re-save replaces the whole document: a cleared field does not linger.
+        c.nickname = Some("Countess".into());
+        c.save(&mut con).await.unwrap();
+        c.nickname = None;
+        c.save(&mut con).await.unwrap();
+        let raw: String = redis::cmd("JSON.GET")
+            .arg(&key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(!raw.contains("nickname"), "{raw}");
+        assert_eq!(Customer::get(&mut con, &pk).await.unwrap(), c);
+        assert!(Customer::delete(&mut con, &pk).await.unwrap());
+        assert!(Customer::get(&mut con, &pk)
+            .await
+            .unwrap_err()
+            .is_not_found());
+    }
+}
+
+#[tokio::test]
+async fn conditions_and_ttl_are_atomic() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let mut c = customer();
+        let pk = c
+            .save_with(
+                &mut con,
+                SaveOptions::new()
+                    .only_if_new()
+                    .ttl(Duration::from_secs(30)),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(Customer::ttl(&mut con, &pk).await.unwrap().unwrap() > Duration::from_secs(20));
+        let mut other = c.clone();
+        other.name = "other".into();
+        assert_eq!(
+            other
+                .save_with(&mut con, SaveOptions::new().only_if_new())
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(Customer::get(&mut con, &pk).await.unwrap().name, c.name);
+        assert_eq!(
+            other
+                .save_with(&mut con, SaveOptions::new().only_if_exists())
+                .await
+                .unwrap(),
+            Some(pk.clone())
+        );
+        assert_eq!(Customer::get(&mut con, &pk).await.unwrap().name, "other");
+        other
+            .save_with(&mut con, SaveOptions::new().ttl(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert!(Customer::ttl(&mut con, &pk).await.unwrap().unwrap() <= Duration::from_secs(5));
+        Customer::delete(&mut con, &pk).await.unwrap();
+        assert_eq!(
+            other
+                .save_with(&mut con, SaveOptions::new().only_if_exists())
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(!Customer::exists(&mut con, &pk).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn wrong_shape_is_a_decode_error_with_the_path() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let mut c = customer();
+    let pk = c.save(&mut con).await.unwrap();
+    let key = format!("om-test:Customer:{pk}");
+    let _: () = redis::cmd("JSON.SET")
+        .arg(&key)
+        .arg("$.address.city")
+        .arg("42")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    match Customer::get(&mut con, &pk).await {
+        Err(Error::Decode { key: k, field, .. }) => {
+            assert_eq!(k, key);
+            assert_eq!(field.as_deref(), Some("address.city"));
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    Customer::delete(&mut con, &pk).await.unwrap();
+}
+
+#[tokio::test]
+async fn all_pks_lists_json_documents_only() {
+    #[derive(JsonModel, Serialize, Deserialize, Debug, PartialEq)]
+    #[redis_om(global_prefix = "om-test-jscan", prefix = "Doc")]
+    struct Doc {
+        pk: String,
+        n: u8,
+    }
+    let mut con = common::multiplexed(&common::url()).await;
+    common::clear_prefix(&mut con, "om-test-jscan:").await;
+    for i in 0..30 {
+        Doc {
+            pk: format!("d:{i}"),
+            n: i,
+        }
+        .save(&mut con)
+        .await
+        .unwrap();
+    }
+    let _: () = con.hset("om-test-jscan:Doc:hash", "n", 1).await.unwrap();
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let mut pks: Vec<String> = Doc::all_pks(&mut con).try_collect().await.unwrap();
+        pks.sort();
+        let mut want: Vec<String> = (0..30).map(|i| format!("d:{i}")).collect();
+        want.sort();
+        assert_eq!(pks, want);
+    }
+    common::clear_prefix(&mut con, "om-test-jscan:").await;
+}

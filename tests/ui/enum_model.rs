@@ -1,0 +1,9 @@
+use redis_om::JsonModel;
+
+#[derive(JsonModel)]
+enum User {
+    Admin { pk: String },
+    Guest,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use redis_om::HashModel;
+
+#[derive(HashModel)]
+struct User {
+    id: String,
+    name: String,
+}
+
+fn main() {}
