@@ -5,12 +5,15 @@
 
 mod connect;
 mod error;
+mod exec;
 mod key;
+mod migrator;
 mod model;
 mod ops;
 mod pk;
 mod request;
 mod scan;
+mod schema;
 mod store;
 #[cfg(feature = "chrono")]
 pub mod timestamp;
@@ -21,10 +24,12 @@ pub use connect::{
 };
 pub use error::{Error, Result};
 pub use key::KeyLayout;
+pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
 pub use model::{decode_json, Condition, Encoded, HashFields, Model, SaveOptions, Storage, Stored};
 pub use pk::PrimaryKey;
 pub use redis;
 pub use scan::PkIter;
+pub use schema::{FieldKind, IndexSchema, Indexable, IndexedField};
 pub use store::{AsyncModel, SyncModel};
 pub use value::{HashArg, HashValue};
 

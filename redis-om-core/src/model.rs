@@ -55,6 +55,19 @@ pub trait Model: Sized + Send + Sync {
     /// A description of the failure; the caller adds the key.
     fn encode(&self) -> Result<Encoded<'_>, String>;
 
+    /// The fields of the model's index: the primary key first, then the fields
+    /// marked `index`, `sortable` or `full_text`.
+    fn index_fields() -> Vec<crate::schema::IndexedField>;
+
+    /// The model's index definition.
+    fn index_schema() -> crate::schema::IndexSchema {
+        crate::schema::IndexSchema::new(
+            Self::STORAGE,
+            Self::key_layout().key_prefix(),
+            Self::index_fields(),
+        )
+    }
+
     /// Decodes a stored document read from `key`.
     ///
     /// # Errors

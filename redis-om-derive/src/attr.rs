@@ -24,9 +24,11 @@ pub(crate) struct ContainerAttrs {
 
 /// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…")]`.
 #[derive(FromField)]
-#[darling(attributes(redis_om))]
+#[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct FieldAttrs {
     pub ident: Option<Ident>,
+    /// `#[serde(...)]` attributes: a JsonModel field's stored name comes from serde.
+    pub attrs: Vec<syn::Attribute>,
     pub ty: Type,
     pub primary_key: Flag,
     pub index: Flag,

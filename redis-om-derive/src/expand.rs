@@ -78,6 +78,33 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         ),
     };
 
+    // The primary key is always indexed, first (as redis-om-python).
+    let order = std::iter::once(def.pk)
+        .chain((0..def.fields.len()).filter(|i| *i != def.pk && def.fields[*i].index.indexed));
+    let index_fields: Vec<TokenStream> = order
+        .map(|i| {
+            let f = &def.fields[i];
+            let ty = &f.ty;
+            let name = &f.stored_name;
+            let sortable = f.index.sortable;
+            let full_text = f.index.full_text;
+            let case_sensitive = f.index.case_sensitive;
+            let separator = f.index.separator.unwrap_or('|');
+            quote! {{
+                let mut field = #krate::IndexedField::new(
+                    #name,
+                    <#ty as #krate::Indexable>::KIND,
+                    <#ty as #krate::Indexable>::MULTI,
+                );
+                field.sortable = #sortable;
+                field.full_text = #full_text;
+                field.case_sensitive = #case_sensitive;
+                field.separator = #separator;
+                field
+            }}
+        })
+        .collect();
+
     quote! {
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
@@ -116,6 +143,10 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
 
                 fn decode(key: &str, stored: #krate::Stored<'_>) -> #krate::Result<Self> {
                     #decode
+                }
+
+                fn index_fields() -> ::std::vec::Vec<#krate::IndexedField> {
+                    ::std::vec![#(#index_fields),*]
                 }
             }
         };
@@ -258,6 +289,11 @@ pub(crate) fn hash_value(input: &DeriveInput) -> syn::Result<TokenStream> {
                 fn from_hash_bytes(raw: &[u8]) -> ::core::result::Result<Self, ::std::string::String> {
                     #krate::__private::unit_enum_from_bytes(raw)
                 }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #krate::Indexable for #ident #ty_generics #where_clause {
+                const KIND: #krate::FieldKind = #krate::FieldKind::Tag;
             }
         };
     })

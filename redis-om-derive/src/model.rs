@@ -41,13 +41,11 @@ pub(crate) struct FieldDef {
     pub ty: Type,
     /// The hash field name (HashModel only; JsonModel names come from serde).
     pub stored_name: String,
-    // Index options, checked now and used by the index schema.
-    #[allow(dead_code)]
+    /// Index options.
     pub index: IndexOpts,
 }
 
 #[derive(Default)]
-#[allow(dead_code)]
 pub(crate) struct IndexOpts {
     pub indexed: bool,
     pub sortable: bool,
@@ -201,9 +199,16 @@ fn check_field(
             }
             rename.as_str().to_owned()
         }
-        (None, _) => {
-            let name = ident.to_string();
-            name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+        (None, storage) => {
+            let serde_name = if storage == Storage::Json {
+                serde_rename(&field.attrs)
+            } else {
+                None
+            };
+            serde_name.unwrap_or_else(|| {
+                let name = ident.to_string();
+                name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+            })
         }
     };
 
@@ -259,4 +264,35 @@ fn check_field(
             separator,
         },
     })
+}
+
+/// `#[serde(rename = "…")]` (or `rename(serialize = "…")`) of a field.
+fn serde_rename(attrs: &[syn::Attribute]) -> Option<String> {
+    let mut name = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        // Other serde options are serde's business: ignore what we do not read.
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                if meta.input.peek(syn::Token![=]) {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    name = Some(lit.value());
+                } else {
+                    meta.parse_nested_meta(|inner| {
+                        let lit: syn::LitStr = inner.value()?.parse()?;
+                        if inner.path.is_ident("serialize") {
+                            name = Some(lit.value());
+                        }
+                        Ok(())
+                    })?;
+                }
+            } else if meta.input.peek(syn::Token![=]) {
+                let _: syn::Expr = meta.value()?.parse()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _content;
+                syn::parenthesized!(_content in meta.input);
+            }
+            Ok(())
+        });
+    }
+    name
 }

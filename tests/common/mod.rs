@@ -94,3 +94,28 @@ pub async fn clear_prefix(con: &mut MultiplexedConnection, prefix: &str) {
         cursor = next;
     }
 }
+
+/// Removes every index whose name starts with `index_name`, its alias, and every key under `prefix`.
+pub async fn reset_index(con: &mut MultiplexedConnection, index_name: &str, prefix: &str) {
+    let _: redis::RedisResult<()> = redis::cmd("FT.ALIASDEL")
+        .arg(index_name)
+        .query_async(con)
+        .await;
+    for index in indexes_starting_with(con, index_name).await {
+        let _: () = redis::cmd("FT.DROPINDEX")
+            .arg(&index)
+            .query_async(con)
+            .await
+            .expect("drop");
+    }
+    clear_prefix(con, prefix).await;
+}
+
+/// The indexes (not aliases) whose names start with `start`.
+pub async fn indexes_starting_with(con: &mut MultiplexedConnection, start: &str) -> Vec<String> {
+    let all: Vec<String> = redis::cmd("FT._LIST")
+        .query_async(con)
+        .await
+        .expect("FT._LIST");
+    all.into_iter().filter(|i| i.starts_with(start)).collect()
+}

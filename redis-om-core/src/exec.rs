@@ -1,0 +1,53 @@
+//! Multi-step flows (the migrator, paging through results) are written once as
+//! async code over [`Exec`]; the sync API runs the same code on a blocking
+//! connection, where every step completes at its first poll.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use redis::{aio, Cmd, ConnectionLike, RedisResult, Value};
+
+/// Runs commands on a connection, async or blocking.
+pub(crate) trait Exec: Send {
+    fn query(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
+    fn sleep(&mut self, pause: Duration) -> impl Future<Output = ()> + Send;
+}
+
+pub(crate) struct AsyncExec<'c, C>(pub(crate) &'c mut C);
+
+impl<C: aio::ConnectionLike + Send> Exec for AsyncExec<'_, C> {
+    async fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        cmd.query_async(self.0).await
+    }
+    async fn sleep(&mut self, pause: Duration) {
+        tokio::time::sleep(pause).await;
+    }
+}
+
+pub(crate) struct SyncExec<'c, C>(pub(crate) &'c mut C);
+
+impl<C: ConnectionLike + Send> Exec for SyncExec<'_, C> {
+    fn query(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send {
+        std::future::ready(cmd.query(self.0))
+    }
+    fn sleep(&mut self, pause: Duration) -> impl Future<Output = ()> + Send {
+        std::thread::sleep(pause);
+        std::future::ready(())
+    }
+}
+
+/// Drives a future built on [`SyncExec`] to completion. Such a future never
+/// waits on anything, so it is ready at its first poll; the loop only guards
+/// that invariant.
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}

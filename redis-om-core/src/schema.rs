@@ -1,0 +1,278 @@
+//! The RediSearch index of a model: which fields are indexed and how, and the
+//! `FT.CREATE` arguments, following redis-om-python's mapping so that a Python
+//! and a Rust service can share one index.
+
+use crate::model::Storage;
+
+/// How a field is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldKind {
+    /// Exact-match values (strings, enums, UUIDs): `TAG SEPARATOR |`.
+    Tag,
+    /// Numbers, datetimes, dates: `NUMERIC`.
+    Numeric,
+    /// Booleans: `TAG` (stored as `1`/`0` in hashes, `true`/`false` in JSON).
+    Bool,
+}
+
+/// A type whose values can be indexed. Implemented for strings, numbers,
+/// `bool`, `uuid::Uuid`, chrono types, `#[derive(HashValue)]` enums, and
+/// `Option`/`Vec` of those (a `Vec` in a JsonModel is a multi-value TAG).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be indexed",
+    label = "not an indexable field type",
+    note = "indexable fields are strings, numbers, bools, UUIDs, chrono dates, #[derive(HashValue)] enums, and Option/Vec of those"
+)]
+pub trait Indexable {
+    /// How values of this type are indexed.
+    const KIND: FieldKind;
+    /// Whether the type holds several values (a list, indexed with `[*]`).
+    const MULTI: bool = false;
+}
+
+macro_rules! indexable {
+    ($kind:ident: $($t:ty),*) => {$( impl Indexable for $t { const KIND: FieldKind = FieldKind::$kind; } )*};
+}
+indexable!(Tag: String, uuid::Uuid);
+indexable!(Numeric: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
+indexable!(Bool: bool);
+#[cfg(feature = "chrono")]
+indexable!(Numeric: chrono::DateTime<chrono::Utc>, chrono::NaiveDate);
+
+impl<T: Indexable> Indexable for Option<T> {
+    const KIND: FieldKind = T::KIND;
+    const MULTI: bool = T::MULTI;
+}
+
+impl<T: Indexable> Indexable for Vec<T> {
+    const KIND: FieldKind = T::KIND;
+    const MULTI: bool = true;
+}
+
+/// One indexed field of a model, as the derive describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedField {
+    /// The field's name in the index (and in hashes, its stored name).
+    pub name: &'static str,
+    /// How it is indexed.
+    pub kind: FieldKind,
+    /// A list of values (JSON `[*]`).
+    pub multi: bool,
+    /// `SORTABLE`.
+    pub sortable: bool,
+    /// Also indexed as full text (`{name}_fts TEXT`).
+    pub full_text: bool,
+    /// `CASESENSITIVE` (tags).
+    pub case_sensitive: bool,
+    /// The tag separator (default `|`).
+    pub separator: char,
+}
+
+impl IndexedField {
+    /// A field indexed with the defaults for its kind.
+    pub const fn new(name: &'static str, kind: FieldKind, multi: bool) -> Self {
+        IndexedField {
+            name,
+            kind,
+            multi,
+            sortable: false,
+            full_text: false,
+            case_sensitive: false,
+            separator: '|',
+        }
+    }
+}
+
+/// The complete definition of a model's index: `FT.CREATE {name} {args…}`.
+///
+/// ```
+/// use redis_om_core::{FieldKind, IndexSchema, IndexedField, Storage};
+/// let mut email = IndexedField::new("email", FieldKind::Tag, false);
+/// email.sortable = true;
+/// let schema = IndexSchema::new(
+///     Storage::Hash,
+///     ":User:",
+///     vec![IndexedField::new("pk", FieldKind::Tag, false), email],
+/// );
+/// assert_eq!(
+///     schema.text(),
+///     "ON HASH PREFIX 1 :User: SCHEMA pk TAG SEPARATOR | email TAG SEPARATOR | SORTABLE"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSchema {
+    storage: Storage,
+    prefix: String,
+    fields: Vec<IndexedField>,
+}
+
+impl IndexSchema {
+    /// A schema over the keys that start with `prefix`.
+    pub fn new(storage: Storage, prefix: impl Into<String>, fields: Vec<IndexedField>) -> Self {
+        IndexSchema {
+            storage,
+            prefix: prefix.into(),
+            fields,
+        }
+    }
+
+    /// The indexed fields.
+    pub fn fields(&self) -> &[IndexedField] {
+        &self.fields
+    }
+
+    /// The arguments of `FT.CREATE` after the index name.
+    pub fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "ON".into(),
+            match self.storage {
+                Storage::Hash => "HASH".into(),
+                Storage::Json => "JSON".into(),
+            },
+            "PREFIX".into(),
+            "1".into(),
+            self.prefix.clone(),
+            "SCHEMA".into(),
+        ];
+        for field in &self.fields {
+            self.field_args(field, &mut args);
+        }
+        args
+    }
+
+    fn field_args(&self, field: &IndexedField, args: &mut Vec<String>) {
+        let name = field.name;
+        // The attribute: `name` for hashes, `$.name[*] AS name` for JSON.
+        let source = |args: &mut Vec<String>, alias: String| match self.storage {
+            Storage::Hash => {
+                args.push(name.into());
+                if alias != name {
+                    args.extend(["AS".into(), alias]);
+                }
+            }
+            Storage::Json => {
+                let star = if field.multi { "[*]" } else { "" };
+                args.extend([format!("$.{name}{star}"), "AS".into(), alias]);
+            }
+        };
+        source(args, name.into());
+        match field.kind {
+            FieldKind::Tag => {
+                args.extend([
+                    "TAG".into(),
+                    "SEPARATOR".into(),
+                    field.separator.to_string(),
+                ]);
+                if field.sortable && !field.full_text {
+                    args.push("SORTABLE".into());
+                }
+                if field.case_sensitive {
+                    args.push("CASESENSITIVE".into());
+                }
+                if field.full_text {
+                    source(args, format!("{name}_fts"));
+                    args.push("TEXT".into());
+                    if field.sortable {
+                        args.push("SORTABLE".into());
+                    }
+                }
+            }
+            FieldKind::Numeric => {
+                args.push("NUMERIC".into());
+                if field.sortable {
+                    args.push("SORTABLE".into());
+                }
+            }
+            FieldKind::Bool => {
+                args.push("TAG".into());
+                if field.sortable {
+                    args.push("SORTABLE".into());
+                }
+            }
+        }
+    }
+
+    /// The schema as one line of text (stored at `{index_name}:schema`).
+    pub fn text(&self) -> String {
+        self.args().join(" ")
+    }
+
+    /// SHA-1 of [`text`](Self::text), hex (stored at `{index_name}:hash`, as redis-om-python).
+    pub fn hash(&self) -> String {
+        sha1_smol::Sha1::from(self.text()).digest().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &'static str, kind: FieldKind) -> IndexedField {
+        IndexedField::new(name, kind, false)
+    }
+
+    #[test]
+    fn hash_schema_follows_redis_om_python() {
+        let mut name = f("name", FieldKind::Tag);
+        name.full_text = true;
+        name.sortable = true;
+        let mut age = f("age", FieldKind::Numeric);
+        age.sortable = true;
+        let mut email = f("email", FieldKind::Tag);
+        email.case_sensitive = true;
+        email.separator = ',';
+        let schema = IndexSchema::new(
+            Storage::Hash,
+            ":app.Customer:",
+            vec![
+                f("pk", FieldKind::Tag),
+                name,
+                age,
+                email,
+                f("active", FieldKind::Bool),
+            ],
+        );
+        assert_eq!(
+            schema.text(),
+            "ON HASH PREFIX 1 :app.Customer: SCHEMA pk TAG SEPARATOR | \
+             name TAG SEPARATOR | name AS name_fts TEXT SORTABLE \
+             age NUMERIC SORTABLE email TAG SEPARATOR , CASESENSITIVE active TAG"
+        );
+    }
+
+    #[test]
+    fn json_schema_uses_paths_and_aliases() {
+        let mut name = f("name", FieldKind::Tag);
+        name.full_text = true;
+        let schema = IndexSchema::new(
+            Storage::Json,
+            "shop:Order:",
+            vec![
+                f("pk", FieldKind::Tag),
+                name,
+                IndexedField::new("tags", FieldKind::Tag, true),
+                f("total", FieldKind::Numeric),
+                f("paid", FieldKind::Bool),
+            ],
+        );
+        assert_eq!(
+            schema.text(),
+            "ON JSON PREFIX 1 shop:Order: SCHEMA $.pk AS pk TAG SEPARATOR | \
+             $.name AS name TAG SEPARATOR | $.name AS name_fts TEXT \
+             $.tags[*] AS tags TAG SEPARATOR | $.total AS total NUMERIC $.paid AS paid TAG"
+        );
+        assert_eq!(schema.hash().len(), 40);
+        assert_eq!(
+            schema.hash(),
+            sha1_smol::Sha1::from(schema.text()).digest().to_string()
+        );
+    }
+
+    #[test]
+    fn kinds_come_from_the_type() {
+        assert_eq!(<Option<String> as Indexable>::KIND, FieldKind::Tag);
+        assert_eq!(<u16 as Indexable>::KIND, FieldKind::Numeric);
+        const { assert!(<Vec<String> as Indexable>::MULTI) };
+        assert_eq!(<bool as Indexable>::KIND, FieldKind::Bool);
+    }
+}
