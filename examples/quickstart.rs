@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use redis_om::prelude::*;
+use redis_om::Migrator;
 
 #[derive(HashModel, Debug, Clone, PartialEq)]
 #[redis_om(prefix = "UserReadCache")]
@@ -40,6 +41,14 @@ struct Customer {
 async fn main() -> redis_om::Result<()> {
     println!("connecting to {}", redact(&redis_om::url()));
     let mut con = redis_om::connect().await?;
+
+    // At startup: create or update the search indexes (zero downtime on change).
+    let report = Migrator::new()
+        .model::<UserReadCache>()
+        .model::<Customer>()
+        .run(&mut con)
+        .await?;
+    print!("migrator:\n{report}");
 
     let mut user = UserReadCache {
         pk: None,

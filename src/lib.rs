@@ -99,5 +99,5 @@ pub use redis_om_derive::HashValue;
 ///
 /// Blocking code imports [`SyncModel`] instead of this prelude's [`AsyncModel`].
 pub mod prelude {
-    pub use crate::{AsyncModel, HashModel, HashValue, JsonModel, Model, SaveOptions};
+    pub use crate::{AsyncModel, HashModel, HashValue, JsonModel, Migrator, Model, SaveOptions};
 }

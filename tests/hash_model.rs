@@ -11,19 +11,7 @@ use redis::AsyncCommands;
 use redis_om::prelude::*;
 use redis_om::Error;
 
-#[derive(HashModel, Debug, Clone, PartialEq)]
-#[redis_om(prefix = "UserReadCache")]
-struct UserReadCache {
-    #[redis_om(primary_key)]
-    pk: Option<String>,
-    #[redis_om(index)]
-    id: i64,
-    #[redis_om(index)]
-    name: String,
-    #[redis_om(index)]
-    email: String,
-    avatar: Option<String>,
-}
+use common::UserReadCache;
 
 #[derive(serde::Serialize, serde::Deserialize, HashValue, Debug, Clone, Copy, PartialEq)]
 #[serde(rename_all = "snake_case")]

@@ -11,19 +11,7 @@ use redis_om::prelude::*;
 use redis_om::{Error, MigrationAction, Migrator, Model};
 use serde::{Deserialize, Serialize};
 
-#[derive(HashModel, Debug, Clone, PartialEq)]
-#[redis_om(prefix = "UserReadCache")]
-struct UserReadCache {
-    #[redis_om(primary_key)]
-    pk: Option<String>,
-    #[redis_om(index)]
-    id: i64,
-    #[redis_om(index)]
-    name: String,
-    #[redis_om(index)]
-    email: String,
-    avatar: Option<String>,
-}
+use common::UserReadCache;
 
 #[test]
 fn derived_schemas_follow_redis_om_python() {

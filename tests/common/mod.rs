@@ -3,6 +3,22 @@
 #![allow(dead_code)]
 
 use redis::aio::MultiplexedConnection;
+use redis_om::HashModel;
+
+/// The model of the issue and the README, shared by the tests.
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "UserReadCache")]
+pub struct UserReadCache {
+    #[redis_om(primary_key)]
+    pub pk: Option<String>,
+    #[redis_om(index)]
+    pub id: i64,
+    #[redis_om(index)]
+    pub name: String,
+    #[redis_om(index)]
+    pub email: String,
+    pub avatar: Option<String>,
+}
 
 /// The URL of the Redis Stack under test (`REDIS_OM_URL`, set by `scripts/test`).
 pub fn url() -> String {
