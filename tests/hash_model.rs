@@ -536,3 +536,27 @@ async fn wrong_redis_type_at_the_key_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("WRONGTYPE"), "{err}");
     UserReadCache::delete(&mut con, &pk).await.unwrap();
 }
+
+#[tokio::test]
+async fn works_on_a_bb8_pooled_connection() {
+    let client = redis::Client::open(common::url()).unwrap();
+    let pool = bb8::Pool::builder()
+        .max_size(4)
+        .build(client)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut con = pool.get().await.unwrap();
+            let mut u = user(100 + i);
+            let pk = u.save(&mut *con).await.unwrap();
+            assert_eq!(UserReadCache::get(&mut *con, &pk).await.unwrap(), u);
+            assert!(UserReadCache::delete(&mut *con, &pk).await.unwrap());
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
