@@ -40,6 +40,8 @@ pub(crate) fn save<M: Model>(
     model: &mut M,
     options: SaveOptions,
 ) -> Result<Op<Option<String>, impl Parse<Option<String>>>> {
+    // Check the options before touching the model.
+    let ttl = options.ttl.map(ttl_millis).transpose()?;
     if model.primary_key().is_none() {
         if options.condition == Some(Condition::IfExists) {
             return Err(Error::InvalidArgument(
@@ -58,7 +60,6 @@ pub(crate) fn save<M: Model>(
         }
     };
     let key = M::key_layout().key(&pk);
-    let ttl = options.ttl.map(ttl_millis).transpose()?;
     let encoded = model.encode().map_err(|reason| Error::Encode {
         key: key.clone(),
         reason,
