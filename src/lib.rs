@@ -97,7 +97,11 @@ pub use redis_om_derive::HashValue;
 
 /// The derives and the async operations: `use redis_om::prelude::*;`.
 ///
-/// Blocking code imports [`SyncModel`] instead of this prelude's [`AsyncModel`].
+/// Blocking code imports [`SyncModel`] and [`SyncQuery`] instead of this prelude's
+/// [`AsyncModel`] and [`AsyncQuery`].
 pub mod prelude {
-    pub use crate::{AsyncModel, HashModel, HashValue, JsonModel, Migrator, Model, SaveOptions};
+    pub use crate::{
+        AsyncModel, AsyncQuery, HashModel, HashValue, JsonModel, Migrator, Model, SaveOptions,
+        SortOrder,
+    };
 }

@@ -57,6 +57,36 @@ pub enum Error {
         module: &'static str,
     },
 
+    /// The model's index does not exist on the server.
+    #[error(
+        "the search index {index:?} of {model} does not exist: run the Migrator at startup \
+         (redis_om::Migrator::new().model::<{model}>().run(&mut con))"
+    )]
+    IndexMissing {
+        /// The model's type name.
+        model: String,
+        /// The index (or alias) name that was queried.
+        index: String,
+    },
+
+    /// The server rejected a query.
+    #[error("the server rejected the query {query:?}: {message}")]
+    Query {
+        /// The query string that was sent (values travel separately as `PARAMS`).
+        query: String,
+        /// The server's message.
+        message: String,
+    },
+
+    /// A query that must return a document ([`first`](crate::AsyncQuery::first)) matched none.
+    #[error("no document in index {index:?} matches {query:?}")]
+    NoMatch {
+        /// The index that was searched.
+        index: String,
+        /// The query string.
+        query: String,
+    },
+
     /// The connection settings are not usable (for example an unparsable `REDIS_OM_URL`).
     #[error("configuration error: {0}")]
     Config(String),
@@ -74,9 +104,9 @@ impl fmt::Display for DisplayField<'_> {
 }
 
 impl Error {
-    /// Whether this is [`Error::NotFound`].
+    /// Whether this is [`Error::NotFound`] or [`Error::NoMatch`]: no document was there.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound { .. })
+        matches!(self, Error::NotFound { .. } | Error::NoMatch { .. })
     }
 
     pub(crate) fn decode(key: &str, field: Option<&str>, reason: impl fmt::Display) -> Self {
@@ -105,6 +135,22 @@ impl Error {
         }
         Error::Redis(err)
     }
+}
+
+/// A server error as the server wrote it (redis-rs splits off the first word as the code).
+pub(crate) fn server_message(err: &redis::RedisError) -> String {
+    match (err.code(), err.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => err.to_string(),
+    }
+}
+
+/// `Unknown index name`, `no such index`, `Unknown alias`: the index is not there.
+pub(crate) fn is_unknown_index(err: &redis::RedisError) -> bool {
+    let text = server_message(err).to_ascii_lowercase();
+    text.contains("unknown index")
+        || text.contains("no such index")
+        || text.contains("unknown alias")
 }
 
 #[cfg(test)]

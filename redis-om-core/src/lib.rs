@@ -11,6 +11,7 @@ mod migrator;
 mod model;
 mod ops;
 mod pk;
+mod query;
 mod request;
 mod scan;
 mod schema;
@@ -27,6 +28,11 @@ pub use key::KeyLayout;
 pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
 pub use model::{decode_json, Condition, Encoded, HashFields, Model, SaveOptions, Storage, Stored};
 pub use pk::PrimaryKey;
+pub use query::{
+    AsyncQuery, BoolField, Expr, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField,
+    ProjectedField, Projection, Query, QueryIter, Select, SortOrder, SortableField, SyncQuery,
+    TagArg, TagField, TextField,
+};
 pub use redis;
 pub use scan::PkIter;
 pub use schema::{FieldKind, IndexSchema, Indexable, IndexedField};
@@ -55,6 +61,32 @@ pub mod __private {
         serde_json::to_vec(value)
             .map(crate::Encoded::Json)
             .map_err(|e| e.to_string())
+    }
+
+    /// Reads a projected hash field (absent: the type's missing value).
+    pub fn decode_hash_field<T: crate::HashValue>(raw: Option<&[u8]>) -> Result<T, String> {
+        match raw {
+            Some(raw) => T::from_hash_bytes(raw),
+            None => T::from_missing(),
+        }
+    }
+
+    /// Reads a projected JSON field: the array of matches `DIALECT 3` returns.
+    pub fn decode_json_field<T: serde::de::DeserializeOwned>(
+        raw: Option<&[u8]>,
+    ) -> Result<T, String> {
+        let value = match raw {
+            Some(raw) => match serde_json::from_slice::<serde_json::Value>(raw) {
+                Ok(serde_json::Value::Array(mut items)) if !items.is_empty() => {
+                    items.swap_remove(0)
+                }
+                Ok(serde_json::Value::Array(_)) => serde_json::Value::Null,
+                Ok(other) => other,
+                Err(e) => return Err(e.to_string()),
+            },
+            None => serde_json::Value::Null,
+        };
+        serde_json::from_value(value).map_err(|e| e.to_string())
     }
 
     /// The error of a primary key type that cannot be generated.

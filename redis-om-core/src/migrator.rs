@@ -251,20 +251,7 @@ async fn run<E: Exec>(exec: &mut E, c: &redis::Cmd) -> Result<Value> {
 
 /// The server's message as it sent it: redis-rs splits a reply such as
 /// `Unknown Index name` into a "code" and a detail.
-fn server_text(err: &redis::RedisError) -> String {
-    match (err.code(), err.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        _ => err.to_string(),
-    }
-    .to_ascii_lowercase()
-}
-
-fn is_unknown_index(err: &redis::RedisError) -> bool {
-    let text = server_text(err);
-    text.contains("unknown index")
-        || text.contains("no such index")
-        || text.contains("unknown alias")
-}
+use crate::error::is_unknown_index;
 
 /// The real index behind `name` (an alias or an index), or `None` when there is none.
 async fn index_behind<E: Exec>(exec: &mut E, name: &str) -> Result<Option<String>> {
@@ -353,8 +340,12 @@ impl<E: Exec> Steps<'_, E> {
         let mut c = cmd("FT.CREATE");
         c.arg(index).arg(schema.args());
         // Another process may have created it a moment ago.
-        self.send(c, |e| server_text(e).contains("already exists"))
-            .await
+        self.send(c, |e| {
+            crate::error::server_message(e)
+                .to_ascii_lowercase()
+                .contains("already exists")
+        })
+        .await
     }
 
     async fn alias(&mut self, alias: &str, index: &str) -> Result<()> {

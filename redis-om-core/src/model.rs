@@ -59,6 +59,34 @@ pub trait Model: Sized + Send + Sync {
     /// marked `index`, `sortable` or `full_text`.
     fn index_fields() -> Vec<crate::schema::IndexedField>;
 
+    /// The typed handles of the indexed fields (the `…Fields` struct the derive generates).
+    type Fields;
+
+    /// The handles of the indexed fields, for building queries.
+    fn fields() -> Self::Fields;
+
+    /// Every stored hash field name (HashModel; empty for a JsonModel).
+    fn stored_names() -> &'static [&'static str];
+
+    /// A query for the documents that match `filter`, written with the typed
+    /// field handles: a misspelled or non-indexed field does not compile.
+    ///
+    /// ```ignore
+    /// let adults = User::find(|u| u.age.ge(18) & !u.email.ends_with("@test.com"))
+    ///     .all(&mut con)
+    ///     .await?;
+    /// ```
+    fn find(
+        filter: impl FnOnce(&Self::Fields) -> crate::query::Expr<Self>,
+    ) -> crate::query::Query<Self> {
+        crate::query::Query::new(filter(&Self::fields()))
+    }
+
+    /// A query for every document of the model (`*`).
+    fn find_all() -> crate::query::Query<Self> {
+        crate::query::Query::new(crate::query::Expr::all())
+    }
+
     /// The model's index definition.
     fn index_schema() -> crate::schema::IndexSchema {
         crate::schema::IndexSchema::new(

@@ -3,6 +3,8 @@
 //! and a Rust service can share one index.
 
 use crate::model::Storage;
+use crate::query::{BoolField, FieldHandle, NumericField, TagField};
+use crate::value::HashValue;
 
 /// How a field is indexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,25 +30,40 @@ pub trait Indexable {
     const KIND: FieldKind;
     /// Whether the type holds several values (a list, indexed with `[*]`).
     const MULTI: bool = false;
+    /// The type of one value in a query (`String` for `Option<String>` and `Vec<String>`).
+    type Elem: HashValue;
+    /// The typed query handle of a field of type `T` in model `M`
+    /// ([`TagField`], [`NumericField`] or [`BoolField`]).
+    type Field<M, T: Indexable, const SORTABLE: bool>: FieldHandle<T>;
 }
 
 macro_rules! indexable {
-    ($kind:ident: $($t:ty),*) => {$( impl Indexable for $t { const KIND: FieldKind = FieldKind::$kind; } )*};
+    ($kind:ident, $handle:ident: $($t:ty),*) => {$(
+        impl Indexable for $t {
+            const KIND: FieldKind = FieldKind::$kind;
+            type Elem = $t;
+            type Field<M, T: Indexable, const SORTABLE: bool> = $handle<M, T, SORTABLE>;
+        }
+    )*};
 }
-indexable!(Tag: String, uuid::Uuid);
-indexable!(Numeric: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
-indexable!(Bool: bool);
+indexable!(Tag, TagField: String, uuid::Uuid);
+indexable!(Numeric, NumericField: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
+indexable!(Bool, BoolField: bool);
 #[cfg(feature = "chrono")]
-indexable!(Numeric: chrono::DateTime<chrono::Utc>, chrono::NaiveDate);
+indexable!(Numeric, NumericField: chrono::DateTime<chrono::Utc>, chrono::NaiveDate);
 
-impl<T: Indexable> Indexable for Option<T> {
-    const KIND: FieldKind = T::KIND;
-    const MULTI: bool = T::MULTI;
+impl<X: Indexable> Indexable for Option<X> {
+    const KIND: FieldKind = X::KIND;
+    const MULTI: bool = X::MULTI;
+    type Elem = X::Elem;
+    type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
 }
 
-impl<T: Indexable> Indexable for Vec<T> {
-    const KIND: FieldKind = T::KIND;
+impl<X: Indexable> Indexable for Vec<X> {
+    const KIND: FieldKind = X::KIND;
     const MULTI: bool = true;
+    type Elem = X::Elem;
+    type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
 }
 
 /// One indexed field of a model, as the derive describes it.

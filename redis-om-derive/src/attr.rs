@@ -10,6 +10,7 @@ use syn::{Generics, Ident, Path, Type};
 #[darling(attributes(redis_om))]
 pub(crate) struct ContainerAttrs {
     pub ident: Ident,
+    pub vis: syn::Visibility,
     pub generics: Generics,
     pub data: ast::Data<Ignored, FieldAttrs>,
     #[darling(default)]

@@ -3,7 +3,7 @@
 
 use darling::FromDeriveInput;
 use proc_macro2::{TokenStream, TokenTree};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, LitByteStr, LitStr, Type};
 
@@ -56,6 +56,16 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                         .predicates
                         .push(syn::parse_quote!(#ty: #krate::HashValue));
                 }
+                if storage == Storage::Json && field.index.indexed {
+                    where_clause.predicates.push(syn::parse_quote!(
+                        #ty: #krate::__private::serde::de::DeserializeOwned
+                    ));
+                }
+                if field.index.indexed || field.ident == *pk_ident {
+                    where_clause
+                        .predicates
+                        .push(syn::parse_quote!(#ty: #krate::Indexable));
+                }
                 if field.ident == *pk_ident {
                     where_clause
                         .predicates
@@ -79,8 +89,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     };
 
     // The primary key is always indexed, first (as redis-om-python).
-    let order = std::iter::once(def.pk)
-        .chain((0..def.fields.len()).filter(|i| *i != def.pk && def.fields[*i].index.indexed));
+    let order = indexed_order(def);
     let index_fields: Vec<TokenStream> = order
         .map(|i| {
             let f = &def.fields[i];
@@ -105,7 +114,16 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         })
         .collect();
 
+    let fields = query_fields(def, storage, &generics);
+    let fields_ident = fields_ident(def);
+    let stored_names: Vec<&String> = match storage {
+        Storage::Hash => def.fields.iter().map(|f| &f.stored_name).collect(),
+        Storage::Json => Vec::new(),
+    };
+
     quote! {
+        #fields
+
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
         const _: () = {
@@ -148,8 +166,111 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 fn index_fields() -> ::std::vec::Vec<#krate::IndexedField> {
                     ::std::vec![#(#index_fields),*]
                 }
+
+                type Fields = #fields_ident #ty_generics;
+
+                fn fields() -> Self::Fields {
+                    #fields_ident::__new()
+                }
+
+                fn stored_names() -> &'static [&'static str] {
+                    &[#(#stored_names),*]
+                }
             }
         };
+    }
+}
+
+fn fields_ident(def: &ModelDef) -> Ident {
+    format_ident!("{}Fields", def.ident)
+}
+
+/// The indexed fields in index order: the primary key first.
+fn indexed_order(def: &ModelDef) -> impl Iterator<Item = usize> + '_ {
+    std::iter::once(def.pk)
+        .chain((0..def.fields.len()).filter(|i| *i != def.pk && def.fields[*i].index.indexed))
+}
+
+/// The `{Model}Fields` struct of typed query handles, one per indexed field.
+fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenStream {
+    let krate = &def.krate;
+    let ident = &def.ident;
+    let vis = &def.vis;
+    let fields_ident = fields_ident(def);
+    let (impl_generics, ty_generics, where_clause) = bounded.split_for_impl();
+    let (_, model_generics, _) = def.generics.split_for_impl();
+    let storage_variant = match storage {
+        Storage::Hash => quote!(Hash),
+        Storage::Json => quote!(Json),
+    };
+    let decoder = match storage {
+        Storage::Hash => quote!(decode_hash_field),
+        Storage::Json => quote!(decode_json_field),
+    };
+    let mut decls = Vec::new();
+    let mut inits = Vec::new();
+    for i in indexed_order(def) {
+        let f = &def.fields[i];
+        let name = &f.ident;
+        let ty = &f.ty;
+        let span = ty.span();
+        let sortable = f.index.sortable;
+        let handle = if f.index.full_text {
+            quote_spanned!(span=> #krate::TextField<#ident #model_generics, #ty, #sortable>)
+        } else {
+            quote_spanned!(span=> <#ty as #krate::Indexable>::Field<#ident #model_generics, #ty, #sortable>)
+        };
+        let stored = &f.stored_name;
+        let text_name = format!("{stored}_fts");
+        let source = match storage {
+            Storage::Hash => stored.clone(),
+            Storage::Json => format!("$.{stored}"),
+        };
+        let separator = f.index.separator.unwrap_or('|');
+        let kind = if f.index.full_text {
+            format!("`{stored}`: a full-text field (TAG `{stored}` and TEXT `{text_name}`)")
+        } else {
+            format!("`{stored}`")
+        };
+        let sort_doc = if sortable { "; sortable" } else { "" };
+        let doc = format!("{kind}{sort_doc}.");
+        decls.push(quote! {
+            #[doc = #doc]
+            pub #name: #handle
+        });
+        inits.push(quote_spanned! {span=>
+            #name: <#handle as #krate::FieldHandle<#ty>>::new(
+                #krate::FieldSpec {
+                    name: #stored,
+                    text_name: #text_name,
+                    source: #source,
+                    separator: #separator,
+                    storage: #krate::Storage::#storage_variant,
+                },
+                #krate::__private::#decoder::<#ty>,
+            )
+        });
+    }
+    let doc = format!(
+        "The typed query handles of the indexed fields of [`{ident}`], for \
+         `{ident}::find(|f| …)`; generated by the derive. A field that is not \
+         indexed has no handle, so a query on it does not compile."
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Copy)]
+        #[allow(non_snake_case, missing_debug_implementations)]
+        #vis struct #fields_ident #impl_generics #where_clause {
+            #(#decls,)*
+        }
+
+        #[allow(clippy::all)]
+        impl #impl_generics #fields_ident #ty_generics #where_clause {
+            #[doc(hidden)]
+            fn __new() -> Self {
+                #fields_ident { #(#inits,)* }
+            }
+        }
     }
 }
 
@@ -294,6 +415,9 @@ pub(crate) fn hash_value(input: &DeriveInput) -> syn::Result<TokenStream> {
             #[automatically_derived]
             impl #impl_generics #krate::Indexable for #ident #ty_generics #where_clause {
                 const KIND: #krate::FieldKind = #krate::FieldKind::Tag;
+                type Elem = Self;
+                type Field<__M, __T: #krate::Indexable, const __SORTABLE: bool> =
+                    #krate::TagField<__M, __T, __SORTABLE>;
             }
         };
     })

@@ -25,6 +25,7 @@ impl Storage {
 /// A checked model.
 pub(crate) struct ModelDef {
     pub ident: Ident,
+    pub vis: syn::Visibility,
     pub generics: Generics,
     pub krate: Path,
     pub global_prefix: String,
@@ -153,6 +154,7 @@ impl ModelDef {
             index_name: attrs.index_name.map(|v| v.into_inner()),
             krate: attrs.krate.unwrap_or_else(|| syn::parse_quote!(::redis_om)),
             generics: attrs.generics,
+            vis: attrs.vis,
             ident,
             fields: out,
             pk: pk.unwrap_or(0),

@@ -1,0 +1,383 @@
+//! Filter expressions and their rendering into a RediSearch query string.
+//!
+//! Every user value is sent as a query parameter (`PARAMS … DIALECT 2`), never
+//! spliced into the query text, so no value can change the structure of a query.
+//! Numbers are the only values written inline: they come from typed numbers
+//! and are formatted by redis-om.
+
+use std::fmt::Write as _;
+use std::marker::PhantomData;
+use std::ops::{BitAnd, BitOr, Not};
+
+/// A condition on the documents of model `M`, built from the typed field
+/// handles that `#[derive(HashModel)]`/`#[derive(JsonModel)]` generate, and
+/// combined with `&`, `|` and `!`.
+///
+/// ```ignore
+/// let adults_named_ada = User::find(|u| u.age.ge(18) & (u.name.eq("Ada") | !u.active.eq(true)));
+/// ```
+pub struct Expr<M> {
+    pub(crate) node: Node,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for Expr<M> {
+    fn clone(&self) -> Self {
+        Expr::new(self.node.clone())
+    }
+}
+
+impl<M> std::fmt::Debug for Expr<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.node.render() {
+            Ok(Rendered::Query { text, params }) => f
+                .debug_struct("Expr")
+                .field("query", &text)
+                .field("params", &params)
+                .finish(),
+            Ok(Rendered::Nothing) => f.write_str("Expr(matches nothing)"),
+            Err(reason) => write!(f, "Expr(invalid: {reason})"),
+        }
+    }
+}
+
+impl<M> Expr<M> {
+    pub(crate) fn new(node: Node) -> Self {
+        Expr {
+            node,
+            _model: PhantomData,
+        }
+    }
+
+    /// Matches every document (`*`).
+    pub fn all() -> Self {
+        Expr::new(Node::All)
+    }
+
+    /// Matches no document; the query is then not sent at all.
+    pub fn none() -> Self {
+        Expr::new(Node::Nothing)
+    }
+
+    /// A condition written in RediSearch query syntax, sent as written: the
+    /// escape hatch for syntax the field handles do not cover. Never put
+    /// user input in it; values belong in the typed operators, which send them
+    /// as parameters.
+    ///
+    /// ```ignore
+    /// let q = User::find(|u| u.age.gt(18) & Expr::raw("@name:{ada|grace}"));
+    /// ```
+    pub fn raw(query: impl Into<String>) -> Self {
+        Expr::new(Node::Leaf(Leaf::Raw(query.into())))
+    }
+
+    /// Both conditions (the same as `self & other`).
+    pub fn and(self, other: Self) -> Self {
+        self & other
+    }
+
+    /// Either condition (the same as `self | other`).
+    pub fn or(self, other: Self) -> Self {
+        self | other
+    }
+
+    /// The query string and its parameters, as they will be sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when a value cannot be queried
+    /// (an empty tag value, a NaN, a text without any word).
+    pub fn to_query(&self) -> crate::Result<(String, Vec<(String, String)>)> {
+        match self.node.render().map_err(crate::Error::InvalidArgument)? {
+            Rendered::Query { text, params } => Ok((text, params)),
+            Rendered::Nothing => Ok((String::new(), Vec::new())),
+        }
+    }
+}
+
+impl<M> BitAnd for Expr<M> {
+    type Output = Expr<M>;
+    fn bitand(self, rhs: Self) -> Self {
+        Expr::new(Node::and(self.node, rhs.node))
+    }
+}
+
+impl<M> BitOr for Expr<M> {
+    type Output = Expr<M>;
+    fn bitor(self, rhs: Self) -> Self {
+        Expr::new(Node::or(self.node, rhs.node))
+    }
+}
+
+impl<M> Not for Expr<M> {
+    type Output = Expr<M>;
+    fn not(self) -> Self {
+        Expr::new(Node::not(self.node))
+    }
+}
+
+/// The tree of a filter. `All`/`Nothing` are folded away when combined, and an
+/// `Invalid` value wins, so that it is reported instead of being sent.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Node {
+    All,
+    Nothing,
+    Invalid(String),
+    Leaf(Leaf),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Leaf {
+    /// Query syntax written by the caller ([`Expr::raw`]).
+    Raw(String),
+    /// Any of `values`; a value stored with the field's separator is indexed as
+    /// several tags, so it matches when all of its parts do.
+    Tags {
+        field: &'static str,
+        values: Vec<Vec<String>>,
+    },
+    /// `{$p*}`, `{*$p}` or `{*$p*}`.
+    TagPattern {
+        field: &'static str,
+        value: String,
+        pattern: Pattern,
+    },
+    /// `@f:[lo hi]`, bounds already formatted (`(3`, `+inf`).
+    Range {
+        field: &'static str,
+        lo: String,
+        hi: String,
+    },
+    /// Terms of a TEXT field.
+    Text {
+        field: &'static str,
+        terms: Vec<String>,
+        mode: TextMode,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pattern {
+    Prefix,
+    Suffix,
+    Contains,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TextMode {
+    /// Every term, anywhere.
+    All,
+    /// The terms next to each other, in order.
+    Phrase,
+    /// Every term; the last one as a prefix.
+    Prefix,
+    /// Every term within Levenshtein distance 1.
+    Fuzzy,
+}
+
+pub(crate) enum Rendered {
+    Query {
+        text: String,
+        params: Vec<(String, String)>,
+    },
+    /// The filter can match nothing: no query needs to be sent.
+    Nothing,
+}
+
+impl Node {
+    pub(crate) fn and(a: Node, b: Node) -> Node {
+        match (a, b) {
+            (Node::Invalid(r), _) | (_, Node::Invalid(r)) => Node::Invalid(r),
+            (Node::Nothing, _) | (_, Node::Nothing) => Node::Nothing,
+            (Node::All, x) | (x, Node::All) => x,
+            (Node::And(mut xs), Node::And(ys)) => {
+                xs.extend(ys);
+                Node::And(xs)
+            }
+            (Node::And(mut xs), y) => {
+                xs.push(y);
+                Node::And(xs)
+            }
+            (x, Node::And(mut ys)) => {
+                ys.insert(0, x);
+                Node::And(ys)
+            }
+            (x, y) => Node::And(vec![x, y]),
+        }
+    }
+
+    pub(crate) fn or(a: Node, b: Node) -> Node {
+        match (a, b) {
+            (Node::Invalid(r), _) | (_, Node::Invalid(r)) => Node::Invalid(r),
+            (Node::All, _) | (_, Node::All) => Node::All,
+            (Node::Nothing, x) | (x, Node::Nothing) => x,
+            (Node::Or(mut xs), Node::Or(ys)) => {
+                xs.extend(ys);
+                Node::Or(xs)
+            }
+            (Node::Or(mut xs), y) => {
+                xs.push(y);
+                Node::Or(xs)
+            }
+            (x, Node::Or(mut ys)) => {
+                ys.insert(0, x);
+                Node::Or(ys)
+            }
+            (x, y) => Node::Or(vec![x, y]),
+        }
+    }
+
+    pub(crate) fn not(a: Node) -> Node {
+        match a {
+            Node::Invalid(r) => Node::Invalid(r),
+            Node::All => Node::Nothing,
+            Node::Nothing => Node::All,
+            Node::Not(inner) => *inner,
+            x => Node::Not(Box::new(x)),
+        }
+    }
+
+    /// The query text and parameters.
+    pub(crate) fn render(&self) -> Result<Rendered, String> {
+        match self {
+            Node::Invalid(reason) => Err(reason.clone()),
+            Node::Nothing => Ok(Rendered::Nothing),
+            node => {
+                let mut out = Renderer::default();
+                out.node(node);
+                Ok(Rendered::Query {
+                    text: out.text,
+                    params: out.params,
+                })
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Renderer {
+    text: String,
+    params: Vec<(String, String)>,
+}
+
+impl Renderer {
+    fn param(&mut self, value: &str) {
+        let name = format!("p{}", self.params.len());
+        let _ = write!(self.text, "${name}");
+        self.params.push((name, value.to_owned()));
+    }
+
+    fn node(&mut self, node: &Node) {
+        match node {
+            Node::All => self.text.push('*'),
+            // Folded away by the constructors; kept total for safety.
+            Node::Nothing => self.text.push_str("-*"),
+            Node::Invalid(_) => {}
+            Node::Leaf(leaf) => self.leaf(leaf),
+            Node::And(xs) => self.join(xs, " "),
+            Node::Or(xs) => self.join(xs, " | "),
+            Node::Not(x) => {
+                self.text.push_str("-(");
+                self.node(x);
+                self.text.push(')');
+            }
+        }
+    }
+
+    fn join(&mut self, xs: &[Node], sep: &str) {
+        for (i, x) in xs.iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(sep);
+            }
+            self.text.push('(');
+            self.node(x);
+            self.text.push(')');
+        }
+    }
+
+    fn leaf(&mut self, leaf: &Leaf) {
+        match leaf {
+            Leaf::Raw(query) => self.text.push_str(query),
+            Leaf::Tags { field, values } => {
+                let simple = values.iter().all(|v| v.len() == 1);
+                if simple {
+                    let _ = write!(self.text, "@{field}:{{");
+                    for (i, v) in values.iter().enumerate() {
+                        if i > 0 {
+                            self.text.push_str(" | ");
+                        }
+                        self.param(&v[0]);
+                    }
+                    self.text.push('}');
+                } else {
+                    for (i, v) in values.iter().enumerate() {
+                        if i > 0 {
+                            self.text.push_str(" | ");
+                        }
+                        self.text.push('(');
+                        for (j, part) in v.iter().enumerate() {
+                            if j > 0 {
+                                self.text.push(' ');
+                            }
+                            let _ = write!(self.text, "@{field}:{{");
+                            self.param(part);
+                            self.text.push('}');
+                        }
+                        self.text.push(')');
+                    }
+                }
+            }
+            Leaf::TagPattern {
+                field,
+                value,
+                pattern,
+            } => {
+                let _ = write!(self.text, "@{field}:{{");
+                if matches!(pattern, Pattern::Suffix | Pattern::Contains) {
+                    self.text.push('*');
+                }
+                self.param(value);
+                if matches!(pattern, Pattern::Prefix | Pattern::Contains) {
+                    self.text.push('*');
+                }
+                self.text.push('}');
+            }
+            Leaf::Range { field, lo, hi } => {
+                let _ = write!(self.text, "@{field}:[{lo} {hi}]");
+            }
+            Leaf::Text { field, terms, mode } => {
+                // Parameters are not substituted inside quotes: an exact phrase
+                // is the terms with no slop, in order.
+                let phrase = *mode == TextMode::Phrase && terms.len() > 1;
+                if phrase {
+                    self.text.push('(');
+                }
+                let _ = write!(self.text, "@{field}:(");
+                for (i, term) in terms.iter().enumerate() {
+                    if i > 0 {
+                        self.text.push(' ');
+                    }
+                    let last = i + 1 == terms.len();
+                    match mode {
+                        TextMode::Fuzzy => {
+                            self.text.push('%');
+                            self.param(term);
+                            self.text.push('%');
+                        }
+                        TextMode::Prefix if last => {
+                            self.param(term);
+                            self.text.push('*');
+                        }
+                        _ => self.param(term),
+                    }
+                }
+                self.text.push(')');
+                if phrase {
+                    self.text.push_str(" => { $slop: 0; $inorder: true; })");
+                }
+            }
+        }
+    }
+}

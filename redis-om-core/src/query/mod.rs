@@ -1,0 +1,500 @@
+//! The typed `find` query builder: [`Expr`] filters built from the field
+//! handles the derives generate, a [`Query`] (sort, projection, batch size),
+//! and its execution on sync or async connections ([`AsyncQuery`], [`SyncQuery`]).
+//!
+//! Reading every match goes through `FT.AGGREGATE … WITHCURSOR`, so `all()` and
+//! `stream()` are not capped by RediSearch's `MAXSEARCHRESULTS` (10,000 on Redis
+//! Stack); single pages, `first()` and `count()` are one `FT.SEARCH`.
+
+mod expr;
+mod field;
+mod reply;
+mod run;
+
+use std::marker::PhantomData;
+
+use redis::{Cmd, Value};
+
+pub use expr::Expr;
+pub use field::{
+    BoolField, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField, ProjectedField,
+    SortableField, TagArg, TagField, TextField,
+};
+pub use run::{AsyncQuery, QueryIter, SyncQuery};
+
+use crate::error::{Error, Result};
+use crate::model::{Model, Storage, Stored};
+use expr::{Node, Rendered};
+use reply::Row;
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SortOrder {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+impl SortOrder {
+    fn as_str(self) -> &'static str {
+        match self {
+            SortOrder::Asc => "ASC",
+            SortOrder::Desc => "DESC",
+        }
+    }
+}
+
+/// How many results `FT.SEARCH` can page through (`MAXSEARCHRESULTS` on Redis
+/// Stack); pages beyond it are read with `FT.AGGREGATE`.
+const SEARCH_WINDOW: u64 = 10_000;
+const DEFAULT_BATCH: usize = 1_000;
+
+/// A search over the documents of model `M`, made by
+/// [`Model::find`] or [`Model::find_all`]. Run it with the methods of
+/// [`AsyncQuery`] or [`SyncQuery`].
+///
+/// ```ignore
+/// use redis_om::prelude::*;
+/// let page = User::find(|u| u.age.ge(18) & u.email.ends_with("@example.com"))
+///     .sort_by(|u| u.age, SortOrder::Desc)
+///     .page(&mut con, 0, 20)
+///     .await?;
+/// ```
+pub struct Query<M> {
+    filter: Node,
+    sort: Option<(&'static str, SortOrder)>,
+    batch: usize,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for Query<M> {
+    fn clone(&self) -> Self {
+        Query {
+            filter: self.filter.clone(),
+            sort: self.sort,
+            batch: self.batch,
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for Query<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("filter", &Expr::<M>::new(self.filter.clone()))
+            .field("sort", &self.sort)
+            .finish()
+    }
+}
+
+impl<M: Model> Query<M> {
+    /// A query for the documents that match `filter`.
+    pub fn new(filter: Expr<M>) -> Self {
+        Query {
+            filter: filter.node,
+            sort: None,
+            batch: DEFAULT_BATCH,
+            _model: PhantomData,
+        }
+    }
+
+    /// Narrows the query: documents must also match this condition.
+    pub fn filter(mut self, filter: impl FnOnce(&M::Fields) -> Expr<M>) -> Self {
+        self.filter = Node::and(self.filter, filter(&M::fields()).node);
+        self
+    }
+
+    /// Sorts the results by a field marked `#[redis_om(sortable)]` (other
+    /// fields do not compile).
+    pub fn sort_by<F: SortableField<M>>(
+        mut self,
+        field: impl FnOnce(&M::Fields) -> F,
+        order: SortOrder,
+    ) -> Self {
+        self.sort = Some((field(&M::fields()).sort_name(), order));
+        self
+    }
+
+    /// How many documents each round trip of `all`, `stream` and `delete`
+    /// fetches (default 1,000).
+    pub fn batch_size(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Returns only the chosen indexed fields, decoded into their types: a
+    /// single handle gives its value, a tuple of handles a tuple of values.
+    ///
+    /// ```ignore
+    /// let names: Vec<(String, u32)> = User::find_all()
+    ///     .select(|u| (u.name, u.age))
+    ///     .all(&mut con)
+    ///     .await?;
+    /// ```
+    pub fn select<P: Projection<M>>(self, fields: impl FnOnce(&M::Fields) -> P) -> Select<M, P> {
+        let projection = fields(&M::fields());
+        Select {
+            query: self,
+            projection,
+        }
+    }
+
+    /// The query string and parameters that will be sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a value that cannot be queried.
+    pub fn to_query(&self) -> Result<(String, Vec<(String, String)>)> {
+        Expr::<M>::new(self.filter.clone()).to_query()
+    }
+
+    fn plan_with(&self, load: Load) -> Result<Option<Plan>> {
+        let (query, params) = match self.filter.render().map_err(Error::InvalidArgument)? {
+            Rendered::Query { text, params } => (text, params),
+            Rendered::Nothing => return Ok(None),
+        };
+        Ok(Some(Plan {
+            index: M::key_layout().index_name().to_owned(),
+            model: std::any::type_name::<M>(),
+            query,
+            params,
+            sort: self.sort,
+            load,
+            batch: self.batch,
+        }))
+    }
+}
+
+/// A query that returns chosen fields: [`Query::select`].
+pub struct Select<M, P> {
+    query: Query<M>,
+    projection: P,
+}
+
+/// Fields chosen by [`Query::select`]: a field handle, or a tuple of up to 8 of them.
+pub trait Projection<M> {
+    /// What one result decodes to.
+    type Output;
+    /// The attributes to load: `(source, name)` (source is the hash field or JSON path).
+    #[doc(hidden)]
+    fn fields(&self, out: &mut Vec<(&'static str, &'static str)>);
+    /// Decodes one result.
+    #[doc(hidden)]
+    fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<Self::Output>;
+}
+
+fn project<M, F: ProjectedField<M>>(
+    field: &F,
+    key: &str,
+    attrs: &Value,
+    _storage: Storage,
+) -> Result<F::Value> {
+    field
+        .decode(reply::attr(attrs, field.name()))
+        .map_err(|reason| Error::decode(key, Some(field.name()), reason))
+}
+
+macro_rules! single_projection {
+    ($($handle:ident),*) => {$(
+        impl<M, T, const S: bool> Projection<M> for $handle<M, T, S> {
+            type Output = T;
+            fn fields(&self, out: &mut Vec<(&'static str, &'static str)>) {
+                out.push((ProjectedField::<M>::source(self), ProjectedField::<M>::name(self)));
+            }
+            fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<T> {
+                project::<M, _>(self, key, attrs, storage)
+            }
+        }
+    )*};
+}
+single_projection!(TagField, NumericField, BoolField, TextField);
+
+macro_rules! tuple_projection {
+    ($($p:ident $i:tt),*) => {
+        impl<M, $($p: Projection<M>),*> Projection<M> for ($($p,)*) {
+            type Output = ($($p::Output,)*);
+            fn fields(&self, out: &mut Vec<(&'static str, &'static str)>) {
+                $( self.$i.fields(out); )*
+            }
+            fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<Self::Output> {
+                Ok(($( self.$i.decode(key, attrs, storage)?, )*))
+            }
+        }
+    };
+}
+tuple_projection!(A 0);
+tuple_projection!(A 0, B 1);
+tuple_projection!(A 0, B 1, C 2);
+tuple_projection!(A 0, B 1, C 2, D 3);
+tuple_projection!(A 0, B 1, C 2, D 3, E 4);
+tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// What a search returns for each document.
+#[derive(Debug, Clone)]
+#[doc(hidden)]
+pub enum Load {
+    /// The whole document: the hash fields (named, so that the aggregate path
+    /// can load them) or the JSON root.
+    Document {
+        storage: Storage,
+        hash_fields: &'static [&'static str],
+    },
+    /// Chosen attributes `(source, name)`; JSON values come as arrays (`DIALECT 3`).
+    Fields {
+        storage: Storage,
+        fields: Vec<(&'static str, &'static str)>,
+    },
+    /// Only the key (for `delete`).
+    Key,
+}
+
+/// Everything needed to build the commands of one search.
+#[derive(Debug, Clone)]
+#[doc(hidden)]
+pub struct Plan {
+    pub(crate) index: String,
+    pub(crate) model: &'static str,
+    pub(crate) query: String,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) sort: Option<(&'static str, SortOrder)>,
+    pub(crate) load: Load,
+    pub(crate) batch: usize,
+}
+
+impl Plan {
+    fn dialect(&self) -> &'static str {
+        // DIALECT 3 returns JSON values as arrays, so that a string and a
+        // number stay distinguishable; it is DIALECT 2 plus that.
+        match self.load {
+            Load::Fields {
+                storage: Storage::Json,
+                ..
+            } => "3",
+            _ => "2",
+        }
+    }
+
+    fn tail(&self, cmd: &mut Cmd) {
+        if !self.params.is_empty() {
+            cmd.arg("PARAMS").arg(self.params.len() * 2);
+            for (name, value) in &self.params {
+                cmd.arg(name).arg(value);
+            }
+        }
+        cmd.arg("DIALECT").arg(self.dialect());
+    }
+
+    /// `FT.SEARCH` of one page (`limit` 0 counts).
+    pub(crate) fn search(&self, offset: u64, limit: u64) -> Cmd {
+        let mut cmd = redis::cmd("FT.SEARCH");
+        cmd.arg(&self.index).arg(&self.query);
+        match &self.load {
+            Load::Document { .. } => {}
+            Load::Key => {
+                cmd.arg("NOCONTENT");
+            }
+            Load::Fields { storage, fields } => {
+                cmd.arg("RETURN");
+                match storage {
+                    Storage::Hash => {
+                        cmd.arg(fields.len());
+                        for (_, name) in fields {
+                            cmd.arg(*name);
+                        }
+                    }
+                    Storage::Json => {
+                        cmd.arg(fields.len() * 3);
+                        for (source, name) in fields {
+                            cmd.arg(*source).arg("AS").arg(*name);
+                        }
+                    }
+                }
+            }
+        }
+        if limit > 0 {
+            if let Some((field, order)) = self.sort {
+                cmd.arg("SORTBY").arg(field).arg(order.as_str());
+            }
+        }
+        cmd.arg("LIMIT").arg(offset).arg(limit);
+        self.tail(&mut cmd);
+        cmd
+    }
+
+    /// `FT.AGGREGATE … WITHCURSOR`: every match (or the page `limit`), sorted
+    /// among at most `max` results when the query sorts.
+    pub(crate) fn aggregate(&self, max: u64, limit: Option<(u64, u64)>) -> Cmd {
+        let mut cmd = redis::cmd("FT.AGGREGATE");
+        cmd.arg(&self.index).arg(&self.query).arg("LOAD");
+        match &self.load {
+            Load::Document {
+                storage: Storage::Hash,
+                hash_fields,
+            } => {
+                cmd.arg(1 + hash_fields.len()).arg("@__key");
+                for name in *hash_fields {
+                    cmd.arg(format!("@{name}"));
+                }
+            }
+            Load::Document {
+                storage: Storage::Json,
+                ..
+            } => {
+                cmd.arg(2).arg("@__key").arg("$");
+            }
+            Load::Fields {
+                storage: Storage::Hash,
+                fields,
+            } => {
+                cmd.arg(1 + fields.len()).arg("@__key");
+                for (_, name) in fields {
+                    cmd.arg(format!("@{name}"));
+                }
+            }
+            Load::Fields {
+                storage: Storage::Json,
+                fields,
+            } => {
+                cmd.arg(1 + fields.len() * 3).arg("@__key");
+                for (source, name) in fields {
+                    cmd.arg(*source).arg("AS").arg(*name);
+                }
+            }
+            Load::Key => {
+                cmd.arg(1).arg("@__key");
+            }
+        }
+        if let Some((field, order)) = self.sort {
+            // Without MAX, an aggregate sorts only the first 10 results; a MAX
+            // far above the matches makes the server allocate for all of it.
+            cmd.arg("SORTBY")
+                .arg(2)
+                .arg(format!("@{field}"))
+                .arg(order.as_str())
+                .arg("MAX")
+                .arg(max.max(1));
+        }
+        if let Some((offset, count)) = limit {
+            cmd.arg("LIMIT").arg(offset).arg(count);
+        }
+        cmd.arg("WITHCURSOR").arg("COUNT").arg(self.batch);
+        self.tail(&mut cmd);
+        cmd
+    }
+
+    pub(crate) fn read_cursor(&self, cursor: u64) -> Cmd {
+        let mut cmd = redis::cmd("FT.CURSOR");
+        cmd.arg("READ")
+            .arg(&self.index)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(self.batch);
+        cmd
+    }
+
+    /// A server error, with the model, index and query it concerns.
+    pub(crate) fn error(&self, err: redis::RedisError) -> Error {
+        match Error::from_redis(err) {
+            Error::Redis(err) if crate::error::is_unknown_index(&err) => Error::IndexMissing {
+                model: self.model.to_owned(),
+                index: self.index.clone(),
+            },
+            Error::Redis(err) if err.code().is_some() => Error::Query {
+                query: self.query.clone(),
+                message: crate::error::server_message(&err),
+            },
+            other => other,
+        }
+    }
+}
+
+/// A document that vanished (expired or deleted) between matching and loading.
+fn vanished(attrs: &Value) -> bool {
+    let is_key = |name: &Value| crate::model::bytes_of(name) == Some(&b"__key"[..]);
+    match attrs {
+        Value::Array(items) => items.iter().step_by(2).all(is_key),
+        Value::Map(pairs) => pairs.iter().all(|(k, _)| is_key(k)),
+        _ => true,
+    }
+}
+
+mod sealed {
+    use super::*;
+
+    /// What the query runners need from [`Query`] and [`Select`].
+    pub trait Search: Sync {
+        type Item: Send;
+        fn plan(&self) -> Result<Option<Plan>>;
+        /// The plan of [`delete`](crate::AsyncQuery::delete): keys only, unsorted.
+        fn key_plan(&self) -> Result<Option<Plan>>;
+        fn decode(&self, row: Row) -> Result<Option<Self::Item>>;
+    }
+}
+
+impl<M: Model> sealed::Search for Query<M> {
+    type Item = M;
+
+    fn plan(&self) -> Result<Option<Plan>> {
+        self.plan_with(Load::Document {
+            storage: M::STORAGE,
+            hash_fields: M::stored_names(),
+        })
+    }
+
+    fn key_plan(&self) -> Result<Option<Plan>> {
+        let mut unsorted = self.clone();
+        unsorted.sort = None;
+        unsorted.plan_with(Load::Key)
+    }
+
+    fn decode(&self, row: Row) -> Result<Option<M>> {
+        if vanished(&row.attrs) {
+            return Ok(None);
+        }
+        let key = row.key.as_deref().unwrap_or_default();
+        let stored = match M::STORAGE {
+            Storage::Hash => Stored::Hash(&row.attrs),
+            Storage::Json => match row.attr("$") {
+                Some(json) => Stored::Json(json),
+                None => return Ok(None),
+            },
+        };
+        M::decode(key, stored).map(Some)
+    }
+}
+
+impl<M: Model, P: Projection<M> + Sync> sealed::Search for Select<M, P>
+where
+    P::Output: Send,
+{
+    type Item = P::Output;
+
+    fn plan(&self) -> Result<Option<Plan>> {
+        let mut fields = Vec::new();
+        self.projection.fields(&mut fields);
+        self.query.plan_with(Load::Fields {
+            storage: M::STORAGE,
+            fields,
+        })
+    }
+
+    fn key_plan(&self) -> Result<Option<Plan>> {
+        sealed::Search::key_plan(&self.query)
+    }
+
+    fn decode(&self, row: Row) -> Result<Option<P::Output>> {
+        if vanished(&row.attrs) {
+            return Ok(None);
+        }
+        let key = row.key.as_deref().unwrap_or_default();
+        self.projection
+            .decode(key, &row.attrs, M::STORAGE)
+            .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,222 @@
+//! The replies of `FT.SEARCH`, `FT.AGGREGATE … WITHCURSOR` and `FT.CURSOR READ`,
+//! in RESP2 (flat arrays) and RESP3 (maps), turned into rows.
+
+use redis::Value;
+
+use crate::error::{Error, Result};
+use crate::model::bytes_of;
+
+/// One result: its key (when known) and its attributes as returned, a flat
+/// name/value array (RESP2) or a map (RESP3), which is what `Stored::Hash` reads.
+#[derive(Debug)]
+#[doc(hidden)]
+pub struct Row {
+    pub(crate) key: Option<String>,
+    pub(crate) attrs: Value,
+}
+
+impl Row {
+    /// The bytes of attribute `name`.
+    pub(crate) fn attr(&self, name: &str) -> Option<&[u8]> {
+        attr(&self.attrs, name)
+    }
+}
+
+pub(crate) fn attr<'v>(attrs: &'v Value, name: &str) -> Option<&'v [u8]> {
+    match attrs {
+        Value::Array(items) => items
+            .chunks_exact(2)
+            .find(|p| bytes_of(&p[0]) == Some(name.as_bytes()))
+            .and_then(|p| bytes_of(&p[1])),
+        Value::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| bytes_of(k) == Some(name.as_bytes()))
+            .and_then(|(_, v)| bytes_of(v)),
+        _ => None,
+    }
+}
+
+fn bad(what: &str) -> Error {
+    Error::decode("", None, format!("unexpected search reply: {what}"))
+}
+
+fn map_get<'v>(pairs: &'v mut [(Value, Value)], name: &str) -> Option<&'v mut Value> {
+    pairs
+        .iter_mut()
+        .find(|(k, _)| bytes_of(k) == Some(name.as_bytes()))
+        .map(|(_, v)| v)
+}
+
+fn int(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        other => std::str::from_utf8(bytes_of(other)?).ok()?.parse().ok(),
+    }
+}
+
+fn key_text(value: &Value) -> Option<String> {
+    bytes_of(value).map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// The total and the rows of an `FT.SEARCH` reply (with document contents).
+pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
+    match reply {
+        Value::Array(items) => {
+            let mut items = items.into_iter();
+            let total = items
+                .next()
+                .as_ref()
+                .and_then(int)
+                .ok_or_else(|| bad("no total"))?;
+            let mut rows = Vec::new();
+            while let Some(key) = items.next() {
+                let attrs = match items.next() {
+                    Some(attrs @ (Value::Array(_) | Value::Map(_))) => attrs,
+                    // A document that expired between matching and loading has no fields.
+                    Some(Value::Nil) | None => Value::Array(Vec::new()),
+                    Some(_) => return Err(bad("document fields are not a list")),
+                };
+                rows.push(Row {
+                    key: key_text(&key),
+                    attrs,
+                });
+            }
+            Ok((total, rows))
+        }
+        Value::Map(mut pairs) => {
+            let total = map_get(&mut pairs, "total_results")
+                .and_then(|v| int(v))
+                .ok_or_else(|| bad("no total_results"))?;
+            let results = match map_get(&mut pairs, "results") {
+                Some(Value::Array(results)) => std::mem::take(results),
+                _ => Vec::new(),
+            };
+            let rows = results
+                .into_iter()
+                .map(|result| match result {
+                    Value::Map(mut fields) => {
+                        let key = map_get(&mut fields, "id").and_then(|v| key_text(v));
+                        let attrs = map_get(&mut fields, "extra_attributes")
+                            .map(std::mem::take)
+                            .unwrap_or(Value::Map(Vec::new()));
+                        Ok(Row { key, attrs })
+                    }
+                    _ => Err(bad("a result is not a map")),
+                })
+                .collect::<Result<_>>()?;
+            Ok((total, rows))
+        }
+        _ => Err(bad("not an array or a map")),
+    }
+}
+
+/// The rows and the next cursor id (0 when done) of an aggregate reply with a
+/// cursor; a row's key is its `__key` attribute.
+pub(crate) fn cursor(reply: Value) -> Result<(Vec<Row>, u64)> {
+    let Value::Array(mut parts) = reply else {
+        return Err(bad("a cursor reply is not an array"));
+    };
+    if parts.len() != 2 {
+        return Err(bad("a cursor reply has not two parts"));
+    }
+    let cursor = int(&parts[1]).ok_or_else(|| bad("no cursor id"))?;
+    let body = parts.swap_remove(0);
+    let attrs: Vec<Value> = match body {
+        Value::Array(items) => items.into_iter().skip(1).collect(),
+        Value::Map(mut pairs) => match map_get(&mut pairs, "results") {
+            Some(Value::Array(results)) => std::mem::take(results)
+                .into_iter()
+                .map(|result| match result {
+                    Value::Map(mut fields) => map_get(&mut fields, "extra_attributes")
+                        .map(std::mem::take)
+                        .unwrap_or(Value::Map(Vec::new())),
+                    other => other,
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => return Err(bad("cursor results are not a list")),
+    };
+    let rows = attrs
+        .into_iter()
+        .map(|attrs| Row {
+            key: attr(&attrs, "__key").map(|b| String::from_utf8_lossy(b).into_owned()),
+            attrs,
+        })
+        .collect();
+    Ok((rows, cursor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn search_resp2_and_resp3() {
+        let resp2 = Value::Array(vec![
+            Value::Int(2),
+            s("k:1"),
+            Value::Array(vec![s("name"), s("Ada")]),
+            s("k:2"),
+            Value::Nil,
+        ]);
+        let (total, rows) = search(resp2).unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(rows[0].key.as_deref(), Some("k:1"));
+        assert_eq!(rows[0].attr("name"), Some(&b"Ada"[..]));
+        assert_eq!(rows[1].attr("name"), None);
+
+        let resp3 = Value::Map(vec![
+            (s("total_results"), Value::Int(1)),
+            (
+                s("results"),
+                Value::Array(vec![Value::Map(vec![
+                    (s("id"), s("k:1")),
+                    (
+                        s("extra_attributes"),
+                        Value::Map(vec![(s("name"), s("Ada"))]),
+                    ),
+                    (s("values"), Value::Array(vec![])),
+                ])]),
+            ),
+        ]);
+        let (total, rows) = search(resp3).unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(rows[0].key.as_deref(), Some("k:1"));
+        assert_eq!(rows[0].attr("name"), Some(&b"Ada"[..]));
+    }
+
+    #[test]
+    fn cursor_resp2_and_resp3() {
+        let resp2 = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(5),
+                Value::Array(vec![s("__key"), s("k:1"), s("age"), s("3")]),
+            ]),
+            Value::Int(77),
+        ]);
+        let (rows, id) = cursor(resp2).unwrap();
+        assert_eq!(id, 77);
+        assert_eq!(rows[0].key.as_deref(), Some("k:1"));
+        assert_eq!(rows[0].attr("age"), Some(&b"3"[..]));
+
+        let resp3 = Value::Array(vec![
+            Value::Map(vec![(
+                s("results"),
+                Value::Array(vec![Value::Map(vec![(
+                    s("extra_attributes"),
+                    Value::Map(vec![(s("__key"), s("k:2"))]),
+                )])]),
+            )]),
+            Value::Int(0),
+        ]);
+        let (rows, id) = cursor(resp3).unwrap();
+        assert_eq!(id, 0);
+        assert_eq!(rows[0].key.as_deref(), Some("k:2"));
+        assert!(cursor(Value::Int(1)).is_err());
+    }
+}

@@ -1,0 +1,392 @@
+//! Running queries: one async flow over [`Exec`], driven by async connections
+//! ([`AsyncQuery`]) or blocking ones ([`SyncQuery`]).
+
+use std::collections::VecDeque;
+use std::future::Future;
+
+use futures_util::Stream;
+use redis::{aio, Cmd, ConnectionLike, Value};
+
+use super::reply::{self, Row};
+use super::sealed::Search;
+use super::{Plan, SEARCH_WINDOW};
+use crate::error::{Error, Result};
+use crate::exec::{block_on, AsyncExec, Exec, SyncExec};
+
+/// Reads every match of a plan through an aggregate cursor, batch by batch.
+pub(crate) struct Scan {
+    plan: Plan,
+    limit: Option<(u64, u64)>,
+    state: State,
+    rows: VecDeque<Row>,
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    Start,
+    CountSent,
+    Counted(u64),
+    AggregateSent,
+    Cursor(u64),
+    ReadSent,
+    Done,
+}
+
+impl Scan {
+    pub(crate) fn new(plan: Plan, limit: Option<(u64, u64)>) -> Self {
+        Scan {
+            plan,
+            limit,
+            state: State::Start,
+            rows: VecDeque::new(),
+        }
+    }
+
+    /// The next command to send, or `None` when every batch was read.
+    pub(crate) fn next_cmd(&mut self) -> Option<Cmd> {
+        let (cmd, next) = match self.state {
+            // A sorted aggregate needs to know how many results to sort (MAX).
+            State::Start if self.plan.sort.is_some() && self.limit.is_none() => {
+                (self.plan.search(0, 0), State::CountSent)
+            }
+            State::Start => {
+                let max = self.limit.map_or(0, |(o, n)| o.saturating_add(n));
+                (self.plan.aggregate(max, self.limit), State::AggregateSent)
+            }
+            State::Counted(0) => return None,
+            // Room for documents added while reading.
+            State::Counted(total) => (
+                self.plan.aggregate(total + total / 8 + 64, None),
+                State::AggregateSent,
+            ),
+            State::Cursor(id) => (self.plan.read_cursor(id), State::ReadSent),
+            State::CountSent | State::AggregateSent | State::ReadSent | State::Done => return None,
+        };
+        self.state = next;
+        Some(cmd)
+    }
+
+    /// Takes in the reply to the last command.
+    pub(crate) fn feed(&mut self, reply: Value) -> Result<()> {
+        match self.state {
+            State::CountSent => {
+                let (total, _) = reply::search(reply)?;
+                self.state = State::Counted(total);
+            }
+            State::AggregateSent | State::ReadSent => {
+                let (rows, cursor) = reply::cursor(reply)?;
+                self.rows.extend(rows);
+                self.state = if cursor == 0 {
+                    State::Done
+                } else {
+                    State::Cursor(cursor)
+                };
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Row> {
+        self.rows.pop_front()
+    }
+
+    /// Stops after an error.
+    pub(crate) fn finish(&mut self) {
+        self.state = State::Done;
+        self.rows.clear();
+    }
+
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
+    exec.query(cmd).await.map_err(|err| plan.error(err))
+}
+
+async fn all<Q: Search, E: Exec>(
+    query: &Q,
+    exec: &mut E,
+    limit: Option<(u64, u64)>,
+) -> Result<Vec<Q::Item>> {
+    let Some(plan) = query.plan()? else {
+        return Ok(Vec::new());
+    };
+    if let Some((offset, count)) = limit {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        if offset.saturating_add(count) <= SEARCH_WINDOW {
+            let (_, rows) = reply::search(run(exec, &plan, &plan.search(offset, count)).await?)?;
+            return decode_all(query, rows);
+        }
+    }
+    let mut scan = Scan::new(plan, limit);
+    let mut out = Vec::new();
+    while let Some(cmd) = scan.next_cmd() {
+        let reply = run(exec, scan.plan(), &cmd).await?;
+        scan.feed(reply)?;
+        while let Some(row) = scan.pop() {
+            if let Some(item) = query.decode(row)? {
+                out.push(item);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn decode_all<Q: Search>(query: &Q, rows: Vec<Row>) -> Result<Vec<Q::Item>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(item) = query.decode(row)? {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
+    let plan = query.plan()?;
+    if let Some(plan) = &plan {
+        let (_, rows) = reply::search(run(exec, plan, &plan.search(0, 1)).await?)?;
+        for row in rows {
+            if let Some(item) = query.decode(row)? {
+                return Ok(item);
+            }
+        }
+    }
+    let (index, query) = match plan {
+        Some(plan) => (plan.index, plan.query),
+        None => (String::new(), String::new()),
+    };
+    Err(Error::NoMatch { index, query })
+}
+
+async fn count<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
+    let Some(plan) = query.plan()? else {
+        return Ok(0);
+    };
+    let (total, _) = reply::search(run(exec, &plan, &plan.search(0, 0)).await?)?;
+    Ok(total)
+}
+
+async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
+    let Some(plan) = query.key_plan()? else {
+        return Ok(0);
+    };
+    let mut scan = Scan::new(plan, None);
+    let mut deleted = 0;
+    while let Some(cmd) = scan.next_cmd() {
+        let reply = run(exec, scan.plan(), &cmd).await?;
+        scan.feed(reply)?;
+        let mut unlink = redis::cmd("UNLINK");
+        let mut any = false;
+        while let Some(row) = scan.pop() {
+            if let Some(key) = row.key {
+                unlink.arg(key);
+                any = true;
+            }
+        }
+        if any {
+            match exec.query(&unlink).await.map_err(Error::from_redis)? {
+                Value::Int(n) => deleted += u64::try_from(n).unwrap_or(0),
+                _ => return Err(Error::decode("", None, "UNLINK did not return a count")),
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// Runs queries on async connections (any `redis::aio::ConnectionLike`):
+/// implemented by [`Query`](crate::Query) and [`Select`](crate::Select).
+///
+/// ```ignore
+/// use redis_om::prelude::*;
+/// let adults: Vec<User> = User::find(|u| u.age.ge(18)).all(&mut con).await?;
+/// let how_many = User::find(|u| u.age.ge(18)).count(&mut con).await?;
+/// ```
+pub trait AsyncQuery: Search + Sized {
+    /// Every match, however many (read in batches through an aggregate cursor,
+    /// so not capped by `MAXSEARCHRESULTS`).
+    fn all<C>(&self, con: &mut C) -> impl Future<Output = Result<Vec<Self::Item>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { all(self, &mut AsyncExec(con), None).await }
+    }
+
+    /// The first match (in sort order), or [`Error::NoMatch`] (for which
+    /// [`Error::is_not_found`] is true).
+    fn first<C>(&self, con: &mut C) -> impl Future<Output = Result<Self::Item>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { first(self, &mut AsyncExec(con)).await }
+    }
+
+    /// How many documents match (`LIMIT 0 0`: no document is sent).
+    fn count<C>(&self, con: &mut C) -> impl Future<Output = Result<u64>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { count(self, &mut AsyncExec(con)).await }
+    }
+
+    /// `limit` matches after skipping `offset` (in sort order; give the query a
+    /// `sort_by` for stable pages).
+    fn page<C>(
+        &self,
+        con: &mut C,
+        offset: u64,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<Self::Item>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { all(self, &mut AsyncExec(con), Some((offset, limit))).await }
+    }
+
+    /// Deletes every matching document; returns how many were deleted.
+    fn delete<C>(&self, con: &mut C) -> impl Future<Output = Result<u64>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { delete(self, &mut AsyncExec(con)).await }
+    }
+
+    /// Every match as a stream, fetched in batches of
+    /// [`batch_size`](crate::Query::batch_size): memory stays bounded by one batch.
+    fn stream<'a, C>(&'a self, con: &'a mut C) -> impl Stream<Item = Result<Self::Item>> + Send + 'a
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let scan = self
+            .plan()
+            .map(|plan| plan.map(|plan| Scan::new(plan, None)));
+        futures_util::stream::unfold((con, scan), move |(con, mut scan)| async move {
+            let active = match &mut scan {
+                Ok(Some(active)) => active,
+                Ok(None) => return None,
+                Err(_) => {
+                    let err = std::mem::replace(&mut scan, Ok(None)).err()?;
+                    return Some((Err(err), (con, scan)));
+                }
+            };
+            loop {
+                while let Some(row) = active.pop() {
+                    match self.decode(row) {
+                        Ok(Some(item)) => return Some((Ok(item), (con, scan))),
+                        Ok(None) => {}
+                        Err(err) => {
+                            active.finish();
+                            return Some((Err(err), (con, scan)));
+                        }
+                    }
+                }
+                let cmd = active.next_cmd()?;
+                let fed = match cmd.query_async::<Value>(con).await {
+                    Ok(reply) => active.feed(reply),
+                    Err(err) => Err(active.plan().error(err)),
+                };
+                if let Err(err) = fed {
+                    active.finish();
+                    return Some((Err(err), (con, scan)));
+                }
+            }
+        })
+    }
+}
+
+impl<Q: Search> AsyncQuery for Q {}
+
+/// Runs queries on blocking connections (any `redis::ConnectionLike`); the
+/// same methods as [`AsyncQuery`], with [`iter`](SyncQuery::iter) for `stream`.
+pub trait SyncQuery: Search + Sized {
+    /// See [`AsyncQuery::all`].
+    fn all<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<Vec<Self::Item>> {
+        block_on(all(self, &mut SyncExec(con), None))
+    }
+
+    /// See [`AsyncQuery::first`].
+    fn first<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<Self::Item> {
+        block_on(first(self, &mut SyncExec(con)))
+    }
+
+    /// See [`AsyncQuery::count`].
+    fn count<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<u64> {
+        block_on(count(self, &mut SyncExec(con)))
+    }
+
+    /// See [`AsyncQuery::page`].
+    fn page<C: ConnectionLike + Send>(
+        &self,
+        con: &mut C,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Self::Item>> {
+        block_on(all(self, &mut SyncExec(con), Some((offset, limit))))
+    }
+
+    /// See [`AsyncQuery::delete`].
+    fn delete<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<u64> {
+        block_on(delete(self, &mut SyncExec(con)))
+    }
+
+    /// See [`AsyncQuery::stream`]: an iterator that fetches in batches.
+    fn iter<'a, C: ConnectionLike>(&'a self, con: &'a mut C) -> QueryIter<'a, Self, C>
+    where
+        Self: Sized,
+    {
+        QueryIter {
+            query: self,
+            con,
+            scan: self
+                .plan()
+                .map(|plan| plan.map(|plan| Scan::new(plan, None))),
+        }
+    }
+}
+
+impl<Q: Search> SyncQuery for Q {}
+
+/// The iterator of [`SyncQuery::iter`].
+pub struct QueryIter<'a, Q: Search, C> {
+    query: &'a Q,
+    con: &'a mut C,
+    scan: Result<Option<Scan>>,
+}
+
+impl<Q: Search, C: ConnectionLike> Iterator for QueryIter<'_, Q, C> {
+    type Item = Result<Q::Item>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let active = match &mut self.scan {
+            Ok(Some(active)) => active,
+            Ok(None) => return None,
+            Err(_) => return std::mem::replace(&mut self.scan, Ok(None)).err().map(Err),
+        };
+        loop {
+            while let Some(row) = active.pop() {
+                match self.query.decode(row) {
+                    Ok(Some(item)) => return Some(Ok(item)),
+                    Ok(None) => {}
+                    Err(err) => {
+                        active.finish();
+                        return Some(Err(err));
+                    }
+                }
+            }
+            let cmd = active.next_cmd()?;
+            let fed = match cmd.query::<Value>(self.con) {
+                Ok(reply) => active.feed(reply),
+                Err(err) => Err(active.plan().error(err)),
+            };
+            if let Err(err) = fed {
+                active.finish();
+                return Some(Err(err));
+            }
+        }
+    }
+}
