@@ -807,3 +807,104 @@ async fn errors_name_the_model_index_and_query() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn all_and_stream_return_more_than_maxsearchresults() {
+    use futures_util::StreamExt;
+    #[derive(HashModel, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "FindBulk")]
+    struct Bulk {
+        pk: Option<String>,
+        #[redis_om(index, sortable)]
+        n: u32,
+        #[redis_om(index)]
+        kind: String,
+    }
+    const N: u32 = 25_000;
+    let mut con = common::multiplexed(&common::urls()[0]).await;
+    Migrator::new().model::<Bulk>().run(&mut con).await.unwrap();
+    common::clear_prefix(&mut con, Bulk::key_layout().key_prefix()).await;
+    futures_util::stream::iter(0..N)
+        .map(|n| {
+            let mut con = con.clone();
+            async move {
+                let kind = if n % 5 == 0 { "fifth" } else { "bulk" };
+                Bulk {
+                    pk: Some(format!("{n:05}")),
+                    n,
+                    kind: kind.into(),
+                }
+                .save(&mut con)
+                .await
+            }
+        })
+        .buffer_unordered(64)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+
+    // The server caps FT.SEARCH paging (MAXSEARCHRESULTS 10000, as scripts/redis-stack
+    // configures it): a hand-written page past it gets no documents.
+    let beyond: redis::RedisResult<redis::Value> = redis::cmd("FT.SEARCH")
+        .arg(Bulk::key_layout().index_name())
+        .arg("*")
+        .arg("LIMIT")
+        .arg(10_000)
+        .arg(10)
+        .query_async(&mut con)
+        .await;
+    let capped = match beyond {
+        Err(_) => true,
+        Ok(redis::Value::Array(items)) => items.len() <= 1,
+        Ok(_) => false,
+    };
+    assert!(
+        capped,
+        "the test server must cap FT.SEARCH at 10,000 results"
+    );
+
+    assert_eq!(
+        Bulk::find_all().count(&mut con).await.unwrap(),
+        u64::from(N)
+    );
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let all = Bulk::find_all().all(&mut con).await.unwrap();
+        let mut ns: Vec<u32> = all.iter().map(|b| b.n).collect();
+        ns.sort();
+        assert_eq!(ns, (0..N).collect::<Vec<_>>());
+    }
+    let sorted = Bulk::find(|b| b.kind.eq("bulk"))
+        .sort_by(|b| b.n, SortOrder::Desc)
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted.iter().map(|b| b.n).collect::<Vec<_>>(),
+        (0..N).rev().filter(|n| n % 5 != 0).collect::<Vec<_>>()
+    );
+    {
+        let mut streamed = 0;
+        let mut stream = std::pin::pin!(Bulk::find_all().stream(&mut con));
+        while let Some(item) = stream.next().await {
+            item.unwrap();
+            streamed += 1;
+        }
+        assert_eq!(streamed, N);
+    }
+    let page = Bulk::find_all()
+        .sort_by(|b| b.n, SortOrder::Asc)
+        .page(&mut con, 20_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|b| b.n).collect::<Vec<_>>(),
+        (20_000..20_010).collect::<Vec<_>>()
+    );
+    let fifths: Vec<u32> = Bulk::find(|b| b.kind.eq("fifth"))
+        .select(|b| b.n)
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(fifths.len(), (N / 5) as usize);
+}

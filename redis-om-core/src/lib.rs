@@ -30,8 +30,8 @@ pub use model::{decode_json, Condition, Encoded, HashFields, Model, SaveOptions,
 pub use pk::PrimaryKey;
 pub use query::{
     AsyncQuery, BoolField, Expr, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField,
-    ProjectedField, Projection, Query, QueryIter, Select, SortOrder, SortableField, SyncQuery,
-    TagArg, TagField, TextField,
+    NumericOnly, ProjectedField, Projection, Query, QueryIter, Select, SortOrder, SortableField,
+    SyncQuery, TagArg, TagField, TextField,
 };
 pub use redis;
 pub use scan::PkIter;

@@ -209,6 +209,7 @@ fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> To
     };
     let mut decls = Vec::new();
     let mut inits = Vec::new();
+    let mut checks = Vec::new();
     for i in indexed_order(def) {
         let f = &def.fields[i];
         let name = &f.ident;
@@ -216,6 +217,13 @@ fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> To
         let span = ty.span();
         let sortable = f.index.sortable;
         let handle = if f.index.full_text {
+            // Checked here, at the field's type, for a clear error.
+            checks.push(quote_spanned! {span=>
+                const _: fn() = || {
+                    fn full_text<T: ?::core::marker::Sized + #krate::FullText>() {}
+                    full_text::<#ty>();
+                };
+            });
             quote_spanned!(span=> #krate::TextField<#ident #model_generics, #ty, #sortable>)
         } else {
             quote_spanned!(span=> <#ty as #krate::Indexable>::Field<#ident #model_generics, #ty, #sortable>)
@@ -263,6 +271,8 @@ fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> To
         #vis struct #fields_ident #impl_generics #where_clause {
             #(#decls,)*
         }
+
+        #(#checks)*
 
         #[allow(clippy::all)]
         impl #impl_generics #fields_ident #ty_generics #where_clause {

@@ -266,7 +266,9 @@ impl Renderer {
     fn param(&mut self, value: &str) {
         let name = format!("p{}", self.params.len());
         let _ = write!(self.text, "${name}");
-        self.params.push((name, value.to_owned()));
+        // The server unescapes parameter values (`\!` becomes `!`); double
+        // each backslash so that the value arrives as written.
+        self.params.push((name, value.replace('\\', "\\\\")));
     }
 
     fn node(&mut self, node: &Node) {

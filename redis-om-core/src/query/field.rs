@@ -205,7 +205,7 @@ impl<M, T: Indexable, const S: bool> FieldHandle<T> for BoolField<M, T, S> {
         }
     }
 }
-impl<M, T: FullText, const S: bool> FieldHandle<T> for TextField<M, T, S> {
+impl<M, T: Indexable, const S: bool> FieldHandle<T> for TextField<M, T, S> {
     fn new(spec: FieldSpec, decode: FieldDecoder<T>) -> Self {
         TextField {
             spec,
@@ -247,6 +247,38 @@ pub trait FullText: Indexable {}
 impl FullText for String {}
 impl<T: FullText> FullText for Option<T> {}
 impl<T: FullText> FullText for Vec<T> {}
+
+/// Implemented by no type: the bound of the comparison methods on non-numeric
+/// fields, which exist only to explain why they cannot be used (without them,
+/// `.gt()` would resolve to `Iterator::gt` and report "is not an iterator").
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a NUMERIC field: `gt`, `ge`, `lt`, `le` and `between` compare numbers",
+    label = "not a numeric field",
+    note = "TAG fields offer eq, ne, is_in, not_in, starts_with, ends_with and contains; full-text fields add matches, matches_phrase, matches_prefix and fuzzy"
+)]
+pub trait NumericOnly<M> {
+    #[doc(hidden)]
+    fn unreachable(self) -> Expr<M>;
+}
+
+macro_rules! no_comparisons {
+    ($($name:ident),*) => {$(
+        #[doc(hidden)]
+        impl<M, T, const S: bool> $name<M, T, S> {
+            /// Not available: see [`NumericOnly`].
+            pub fn gt<V>(self, _value: V) -> Expr<M> where Self: NumericOnly<M> { self.unreachable() }
+            /// Not available: see [`NumericOnly`].
+            pub fn ge<V>(self, _value: V) -> Expr<M> where Self: NumericOnly<M> { self.unreachable() }
+            /// Not available: see [`NumericOnly`].
+            pub fn lt<V>(self, _value: V) -> Expr<M> where Self: NumericOnly<M> { self.unreachable() }
+            /// Not available: see [`NumericOnly`].
+            pub fn le<V>(self, _value: V) -> Expr<M> where Self: NumericOnly<M> { self.unreachable() }
+            /// Not available: see [`NumericOnly`].
+            pub fn between<V>(self, _low: V, _high: V) -> Expr<M> where Self: NumericOnly<M> { self.unreachable() }
+        }
+    )*};
+}
+no_comparisons!(TagField, BoolField, TextField);
 
 /// The TAG operators, shared by [`TagField`] and [`TextField`].
 macro_rules! tag_ops {

@@ -17,8 +17,8 @@ use redis::{Cmd, Value};
 
 pub use expr::Expr;
 pub use field::{
-    BoolField, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField, ProjectedField,
-    SortableField, TagArg, TagField, TextField,
+    BoolField, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField, NumericOnly,
+    ProjectedField, SortableField, TagArg, TagField, TextField,
 };
 pub use run::{AsyncQuery, QueryIter, SyncQuery};
 
@@ -324,9 +324,9 @@ impl Plan {
         cmd
     }
 
-    /// `FT.AGGREGATE … WITHCURSOR`: every match (or the page `limit`), sorted
-    /// among at most `max` results when the query sorts.
-    pub(crate) fn aggregate(&self, max: u64, limit: Option<(u64, u64)>) -> Cmd {
+    /// `FT.AGGREGATE … WITHCURSOR`: every match, sorted among at most `max`
+    /// results when the query sorts.
+    pub(crate) fn aggregate(&self, max: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.AGGREGATE");
         cmd.arg(&self.index).arg(&self.query).arg("LOAD");
         match &self.load {
@@ -377,9 +377,6 @@ impl Plan {
                 .arg("MAX")
                 .arg(max.max(1));
         }
-        if let Some((offset, count)) = limit {
-            cmd.arg("LIMIT").arg(offset).arg(count);
-        }
         cmd.arg("WITHCURSOR").arg("COUNT").arg(self.batch);
         self.tail(&mut cmd);
         cmd
@@ -392,6 +389,12 @@ impl Plan {
             .arg(cursor)
             .arg("COUNT")
             .arg(self.batch);
+        cmd
+    }
+
+    pub(crate) fn delete_cursor(&self, cursor: u64) -> Cmd {
+        let mut cmd = redis::cmd("FT.CURSOR");
+        cmd.arg("DEL").arg(&self.index).arg(cursor);
         cmd
     }
 

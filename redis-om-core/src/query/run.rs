@@ -14,9 +14,16 @@ use crate::error::{Error, Result};
 use crate::exec::{block_on, AsyncExec, Exec, SyncExec};
 
 /// Reads every match of a plan through an aggregate cursor, batch by batch.
+///
+/// A page past `FT.SEARCH`'s window (`limit`) cannot use the aggregate's own
+/// `LIMIT` either (the same cap applies to its offset), so the scan sorts the
+/// first `offset + count` results and skips `offset` of them here.
 pub(crate) struct Scan {
     plan: Plan,
     limit: Option<(u64, u64)>,
+    /// Rows still to skip, and rows still to return (for a page).
+    skip: u64,
+    take: u64,
     state: State,
     rows: VecDeque<Row>,
 }
@@ -29,14 +36,20 @@ enum State {
     AggregateSent,
     Cursor(u64),
     ReadSent,
+    /// The page is complete but the cursor is still open: delete it.
+    Close(u64),
+    CloseSent,
     Done,
 }
 
 impl Scan {
     pub(crate) fn new(plan: Plan, limit: Option<(u64, u64)>) -> Self {
+        let (skip, take) = limit.unwrap_or((0, u64::MAX));
         Scan {
             plan,
             limit,
+            skip,
+            take,
             state: State::Start,
             rows: VecDeque::new(),
         }
@@ -51,16 +64,21 @@ impl Scan {
             }
             State::Start => {
                 let max = self.limit.map_or(0, |(o, n)| o.saturating_add(n));
-                (self.plan.aggregate(max, self.limit), State::AggregateSent)
+                (self.plan.aggregate(max), State::AggregateSent)
             }
             State::Counted(0) => return None,
             // Room for documents added while reading.
             State::Counted(total) => (
-                self.plan.aggregate(total + total / 8 + 64, None),
+                self.plan.aggregate(total + total / 8 + 64),
                 State::AggregateSent,
             ),
             State::Cursor(id) => (self.plan.read_cursor(id), State::ReadSent),
-            State::CountSent | State::AggregateSent | State::ReadSent | State::Done => return None,
+            State::Close(id) => (self.plan.delete_cursor(id), State::CloseSent),
+            State::CountSent
+            | State::AggregateSent
+            | State::ReadSent
+            | State::CloseSent
+            | State::Done => return None,
         };
         self.state = next;
         Some(cmd)
@@ -75,13 +93,21 @@ impl Scan {
             }
             State::AggregateSent | State::ReadSent => {
                 let (rows, cursor) = reply::cursor(reply)?;
-                self.rows.extend(rows);
-                self.state = if cursor == 0 {
-                    State::Done
-                } else {
-                    State::Cursor(cursor)
+                for row in rows {
+                    if self.skip > 0 {
+                        self.skip -= 1;
+                    } else if self.take > 0 {
+                        self.take -= 1;
+                        self.rows.push_back(row);
+                    }
+                }
+                self.state = match cursor {
+                    0 => State::Done,
+                    id if self.take == 0 => State::Close(id),
+                    id => State::Cursor(id),
                 };
             }
+            State::CloseSent => self.state = State::Done,
             _ => {}
         }
         Ok(())
@@ -256,32 +282,33 @@ pub trait AsyncQuery: Search + Sized {
         async move { delete(self, &mut AsyncExec(con)).await }
     }
 
-    /// Every match as a stream, fetched in batches of
+    /// Every match as a stream (consuming the query), fetched in batches of
     /// [`batch_size`](crate::Query::batch_size): memory stays bounded by one batch.
-    fn stream<'a, C>(&'a self, con: &'a mut C) -> impl Stream<Item = Result<Self::Item>> + Send + 'a
+    fn stream<'a, C>(self, con: &'a mut C) -> impl Stream<Item = Result<Self::Item>> + Send + 'a
     where
         C: aio::ConnectionLike + Send,
+        Self: Send + 'a,
     {
         let scan = self
             .plan()
             .map(|plan| plan.map(|plan| Scan::new(plan, None)));
-        futures_util::stream::unfold((con, scan), move |(con, mut scan)| async move {
+        futures_util::stream::unfold((con, scan, self), |(con, mut scan, query)| async move {
             let active = match &mut scan {
                 Ok(Some(active)) => active,
                 Ok(None) => return None,
                 Err(_) => {
                     let err = std::mem::replace(&mut scan, Ok(None)).err()?;
-                    return Some((Err(err), (con, scan)));
+                    return Some((Err(err), (con, scan, query)));
                 }
             };
             loop {
                 while let Some(row) = active.pop() {
-                    match self.decode(row) {
-                        Ok(Some(item)) => return Some((Ok(item), (con, scan))),
+                    match query.decode(row) {
+                        Ok(Some(item)) => return Some((Ok(item), (con, scan, query))),
                         Ok(None) => {}
                         Err(err) => {
                             active.finish();
-                            return Some((Err(err), (con, scan)));
+                            return Some((Err(err), (con, scan, query)));
                         }
                     }
                 }
@@ -292,7 +319,7 @@ pub trait AsyncQuery: Search + Sized {
                 };
                 if let Err(err) = fed {
                     active.finish();
-                    return Some((Err(err), (con, scan)));
+                    return Some((Err(err), (con, scan, query)));
                 }
             }
         })
@@ -335,16 +362,13 @@ pub trait SyncQuery: Search + Sized {
     }
 
     /// See [`AsyncQuery::stream`]: an iterator that fetches in batches.
-    fn iter<'a, C: ConnectionLike>(&'a self, con: &'a mut C) -> QueryIter<'a, Self, C>
-    where
-        Self: Sized,
-    {
+    fn iter<C: ConnectionLike>(self, con: &mut C) -> QueryIter<'_, Self, C> {
         QueryIter {
-            query: self,
-            con,
             scan: self
                 .plan()
                 .map(|plan| plan.map(|plan| Scan::new(plan, None))),
+            query: self,
+            con,
         }
     }
 }
@@ -353,7 +377,7 @@ impl<Q: Search> SyncQuery for Q {}
 
 /// The iterator of [`SyncQuery::iter`].
 pub struct QueryIter<'a, Q: Search, C> {
-    query: &'a Q,
+    query: Q,
     con: &'a mut C,
     scan: Result<Option<Scan>>,
 }

@@ -68,6 +68,8 @@ fn tag_values_travel_as_params() {
     assert_eq!(q(email.starts_with("St. B")).0, "@email:{$p0*}");
     assert_eq!(q(email.ends_with("ier")).0, "@email:{*$p0}");
     assert_eq!(q(email.contains("-on-")).0, "@email:{*$p0*}");
+    // The server unescapes parameter values: backslashes are doubled.
+    assert_eq!(q(email.eq("a\\!")).1, vec!["a\\\\!".to_string()]);
     // A query-syntax look-alike stays a value.
     assert_eq!(
         q(email.eq("x} @pk:{*")),
@@ -224,7 +226,7 @@ fn commands() {
         "FT.SEARCH :User:index @email:{$p0} LIMIT 0 0 PARAMS 2 p0 a@b DIALECT 2"
     );
     assert_eq!(
-        args(&plan.aggregate(1200, None)).join(" "),
+        args(&plan.aggregate(1200)).join(" "),
         "FT.AGGREGATE :User:index @email:{$p0} LOAD 3 @__key @pk @email SORTBY 2 @age DESC MAX 1200 \
          WITHCURSOR COUNT 500 PARAMS 2 p0 a@b DIALECT 2"
     );
@@ -247,8 +249,8 @@ fn commands() {
         "FT.SEARCH :User:index * RETURN 6 $.name AS name $.tags AS tags LIMIT 0 5 DIALECT 3"
     );
     assert_eq!(
-        args(&json.aggregate(0, Some((10, 5)))).join(" "),
-        "FT.AGGREGATE :User:index * LOAD 7 @__key $.name AS name $.tags AS tags LIMIT 10 5 \
+        args(&json.aggregate(0)).join(" "),
+        "FT.AGGREGATE :User:index * LOAD 7 @__key $.name AS name $.tags AS tags \
          WITHCURSOR COUNT 500 DIALECT 3"
     );
 }
