@@ -85,6 +85,35 @@ pub use redis_om_derive::HashModel;
 /// See the [crate documentation](crate) for attributes.
 pub use redis_om_derive::JsonModel;
 
+/// A serde struct stored inside a `JsonModel` field marked `#[redis_om(embed)]`
+/// (the field may be `T`, `Option<T>` or `Vec<T>`). Its `#[redis_om(index)]`
+/// fields are indexed at `$.field.name AS field_name` (`$.field[*].name` in a
+/// list), as redis-om-python's embedded models, and queried through the
+/// parent's handles: `Order::find(|o| o.address.city.eq("Paris"))`.
+///
+/// ```
+/// use redis_om::{EmbeddedModel, JsonModel, Model};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(EmbeddedModel, Serialize, Deserialize)]
+/// struct Address {
+///     #[redis_om(index)]
+///     city: String,
+///     street: String,
+/// }
+///
+/// #[derive(JsonModel, Serialize, Deserialize)]
+/// struct Customer {
+///     pk: Option<String>,
+///     #[redis_om(embed)]
+///     address: Address,
+/// }
+///
+/// assert!(Customer::index_schema().text().ends_with("$.address.city AS address_city TAG SEPARATOR |"));
+/// let _query = Customer::find(|c| c.address.city.eq("Paris"));
+/// ```
+pub use redis_om_derive::EmbeddedModel;
+
 /// Lets a unit-only enum be a `HashModel` field, stored by its serde name
 /// (the enum also derives `serde::Serialize` and `serde::Deserialize`).
 ///

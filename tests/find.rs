@@ -908,3 +908,131 @@ async fn all_and_stream_return_more_than_maxsearchresults() {
         .unwrap();
     assert_eq!(fifths.len(), (N / 5) as usize);
 }
+
+#[derive(redis_om::EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct Address {
+    #[redis_om(index)]
+    city: String,
+    #[redis_om(index, sortable)]
+    zip_code: u32,
+    street: String,
+}
+
+#[derive(redis_om::EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Line {
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    qty: u32,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "FindCustomer")]
+#[serde(rename_all = "camelCase")]
+struct Customer {
+    pk: Option<String>,
+    #[redis_om(index)]
+    full_name: String,
+    #[redis_om(embed)]
+    home_address: Address,
+    #[redis_om(embed)]
+    work_address: Option<Address>,
+    #[redis_om(embed)]
+    lines: Vec<Line>,
+}
+
+#[tokio::test]
+async fn embedded_structs_and_rename_all() {
+    assert_eq!(
+        Customer::index_schema().text(),
+        "ON JSON PREFIX 1 :FindCustomer: SCHEMA $.pk AS pk TAG SEPARATOR | \
+         $.fullName AS fullName TAG SEPARATOR | \
+         $.homeAddress.city AS homeAddress_city TAG SEPARATOR | \
+         $.homeAddress.zipCode AS homeAddress_zipCode NUMERIC SORTABLE \
+         $.workAddress.city AS workAddress_city TAG SEPARATOR | \
+         $.workAddress.zipCode AS workAddress_zipCode NUMERIC SORTABLE \
+         $.lines[*].name AS lines_name TAG SEPARATOR | $.lines[*].qty AS lines_qty NUMERIC"
+    );
+    let address = |city: &str, zip: u32| Address {
+        city: city.into(),
+        zip_code: zip,
+        street: "1 Main St.".into(),
+    };
+    let line = |name: &str, qty: u32| Line {
+        name: name.into(),
+        qty,
+    };
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let con = &mut con;
+        Migrator::new().model::<Customer>().run(con).await.unwrap();
+        common::clear_prefix(con, Customer::key_layout().key_prefix()).await;
+        let mut customers = vec![
+            Customer {
+                pk: None,
+                full_name: "Ada".into(),
+                home_address: address("London", 10_001),
+                work_address: Some(address("Paris", 75_001)),
+                lines: vec![line("kettle", 1), line("tea", 12)],
+            },
+            Customer {
+                pk: None,
+                full_name: "Grace".into(),
+                home_address: address("New York", 10_002),
+                work_address: None,
+                lines: vec![line("compiler", 1)],
+            },
+        ];
+        for c in &mut customers {
+            c.save(con).await.unwrap();
+        }
+        let one = |name: &str| vec![name.to_string()];
+        async fn names(
+            con: &mut MultiplexedConnection,
+            q: redis_om::Query<Customer>,
+        ) -> Vec<String> {
+            let mut v: Vec<String> = q
+                .all(con)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.full_name)
+                .collect();
+            v.sort();
+            v
+        }
+        assert_eq!(
+            names(con, Customer::find(|c| c.home_address.city.eq("london"))).await,
+            one("Ada")
+        );
+        assert_eq!(
+            names(con, Customer::find(|c| c.work_address.city.eq("Paris"))).await,
+            one("Ada")
+        );
+        assert_eq!(
+            names(con, Customer::find(|c| c.lines.name.eq("compiler"))).await,
+            one("Grace")
+        );
+        assert_eq!(
+            names(con, Customer::find(|c| c.lines.qty.gt(10))).await,
+            one("Ada")
+        );
+        assert_eq!(
+            names(con, Customer::find(|c| c.full_name.eq("Grace"))).await,
+            one("Grace")
+        );
+        let zips: Vec<u32> = Customer::find_all()
+            .sort_by(|c| c.home_address.zip_code, SortOrder::Desc)
+            .select(|c| c.home_address.zip_code)
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(zips, vec![10_002, 10_001]);
+        let found = Customer::find(|c| c.home_address.zip_code.eq(10_001))
+            .first(con)
+            .await
+            .unwrap();
+        assert_eq!(found, customers[0]);
+    }
+}

@@ -35,7 +35,7 @@ pub use query::{
 };
 pub use redis;
 pub use scan::PkIter;
-pub use schema::{FieldKind, IndexSchema, Indexable, IndexedField};
+pub use schema::{Embedded, FieldKind, IndexSchema, Indexable, IndexedField};
 pub use store::{AsyncModel, SyncModel};
 pub use value::{HashArg, HashValue};
 
@@ -61,6 +61,25 @@ pub mod __private {
         serde_json::to_vec(value)
             .map(crate::Encoded::Json)
             .map_err(|e| e.to_string())
+    }
+
+    /// A `&'static str` for a name built at run time (the attributes of
+    /// embedded structs): each distinct name is allocated once, so the memory
+    /// is bounded by the models of the program.
+    pub fn intern(name: String) -> &'static str {
+        use std::collections::HashSet;
+        use std::sync::Mutex;
+        static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+        let mut names = NAMES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let names = names.get_or_insert_with(HashSet::new);
+        if let Some(known) = names.get(name.as_str()) {
+            return known;
+        }
+        let leaked: &'static str = Box::leak(name.into_boxed_str());
+        names.insert(leaked);
+        leaked
     }
 
     /// Reads a projected hash field (absent: the type's missing value).

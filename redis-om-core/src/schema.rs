@@ -66,6 +66,21 @@ impl<X: Indexable> Indexable for Vec<X> {
     type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
 }
 
+/// A struct stored inside a [`JsonModel`](crate::Model) field marked
+/// `#[redis_om(embed)]`: its indexed fields become `{field}_{name}`
+/// attributes at `$.{field}.{name}` (or `$.{field}[*].{name}` in a list), as
+/// redis-om-python's embedded models. Implemented by `#[derive(EmbeddedModel)]`.
+pub trait Embedded {
+    /// The typed query handles of the indexed fields, inside model `M`.
+    type Fields<M>;
+
+    /// Adds the indexed fields found at JSON `path`, named with `alias_` in front.
+    fn index_fields(path: &str, alias: &str, out: &mut Vec<IndexedField>);
+
+    /// The handles of the fields at JSON `path`.
+    fn fields<M>(path: &str, alias: &str) -> Self::Fields<M>;
+}
+
 /// One indexed field of a model, as the derive describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedField {
@@ -83,6 +98,9 @@ pub struct IndexedField {
     pub case_sensitive: bool,
     /// The tag separator (default `|`).
     pub separator: char,
+    /// The JSON path of a field inside an embedded struct (`$.address.city`,
+    /// `$.orders[*].name`); `None` for `$.{name}`.
+    pub path: Option<&'static str>,
 }
 
 impl IndexedField {
@@ -96,6 +114,7 @@ impl IndexedField {
             full_text: false,
             case_sensitive: false,
             separator: '|',
+            path: None,
         }
     }
 }
@@ -168,8 +187,14 @@ impl IndexSchema {
                 }
             }
             Storage::Json => {
-                let star = if field.multi { "[*]" } else { "" };
-                args.extend([format!("$.{name}{star}"), "AS".into(), alias]);
+                let path = match field.path {
+                    Some(path) => path.to_owned(),
+                    None => {
+                        let star = if field.multi { "[*]" } else { "" };
+                        format!("$.{name}{star}")
+                    }
+                };
+                args.extend([path, "AS".into(), alias]);
             }
         };
         source(args, name.into());

@@ -7,9 +7,11 @@ use syn::{Generics, Ident, Path, Type};
 
 /// Container attributes: `#[redis_om(global_prefix = "…", prefix = "…", index_name = "…", crate = "…")]`.
 #[derive(FromDeriveInput)]
-#[darling(attributes(redis_om))]
+#[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct ContainerAttrs {
     pub ident: Ident,
+    /// `#[serde(...)]` attributes: `rename_all` sets a JsonModel's stored names.
+    pub attrs: Vec<syn::Attribute>,
     pub vis: syn::Visibility,
     pub generics: Generics,
     pub data: ast::Data<Ignored, FieldAttrs>,
@@ -23,7 +25,7 @@ pub(crate) struct ContainerAttrs {
     pub krate: Option<Path>,
 }
 
-/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…")]`.
+/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed)]`.
 #[derive(FromField)]
 #[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct FieldAttrs {
@@ -36,6 +38,7 @@ pub(crate) struct FieldAttrs {
     pub sortable: Flag,
     pub full_text: Flag,
     pub case_sensitive: Flag,
+    pub embed: Flag,
     #[darling(default)]
     pub separator: Option<SpannedValue<String>>,
     #[darling(default)]

@@ -93,24 +93,18 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     let index_fields: Vec<TokenStream> = order
         .map(|i| {
             let f = &def.fields[i];
-            let ty = &f.ty;
+            if let Some(embed) = &f.embed {
+                let inner = &embed.inner;
+                let star = if embed.many { "[*]" } else { "" };
+                let path = format!("$.{}{star}", f.stored_name);
+                let alias = &f.stored_name;
+                return quote! {
+                    <#inner as #krate::Embedded>::index_fields(#path, #alias, &mut out);
+                };
+            }
             let name = &f.stored_name;
-            let sortable = f.index.sortable;
-            let full_text = f.index.full_text;
-            let case_sensitive = f.index.case_sensitive;
-            let separator = f.index.separator.unwrap_or('|');
-            quote! {{
-                let mut field = #krate::IndexedField::new(
-                    #name,
-                    <#ty as #krate::Indexable>::KIND,
-                    <#ty as #krate::Indexable>::MULTI,
-                );
-                field.sortable = #sortable;
-                field.full_text = #full_text;
-                field.case_sensitive = #case_sensitive;
-                field.separator = #separator;
-                field
-            }}
+            let field = indexed_field(krate, f, quote!(#name), None);
+            quote! { out.push(#field); }
         })
         .collect();
 
@@ -164,7 +158,9 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 }
 
                 fn index_fields() -> ::std::vec::Vec<#krate::IndexedField> {
-                    ::std::vec![#(#index_fields),*]
+                    let mut out = ::std::vec::Vec::new();
+                    #(#index_fields)*
+                    out
                 }
 
                 type Fields = #fields_ident #ty_generics;
@@ -187,69 +183,158 @@ fn fields_ident(def: &ModelDef) -> Ident {
 
 /// The indexed fields in index order: the primary key first.
 fn indexed_order(def: &ModelDef) -> impl Iterator<Item = usize> + '_ {
-    std::iter::once(def.pk)
-        .chain((0..def.fields.len()).filter(|i| *i != def.pk && def.fields[*i].index.indexed))
+    std::iter::once(def.pk).chain((0..def.fields.len()).filter(|i| {
+        let f = &def.fields[*i];
+        *i != def.pk && (f.index.indexed || f.embed.is_some())
+    }))
 }
 
-/// The `{Model}Fields` struct of typed query handles, one per indexed field.
-fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenStream {
+/// An `IndexedField` value for field `f`, named by the expression `name`,
+/// at the JSON path expression `path` when given.
+fn indexed_field(
+    krate: &syn::Path,
+    f: &crate::model::FieldDef,
+    name: TokenStream,
+    path: Option<TokenStream>,
+) -> TokenStream {
+    let ty = &f.ty;
+    let sortable = f.index.sortable;
+    let full_text = f.index.full_text;
+    let case_sensitive = f.index.case_sensitive;
+    let separator = f.index.separator.unwrap_or('|');
+    let path = match path {
+        Some(path) => quote!(field.path = ::core::option::Option::Some(#path);),
+        None => quote!(),
+    };
+    quote! {{
+        let mut field = #krate::IndexedField::new(
+            #name,
+            <#ty as #krate::Indexable>::KIND,
+            <#ty as #krate::Indexable>::MULTI,
+        );
+        field.sortable = #sortable;
+        field.full_text = #full_text;
+        field.case_sensitive = #case_sensitive;
+        field.separator = #separator;
+        #path
+        field
+    }}
+}
+
+/// Where the handles of a fields struct get their names: literals for a
+/// model, or built from the `path` and `alias` arguments for an embedded struct.
+#[derive(Clone, Copy)]
+enum Names {
+    Model(Storage),
+    Embedded,
+}
+
+/// The field declarations, initializers and type checks of a fields struct.
+struct Handles {
+    decls: Vec<TokenStream>,
+    inits: Vec<TokenStream>,
+    checks: Vec<TokenStream>,
+}
+
+fn handles(
+    def: &ModelDef,
+    order: impl Iterator<Item = usize>,
+    model: &TokenStream,
+    names: Names,
+) -> Handles {
     let krate = &def.krate;
-    let ident = &def.ident;
-    let vis = &def.vis;
-    let fields_ident = fields_ident(def);
-    let (impl_generics, ty_generics, where_clause) = bounded.split_for_impl();
-    let (_, model_generics, _) = def.generics.split_for_impl();
-    let storage_variant = match storage {
-        Storage::Hash => quote!(Hash),
-        Storage::Json => quote!(Json),
+    let mut out = Handles {
+        decls: Vec::new(),
+        inits: Vec::new(),
+        checks: Vec::new(),
     };
-    let decoder = match storage {
-        Storage::Hash => quote!(decode_hash_field),
-        Storage::Json => quote!(decode_json_field),
+    let (storage_variant, decoder) = match names {
+        Names::Model(Storage::Hash) => (quote!(Hash), quote!(decode_hash_field)),
+        _ => (quote!(Json), quote!(decode_json_field)),
     };
-    let mut decls = Vec::new();
-    let mut inits = Vec::new();
-    let mut checks = Vec::new();
-    for i in indexed_order(def) {
+    let runtime = |suffix: &str| -> TokenStream {
+        quote!(#krate::__private::intern(::std::format!(#suffix, alias)))
+    };
+    for i in order {
         let f = &def.fields[i];
         let name = &f.ident;
         let ty = &f.ty;
         let span = ty.span();
+        let stored = &f.stored_name;
+        if let Some(embed) = &f.embed {
+            let inner = &embed.inner;
+            let star = if embed.many { "[*]" } else { "" };
+            let (path, alias) = match names {
+                Names::Model(_) => {
+                    let path = format!("$.{stored}{star}");
+                    (quote!(#path), quote!(#stored))
+                }
+                Names::Embedded => {
+                    let path = format!("{{}}.{stored}{star}");
+                    let alias = format!("{{}}_{stored}");
+                    (
+                        quote!(&::std::format!(#path, path)),
+                        quote!(&::std::format!(#alias, alias)),
+                    )
+                }
+            };
+            let doc = format!("The indexed fields of the embedded `{stored}`.");
+            out.decls.push(quote_spanned! {span=>
+                #[doc = #doc]
+                pub #name: <#inner as #krate::Embedded>::Fields<#model>
+            });
+            out.inits.push(quote_spanned! {span=>
+                #name: <#inner as #krate::Embedded>::fields::<#model>(#path, #alias)
+            });
+            continue;
+        }
         let sortable = f.index.sortable;
         let handle = if f.index.full_text {
             // Checked here, at the field's type, for a clear error.
-            checks.push(quote_spanned! {span=>
+            out.checks.push(quote_spanned! {span=>
                 const _: fn() = || {
                     fn full_text<T: ?::core::marker::Sized + #krate::FullText>() {}
                     full_text::<#ty>();
                 };
             });
-            quote_spanned!(span=> #krate::TextField<#ident #model_generics, #ty, #sortable>)
+            quote_spanned!(span=> #krate::TextField<#model, #ty, #sortable>)
         } else {
-            quote_spanned!(span=> <#ty as #krate::Indexable>::Field<#ident #model_generics, #ty, #sortable>)
+            quote_spanned!(span=> <#ty as #krate::Indexable>::Field<#model, #ty, #sortable>)
         };
-        let stored = &f.stored_name;
-        let text_name = format!("{stored}_fts");
-        let source = match storage {
-            Storage::Hash => stored.clone(),
-            Storage::Json => format!("$.{stored}"),
+        let (spec_name, text_name, source) = match names {
+            Names::Model(storage) => {
+                let text_name = format!("{stored}_fts");
+                let source = match storage {
+                    Storage::Hash => stored.clone(),
+                    Storage::Json => format!("$.{stored}"),
+                };
+                (quote!(#stored), quote!(#text_name), quote!(#source))
+            }
+            Names::Embedded => {
+                let source = format!("{{}}.{stored}");
+                (
+                    runtime(&format!("{{}}_{stored}")),
+                    runtime(&format!("{{}}_{stored}_fts")),
+                    quote!(#krate::__private::intern(::std::format!(#source, path))),
+                )
+            }
         };
         let separator = f.index.separator.unwrap_or('|');
         let kind = if f.index.full_text {
-            format!("`{stored}`: a full-text field (TAG `{stored}` and TEXT `{text_name}`)")
+            format!("`{stored}`: a full-text field (TAG and TEXT `{stored}_fts`)")
         } else {
             format!("`{stored}`")
         };
         let sort_doc = if sortable { "; sortable" } else { "" };
         let doc = format!("{kind}{sort_doc}.");
-        decls.push(quote! {
+        out.decls.push(quote! {
             #[doc = #doc]
             pub #name: #handle
         });
-        inits.push(quote_spanned! {span=>
+        out.inits.push(quote_spanned! {span=>
             #name: <#handle as #krate::FieldHandle<#ty>>::new(
                 #krate::FieldSpec {
-                    name: #stored,
+                    name: #spec_name,
                     text_name: #text_name,
                     source: #source,
                     separator: #separator,
@@ -259,6 +344,22 @@ fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> To
             )
         });
     }
+    out
+}
+
+/// The `{Model}Fields` struct of typed query handles, one per indexed field.
+fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenStream {
+    let ident = &def.ident;
+    let vis = &def.vis;
+    let fields_ident = fields_ident(def);
+    let (impl_generics, ty_generics, where_clause) = bounded.split_for_impl();
+    let (_, model_generics, _) = def.generics.split_for_impl();
+    let model = quote!(#ident #model_generics);
+    let Handles {
+        decls,
+        inits,
+        checks,
+    } = handles(def, indexed_order(def), &model, Names::Model(storage));
     let doc = format!(
         "The typed query handles of the indexed fields of [`{ident}`], for \
          `{ident}::find(|f| …)`; generated by the derive. A field that is not \
@@ -266,7 +367,6 @@ fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> To
     );
     quote! {
         #[doc = #doc]
-        #[derive(Clone, Copy)]
         #[allow(non_snake_case, missing_debug_implementations)]
         #vis struct #fields_ident #impl_generics #where_clause {
             #(#decls,)*
@@ -282,6 +382,97 @@ fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> To
             }
         }
     }
+}
+
+/// `#[derive(EmbeddedModel)]`: a struct stored inside a JsonModel field marked `embed`.
+pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let attrs = ContainerAttrs::from_derive_input(input)?;
+    let def = ModelDef::embedded(attrs)?;
+    let krate = &def.krate;
+    let ident = &def.ident;
+    let vis = &def.vis;
+    let fields_ident = fields_ident(&def);
+    let order: Vec<usize> = (0..def.fields.len())
+        .filter(|i| def.fields[*i].index.indexed || def.fields[*i].embed.is_some())
+        .collect();
+    let model = quote!(__M);
+    let Handles {
+        decls,
+        inits,
+        checks,
+    } = handles(&def, order.iter().copied(), &model, Names::Embedded);
+    let index_fields = order.iter().map(|&i| {
+        let f = &def.fields[i];
+        let stored = &f.stored_name;
+        if let Some(embed) = &f.embed {
+            let inner = &embed.inner;
+            let star = if embed.many { "[*]" } else { "" };
+            let path = format!("{{}}.{stored}{star}");
+            let alias = format!("{{}}_{stored}");
+            return quote! {
+                <#inner as #krate::Embedded>::index_fields(
+                    &::std::format!(#path, path),
+                    &::std::format!(#alias, alias),
+                    out,
+                );
+            };
+        }
+        let ty = &f.ty;
+        let name_format = format!("{{}}_{stored}");
+        let path_format = format!("{{}}.{stored}{{}}");
+        let field = indexed_field(
+            krate,
+            f,
+            quote!(#krate::__private::intern(::std::format!(#name_format, alias))),
+            Some(quote!(#krate::__private::intern(::std::format!(
+                #path_format,
+                path,
+                if <#ty as #krate::Indexable>::MULTI { "[*]" } else { "" }
+            )))),
+        );
+        quote! { out.push(#field); }
+    });
+    let doc = format!(
+        "The typed query handles of the indexed fields of the embedded [`{ident}`]; \
+         generated by `#[derive(EmbeddedModel)]`."
+    );
+    Ok(quote! {
+        #[doc = #doc]
+        #[allow(non_snake_case, missing_debug_implementations)]
+        #vis struct #fields_ident<__M> {
+            #(#decls,)*
+            #[doc(hidden)]
+            pub __model: ::core::marker::PhantomData<fn() -> __M>,
+        }
+
+        #(#checks)*
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+        const _: () = {
+            #[automatically_derived]
+            impl #krate::Embedded for #ident {
+                type Fields<__M> = #fields_ident<__M>;
+
+                fn index_fields(
+                    path: &str,
+                    alias: &str,
+                    out: &mut ::std::vec::Vec<#krate::IndexedField>,
+                ) {
+                    let _ = (path, alias);
+                    #(#index_fields)*
+                }
+
+                fn fields<__M>(path: &str, alias: &str) -> #fields_ident<__M> {
+                    let _ = (path, alias);
+                    #fields_ident {
+                        #(#inits,)*
+                        __model: ::core::marker::PhantomData,
+                    }
+                }
+            }
+        };
+    })
 }
 
 /// The bodies of `encode` and `decode` for a hash model.

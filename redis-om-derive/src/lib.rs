@@ -1,5 +1,5 @@
 //! Derive macros of [redis-om](https://docs.rs/redis-om): `HashModel`,
-//! `JsonModel` and `HashValue`. Use them through the `redis-om` crate; the
+//! `JsonModel`, `EmbeddedModel` and `HashValue`. Use them through the `redis-om` crate; the
 //! generated code refers to `::redis_om` (or the path given with
 //! `#[redis_om(crate = "…")]`).
 //!
@@ -37,6 +37,17 @@ pub fn derive_json_model(input: TokenStream) -> TokenStream {
 pub fn derive_hash_value(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::hash_value(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// A serde struct stored inside a `JsonModel` field marked
+/// `#[redis_om(embed)]`, whose own `#[redis_om(index)]` fields are indexed
+/// (`$.address.city AS address_city`); see the `redis-om` crate docs.
+#[proc_macro_derive(EmbeddedModel, attributes(redis_om))]
+pub fn derive_embedded_model(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::embedded(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -44,6 +44,39 @@ pub(crate) struct FieldDef {
     pub stored_name: String,
     /// Index options.
     pub index: IndexOpts,
+    /// `#[redis_om(embed)]`: a struct whose own indexed fields are indexed.
+    pub embed: Option<Embed>,
+}
+
+/// An embedded struct field: `T`, `Option<T>` (one) or `Vec<T>` (many, `[*]`).
+pub(crate) struct Embed {
+    pub inner: Type,
+    pub many: bool,
+}
+
+/// `Vec<T>` → (T, true), `Option<T>` → what T is, anything else → (it, false).
+fn embedded_type(ty: &Type) -> Embed {
+    if let Type::Path(path) = ty {
+        if let Some(last) = path.path.segments.last() {
+            if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
+                if let Some(syn::GenericArgument::Type(inner)) = args.args.first() {
+                    if last.ident == "Vec" {
+                        return Embed {
+                            inner: inner.clone(),
+                            many: true,
+                        };
+                    }
+                    if last.ident == "Option" {
+                        return embedded_type(inner);
+                    }
+                }
+            }
+        }
+    }
+    Embed {
+        inner: ty.clone(),
+        many: false,
+    }
 }
 
 #[derive(Default)]
@@ -57,7 +90,20 @@ pub(crate) struct IndexOpts {
 
 impl ModelDef {
     pub(crate) fn from_attrs(attrs: ContainerAttrs, storage: Storage) -> syn::Result<Self> {
-        let derive = storage.derive_name();
+        Self::parse(attrs, storage, false)
+    }
+
+    /// `#[derive(EmbeddedModel)]`: JSON naming, no key, no index of its own.
+    pub(crate) fn embedded(attrs: ContainerAttrs) -> syn::Result<Self> {
+        Self::parse(attrs, Storage::Json, true)
+    }
+
+    fn parse(attrs: ContainerAttrs, storage: Storage, embedded: bool) -> syn::Result<Self> {
+        let derive = if embedded {
+            "EmbeddedModel"
+        } else {
+            storage.derive_name()
+        };
         let ident = attrs.ident;
 
         let fields = match attrs.data {
@@ -100,11 +146,45 @@ impl ModelDef {
         };
         non_empty(&attrs.prefix, "prefix", &mut errors);
         non_empty(&attrs.index_name, "index_name", &mut errors);
+        if embedded {
+            let keyed = [
+                ("global_prefix", attrs.global_prefix.as_ref()),
+                ("prefix", attrs.prefix.as_ref()),
+                ("index_name", attrs.index_name.as_ref()),
+            ];
+            for (name, value) in keyed {
+                if let Some(value) = value {
+                    errors.push(
+                        darling::Error::custom(format!(
+                            "`{name}` does not apply to an EmbeddedModel: it is stored inside the JsonModel that embeds it"
+                        ))
+                        .with_span(&value.span()),
+                    );
+                }
+            }
+            if let Some(param) = attrs.generics.params.first() {
+                errors.push(
+                    darling::Error::custom("EmbeddedModel does not support generic structs")
+                        .with_span(param),
+                );
+            }
+        }
 
+        let rename_all = match storage {
+            Storage::Json => serde_rename_all(&attrs.attrs),
+            Storage::Hash => None,
+        };
         let mut out = Vec::with_capacity(fields.len());
         let mut marked_pk: Option<(usize, Span)> = None;
         for (i, field) in fields.into_iter().enumerate() {
-            let Some(def) = check_field(field, storage, i, &mut marked_pk, &mut errors) else {
+            let Some(def) = check_field(
+                field,
+                storage,
+                rename_all.as_deref(),
+                i,
+                &mut marked_pk,
+                &mut errors,
+            ) else {
                 continue;
             };
             out.push(def);
@@ -124,6 +204,16 @@ impl ModelDef {
         }
 
         let pk = match marked_pk {
+            Some((_, span)) if embedded => {
+                errors.push(
+                    darling::Error::custom(
+                        "an EmbeddedModel has no primary key: it is stored inside the JsonModel that embeds it",
+                    )
+                    .with_span(&span),
+                );
+                Some(0)
+            }
+            _ if embedded => Some(0),
             Some((i, _)) => Some(i),
             None => out.iter().position(|f| f.ident == "pk"),
         };
@@ -165,6 +255,7 @@ impl ModelDef {
 fn check_field(
     field: FieldAttrs,
     storage: Storage,
+    rename_all: Option<&str>,
     position: usize,
     marked_pk: &mut Option<(usize, Span)>,
     errors: &mut darling::error::Accumulator,
@@ -209,7 +300,11 @@ fn check_field(
             };
             serde_name.unwrap_or_else(|| {
                 let name = ident.to_string();
-                name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+                let name = name.strip_prefix("r#").map(str::to_owned).unwrap_or(name);
+                match rename_all {
+                    Some(rule) => apply_rename_all(rule, &name),
+                    None => name,
+                }
             })
         }
     };
@@ -254,8 +349,38 @@ fn check_field(
         }
     }
 
+    let embed = field.embed.is_present();
+    if embed {
+        if storage == Storage::Hash {
+            errors.push(
+                darling::Error::custom(
+                    "`embed` is for JsonModel fields: a hash field holds one string, not a struct",
+                )
+                .with_span(&field.embed.span()),
+            );
+        }
+        let options = [
+            ("index", field.index.is_present()),
+            ("sortable", field.sortable.is_present()),
+            ("full_text", field.full_text.is_present()),
+            ("primary_key", field.primary_key.is_present()),
+        ];
+        for (name, present) in options {
+            if present {
+                errors.push(
+                    darling::Error::custom(format!(
+                        "`{name}` cannot be combined with `embed`: an embedded struct's fields are \
+                         indexed by their own #[redis_om(index)] attributes"
+                    ))
+                    .with_span(&field.embed.span()),
+                );
+            }
+        }
+    }
+
     Some(FieldDef {
         ident,
+        embed: embed.then(|| embedded_type(&field.ty)),
         ty: field.ty,
         stored_name,
         index: IndexOpts {
@@ -297,4 +422,94 @@ fn serde_rename(attrs: &[syn::Attribute]) -> Option<String> {
         });
     }
     name
+}
+
+/// `#[serde(rename_all = "…")]` (or `rename_all(serialize = "…")`) of a struct.
+fn serde_rename_all(attrs: &[syn::Attribute]) -> Option<String> {
+    let mut rule = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename_all") {
+                if meta.input.peek(syn::Token![=]) {
+                    let lit: syn::LitStr = meta.value()?.parse()?;
+                    rule = Some(lit.value());
+                } else {
+                    meta.parse_nested_meta(|inner| {
+                        let lit: syn::LitStr = inner.value()?.parse()?;
+                        if inner.path.is_ident("serialize") {
+                            rule = Some(lit.value());
+                        }
+                        Ok(())
+                    })?;
+                }
+            } else if meta.input.peek(syn::Token![=]) {
+                let _: syn::Expr = meta.value()?.parse()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _content;
+                syn::parenthesized!(_content in meta.input);
+            }
+            Ok(())
+        });
+    }
+    rule
+}
+
+/// The name serde gives a snake_case field under a `rename_all` rule (as
+/// serde_derive's `RenameRule::apply_to_field`); an unknown rule is serde's
+/// error to report, and leaves the name as is.
+pub(crate) fn apply_rename_all(rule: &str, field: &str) -> String {
+    let pascal = || {
+        let mut out = String::new();
+        let mut upper = true;
+        for c in field.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    match rule {
+        "lowercase" | "snake_case" => field.to_owned(),
+        "UPPERCASE" | "SCREAMING_SNAKE_CASE" => field.to_ascii_uppercase(),
+        "PascalCase" => pascal(),
+        "camelCase" => {
+            let p = pascal();
+            let mut chars = p.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => p,
+            }
+        }
+        "kebab-case" => field.replace('_', "-"),
+        "SCREAMING-KEBAB-CASE" => field.to_ascii_uppercase().replace('_', "-"),
+        _ => field.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apply_rename_all;
+
+    #[test]
+    fn rename_all_rules_match_serde() {
+        let cases = [
+            ("lowercase", "total_cents"),
+            ("UPPERCASE", "TOTAL_CENTS"),
+            ("PascalCase", "TotalCents"),
+            ("camelCase", "totalCents"),
+            ("snake_case", "total_cents"),
+            ("SCREAMING_SNAKE_CASE", "TOTAL_CENTS"),
+            ("kebab-case", "total-cents"),
+            ("SCREAMING-KEBAB-CASE", "TOTAL-CENTS"),
+        ];
+        for (rule, expected) in cases {
+            assert_eq!(apply_rename_all(rule, "total_cents"), expected, "{rule}");
+        }
+        assert_eq!(apply_rename_all("camelCase", "pk"), "pk");
+    }
 }
