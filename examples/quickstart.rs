@@ -1,4 +1,5 @@
-//! The quickstart: save a user, read it back, update it, expire it, list keys.
+//! The quickstart: migrate the indexes, save a user, read it back, query it,
+//! update it, expire it, list keys.
 //!
 //! Run it with `scripts/demo` (starts a local Redis Stack), or against your own
 //! server: `REDIS_OM_URL=redis://127.0.0.1:6379 cargo run --example quickstart`.
@@ -23,8 +24,9 @@ struct UserReadCache {
     avatar: Option<String>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[derive(EmbeddedModel, serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 struct Address {
+    #[redis_om(index)]
     city: String,
     postal_code: String,
 }
@@ -32,8 +34,11 @@ struct Address {
 #[derive(JsonModel, serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 struct Customer {
     pk: Option<String>,
+    #[redis_om(full_text)]
     name: String,
+    #[redis_om(embed)]
     address: Address,
+    #[redis_om(index)]
     tags: Vec<String>,
 }
 
@@ -92,6 +97,28 @@ async fn main() -> redis_om::Result<()> {
     };
     let cpk = customer.save(&mut con).await?;
     println!("json     {:?}", Customer::get(&mut con, &cpk).await?);
+
+    // Typed queries: a misspelled or non-indexed field does not compile, and
+    // values travel as query parameters (no escaping, no injection).
+    let found = UserReadCache::find(|u| u.email.eq("json_user@example.com"))
+        .first(&mut con)
+        .await?;
+    println!("found    {found:?}");
+    let how_many = UserReadCache::find(|u| u.id.between(1, 10) & u.name.starts_with("json"))
+        .count(&mut con)
+        .await?;
+    println!("count    {how_many}");
+    let names: Vec<String> = UserReadCache::find(|u| u.id.ge(0))
+        .select(|u| u.name)
+        .all(&mut con)
+        .await?;
+    println!("names    {names:?}");
+    let vips = Customer::find(|c| {
+        c.address.city.eq("St. Brookins-on-Pier") & c.tags.eq("vip") & c.name.matches("ada")
+    })
+    .all(&mut con)
+    .await?;
+    println!("vips     {vips:?}");
 
     let pks: Vec<String> = UserReadCache::all_pks(&mut con).try_collect().await?;
     println!("{} UserReadCache key(s) stored", pks.len());

@@ -130,7 +130,7 @@ pub use redis_om_derive::HashValue;
 /// [`AsyncModel`] and [`AsyncQuery`].
 pub mod prelude {
     pub use crate::{
-        AsyncModel, AsyncQuery, HashModel, HashValue, JsonModel, Migrator, Model, SaveOptions,
-        SortOrder,
+        AsyncModel, AsyncQuery, EmbeddedModel, HashModel, HashValue, JsonModel, Migrator, Model,
+        SaveOptions, SortOrder,
     };
 }

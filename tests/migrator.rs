@@ -153,18 +153,23 @@ async fn creates_leaves_alone_and_rebuilds_with_zero_downtime() {
     assert_eq!(again.models[0].action, MigrationAction::Unchanged);
     assert!(again.models[0].commands.is_empty());
 
-    // A reader loop through the alias while the schema changes: never an error, always every document.
+    // A reader loop of typed queries through the alias while the schema
+    // changes: never an error, always every document.
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicUsize::new(0));
     let reader = {
-        let (stop, reads, index) = (stop.clone(), reads.clone(), index.clone());
+        let (stop, reads) = (stop.clone(), reads.clone());
         let mut con = common::multiplexed(&common::url()).await;
         tokio::spawn(async move {
             let mut bad = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                match search_count(&mut con, &index).await {
-                    Ok(DOCS) => {}
-                    other => bad.push(format!("{other:?}")),
+                match LifeV1::find_all().count(&mut con).await {
+                    Ok(n) if n == DOCS as u64 => {}
+                    other => bad.push(format!("count: {other:?}")),
+                }
+                match LifeV1::find(|l| l.name.eq("n42")).first(&mut con).await {
+                    Ok(doc) if doc.age == 42 => {}
+                    other => bad.push(format!("first: {other:?}")),
                 }
                 reads.fetch_add(1, Ordering::Relaxed);
             }
@@ -198,6 +203,13 @@ async fn creates_leaves_alone_and_rebuilds_with_zero_downtime() {
         }
         other => panic!("expected Rebuilt, got {other:?}"),
     }
+    // The new schema is live: `age` is now sortable.
+    let oldest = LifeV2::find(|l| l.age.ge(0))
+        .sort_by(|l| l.age, SortOrder::Desc)
+        .first(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(oldest.age, DOCS - 1);
     let left = common::indexes_starting_with(&mut con, &index).await;
     assert_eq!(left.len(), 1, "the old index is dropped: {left:?}");
     let kept: i64 = redis::cmd("EXISTS")
