@@ -572,6 +572,79 @@ async fn json_operators_projection_and_sort() {
             sorted(&["Red kettle"])
         );
 
+        assert_eq!(
+            titles(con, Order::find(|o| o.coupon.ends_with("& co."))).await,
+            sorted(&["Red kettle"])
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.coupon.contains("MER-2"))).await,
+            sorted(&["Red bicycle with bell"])
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.coupon.ne("SUMMER-24")))
+                .await
+                .len(),
+            2
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.total_cents.gt(19_900))).await,
+            sorted(&["Red bicycle with bell"])
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.total_cents.lt(19_900))).await,
+            sorted(&["Red kettle"])
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.total_cents.le(19_900)))
+                .await
+                .len(),
+            2
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.total_cents.between(3_500, 19_900)))
+                .await
+                .len(),
+            2
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.total_cents.is_in([3_500, 25_000])))
+                .await
+                .len(),
+            2
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.total_cents.not_in([3_500])))
+                .await
+                .len(),
+            2
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.total_cents.eq(3_500))).await,
+            sorted(&["Red kettle"])
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.total_cents.ne(3_500)))
+                .await
+                .len(),
+            2
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.title.fuzzy("kettel"))).await,
+            sorted(&["Red kettle"])
+        );
+        assert_eq!(
+            titles(con, Order::find(|o| o.paid.ne(true))).await,
+            sorted(&["Blue bicycle"])
+        );
+        assert_eq!(
+            titles(
+                con,
+                Order::find(|o| (o.tags.eq("red") | o.tags.eq("blue"))
+                    & !(o.paid.eq(true) & o.total_cents.lt(10_000)))
+            )
+            .await,
+            sorted(&["Blue bicycle", "Red bicycle with bell"])
+        );
         let by_total: Vec<i64> = Order::find_all()
             .sort_by(|o| o.total_cents, SortOrder::Asc)
             .select(|o| o.total_cents)
@@ -1035,4 +1108,73 @@ async fn embedded_structs_and_rename_all() {
             .unwrap();
         assert_eq!(found, customers[0]);
     }
+}
+
+#[tokio::test]
+async fn malformed_documents_are_reported_without_losing_the_valid_ones() {
+    use futures_util::StreamExt;
+    #[derive(HashModel, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "FindMalformed")]
+    struct Reading {
+        pk: Option<String>,
+        #[redis_om(index)]
+        kind: String,
+        value: i64,
+    }
+    let mut con = common::multiplexed(&common::urls()[1]).await;
+    Migrator::new()
+        .model::<Reading>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    common::clear_prefix(&mut con, Reading::key_layout().key_prefix()).await;
+    for value in 0..10 {
+        Reading {
+            pk: Some(format!("ok{value}")),
+            kind: "temp".into(),
+            value,
+        }
+        .save(&mut con)
+        .await
+        .unwrap();
+    }
+    // Written by something else: a value that is not a number.
+    let bad_key = Reading::key_layout().key("bad");
+    let _: () = redis::cmd("HSET")
+        .arg(&bad_key)
+        .arg("pk")
+        .arg("bad")
+        .arg("kind")
+        .arg("temp")
+        .arg("value")
+        .arg("twelve")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+
+    let err = Reading::find(|r| r.kind.eq("temp"))
+        .all(&mut con)
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Decode { key, field, .. } => {
+            assert_eq!(key, &bad_key);
+            assert_eq!(field.as_deref(), Some("value"));
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    let results: Vec<_> = Reading::find(|r| r.kind.eq("temp"))
+        .batch_size(3)
+        .stream(&mut con)
+        .collect()
+        .await;
+    let good: Vec<i64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|r| r.value)
+        .collect();
+    let bad: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(good.len(), 10, "every valid document is still returned");
+    assert_eq!(bad.len(), 1);
+    assert!(bad[0].to_string().contains(&bad_key), "{}", bad[0]);
 }

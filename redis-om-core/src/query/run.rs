@@ -236,6 +236,11 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
 pub trait AsyncQuery: Search + Sized {
     /// Every match, however many (read in batches through an aggregate cursor,
     /// so not capped by `MAXSEARCHRESULTS`).
+    ///
+    /// A stored document that does not decode into the model fails the call
+    /// with [`Error::Decode`] naming its key; to keep the valid documents and
+    /// see every bad one, use [`stream`](AsyncQuery::stream), which reports
+    /// each failure as an item and goes on.
     fn all<C>(&self, con: &mut C) -> impl Future<Output = Result<Vec<Self::Item>>> + Send
     where
         C: aio::ConnectionLike + Send,
@@ -284,6 +289,8 @@ pub trait AsyncQuery: Search + Sized {
 
     /// Every match as a stream (consuming the query), fetched in batches of
     /// [`batch_size`](crate::Query::batch_size): memory stays bounded by one batch.
+    /// A document that does not decode is an `Err` item naming its key, and the
+    /// stream continues; a server error ends it.
     fn stream<'a, C>(self, con: &'a mut C) -> impl Stream<Item = Result<Self::Item>> + Send + 'a
     where
         C: aio::ConnectionLike + Send,
@@ -306,10 +313,8 @@ pub trait AsyncQuery: Search + Sized {
                     match query.decode(row) {
                         Ok(Some(item)) => return Some((Ok(item), (con, scan, query))),
                         Ok(None) => {}
-                        Err(err) => {
-                            active.finish();
-                            return Some((Err(err), (con, scan, query)));
-                        }
+                        // A document that does not decode is reported; the stream goes on.
+                        Err(err) => return Some((Err(err), (con, scan, query))),
                     }
                 }
                 let cmd = active.next_cmd()?;
@@ -396,10 +401,7 @@ impl<Q: Search, C: ConnectionLike> Iterator for QueryIter<'_, Q, C> {
                 match self.query.decode(row) {
                     Ok(Some(item)) => return Some(Ok(item)),
                     Ok(None) => {}
-                    Err(err) => {
-                        active.finish();
-                        return Some(Err(err));
-                    }
+                    Err(err) => return Some(Err(err)),
                 }
             }
             let cmd = active.next_cmd()?;
