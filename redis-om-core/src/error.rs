@@ -87,9 +87,39 @@ pub enum Error {
         query: String,
     },
 
+    /// Some documents of a bulk write were not written; all the others were.
+    #[error(
+        "{} of {total} documents were not written{}",
+        failed.len(),
+        failed.first().map(|f| format!("; first: {f}")).unwrap_or_default()
+    )]
+    BulkWrite {
+        /// How many documents the call was given.
+        total: usize,
+        /// The documents that were not written (or not confirmed), in order.
+        failed: Vec<BulkFailure>,
+    },
+
     /// The connection settings are not usable (for example an unparsable `REDIS_OM_URL`).
     #[error("configuration error: {0}")]
     Config(String),
+}
+
+/// A document of a bulk write that was not written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkFailure {
+    /// Its position in the input.
+    pub index: usize,
+    /// Its Redis key.
+    pub key: String,
+    /// Why: the server's error, or that the write was not confirmed or not sent.
+    pub reason: String,
+}
+
+impl fmt::Display for BulkFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "item {} ({:?}): {}", self.index, self.key, self.reason)
+    }
 }
 
 struct DisplayField<'a>(&'a Option<String>);

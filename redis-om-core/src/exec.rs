@@ -7,11 +7,15 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use redis::{aio, Cmd, ConnectionLike, RedisResult, Value};
+use redis::{aio, Cmd, ConnectionLike, Pipeline, RedisResult, Value};
 
 /// Runs commands on a connection, async or blocking.
 pub(crate) trait Exec: Send {
     fn query(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
+    fn query_pipe(
+        &mut self,
+        pipe: &Pipeline,
+    ) -> impl Future<Output = RedisResult<Vec<Value>>> + Send;
     fn sleep(&mut self, pause: Duration) -> impl Future<Output = ()> + Send;
 }
 
@@ -20,6 +24,9 @@ pub(crate) struct AsyncExec<'c, C>(pub(crate) &'c mut C);
 impl<C: aio::ConnectionLike + Send> Exec for AsyncExec<'_, C> {
     async fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         cmd.query_async(self.0).await
+    }
+    async fn query_pipe(&mut self, pipe: &Pipeline) -> RedisResult<Vec<Value>> {
+        pipe.query_async(self.0).await
     }
     async fn sleep(&mut self, pause: Duration) {
         tokio::time::sleep(pause).await;
@@ -31,6 +38,12 @@ pub(crate) struct SyncExec<'c, C>(pub(crate) &'c mut C);
 impl<C: ConnectionLike + Send> Exec for SyncExec<'_, C> {
     fn query(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send {
         std::future::ready(cmd.query(self.0))
+    }
+    fn query_pipe(
+        &mut self,
+        pipe: &Pipeline,
+    ) -> impl Future<Output = RedisResult<Vec<Value>>> + Send {
+        std::future::ready(pipe.query(self.0))
     }
     fn sleep(&mut self, pause: Duration) -> impl Future<Output = ()> + Send {
         std::thread::sleep(pause);

@@ -3,6 +3,7 @@
 //! which re-exports all of this together with the derive macros.
 #![warn(missing_docs)]
 
+mod bulk;
 mod connect;
 mod error;
 mod exec;
@@ -23,7 +24,7 @@ mod value;
 pub use connect::{
     client, client_for, connect, connect_sync, connect_to, connect_with, url, DEFAULT_URL, URL_ENV,
 };
-pub use error::{Error, Result};
+pub use error::{BulkFailure, Error, Result};
 pub use key::KeyLayout;
 pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
 pub use model::{decode_json, Condition, Encoded, HashFields, Model, SaveOptions, Storage, Stored};

@@ -254,16 +254,27 @@ pub(crate) fn describe(value: &Value) -> &'static str {
 /// # Errors
 /// [`Error::Decode`] with the failing path in `field`.
 pub fn decode_json<T: serde::de::DeserializeOwned>(key: &str, json: &[u8]) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_slice(json);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let field = (path != ".").then_some(path);
-        Error::Decode {
-            key: key.to_owned(),
-            field,
-            reason: err.into_inner().to_string(),
+    // The fast path is plain serde_json; only a failure is decoded again with
+    // path tracking, to name the field (costs nothing when the data is good).
+    match serde_json::from_slice(json) {
+        Ok(value) => Ok(value),
+        Err(plain) => {
+            let de = &mut serde_json::Deserializer::from_slice(json);
+            let err = match serde_path_to_error::deserialize::<_, T>(de) {
+                Ok(_) => {
+                    return Err(Error::decode(key, None, plain));
+                }
+                Err(err) => err,
+            };
+            let path = err.path().to_string();
+            let field = (path != ".").then_some(path);
+            Err(Error::Decode {
+                key: key.to_owned(),
+                field,
+                reason: err.into_inner().to_string(),
+            })
         }
-    })
+    }
 }
 
 /// A condition on a save.

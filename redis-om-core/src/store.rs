@@ -61,6 +61,35 @@ pub trait AsyncModel: Model {
         async move { ops::save(self, options)?.run_async(con).await }
     }
 
+    /// Saves many documents, pipelined 1,000 per round trip, generating empty
+    /// primary keys first; returns the pks in order. Each document is written
+    /// as by [`save`](AsyncModel::save) (atomically on its own); the batch is
+    /// not a transaction. When some fail, the others are still written and
+    /// [`Error::BulkWrite`](crate::Error::BulkWrite) lists the ones that were not.
+    fn save_all<C>(
+        con: &mut C,
+        models: &mut [Self],
+    ) -> impl Future<Output = Result<Vec<String>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { crate::bulk::save_all(&mut crate::exec::AsyncExec(con), models).await }
+    }
+
+    /// The documents with these primary keys, in order, `None` where there is
+    /// none; pipelined 1,000 per round trip.
+    fn get_many<C, P>(
+        con: &mut C,
+        pks: impl IntoIterator<Item = P> + Send,
+    ) -> impl Future<Output = Result<Vec<Option<Self>>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+        P: fmt::Display,
+    {
+        let keys: Vec<String> = pks.into_iter().map(|pk| pk.to_string()).collect();
+        async move { crate::bulk::get_many(&mut crate::exec::AsyncExec(con), keys).await }
+    }
+
     /// The document with primary key `pk`, or [`Error::NotFound`](crate::Error::NotFound).
     fn get<C>(con: &mut C, pk: impl fmt::Display) -> impl Future<Output = Result<Self>> + Send
     where
@@ -183,6 +212,22 @@ pub trait SyncModel: Model {
         options: SaveOptions,
     ) -> Result<Option<String>> {
         ops::save(self, options)?.run_sync(con)
+    }
+
+    /// See [`AsyncModel::save_all`].
+    fn save_all<C: ConnectionLike + Send>(con: &mut C, models: &mut [Self]) -> Result<Vec<String>> {
+        crate::exec::block_on(crate::bulk::save_all(
+            &mut crate::exec::SyncExec(con),
+            models,
+        ))
+    }
+
+    /// See [`AsyncModel::get_many`].
+    fn get_many<C: ConnectionLike + Send, P: fmt::Display>(
+        con: &mut C,
+        pks: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<Option<Self>>> {
+        crate::exec::block_on(crate::bulk::get_many(&mut crate::exec::SyncExec(con), pks))
     }
 
     /// See [`AsyncModel::get`].

@@ -1,0 +1,1097 @@
+//! redis-om against hand-written redis-rs doing the same commands and decoding
+//! into the same struct, in the same process, on the same server.
+//!
+//! Run with `scripts/bench` (starts the project's Redis Stack). Prints a table
+//! and writes JSON (`--json PATH`, default `target/bench/compare.json`).
+//! Options: `--runs N` (default 5; medians are reported), `--quick` (smaller sizes).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncCommands, Value};
+use redis_om::prelude::*;
+use redis_om::Stored;
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------------------
+// Allocation counting (for per-call allocations and peak heap).
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
+        PEAK.fetch_max(live, Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        if new_size > layout.size() {
+            let live = LIVE.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
+            PEAK.fetch_max(live, Relaxed);
+        } else {
+            LIVE.fetch_sub(layout.size() - new_size, Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+// ---------------------------------------------------------------------------
+// The models, and the same structs for the hand-written side.
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "BenchUser")]
+struct UserReadCache {
+    #[redis_om(primary_key)]
+    pk: Option<String>,
+    #[redis_om(index, sortable)]
+    id: i64,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    email: String,
+    avatar: Option<String>,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "BenchUserDoc")]
+struct UserDoc {
+    pk: Option<String>,
+    #[redis_om(index, sortable)]
+    id: i64,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    email: String,
+    avatar: Option<String>,
+}
+
+fn user(i: i64) -> UserReadCache {
+    UserReadCache {
+        pk: Some(format!("u{i:06}")),
+        id: i,
+        name: format!("user {i}"),
+        email: format!("user{i}@example.com"),
+        avatar: Some(format!("https://img.example.com/{i}.png")),
+    }
+}
+
+fn doc(i: i64) -> UserDoc {
+    let u = user(i);
+    UserDoc {
+        pk: u.pk,
+        id: u.id,
+        name: u.name,
+        email: u.email,
+        avatar: u.avatar,
+    }
+}
+
+const HASH_PREFIX: &str = ":BenchUser:";
+const HASH_INDEX: &str = ":BenchUser:index";
+const JSON_PREFIX: &str = ":BenchUserDoc:";
+
+/// Hand-written: the HSET a careful redis-rs user writes.
+fn hand_hset(u: &UserReadCache) -> redis::Cmd {
+    let pk = u.pk.as_deref().unwrap();
+    let mut cmd = redis::cmd("HSET");
+    cmd.arg(format!("{HASH_PREFIX}{pk}"))
+        .arg("pk")
+        .arg(pk)
+        .arg("id")
+        .arg(u.id)
+        .arg("name")
+        .arg(&u.name)
+        .arg("email")
+        .arg(&u.email);
+    if let Some(avatar) = &u.avatar {
+        cmd.arg("avatar").arg(avatar);
+    }
+    cmd
+}
+
+fn text(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+/// Hand-written: decoding HGETALL (or FT.SEARCH fields) into the struct.
+fn hand_decode_hash(reply: &Value) -> Option<UserReadCache> {
+    let mut u = UserReadCache {
+        pk: None,
+        id: 0,
+        name: String::new(),
+        email: String::new(),
+        avatar: None,
+    };
+    let mut set = |k: &[u8], v: &[u8]| {
+        let s = || String::from_utf8(v.to_vec()).ok();
+        match k {
+            b"pk" => u.pk = s(),
+            b"id" => u.id = std::str::from_utf8(v).ok()?.parse().ok()?,
+            b"name" => u.name = s()?,
+            b"email" => u.email = s()?,
+            b"avatar" => u.avatar = s(),
+            _ => {}
+        }
+        Some(())
+    };
+    match reply {
+        Value::Array(items) => {
+            for pair in items.chunks_exact(2) {
+                set(text(&pair[0])?, text(&pair[1])?)?;
+            }
+        }
+        Value::Map(pairs) => {
+            for (k, v) in pairs {
+                set(text(k)?, text(v)?)?;
+            }
+        }
+        _ => return None,
+    }
+    Some(u)
+}
+
+/// Hand-written: the first document of an FT.SEARCH reply (RESP2).
+fn hand_first_of_search(reply: &Value) -> Option<UserReadCache> {
+    match reply {
+        Value::Array(items) if items.len() >= 3 => hand_decode_hash(&items[2]),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Measurement.
+
+#[derive(Clone, Default, Serialize)]
+struct Side {
+    ops_per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+#[derive(Serialize)]
+struct Row {
+    workload: String,
+    unit: String,
+    om: Side,
+    hand: Side,
+    ratio: f64,
+    note: String,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+/// One measured run: how many operations, how long, and the per-op latencies.
+struct Run {
+    ops: usize,
+    elapsed: Duration,
+    lat: Vec<Duration>,
+}
+
+fn summarize(runs: Vec<Run>) -> Side {
+    let ops_per_sec = median(
+        runs.iter()
+            .map(|r| r.ops as f64 / r.elapsed.as_secs_f64())
+            .collect(),
+    );
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    for mut r in runs {
+        r.lat.sort();
+        p50.push(percentile(&r.lat, 0.5));
+        p99.push(percentile(&r.lat, 0.99));
+    }
+    Side {
+        ops_per_sec,
+        p50_us: median(p50),
+        p99_us: median(p99),
+    }
+}
+
+struct Bench {
+    runs: usize,
+    rows: Vec<Row>,
+}
+
+impl Bench {
+    /// Runs `om` and `hand` alternately `runs` times (alternating which goes
+    /// first) and records the medians.
+    async fn compare<FO, FH, OF, HF>(
+        &mut self,
+        workload: &str,
+        unit: &str,
+        note: &str,
+        mut om: FO,
+        mut hand: FH,
+    ) where
+        FO: FnMut() -> OF,
+        FH: FnMut() -> HF,
+        OF: std::future::Future<Output = Run>,
+        HF: std::future::Future<Output = Run>,
+    {
+        let mut om_runs = Vec::new();
+        let mut hand_runs = Vec::new();
+        // One warm-up of each.
+        om().await;
+        hand().await;
+        for i in 0..self.runs {
+            if i % 2 == 0 {
+                om_runs.push(om().await);
+                hand_runs.push(hand().await);
+            } else {
+                hand_runs.push(hand().await);
+                om_runs.push(om().await);
+            }
+        }
+        let om = summarize(om_runs);
+        let hand = summarize(hand_runs);
+        let ratio = om.ops_per_sec / hand.ops_per_sec;
+        println!(
+            "{workload:<44} {:>12.0} {:>12.0} {:>7.3}  p50 {:>7.1}/{:<7.1}us p99 {:>8.1}/{:<8.1}us",
+            om.ops_per_sec, hand.ops_per_sec, ratio, om.p50_us, hand.p50_us, om.p99_us, hand.p99_us
+        );
+        self.rows.push(Row {
+            workload: workload.into(),
+            unit: unit.into(),
+            om,
+            hand,
+            ratio,
+            note: note.into(),
+        });
+    }
+}
+
+async fn timed_seq<F, Fut>(n: usize, mut op: F) -> Run
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let t = Instant::now();
+        op(i).await;
+        lat.push(t.elapsed());
+    }
+    Run {
+        ops: n,
+        elapsed: start.elapsed(),
+        lat,
+    }
+}
+
+/// `tasks` tasks each doing `per_task` operations on clones of one multiplexed connection.
+async fn timed_concurrent<F, Fut>(
+    con: &MultiplexedConnection,
+    tasks: usize,
+    per_task: usize,
+    op: F,
+) -> Run
+where
+    F: Fn(MultiplexedConnection, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let start = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let con = con.clone();
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per_task);
+                for i in 0..per_task {
+                    let s = Instant::now();
+                    op(con.clone(), t * per_task + i).await;
+                    lat.push(s.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for h in handles {
+        lat.extend(h.await.unwrap());
+    }
+    Run {
+        ops: tasks * per_task,
+        elapsed: start.elapsed(),
+        lat,
+    }
+}
+
+/// A CPU-only measurement: ns per call and allocations per call.
+fn per_call<T>(iters: usize, mut f: impl FnMut(usize) -> T) -> (f64, f64) {
+    for i in 0..iters / 10 {
+        black_box(f(i));
+    }
+    let allocs = ALLOCS.load(Relaxed);
+    let start = Instant::now();
+    for i in 0..iters {
+        black_box(f(i));
+    }
+    let elapsed = start.elapsed();
+    let allocs = ALLOCS.load(Relaxed) - allocs;
+    (
+        elapsed.as_secs_f64() * 1e9 / iters as f64,
+        allocs as f64 / iters as f64,
+    )
+}
+
+#[derive(Serialize)]
+struct CodecRow {
+    what: String,
+    om_ns: f64,
+    hand_ns: f64,
+    ratio: f64,
+    om_allocs: f64,
+    hand_allocs: f64,
+}
+
+#[derive(Serialize)]
+struct Memory {
+    documents: usize,
+    all_peak_bytes: usize,
+    stream_peak_bytes: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    server: String,
+    runs: usize,
+    machine: String,
+    workloads: Vec<Row>,
+    codec: Vec<CodecRow>,
+    memory: Memory,
+}
+
+async fn clear(con: &mut MultiplexedConnection, prefix: &str) {
+    let script = redis::Script::new(
+        "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('UNLINK', k) n = n + 1 end return n",
+    );
+    let _: i64 = script
+        .arg(format!("{prefix}*"))
+        .invoke_async(con)
+        .await
+        .unwrap();
+}
+
+async fn fill(con: &mut MultiplexedConnection, n: usize) {
+    let mut users: Vec<UserReadCache> = (0..n as i64).map(user).collect();
+    UserReadCache::save_all(con, &mut users).await.unwrap();
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs: usize = arg("--runs")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 3 } else { 5 });
+    let json_path = arg("--json").unwrap_or_else(|| "target/bench/compare.json".into());
+    let url = std::env::var("REDIS_OM_URL").unwrap_or_else(|_| "redis://127.0.0.1:16379".into());
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let server = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
+    Migrator::new()
+        .model::<UserReadCache>()
+        .model::<UserDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    clear(&mut con, HASH_PREFIX).await;
+    clear(&mut con, JSON_PREFIX).await;
+
+    let seq = if quick { 2_000 } else { 5_000 };
+    let (tasks, per_task) = (64, if quick { 100 } else { 300 });
+    let bulk = if quick { 30_000 } else { 100_000 };
+    let big = 25_000;
+    let mut bench = Bench {
+        runs,
+        rows: Vec::new(),
+    };
+    println!(
+        "{:<44} {:>12} {:>12} {:>7}  latency om/hand",
+        "workload (ops/s)", "redis-om", "redis-rs", "ratio"
+    );
+
+    // --- Sequential, one connection: round-trip bound.
+    fill(&mut con, seq).await;
+    let mut docs: Vec<UserDoc> = (0..seq as i64).map(doc).collect();
+    UserDoc::save_all(&mut con, &mut docs).await.unwrap();
+    let c = con.clone();
+    bench
+        .compare(
+            "save, sequential (hash)",
+            "ops/s",
+            "HSET of 5 fields",
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let mut u = user(i as i64);
+                        black_box(u.save(&mut con).await.unwrap());
+                    }
+                })
+            },
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let u = user(i as i64);
+                        let _: () = hand_hset(&u).query_async(&mut con).await.unwrap();
+                    }
+                })
+            },
+        )
+        .await;
+    bench
+        .compare(
+            "get, sequential (hash)",
+            "ops/s",
+            "HGETALL + decode",
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let u = UserReadCache::get(&mut con, format!("u{i:06}"))
+                            .await
+                            .unwrap();
+                        black_box(u);
+                    }
+                })
+            },
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let reply: Value =
+                            con.hgetall(format!("{HASH_PREFIX}u{i:06}")).await.unwrap();
+                        black_box(hand_decode_hash(&reply).unwrap());
+                    }
+                })
+            },
+        )
+        .await;
+    bench
+        .compare(
+            "find(email eq).first(), sequential (hash)",
+            "ops/s",
+            "FT.SEARCH @email:{$p0} LIMIT 0 1 PARAMS DIALECT 2",
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let email = format!("user{i}@example.com");
+                        let u = UserReadCache::find(|u| u.email.eq(email.as_str()))
+                            .first(&mut con)
+                            .await
+                            .unwrap();
+                        black_box(u);
+                    }
+                })
+            },
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let reply: Value = redis::cmd("FT.SEARCH")
+                            .arg(HASH_INDEX)
+                            .arg("@email:{$p0}")
+                            .arg("LIMIT")
+                            .arg(0)
+                            .arg(1)
+                            .arg("PARAMS")
+                            .arg(2)
+                            .arg("p0")
+                            .arg(format!("user{i}@example.com"))
+                            .arg("DIALECT")
+                            .arg(2)
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        black_box(hand_first_of_search(&reply).unwrap());
+                    }
+                })
+            },
+        )
+        .await;
+    bench
+        .compare(
+            "get, sequential (json)",
+            "ops/s",
+            "JSON.GET + serde",
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        black_box(UserDoc::get(&mut con, format!("u{i:06}")).await.unwrap());
+                    }
+                })
+            },
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let raw: Vec<u8> = redis::cmd("JSON.GET")
+                            .arg(format!("{JSON_PREFIX}u{i:06}"))
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        black_box(serde_json::from_slice::<UserDoc>(&raw).unwrap());
+                    }
+                })
+            },
+        )
+        .await;
+
+    // --- 64 tasks on one multiplexed connection.
+    let n = seq as i64;
+    bench
+        .compare(
+            "save, 64 tasks on one connection (hash)",
+            "ops/s",
+            "",
+            || {
+                timed_concurrent(&c, tasks, per_task, move |mut con, i| async move {
+                    let mut u = user(i as i64 % n);
+                    black_box(u.save(&mut con).await.unwrap());
+                })
+            },
+            || {
+                timed_concurrent(&c, tasks, per_task, move |mut con, i| async move {
+                    let u = user(i as i64 % n);
+                    let _: () = hand_hset(&u).query_async(&mut con).await.unwrap();
+                })
+            },
+        )
+        .await;
+    bench
+        .compare(
+            "get, 64 tasks on one connection (hash)",
+            "ops/s",
+            "",
+            || {
+                timed_concurrent(&c, tasks, per_task, move |mut con, i| async move {
+                    let pk = format!("u{:06}", i as i64 % n);
+                    black_box(UserReadCache::get(&mut con, pk).await.unwrap());
+                })
+            },
+            || {
+                timed_concurrent(&c, tasks, per_task, move |mut con, i| async move {
+                    let reply: Value = con
+                        .hgetall(format!("{HASH_PREFIX}u{:06}", i as i64 % n))
+                        .await
+                        .unwrap();
+                    black_box(hand_decode_hash(&reply).unwrap());
+                })
+            },
+        )
+        .await;
+    bench
+        .compare(
+            "find(email eq).first(), 64 tasks (hash)",
+            "ops/s",
+            "",
+            || {
+                timed_concurrent(&c, tasks, per_task, move |mut con, i| async move {
+                    let email = format!("user{}@example.com", i as i64 % n);
+                    let u = UserReadCache::find(|u| u.email.eq(email.as_str()))
+                        .first(&mut con)
+                        .await
+                        .unwrap();
+                    black_box(u);
+                })
+            },
+            || {
+                timed_concurrent(&c, tasks, per_task, move |mut con, i| async move {
+                    let reply: Value = redis::cmd("FT.SEARCH")
+                        .arg(HASH_INDEX)
+                        .arg("@email:{$p0}")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(1)
+                        .arg("PARAMS")
+                        .arg(2)
+                        .arg("p0")
+                        .arg(format!("user{}@example.com", i as i64 % n))
+                        .arg("DIALECT")
+                        .arg(2)
+                        .query_async(&mut con)
+                        .await
+                        .unwrap();
+                    black_box(hand_first_of_search(&reply).unwrap());
+                })
+            },
+        )
+        .await;
+
+    // --- Bulk: pipelined in chunks of 1,000.
+    let users: Vec<UserReadCache> = (0..bulk as i64).map(user).collect();
+    bench
+        .compare(
+            &format!("save_all {bulk} (hash), docs/s"),
+            "docs/s",
+            "pipelines of 1,000 HSET",
+            || {
+                let mut con = c.clone();
+                let mut users = users.clone();
+                async move {
+                    let start = Instant::now();
+                    UserReadCache::save_all(&mut con, &mut users).await.unwrap();
+                    Run {
+                        ops: bulk,
+                        elapsed: start.elapsed(),
+                        lat: Vec::new(),
+                    }
+                }
+            },
+            || {
+                let mut con = c.clone();
+                let users = users.clone();
+                async move {
+                    let start = Instant::now();
+                    for chunk in users.chunks(1_000) {
+                        let mut pipe = redis::pipe();
+                        for u in chunk {
+                            pipe.add_command(hand_hset(u));
+                        }
+                        let _: Vec<Value> = pipe.query_async(&mut con).await.unwrap();
+                    }
+                    Run {
+                        ops: bulk,
+                        elapsed: start.elapsed(),
+                        lat: Vec::new(),
+                    }
+                }
+            },
+        )
+        .await;
+    let pks: Vec<String> = (0..bulk).map(|i| format!("u{i:06}")).collect();
+    bench
+        .compare(
+            &format!("get_many {bulk} (hash), docs/s"),
+            "docs/s",
+            "pipelines of 1,000 HGETALL + decode",
+            || {
+                let mut con = c.clone();
+                let pks = pks.clone();
+                async move {
+                    let start = Instant::now();
+                    let got = UserReadCache::get_many(&mut con, &pks).await.unwrap();
+                    assert_eq!(got.len(), bulk);
+                    black_box(got);
+                    Run {
+                        ops: bulk,
+                        elapsed: start.elapsed(),
+                        lat: Vec::new(),
+                    }
+                }
+            },
+            || {
+                let mut con = c.clone();
+                let pks = pks.clone();
+                async move {
+                    let start = Instant::now();
+                    let mut out = Vec::with_capacity(bulk);
+                    for chunk in pks.chunks(1_000) {
+                        let mut pipe = redis::pipe();
+                        for pk in chunk {
+                            pipe.hgetall(format!("{HASH_PREFIX}{pk}"));
+                        }
+                        let replies: Vec<Value> = pipe.query_async(&mut con).await.unwrap();
+                        out.extend(replies.iter().map(|r| hand_decode_hash(r).unwrap()));
+                    }
+                    assert_eq!(out.len(), bulk);
+                    black_box(out);
+                    Run {
+                        ops: bulk,
+                        elapsed: start.elapsed(),
+                        lat: Vec::new(),
+                    }
+                }
+            },
+        )
+        .await;
+
+    // --- Search over the bulk set: a sorted page, and 25,000 results.
+    let page_runs = if quick { 300 } else { 1_000 };
+    bench
+        .compare(
+            &format!("find page of 10 sorted by id, over {bulk}"),
+            "ops/s",
+            "FT.SEARCH * SORTBY id DESC LIMIT off 10",
+            || {
+                let con = c.clone();
+                timed_seq(page_runs, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let page = UserReadCache::find_all()
+                            .sort_by(|u| u.id, SortOrder::Desc)
+                            .page(&mut con, (i % 100) as u64 * 10, 10)
+                            .await
+                            .unwrap();
+                        assert_eq!(page.len(), 10);
+                        black_box(page);
+                    }
+                })
+            },
+            || {
+                let con = c.clone();
+                timed_seq(page_runs, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let reply: Value = redis::cmd("FT.SEARCH")
+                            .arg(HASH_INDEX)
+                            .arg("*")
+                            .arg("SORTBY")
+                            .arg("id")
+                            .arg("DESC")
+                            .arg("LIMIT")
+                            .arg((i % 100) * 10)
+                            .arg(10)
+                            .arg("DIALECT")
+                            .arg(2)
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        let docs: Vec<UserReadCache> = match &reply {
+                            Value::Array(items) => items[1..]
+                                .chunks_exact(2)
+                                .map(|p| hand_decode_hash(&p[1]).unwrap())
+                                .collect(),
+                            _ => panic!("reply"),
+                        };
+                        assert_eq!(docs.len(), 10);
+                        black_box(docs);
+                    }
+                })
+            },
+        )
+        .await;
+    let big_runs = 1;
+    bench
+        .compare(
+            &format!("find(id < {big}).all(): {big} docs, docs/s"),
+            "docs/s",
+            "FT.AGGREGATE LOAD … WITHCURSOR COUNT 1000 + FT.CURSOR READ",
+            || {
+                let mut con = c.clone();
+                async move {
+                    let mut lat = Vec::new();
+                    let start = Instant::now();
+                    for _ in 0..big_runs {
+                        let t = Instant::now();
+                        let all = UserReadCache::find(|u| u.id.lt(big as i64))
+                            .all(&mut con)
+                            .await
+                            .unwrap();
+                        assert_eq!(all.len(), big);
+                        black_box(all);
+                        lat.push(t.elapsed());
+                    }
+                    Run {
+                        ops: big * big_runs,
+                        elapsed: start.elapsed(),
+                        lat,
+                    }
+                }
+            },
+            || {
+                let mut con = c.clone();
+                async move {
+                    let mut lat = Vec::new();
+                    let start = Instant::now();
+                    for _ in 0..big_runs {
+                        let t = Instant::now();
+                        let all = hand_aggregate_all(&mut con, big as i64).await;
+                        assert_eq!(all.len(), big);
+                        black_box(all);
+                        lat.push(t.elapsed());
+                    }
+                    Run {
+                        ops: big * big_runs,
+                        elapsed: start.elapsed(),
+                        lat,
+                    }
+                }
+            },
+        )
+        .await;
+
+    // --- Memory: all() holds every document; stream() one batch.
+    let memory = {
+        let base = LIVE.load(Relaxed);
+        PEAK.store(base, Relaxed);
+        let all = UserReadCache::find(|u| u.id.lt(big as i64))
+            .all(&mut con)
+            .await
+            .unwrap();
+        let all_peak = PEAK.load(Relaxed) - base;
+        assert_eq!(all.len(), big);
+        drop(all);
+        let base = LIVE.load(Relaxed);
+        PEAK.store(base, Relaxed);
+        let mut seen = 0;
+        {
+            let mut stream =
+                std::pin::pin!(UserReadCache::find(|u| u.id.lt(big as i64)).stream(&mut con));
+            while let Some(u) = stream.next().await {
+                black_box(u.unwrap());
+                seen += 1;
+            }
+        }
+        let stream_peak = PEAK.load(Relaxed) - base;
+        assert_eq!(seen, big);
+        Memory {
+            documents: big,
+            all_peak_bytes: all_peak,
+            stream_peak_bytes: stream_peak,
+        }
+    };
+    println!(
+        "peak heap over {} documents: all() {:.1} MiB, stream() {:.1} MiB",
+        memory.documents,
+        memory.all_peak_bytes as f64 / 1048576.0,
+        memory.stream_peak_bytes as f64 / 1048576.0
+    );
+
+    let codec = codec_costs(quick);
+    let report = Report {
+        server,
+        runs,
+        machine: machine(),
+        workloads: bench.rows,
+        codec,
+        memory,
+    };
+    if let Some(dir) = std::path::Path::new(&json_path).parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("wrote {json_path}");
+    clear(&mut con, HASH_PREFIX).await;
+    clear(&mut con, JSON_PREFIX).await;
+}
+
+/// Hand-written: every match through an aggregate cursor, decoded.
+async fn hand_aggregate_all(con: &mut MultiplexedConnection, below: i64) -> Vec<UserReadCache> {
+    let mut out = Vec::new();
+    let mut reply: Value = redis::cmd("FT.AGGREGATE")
+        .arg(HASH_INDEX)
+        .arg(format!("@id:[-inf ({below}]"))
+        .arg("LOAD")
+        .arg(6)
+        .arg("@__key")
+        .arg("@pk")
+        .arg("@id")
+        .arg("@name")
+        .arg("@email")
+        .arg("@avatar")
+        .arg("WITHCURSOR")
+        .arg("COUNT")
+        .arg(1000)
+        .arg("DIALECT")
+        .arg(2)
+        .query_async(con)
+        .await
+        .unwrap();
+    loop {
+        let Value::Array(parts) = &reply else {
+            panic!("reply")
+        };
+        let Value::Array(rows) = &parts[0] else {
+            panic!("rows")
+        };
+        out.extend(rows[1..].iter().map(|r| hand_decode_hash(r).unwrap()));
+        let cursor = match &parts[1] {
+            Value::Int(c) => *c,
+            _ => panic!("cursor"),
+        };
+        if cursor == 0 {
+            return out;
+        }
+        reply = redis::cmd("FT.CURSOR")
+            .arg("READ")
+            .arg(HASH_INDEX)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(con)
+            .await
+            .unwrap();
+    }
+}
+
+fn codec_costs(quick: bool) -> Vec<CodecRow> {
+    let iters = if quick { 100_000 } else { 500_000 };
+    let users: Vec<UserReadCache> = (0..1000).map(user).collect();
+    let docs: Vec<UserDoc> = (0..1000).map(doc).collect();
+    let hash_replies: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            let mut items = Vec::new();
+            for (k, v) in [
+                ("pk", u.pk.clone().unwrap()),
+                ("id", u.id.to_string()),
+                ("name", u.name.clone()),
+                ("email", u.email.clone()),
+                ("avatar", u.avatar.clone().unwrap()),
+            ] {
+                items.push(Value::BulkString(k.as_bytes().to_vec()));
+                items.push(Value::BulkString(v.into_bytes()));
+            }
+            Value::Array(items)
+        })
+        .collect();
+    let json_texts: Vec<Vec<u8>> = docs
+        .iter()
+        .map(|d| serde_json::to_vec(d).unwrap())
+        .collect();
+    let mut rows = Vec::new();
+    let mut row = |what: &str, om: (f64, f64), hand: (f64, f64)| {
+        println!(
+            "{what:<44} {:>9.1} ns {:>9.1} ns {:>7.3}  allocs {:.1}/{:.1}",
+            om.0,
+            hand.0,
+            om.0 / hand.0,
+            om.1,
+            hand.1
+        );
+        rows.push(CodecRow {
+            what: what.into(),
+            om_ns: om.0,
+            hand_ns: hand.0,
+            ratio: om.0 / hand.0,
+            om_allocs: om.1,
+            hand_allocs: hand.1,
+        });
+    };
+    println!(
+        "{:<44} {:>12} {:>12} {:>7}",
+        "per call (no server)", "redis-om", "redis-rs", "ratio"
+    );
+    row(
+        "encode hash model into its HSET command",
+        per_call(iters, |i| {
+            let u = &users[i % 1000];
+            let key = UserReadCache::key_layout().key(u.pk.as_deref().unwrap());
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&key);
+            if let redis_om::Encoded::Hash(fields) = u.encode().unwrap() {
+                for (name, value) in fields.set() {
+                    cmd.arg(*name).arg(value);
+                }
+            }
+            cmd
+        }),
+        per_call(iters, |i| hand_hset(&users[i % 1000])),
+    );
+    row(
+        "decode hash reply into the model",
+        per_call(iters, |i| {
+            UserReadCache::decode("k", Stored::Hash(&hash_replies[i % 1000])).unwrap()
+        }),
+        per_call(iters, |i| {
+            hand_decode_hash(&hash_replies[i % 1000]).unwrap()
+        }),
+    );
+    row(
+        "encode JSON model",
+        per_call(iters, |i| docs[i % 1000].encode().map(|_| ()).unwrap()),
+        per_call(iters, |i| serde_json::to_vec(&docs[i % 1000]).unwrap()),
+    );
+    row(
+        "decode JSON document into the model",
+        per_call(iters, |i| {
+            UserDoc::decode("k", Stored::Json(&json_texts[i % 1000])).unwrap()
+        }),
+        per_call(iters, |i| {
+            serde_json::from_slice::<UserDoc>(&json_texts[i % 1000]).unwrap()
+        }),
+    );
+    let emails: Vec<String> = (0..1000).map(|i| format!("user{i}@example.com")).collect();
+    row(
+        "build a find(eq) query string and params",
+        per_call(iters, |i| {
+            UserReadCache::find(|u| u.email.eq(emails[i % 1000].as_str()))
+                .to_query()
+                .unwrap()
+        }),
+        per_call(iters, |i| {
+            (
+                String::from("@email:{$p0}"),
+                vec![(String::from("p0"), emails[i % 1000].clone())],
+            )
+        }),
+    );
+    rows
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cpu}, {cores} cores")
+}

@@ -1,0 +1,184 @@
+//! Bulk operations: `save_all` and `get_many`, pipelined in chunks so that
+//! 100,000 documents take 100 round trips, not 100,000.
+
+use std::fmt;
+
+use redis::{cmd, Pipeline, Value};
+
+use crate::error::{BulkFailure, Error, Result};
+use crate::exec::Exec;
+use crate::model::{Encoded, Model};
+use crate::ops::decode_reply;
+
+/// Documents per round trip: large enough to amortize the round trip, small
+/// enough that one reply stays a few megabytes.
+pub(crate) const CHUNK: usize = 1_000;
+
+/// One document's place in a chunk: its index in the input, key, pk and how
+/// many replies its commands produce.
+struct Item {
+    index: usize,
+    key: String,
+    pk: String,
+    replies: usize,
+}
+
+fn add_save(pipe: &mut Pipeline, key: &str, encoded: &Encoded<'_>) -> usize {
+    match encoded {
+        Encoded::Hash(fields) if !fields.unset().is_empty() => {
+            // Removing cleared fields and writing must not be observable apart.
+            pipe.cmd("MULTI");
+            pipe.cmd("HDEL").arg(key).arg(fields.unset());
+            let mut hset = cmd("HSET");
+            hset.arg(key);
+            for (name, value) in fields.set() {
+                hset.arg(*name).arg(value);
+            }
+            pipe.add_command(hset);
+            pipe.cmd("EXEC");
+            4
+        }
+        Encoded::Hash(fields) => {
+            let hset = pipe.cmd("HSET").arg(key);
+            for (name, value) in fields.set() {
+                hset.arg(*name).arg(value);
+            }
+            1
+        }
+        Encoded::Json(doc) => {
+            pipe.cmd("JSON.SET").arg(key).arg("$").arg(doc.as_slice());
+            1
+        }
+    }
+}
+
+fn server_error(value: &Value) -> Option<String> {
+    match value {
+        Value::ServerError(err) => Some(format!("{err:?}")),
+        // EXEC of an aborted or failed transaction.
+        Value::Array(items) => items.iter().find_map(server_error),
+        Value::Nil => Some("the transaction was aborted".into()),
+        _ => None,
+    }
+}
+
+/// Saves every model, generating empty primary keys first; returns the pks in order.
+pub(crate) async fn save_all<M: Model, E: Exec>(
+    exec: &mut E,
+    models: &mut [M],
+) -> Result<Vec<String>> {
+    for model in models.iter_mut() {
+        if model.primary_key().is_none() {
+            model.generate_primary_key()?;
+        }
+    }
+    let total = models.len();
+    let mut pks = Vec::with_capacity(total);
+    let mut failed = Vec::new();
+    for (chunk_no, chunk) in models.chunks(CHUNK).enumerate() {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        let mut items = Vec::with_capacity(chunk.len());
+        for (i, model) in chunk.iter().enumerate() {
+            let index = chunk_no * CHUNK + i;
+            let pk = model
+                .primary_key()
+                .map(|pk| pk.into_owned())
+                .unwrap_or_default();
+            let key = M::key_layout().key(&pk);
+            let encoded = model.encode().map_err(|reason| Error::Encode {
+                key: key.clone(),
+                reason,
+            })?;
+            let replies = add_save(&mut pipe, &key, &encoded);
+            items.push(Item {
+                index,
+                key,
+                pk,
+                replies,
+            });
+        }
+        match exec.query_pipe(&pipe).await {
+            Ok(replies) => {
+                let mut replies = replies.iter();
+                for item in items {
+                    let mine: Vec<&Value> = replies.by_ref().take(item.replies).collect();
+                    match mine.iter().find_map(|v| server_error(v)) {
+                        Some(reason) => failed.push(BulkFailure {
+                            index: item.index,
+                            key: item.key,
+                            reason,
+                        }),
+                        None if mine.len() < item.replies => failed.push(BulkFailure {
+                            index: item.index,
+                            key: item.key,
+                            reason: "no reply".into(),
+                        }),
+                        None => pks.push(item.pk),
+                    }
+                }
+            }
+            Err(err) => {
+                // The chunk's fate is unknown (a write may have been applied
+                // before the connection failed), and later chunks are not sent.
+                let reason = format!("not confirmed: {}", Error::from_redis(err));
+                for item in items {
+                    failed.push(BulkFailure {
+                        index: item.index,
+                        key: item.key,
+                        reason: reason.clone(),
+                    });
+                }
+                let sent = (chunk_no + 1) * CHUNK;
+                for (index, model) in models.iter().enumerate().skip(sent) {
+                    failed.push(BulkFailure {
+                        index,
+                        key: M::key_layout().key(model.primary_key().unwrap_or_default()),
+                        reason: "not sent: an earlier chunk failed".into(),
+                    });
+                }
+                break;
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(pks)
+    } else {
+        Err(Error::BulkWrite { total, failed })
+    }
+}
+
+/// The documents with these primary keys, `None` where there is none.
+pub(crate) async fn get_many<M: Model, E: Exec, P: fmt::Display>(
+    exec: &mut E,
+    pks: impl IntoIterator<Item = P>,
+) -> Result<Vec<Option<M>>> {
+    let keys: Vec<String> = pks.into_iter().map(|pk| M::key_layout().key(pk)).collect();
+    let mut out = Vec::with_capacity(keys.len());
+    let command = match M::STORAGE {
+        crate::Storage::Hash => "HGETALL",
+        crate::Storage::Json => "JSON.GET",
+    };
+    for chunk in keys.chunks(CHUNK) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd(command).arg(key);
+        }
+        let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
+        if replies.len() != chunk.len() {
+            return Err(Error::decode(
+                "",
+                None,
+                "a pipeline returned too few replies",
+            ));
+        }
+        for (key, reply) in chunk.iter().zip(replies) {
+            match decode_reply::<M>(key.clone(), reply) {
+                Ok(model) => out.push(Some(model)),
+                Err(Error::NotFound { .. }) => out.push(None),
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(out)
+}
