@@ -3,7 +3,8 @@
 //!
 //! Run with `scripts/bench` (starts the project's Redis Stack). Prints a table
 //! and writes JSON (`--json PATH`, default `target/bench/compare.json`).
-//! Options: `--runs N` (default 5; medians are reported), `--quick` (smaller sizes).
+//! Options: `--runs N` (default 5; medians are reported), `--quick` (smaller
+//! sizes), `--only TEXT` (only the workloads whose name contains TEXT).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -186,6 +187,23 @@ struct Side {
     ops_per_sec: f64,
     p50_us: f64,
     p99_us: f64,
+    /// CPU time of this process (client side: user + system) per operation.
+    /// Steadier than wall time on a shared machine, and what redis-om adds.
+    cpu_us_per_op: f64,
+}
+
+/// User + system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage writes a full `rusage` on success.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return Duration::ZERO;
+        }
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 #[derive(Serialize)]
@@ -215,6 +233,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 struct Run {
     ops: usize,
     elapsed: Duration,
+    cpu: Duration,
     lat: Vec<Duration>,
 }
 
@@ -222,6 +241,11 @@ fn summarize(runs: Vec<Run>) -> Side {
     let ops_per_sec = median(
         runs.iter()
             .map(|r| r.ops as f64 / r.elapsed.as_secs_f64())
+            .collect(),
+    );
+    let cpu_us_per_op = median(
+        runs.iter()
+            .map(|r| r.cpu.as_secs_f64() * 1e6 / r.ops as f64)
             .collect(),
     );
     let mut p50 = Vec::new();
@@ -235,11 +259,13 @@ fn summarize(runs: Vec<Run>) -> Side {
         ops_per_sec,
         p50_us: median(p50),
         p99_us: median(p99),
+        cpu_us_per_op,
     }
 }
 
 struct Bench {
     runs: usize,
+    only: Option<String>,
     rows: Vec<Row>,
 }
 
@@ -259,6 +285,11 @@ impl Bench {
         OF: std::future::Future<Output = Run>,
         HF: std::future::Future<Output = Run>,
     {
+        if let Some(only) = &self.only {
+            if !workload.contains(only.as_str()) {
+                return;
+            }
+        }
         let mut om_runs = Vec::new();
         let mut hand_runs = Vec::new();
         // One warm-up of each.
@@ -277,8 +308,16 @@ impl Bench {
         let hand = summarize(hand_runs);
         let ratio = om.ops_per_sec / hand.ops_per_sec;
         println!(
-            "{workload:<44} {:>12.0} {:>12.0} {:>7.3}  p50 {:>7.1}/{:<7.1}us p99 {:>8.1}/{:<8.1}us",
-            om.ops_per_sec, hand.ops_per_sec, ratio, om.p50_us, hand.p50_us, om.p99_us, hand.p99_us
+            "{workload:<44} {:>10.0} {:>10.0} {:>6.3}  cpu/op {:>6.2}/{:<6.2}us  p50 {:>7.1}/{:<7.1}us p99 {:>8.1}/{:<8.1}us",
+            om.ops_per_sec,
+            hand.ops_per_sec,
+            ratio,
+            om.cpu_us_per_op,
+            hand.cpu_us_per_op,
+            om.p50_us,
+            hand.p50_us,
+            om.p99_us,
+            hand.p99_us
         );
         self.rows.push(Row {
             workload: workload.into(),
@@ -297,7 +336,7 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let mut lat = Vec::with_capacity(n);
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_time());
     for i in 0..n {
         let t = Instant::now();
         op(i).await;
@@ -306,6 +345,7 @@ where
     Run {
         ops: n,
         elapsed: start.elapsed(),
+        cpu: cpu_time() - cpu,
         lat,
     }
 }
@@ -321,7 +361,7 @@ where
     F: Fn(MultiplexedConnection, usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_time());
     let handles: Vec<_> = (0..tasks)
         .map(|t| {
             let con = con.clone();
@@ -344,6 +384,7 @@ where
     Run {
         ops: tasks * per_task,
         elapsed: start.elapsed(),
+        cpu: cpu_time() - cpu,
         lat,
     }
 }
@@ -425,7 +466,12 @@ async fn main() {
     let json_path = arg("--json").unwrap_or_else(|| "target/bench/compare.json".into());
     let url = std::env::var("REDIS_OM_URL").unwrap_or_else(|_| "redis://127.0.0.1:16379".into());
     let client = redis::Client::open(url.as_str()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    // No response timeout: clearing 100,000 keys takes longer than the default.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let mut con = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap();
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query_async(&mut con)
@@ -452,10 +498,11 @@ async fn main() {
     let big = 25_000;
     let mut bench = Bench {
         runs,
+        only: arg("--only"),
         rows: Vec::new(),
     };
     println!(
-        "{:<44} {:>12} {:>12} {:>7}  latency om/hand",
+        "{:<44} {:>10} {:>10} {:>6}  client CPU and latency: redis-om/redis-rs",
         "workload (ops/s)", "redis-om", "redis-rs", "ratio"
     );
 
@@ -689,11 +736,12 @@ async fn main() {
                 let mut con = c.clone();
                 let mut users = users.clone();
                 async move {
-                    let start = Instant::now();
+                    let (start, cpu) = (Instant::now(), cpu_time());
                     UserReadCache::save_all(&mut con, &mut users).await.unwrap();
                     Run {
                         ops: bulk,
                         elapsed: start.elapsed(),
+                        cpu: cpu_time() - cpu,
                         lat: Vec::new(),
                     }
                 }
@@ -702,7 +750,7 @@ async fn main() {
                 let mut con = c.clone();
                 let users = users.clone();
                 async move {
-                    let start = Instant::now();
+                    let (start, cpu) = (Instant::now(), cpu_time());
                     for chunk in users.chunks(1_000) {
                         let mut pipe = redis::pipe();
                         for u in chunk {
@@ -713,6 +761,7 @@ async fn main() {
                     Run {
                         ops: bulk,
                         elapsed: start.elapsed(),
+                        cpu: cpu_time() - cpu,
                         lat: Vec::new(),
                     }
                 }
@@ -729,13 +778,14 @@ async fn main() {
                 let mut con = c.clone();
                 let pks = pks.clone();
                 async move {
-                    let start = Instant::now();
+                    let (start, cpu) = (Instant::now(), cpu_time());
                     let got = UserReadCache::get_many(&mut con, &pks).await.unwrap();
                     assert_eq!(got.len(), bulk);
                     black_box(got);
                     Run {
                         ops: bulk,
                         elapsed: start.elapsed(),
+                        cpu: cpu_time() - cpu,
                         lat: Vec::new(),
                     }
                 }
@@ -744,7 +794,7 @@ async fn main() {
                 let mut con = c.clone();
                 let pks = pks.clone();
                 async move {
-                    let start = Instant::now();
+                    let (start, cpu) = (Instant::now(), cpu_time());
                     let mut out = Vec::with_capacity(bulk);
                     for chunk in pks.chunks(1_000) {
                         let mut pipe = redis::pipe();
@@ -759,6 +809,7 @@ async fn main() {
                     Run {
                         ops: bulk,
                         elapsed: start.elapsed(),
+                        cpu: cpu_time() - cpu,
                         lat: Vec::new(),
                     }
                 }
@@ -767,7 +818,8 @@ async fn main() {
         .await;
 
     // --- Search over the bulk set: a sorted page, and 25,000 results.
-    let page_runs = if quick { 300 } else { 1_000 };
+    fill(&mut con, bulk).await;
+    let page_runs = if quick { 30 } else { 100 };
     bench
         .compare(
             &format!("find page of 10 sorted by id, over {bulk}"),
@@ -831,7 +883,7 @@ async fn main() {
                 let mut con = c.clone();
                 async move {
                     let mut lat = Vec::new();
-                    let start = Instant::now();
+                    let (start, cpu) = (Instant::now(), cpu_time());
                     for _ in 0..big_runs {
                         let t = Instant::now();
                         let all = UserReadCache::find(|u| u.id.lt(big as i64))
@@ -845,6 +897,7 @@ async fn main() {
                     Run {
                         ops: big * big_runs,
                         elapsed: start.elapsed(),
+                        cpu: cpu_time() - cpu,
                         lat,
                     }
                 }
@@ -853,7 +906,7 @@ async fn main() {
                 let mut con = c.clone();
                 async move {
                     let mut lat = Vec::new();
-                    let start = Instant::now();
+                    let (start, cpu) = (Instant::now(), cpu_time());
                     for _ in 0..big_runs {
                         let t = Instant::now();
                         let all = hand_aggregate_all(&mut con, big as i64).await;
@@ -864,6 +917,7 @@ async fn main() {
                     Run {
                         ops: big * big_runs,
                         elapsed: start.elapsed(),
+                        cpu: cpu_time() - cpu,
                         lat,
                     }
                 }

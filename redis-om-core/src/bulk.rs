@@ -102,17 +102,22 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
             Ok(replies) => {
                 let mut replies = replies.iter();
                 for item in items {
-                    let mine: Vec<&Value> = replies.by_ref().take(item.replies).collect();
-                    match mine.iter().find_map(|v| server_error(v)) {
+                    let mut error = None;
+                    let mut seen = 0;
+                    for reply in replies.by_ref().take(item.replies) {
+                        seen += 1;
+                        if error.is_none() {
+                            error = server_error(reply);
+                        }
+                    }
+                    if error.is_none() && seen < item.replies {
+                        error = Some("no reply".into());
+                    }
+                    match error {
                         Some(reason) => failed.push(BulkFailure {
                             index: item.index,
                             key: item.key,
                             reason,
-                        }),
-                        None if mine.len() < item.replies => failed.push(BulkFailure {
-                            index: item.index,
-                            key: item.key,
-                            reason: "no reply".into(),
                         }),
                         None => pks.push(item.pk),
                     }
@@ -173,7 +178,7 @@ pub(crate) async fn get_many<M: Model, E: Exec, P: fmt::Display>(
             ));
         }
         for (key, reply) in chunk.iter().zip(replies) {
-            match decode_reply::<M>(key.clone(), reply) {
+            match decode_reply::<M>(key, reply) {
                 Ok(model) => out.push(Some(model)),
                 Err(Error::NotFound { .. }) => out.push(None),
                 Err(err) => return Err(err),

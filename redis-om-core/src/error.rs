@@ -14,7 +14,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The Redis client or server reported an error (I/O, protocol, or a server error reply).
     #[error(transparent)]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
+
+    /// The server did not answer within the response timeout (async
+    /// connections: 500 ms by default, set with [`connect_with`](crate::connect_with)).
+    /// The command may or may not have been applied.
+    #[error(
+        "the Redis server did not answer in time (the command may or may not have been applied): {0}"
+    )]
+    Timeout(#[source] redis::RedisError),
 
     /// No document is stored at `key`.
     #[error("no document found at key {key:?}")]
@@ -147,9 +155,30 @@ impl Error {
         }
     }
 
+    /// Whether this is [`Error::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
+    /// Whether the connection failed (refused, dropped, or an I/O error): the
+    /// operation can be retried once the server is back; a `ConnectionManager`
+    /// reconnects by itself.
+    pub fn is_connection_error(&self) -> bool {
+        match self {
+            Error::Redis(err) => {
+                err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal()
+            }
+            _ => false,
+        }
+    }
+
     /// Turns server replies that mean "this module is not loaded" into
-    /// [`Error::ModuleMissing`]; everything else stays [`Error::Redis`].
+    /// [`Error::ModuleMissing`], timeouts into [`Error::Timeout`]; everything
+    /// else stays [`Error::Redis`].
     pub(crate) fn from_redis(err: redis::RedisError) -> Self {
+        if err.is_timeout() {
+            return Error::Timeout(err);
+        }
         if err.code() == Some("ERR") {
             if let Some(detail) = err.detail() {
                 let lower = detail.to_ascii_lowercase();
@@ -164,6 +193,12 @@ impl Error {
             }
         }
         Error::Redis(err)
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(err: redis::RedisError) -> Self {
+        Error::from_redis(err)
     }
 }
 

@@ -27,7 +27,9 @@ pub use connect::{
 pub use error::{BulkFailure, Error, Result};
 pub use key::KeyLayout;
 pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
-pub use model::{decode_json, Condition, Encoded, HashFields, Model, SaveOptions, Storage, Stored};
+pub use model::{
+    decode_json, Condition, Encoded, HashFields, HashPairs, Model, SaveOptions, Storage, Stored,
+};
 pub use pk::PrimaryKey;
 pub use query::{
     AsyncQuery, BoolField, Expr, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField,

@@ -163,40 +163,36 @@ pub enum Stored<'a> {
 }
 
 impl<'a> Stored<'a> {
-    /// The name/value pairs of a stored hash.
+    /// The name/value pairs of a stored hash, without copying them.
     ///
     /// # Errors
-    /// [`Error::Decode`] when the reply is not a hash.
-    pub fn hash_fields(self, key: &str) -> Result<Vec<(&'a [u8], &'a [u8])>> {
+    /// [`Error::Decode`] when the reply is not a hash of text values.
+    pub fn hash_fields(self, key: &str) -> Result<HashPairs<'a>> {
         let value = match self {
             Stored::Hash(value) => value,
             Stored::Json(_) => return Err(Error::decode(key, None, "expected a hash, found JSON")),
         };
         let not_text = || Error::decode(key, None, "a hash field name or value is not text");
+        // Checked once up front, so that iterating cannot fail.
         match value {
             Value::Array(items) => {
                 if items.len() % 2 != 0 {
                     return Err(Error::decode(key, None, "odd number of hash items"));
                 }
-                items
-                    .chunks_exact(2)
-                    .map(|pair| {
-                        Ok((
-                            bytes_of(&pair[0]).ok_or_else(not_text)?,
-                            bytes_of(&pair[1]).ok_or_else(not_text)?,
-                        ))
-                    })
-                    .collect()
+                if items.iter().any(|v| bytes_of(v).is_none()) {
+                    return Err(not_text());
+                }
+                Ok(HashPairs::Flat(items.chunks_exact(2)))
             }
-            Value::Map(pairs) => pairs
-                .iter()
-                .map(|(k, v)| {
-                    Ok((
-                        bytes_of(k).ok_or_else(not_text)?,
-                        bytes_of(v).ok_or_else(not_text)?,
-                    ))
-                })
-                .collect(),
+            Value::Map(pairs) => {
+                if pairs
+                    .iter()
+                    .any(|(k, v)| bytes_of(k).is_none() || bytes_of(v).is_none())
+                {
+                    return Err(not_text());
+                }
+                Ok(HashPairs::Map(pairs.iter()))
+            }
             other => Err(Error::decode(
                 key,
                 None,
@@ -218,6 +214,37 @@ impl<'a> Stored<'a> {
                 "expected a JSON document, found a hash",
             )),
         }
+    }
+}
+
+/// The name/value pairs of a stored hash: [`Stored::hash_fields`].
+#[derive(Debug, Clone)]
+pub enum HashPairs<'a> {
+    /// A RESP2 flat array.
+    Flat(std::slice::ChunksExact<'a, Value>),
+    /// A RESP3 map.
+    Map(std::slice::Iter<'a, (Value, Value)>),
+}
+
+impl<'a> Iterator for HashPairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (k, v) = match self {
+            HashPairs::Flat(chunks) => {
+                let pair = chunks.next()?;
+                (&pair[0], &pair[1])
+            }
+            HashPairs::Map(pairs) => {
+                let (k, v) = pairs.next()?;
+                (k, v)
+            }
+        };
+        // Both were checked to be text by `hash_fields`.
+        Some((
+            bytes_of(k).unwrap_or_default(),
+            bytes_of(v).unwrap_or_default(),
+        ))
     }
 }
 
@@ -345,7 +372,7 @@ mod tests {
             Value::BulkString(b"1".to_vec()),
         )]);
         for v in [&resp2, &resp3] {
-            let fields = Stored::Hash(v).hash_fields("k").unwrap();
+            let fields: Vec<_> = Stored::Hash(v).hash_fields("k").unwrap().collect();
             assert_eq!(fields, vec![(&b"a"[..], &b"1"[..])]);
         }
         let odd = Value::Array(vec![Value::BulkString(b"a".to_vec())]);

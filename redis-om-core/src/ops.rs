@@ -152,30 +152,36 @@ fn conditional_save(
 /// `get`: the document with primary key `pk`, or [`Error::NotFound`].
 pub(crate) fn get<M: Model>(pk: impl fmt::Display) -> Op<M, impl Parse<M>> {
     let key = M::key_layout().key(pk);
-    let request = match M::STORAGE {
-        Storage::Hash => cmd("HGETALL").arg(&key).to_owned(),
-        Storage::Json => cmd("JSON.GET").arg(&key).to_owned(),
-    };
+    let mut request = cmd(match M::STORAGE {
+        Storage::Hash => "HGETALL",
+        Storage::Json => "JSON.GET",
+    });
+    request.arg(&key);
+    let reading = key.clone();
     Op::new(Request::Cmd(request), move |reply| {
-        decode_reply::<M>(key, reply)
+        decode_reply::<M>(&key, reply)
     })
+    .reading(reading)
 }
 
 /// Decodes the reply of `HGETALL`/`JSON.GET` at `key`.
-pub(crate) fn decode_reply<M: Model>(key: String, reply: Value) -> Result<M> {
+pub(crate) fn decode_reply<M: Model>(key: &str, reply: Value) -> Result<M> {
+    let not_found = || Error::NotFound {
+        key: key.to_owned(),
+    };
     match M::STORAGE {
         Storage::Hash => match &reply {
-            Value::Array(items) if items.is_empty() => Err(Error::NotFound { key }),
-            Value::Map(items) if items.is_empty() => Err(Error::NotFound { key }),
-            Value::Nil => Err(Error::NotFound { key }),
-            _ => M::decode(&key, Stored::Hash(&reply)),
+            Value::Array(items) if items.is_empty() => Err(not_found()),
+            Value::Map(items) if items.is_empty() => Err(not_found()),
+            Value::Nil => Err(not_found()),
+            _ => M::decode(key, Stored::Hash(&reply)),
         },
         Storage::Json => match &reply {
-            Value::Nil => Err(Error::NotFound { key }),
+            Value::Nil => Err(not_found()),
             other => match bytes_of(other) {
-                Some(json) => M::decode(&key, Stored::Json(json)),
+                Some(json) => M::decode(key, Stored::Json(json)),
                 None => Err(Error::decode(
-                    &key,
+                    key,
                     None,
                     format!("expected JSON text, found {}", describe(other)),
                 )),

@@ -97,6 +97,8 @@ impl<T, F: FnOnce(Value) -> Result<T> + Send> Parse<T> for F {}
 /// A request together with the interpretation of its reply.
 pub(crate) struct Op<T, F> {
     request: Request,
+    /// The key of a single-document read: a `WRONGTYPE` error then names it.
+    key: Option<String>,
     parse: F,
     _out: PhantomData<fn() -> T>,
 }
@@ -105,22 +107,43 @@ impl<T, F: FnOnce(Value) -> Result<T>> Op<T, F> {
     pub(crate) fn new(request: Request, parse: F) -> Self {
         Op {
             request,
+            key: None,
             parse,
             _out: PhantomData,
         }
     }
 
+    /// Names `key` in the error when it holds another Redis type.
+    pub(crate) fn reading(mut self, key: String) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    fn error(key: Option<String>, err: redis::RedisError) -> Error {
+        match key {
+            Some(key) if err.code() == Some("WRONGTYPE") => Error::Decode {
+                key,
+                field: None,
+                reason: "WRONGTYPE: the key holds another Redis type than this model's (a hash or a JSON document)"
+                    .to_owned(),
+            },
+            _ => Error::from_redis(err),
+        }
+    }
+
     pub(crate) fn run_sync<C: ConnectionLike>(self, con: &mut C) -> Result<T> {
-        let reply = self.request.run_sync(con).map_err(Error::from_redis)?;
+        let reply = match self.request.run_sync(con) {
+            Ok(reply) => reply,
+            Err(err) => return Err(Self::error(self.key, err)),
+        };
         (self.parse)(reply)
     }
 
     pub(crate) async fn run_async<C: aio::ConnectionLike + Send>(self, con: &mut C) -> Result<T> {
-        let reply = self
-            .request
-            .run_async(con)
-            .await
-            .map_err(Error::from_redis)?;
+        let reply = match self.request.run_async(con).await {
+            Ok(reply) => reply,
+            Err(err) => return Err(Self::error(self.key, err)),
+        };
         (self.parse)(reply)
     }
 }

@@ -135,3 +135,98 @@ pub async fn indexes_starting_with(con: &mut MultiplexedConnection, start: &str)
         .expect("FT._LIST");
     all.into_iter().filter(|i| i.starts_with(start)).collect()
 }
+
+/// A server of its own for a test that must stop, kill or pause it; started
+/// with the project's `scripts/redis-stack` (installed by `scripts/test`).
+pub struct Server {
+    pub port: u16,
+    args: Vec<String>,
+}
+
+impl Server {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/redis-stack")
+    }
+
+    fn run_dir(port: u16) -> std::path::PathBuf {
+        let cache = std::env::var("REDIS_OM_CACHE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/redis-stack")
+            });
+        cache.join("run").join(port.to_string())
+    }
+
+    /// Stops whatever runs on `port`, wipes its data, and starts a fresh server.
+    pub fn fresh(port: u16, args: &[&str]) -> Server {
+        let server = Server {
+            port,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        server.stop();
+        let _ = std::fs::remove_dir_all(Self::run_dir(port));
+        server.start();
+        server
+    }
+
+    pub fn start(&self) {
+        let out = std::process::Command::new(Self::script())
+            .arg("start")
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(&self.args)
+            .output()
+            .expect("run scripts/redis-stack");
+        assert!(
+            out.status.success(),
+            "scripts/redis-stack start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn stop(&self) {
+        let _ = std::process::Command::new(Self::script())
+            .arg("stop")
+            .arg("--port")
+            .arg(self.port.to_string())
+            .output();
+    }
+
+    /// `kill -9`: no shutdown, no final save.
+    pub fn kill9(&self) {
+        let pid =
+            std::fs::read_to_string(Self::run_dir(self.port).join("redis.pid")).expect("pid file");
+        let status = std::process::Command::new("kill")
+            .arg("-9")
+            .arg(pid.trim())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        // Wait until the port is closed.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port for a test's own server: `REDIS_OM_FAULT_PORT_BASE` (default 16390) plus `offset`.
+pub fn fault_port(offset: u16) -> u16 {
+    std::env::var("REDIS_OM_FAULT_PORT_BASE")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(16390)
+        + offset
+}

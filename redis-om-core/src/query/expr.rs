@@ -256,6 +256,14 @@ impl Node {
     }
 }
 
+/// `p0`, `p1`, …
+fn param_name(i: usize) -> String {
+    let mut name = String::with_capacity(4);
+    name.push('p');
+    let _ = write!(name, "{i}");
+    name
+}
+
 #[derive(Default)]
 struct Renderer {
     text: String,
@@ -264,11 +272,17 @@ struct Renderer {
 
 impl Renderer {
     fn param(&mut self, value: &str) {
-        let name = format!("p{}", self.params.len());
-        let _ = write!(self.text, "${name}");
+        let name = param_name(self.params.len());
+        self.text.push('$');
+        self.text.push_str(&name);
         // The server unescapes parameter values (`\!` becomes `!`); double
         // each backslash so that the value arrives as written.
-        self.params.push((name, value.replace('\\', "\\\\")));
+        let value = if value.contains('\\') {
+            value.replace('\\', "\\\\")
+        } else {
+            value.to_owned()
+        };
+        self.params.push((name, value));
     }
 
     fn node(&mut self, node: &Node) {

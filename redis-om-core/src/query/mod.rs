@@ -155,7 +155,7 @@ impl<M: Model> Query<M> {
             Rendered::Nothing => return Ok(None),
         };
         Ok(Some(Plan {
-            index: M::key_layout().index_name().to_owned(),
+            index: M::key_layout().index_name(),
             model: std::any::type_name::<M>(),
             query,
             params,
@@ -255,7 +255,7 @@ pub enum Load {
 #[derive(Debug, Clone)]
 #[doc(hidden)]
 pub struct Plan {
-    pub(crate) index: String,
+    pub(crate) index: &'static str,
     pub(crate) model: &'static str,
     pub(crate) query: String,
     pub(crate) params: Vec<(String, String)>,
@@ -290,7 +290,7 @@ impl Plan {
     /// `FT.SEARCH` of one page (`limit` 0 counts).
     pub(crate) fn search(&self, offset: u64, limit: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.SEARCH");
-        cmd.arg(&self.index).arg(&self.query);
+        cmd.arg(self.index).arg(&self.query);
         match &self.load {
             Load::Document { .. } => {}
             Load::Key => {
@@ -328,7 +328,7 @@ impl Plan {
     /// results when the query sorts.
     pub(crate) fn aggregate(&self, max: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.AGGREGATE");
-        cmd.arg(&self.index).arg(&self.query).arg("LOAD");
+        cmd.arg(self.index).arg(&self.query).arg("LOAD");
         match &self.load {
             Load::Document {
                 storage: Storage::Hash,
@@ -385,7 +385,7 @@ impl Plan {
     pub(crate) fn read_cursor(&self, cursor: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.CURSOR");
         cmd.arg("READ")
-            .arg(&self.index)
+            .arg(self.index)
             .arg(cursor)
             .arg("COUNT")
             .arg(self.batch);
@@ -394,7 +394,7 @@ impl Plan {
 
     pub(crate) fn delete_cursor(&self, cursor: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.CURSOR");
-        cmd.arg("DEL").arg(&self.index).arg(cursor);
+        cmd.arg("DEL").arg(self.index).arg(cursor);
         cmd
     }
 
@@ -403,7 +403,7 @@ impl Plan {
         match Error::from_redis(err) {
             Error::Redis(err) if crate::error::is_unknown_index(&err) => Error::IndexMissing {
                 model: self.model.to_owned(),
-                index: self.index.clone(),
+                index: self.index.to_owned(),
             },
             Error::Redis(err) if err.code().is_some() => Error::Query {
                 query: self.query.clone(),

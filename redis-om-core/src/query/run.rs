@@ -184,7 +184,7 @@ async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
         }
     }
     let (index, query) = match plan {
-        Some(plan) => (plan.index, plan.query),
+        Some(plan) => (plan.index.to_owned(), plan.query),
         None => (String::new(), String::new()),
     };
     Err(Error::NoMatch { index, query })

@@ -206,7 +206,7 @@ fn args(cmd: &Cmd) -> Vec<String> {
 #[test]
 fn commands() {
     let plan = Plan {
-        index: ":User:index".into(),
+        index: ":User:index",
         model: "User",
         query: "@email:{$p0}".into(),
         params: vec![("p0".into(), "a@b".into())],
