@@ -390,10 +390,7 @@ where
 }
 
 /// A CPU-only measurement: ns per call and allocations per call.
-fn per_call<T>(iters: usize, mut f: impl FnMut(usize) -> T) -> (f64, f64) {
-    for i in 0..iters / 10 {
-        black_box(f(i));
-    }
+fn per_call<T>(iters: usize, f: &mut impl FnMut(usize) -> T) -> (f64, f64) {
     let allocs = ALLOCS.load(Relaxed);
     let start = Instant::now();
     for i in 0..iters {
@@ -405,6 +402,33 @@ fn per_call<T>(iters: usize, mut f: impl FnMut(usize) -> T) -> (f64, f64) {
         elapsed.as_secs_f64() * 1e9 / iters as f64,
         allocs as f64 / iters as f64,
     )
+}
+
+/// Both sides measured in alternating rounds (7); medians.
+fn compare_calls<A, B>(
+    iters: usize,
+    mut om: impl FnMut(usize) -> A,
+    mut hand: impl FnMut(usize) -> B,
+) -> ((f64, f64), (f64, f64)) {
+    // Warm up.
+    per_call(iters / 10, &mut om);
+    per_call(iters / 10, &mut hand);
+    let (mut o, mut h) = (Vec::new(), Vec::new());
+    let (mut oa, mut ha) = (0.0, 0.0);
+    for round in 0..7 {
+        let (a, b) = if round % 2 == 0 {
+            let a = per_call(iters / 7, &mut om);
+            (a, per_call(iters / 7, &mut hand))
+        } else {
+            let b = per_call(iters / 7, &mut hand);
+            (per_call(iters / 7, &mut om), b)
+        };
+        o.push(a.0);
+        h.push(b.0);
+        oa = a.1;
+        ha = b.1;
+    }
+    ((median(o), oa), (median(h), ha))
 }
 
 #[derive(Serialize)]
@@ -1055,7 +1079,7 @@ fn codec_costs(quick: bool) -> Vec<CodecRow> {
         .map(|d| serde_json::to_vec(d).unwrap())
         .collect();
     let mut rows = Vec::new();
-    let mut row = |what: &str, om: (f64, f64), hand: (f64, f64)| {
+    let mut row = |what: &str, (om, hand): ((f64, f64), (f64, f64))| {
         println!(
             "{what:<44} {:>9.1} ns {:>9.1} ns {:>7.3}  allocs {:.1}/{:.1}",
             om.0,
@@ -1079,57 +1103,64 @@ fn codec_costs(quick: bool) -> Vec<CodecRow> {
     );
     row(
         "encode hash model into its HSET command",
-        per_call(iters, |i| {
-            let u = &users[i % 1000];
-            let key = UserReadCache::key_layout().key(u.pk.as_deref().unwrap());
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg(&key);
-            if let redis_om::Encoded::Hash(fields) = u.encode().unwrap() {
-                for (name, value) in fields.set() {
-                    cmd.arg(*name).arg(value);
+        compare_calls(
+            iters,
+            |i| {
+                let u = &users[i % 1000];
+                let key = UserReadCache::key_layout().key(u.pk.as_deref().unwrap());
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(&key);
+                if let redis_om::Encoded::Hash(fields) = u.encode().unwrap() {
+                    for (name, value) in fields.set() {
+                        cmd.arg(*name).arg(value);
+                    }
                 }
-            }
-            cmd
-        }),
-        per_call(iters, |i| hand_hset(&users[i % 1000])),
+                cmd
+            },
+            |i| hand_hset(&users[i % 1000]),
+        ),
     );
     row(
         "decode hash reply into the model",
-        per_call(iters, |i| {
-            UserReadCache::decode("k", Stored::Hash(&hash_replies[i % 1000])).unwrap()
-        }),
-        per_call(iters, |i| {
-            hand_decode_hash(&hash_replies[i % 1000]).unwrap()
-        }),
+        compare_calls(
+            iters,
+            |i| UserReadCache::decode("k", Stored::Hash(&hash_replies[i % 1000])).unwrap(),
+            |i| hand_decode_hash(&hash_replies[i % 1000]).unwrap(),
+        ),
     );
     row(
         "encode JSON model",
-        per_call(iters, |i| docs[i % 1000].encode().map(|_| ()).unwrap()),
-        per_call(iters, |i| serde_json::to_vec(&docs[i % 1000]).unwrap()),
+        compare_calls(
+            iters,
+            |i| docs[i % 1000].encode().map(|_| ()).unwrap(),
+            |i| serde_json::to_vec(&docs[i % 1000]).unwrap(),
+        ),
     );
     row(
         "decode JSON document into the model",
-        per_call(iters, |i| {
-            UserDoc::decode("k", Stored::Json(&json_texts[i % 1000])).unwrap()
-        }),
-        per_call(iters, |i| {
-            serde_json::from_slice::<UserDoc>(&json_texts[i % 1000]).unwrap()
-        }),
+        compare_calls(
+            iters,
+            |i| UserDoc::decode("k", Stored::Json(&json_texts[i % 1000])).unwrap(),
+            |i| serde_json::from_slice::<UserDoc>(&json_texts[i % 1000]).unwrap(),
+        ),
     );
     let emails: Vec<String> = (0..1000).map(|i| format!("user{i}@example.com")).collect();
     row(
         "build a find(eq) query string and params",
-        per_call(iters, |i| {
-            UserReadCache::find(|u| u.email.eq(emails[i % 1000].as_str()))
-                .to_query()
-                .unwrap()
-        }),
-        per_call(iters, |i| {
-            (
-                String::from("@email:{$p0}"),
-                vec![(String::from("p0"), emails[i % 1000].clone())],
-            )
-        }),
+        compare_calls(
+            iters,
+            |i| {
+                UserReadCache::find(|u| u.email.eq(emails[i % 1000].as_str()))
+                    .to_query()
+                    .unwrap()
+            },
+            |i| {
+                (
+                    String::from("@email:{$p0}"),
+                    vec![("p0", emails[i % 1000].clone())],
+                )
+            },
+        ),
     );
     rows
 }

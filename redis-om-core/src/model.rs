@@ -163,36 +163,30 @@ pub enum Stored<'a> {
 }
 
 impl<'a> Stored<'a> {
-    /// The name/value pairs of a stored hash, without copying them.
+    /// The name/value pairs of a stored hash, read in place: an item is an
+    /// error when a name or value is not text.
     ///
     /// # Errors
-    /// [`Error::Decode`] when the reply is not a hash of text values.
-    pub fn hash_fields(self, key: &str) -> Result<HashPairs<'a>> {
+    /// [`Error::Decode`] when the reply is not a hash.
+    pub fn hash_fields<'k>(self, key: &'k str) -> Result<HashPairs<'a, 'k>> {
         let value = match self {
             Stored::Hash(value) => value,
             Stored::Json(_) => return Err(Error::decode(key, None, "expected a hash, found JSON")),
         };
-        let not_text = || Error::decode(key, None, "a hash field name or value is not text");
-        // Checked once up front, so that iterating cannot fail.
         match value {
             Value::Array(items) => {
                 if items.len() % 2 != 0 {
                     return Err(Error::decode(key, None, "odd number of hash items"));
                 }
-                if items.iter().any(|v| bytes_of(v).is_none()) {
-                    return Err(not_text());
-                }
-                Ok(HashPairs::Flat(items.chunks_exact(2)))
+                Ok(HashPairs {
+                    inner: PairsInner::Flat(items.chunks_exact(2)),
+                    key,
+                })
             }
-            Value::Map(pairs) => {
-                if pairs
-                    .iter()
-                    .any(|(k, v)| bytes_of(k).is_none() || bytes_of(v).is_none())
-                {
-                    return Err(not_text());
-                }
-                Ok(HashPairs::Map(pairs.iter()))
-            }
+            Value::Map(pairs) => Ok(HashPairs {
+                inner: PairsInner::Map(pairs.iter()),
+                key,
+            }),
             other => Err(Error::decode(
                 key,
                 None,
@@ -219,32 +213,41 @@ impl<'a> Stored<'a> {
 
 /// The name/value pairs of a stored hash: [`Stored::hash_fields`].
 #[derive(Debug, Clone)]
-pub enum HashPairs<'a> {
+pub struct HashPairs<'a, 'k> {
+    inner: PairsInner<'a>,
+    key: &'k str,
+}
+
+#[derive(Debug, Clone)]
+enum PairsInner<'a> {
     /// A RESP2 flat array.
     Flat(std::slice::ChunksExact<'a, Value>),
     /// A RESP3 map.
     Map(std::slice::Iter<'a, (Value, Value)>),
 }
 
-impl<'a> Iterator for HashPairs<'a> {
-    type Item = (&'a [u8], &'a [u8]);
+impl<'a> Iterator for HashPairs<'a, '_> {
+    type Item = Result<(&'a [u8], &'a [u8])>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (k, v) = match self {
-            HashPairs::Flat(chunks) => {
+        let (k, v) = match &mut self.inner {
+            PairsInner::Flat(chunks) => {
                 let pair = chunks.next()?;
                 (&pair[0], &pair[1])
             }
-            HashPairs::Map(pairs) => {
+            PairsInner::Map(pairs) => {
                 let (k, v) = pairs.next()?;
                 (k, v)
             }
         };
-        // Both were checked to be text by `hash_fields`.
-        Some((
-            bytes_of(k).unwrap_or_default(),
-            bytes_of(v).unwrap_or_default(),
-        ))
+        Some(match (bytes_of(k), bytes_of(v)) {
+            (Some(k), Some(v)) => Ok((k, v)),
+            _ => Err(Error::decode(
+                self.key,
+                None,
+                "a hash field name or value is not text",
+            )),
+        })
     }
 }
 
@@ -372,7 +375,11 @@ mod tests {
             Value::BulkString(b"1".to_vec()),
         )]);
         for v in [&resp2, &resp3] {
-            let fields: Vec<_> = Stored::Hash(v).hash_fields("k").unwrap().collect();
+            let fields: Vec<_> = Stored::Hash(v)
+                .hash_fields("k")
+                .unwrap()
+                .collect::<Result<_>>()
+                .unwrap();
             assert_eq!(fields, vec![(&b"a"[..], &b"1"[..])]);
         }
         let odd = Value::Array(vec![Value::BulkString(b"a".to_vec())]);

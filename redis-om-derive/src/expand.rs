@@ -532,7 +532,8 @@ fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
 
     let decode = quote! {
         #( let mut #slots: ::core::option::Option<#tys> = ::core::option::Option::None; )*
-        for (name, raw) in stored.hash_fields(key)? {
+        for pair in stored.hash_fields(key)? {
+            let (name, raw) = pair?;
             match name {
                 #(
                     #byte_names => {

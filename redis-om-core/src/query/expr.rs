@@ -5,6 +5,7 @@
 //! Numbers are the only values written inline: they come from typed numbers
 //! and are formatted by redis-om.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::marker::PhantomData;
 use std::ops::{BitAnd, BitOr, Not};
@@ -86,7 +87,7 @@ impl<M> Expr<M> {
     /// # Errors
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when a value cannot be queried
     /// (an empty tag value, a NaN, a text without any word).
-    pub fn to_query(&self) -> crate::Result<(String, Vec<(String, String)>)> {
+    pub fn to_query(&self) -> crate::Result<(String, Vec<(Cow<'static, str>, String)>)> {
         match self.node.render().map_err(crate::Error::InvalidArgument)? {
             Rendered::Query { text, params } => Ok((text, params)),
             Rendered::Nothing => Ok((String::new(), Vec::new())),
@@ -132,6 +133,8 @@ pub(crate) enum Node {
 pub(crate) enum Leaf {
     /// Query syntax written by the caller ([`Expr::raw`]).
     Raw(String),
+    /// One tag (the common case of [`Leaf::Tags`]).
+    Tag { field: &'static str, value: String },
     /// Any of `values`; a value stored with the field's separator is indexed as
     /// several tags, so it matches when all of its parts do.
     Tags {
@@ -180,7 +183,7 @@ pub(crate) enum TextMode {
 pub(crate) enum Rendered {
     Query {
         text: String,
-        params: Vec<(String, String)>,
+        params: Vec<(Cow<'static, str>, String)>,
     },
     /// The filter can match nothing: no query needs to be sent.
     Nothing,
@@ -245,7 +248,10 @@ impl Node {
             Node::Invalid(reason) => Err(reason.clone()),
             Node::Nothing => Ok(Rendered::Nothing),
             node => {
-                let mut out = Renderer::default();
+                let mut out = Renderer {
+                    text: String::with_capacity(48),
+                    params: Vec::new(),
+                };
                 out.node(node);
                 Ok(Rendered::Query {
                     text: out.text,
@@ -256,18 +262,21 @@ impl Node {
     }
 }
 
-/// `p0`, `p1`, …
-fn param_name(i: usize) -> String {
-    let mut name = String::with_capacity(4);
-    name.push('p');
-    let _ = write!(name, "{i}");
-    name
+/// `p0`, `p1`, …: the first ones without allocating.
+fn param_name(i: usize) -> Cow<'static, str> {
+    const NAMES: [&str; 16] = [
+        "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13",
+        "p14", "p15",
+    ];
+    match NAMES.get(i) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("p{i}")),
+    }
 }
 
-#[derive(Default)]
 struct Renderer {
     text: String,
-    params: Vec<(String, String)>,
+    params: Vec<(Cow<'static, str>, String)>,
 }
 
 impl Renderer {
@@ -316,6 +325,13 @@ impl Renderer {
     fn leaf(&mut self, leaf: &Leaf) {
         match leaf {
             Leaf::Raw(query) => self.text.push_str(query),
+            Leaf::Tag { field, value } => {
+                self.text.push('@');
+                self.text.push_str(field);
+                self.text.push_str(":{");
+                self.param(value);
+                self.text.push('}');
+            }
             Leaf::Tags { field, values } => {
                 let simple = values.iter().all(|v| v.len() == 1);
                 if simple {

@@ -118,6 +118,14 @@ fn tag_parts(value: &str, separator: char) -> Vec<String> {
         .collect()
 }
 
+/// A value indexed as exactly itself: not empty, no separator, nothing to trim.
+fn is_plain_tag(value: &str, separator: char) -> bool {
+    !value.is_empty()
+        && !value.starts_with(is_tag_space)
+        && !value.ends_with(is_tag_space)
+        && !value.contains(separator)
+}
+
 const EMPTY_TAG: &str =
     "an empty tag value cannot be queried: RediSearch does not index empty tags";
 
@@ -285,6 +293,21 @@ macro_rules! tag_ops {
     ($name:ident) => {
         impl<M, T: Indexable, const S: bool> $name<M, T, S> {
             fn tags<'a>(&self, values: impl IntoIterator<Item = Cow<'a, str>>) -> Node {
+                let mut values = values.into_iter().peekable();
+                // The common case, one plain value: no intermediate lists.
+                if let Some(first) = values.next() {
+                    if values.peek().is_none() && is_plain_tag(&first, self.spec.separator) {
+                        return Node::Leaf(Leaf::Tag {
+                            field: self.spec.name,
+                            value: first.into_owned(),
+                        });
+                    }
+                    return self.tags_slow(std::iter::once(first).chain(values));
+                }
+                Node::Nothing
+            }
+
+            fn tags_slow<'a>(&self, values: impl IntoIterator<Item = Cow<'a, str>>) -> Node {
                 let mut all = Vec::new();
                 for value in values {
                     let parts = tag_parts(&value, self.spec.separator);
@@ -561,9 +584,9 @@ impl<M, T: Indexable, const S: bool> BoolField<M, T, S> {
             (Storage::Json, true) => "true",
             (Storage::Json, false) => "false",
         };
-        Expr::new(Node::Leaf(Leaf::Tags {
+        Expr::new(Node::Leaf(Leaf::Tag {
             field: self.spec.name,
-            values: vec![vec![text.to_owned()]],
+            value: text.to_owned(),
         }))
     }
 

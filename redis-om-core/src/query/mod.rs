@@ -11,6 +11,7 @@ mod field;
 mod reply;
 mod run;
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use redis::{Cmd, Value};
@@ -145,8 +146,11 @@ impl<M: Model> Query<M> {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a value that cannot be queried.
-    pub fn to_query(&self) -> Result<(String, Vec<(String, String)>)> {
-        Expr::<M>::new(self.filter.clone()).to_query()
+    pub fn to_query(&self) -> Result<(String, Vec<(Cow<'static, str>, String)>)> {
+        match self.filter.render().map_err(Error::InvalidArgument)? {
+            Rendered::Query { text, params } => Ok((text, params)),
+            Rendered::Nothing => Ok((String::new(), Vec::new())),
+        }
     }
 
     fn plan_with(&self, load: Load) -> Result<Option<Plan>> {
@@ -258,7 +262,7 @@ pub struct Plan {
     pub(crate) index: &'static str,
     pub(crate) model: &'static str,
     pub(crate) query: String,
-    pub(crate) params: Vec<(String, String)>,
+    pub(crate) params: Vec<(Cow<'static, str>, String)>,
     pub(crate) sort: Option<(&'static str, SortOrder)>,
     pub(crate) load: Load,
     pub(crate) batch: usize,
@@ -281,7 +285,7 @@ impl Plan {
         if !self.params.is_empty() {
             cmd.arg("PARAMS").arg(self.params.len() * 2);
             for (name, value) in &self.params {
-                cmd.arg(name).arg(value);
+                cmd.arg(name.as_ref()).arg(value);
             }
         }
         cmd.arg("DIALECT").arg(self.dialect());
@@ -457,7 +461,8 @@ impl<M: Model> sealed::Search for Query<M> {
         if vanished(&row.attrs) {
             return Ok(None);
         }
-        let key = row.key.as_deref().unwrap_or_default();
+        let key = row.key();
+        let key: &str = &key;
         let stored = match M::STORAGE {
             Storage::Hash => Stored::Hash(&row.attrs),
             Storage::Json => match row.attr("$") {
@@ -492,9 +497,9 @@ where
         if vanished(&row.attrs) {
             return Ok(None);
         }
-        let key = row.key.as_deref().unwrap_or_default();
+        let key = row.key();
         self.projection
-            .decode(key, &row.attrs, M::STORAGE)
+            .decode(&key, &row.attrs, M::STORAGE)
             .map(Some)
     }
 }

@@ -11,11 +11,26 @@ use crate::model::bytes_of;
 #[derive(Debug)]
 #[doc(hidden)]
 pub struct Row {
-    pub(crate) key: Option<String>,
+    /// The document id of an `FT.SEARCH` result (aggregate rows carry theirs
+    /// in the `__key` attribute); kept as the reply's bytes, not copied.
+    pub(crate) id: Option<Value>,
     pub(crate) attrs: Value,
 }
 
 impl Row {
+    /// The key's bytes.
+    pub(crate) fn key_bytes(&self) -> Option<&[u8]> {
+        match &self.id {
+            Some(id) => bytes_of(id),
+            None => self.attr("__key"),
+        }
+    }
+
+    /// The key as text, for messages.
+    pub(crate) fn key(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.key_bytes().unwrap_or_default())
+    }
+
     /// The bytes of attribute `name`.
     pub(crate) fn attr(&self, name: &str) -> Option<&[u8]> {
         attr(&self.attrs, name)
@@ -54,10 +69,6 @@ fn int(value: &Value) -> Option<u64> {
     }
 }
 
-fn key_text(value: &Value) -> Option<String> {
-    bytes_of(value).map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
 /// The total and the rows of an `FT.SEARCH` reply (with document contents).
 pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
     match reply {
@@ -77,7 +88,7 @@ pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
                     Some(_) => return Err(bad("document fields are not a list")),
                 };
                 rows.push(Row {
-                    key: key_text(&key),
+                    id: Some(key),
                     attrs,
                 });
             }
@@ -95,11 +106,11 @@ pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
                 .into_iter()
                 .map(|result| match result {
                     Value::Map(mut fields) => {
-                        let key = map_get(&mut fields, "id").and_then(|v| key_text(v));
+                        let key = map_get(&mut fields, "id").map(std::mem::take);
                         let attrs = map_get(&mut fields, "extra_attributes")
                             .map(std::mem::take)
                             .unwrap_or(Value::Map(Vec::new()));
-                        Ok(Row { key, attrs })
+                        Ok(Row { id: key, attrs })
                     }
                     _ => Err(bad("a result is not a map")),
                 })
@@ -139,10 +150,7 @@ pub(crate) fn cursor(reply: Value) -> Result<(Vec<Row>, u64)> {
     };
     let rows = attrs
         .into_iter()
-        .map(|attrs| Row {
-            key: attr(&attrs, "__key").map(|b| String::from_utf8_lossy(b).into_owned()),
-            attrs,
-        })
+        .map(|attrs| Row { id: None, attrs })
         .collect();
     Ok((rows, cursor))
 }
@@ -166,7 +174,7 @@ mod tests {
         ]);
         let (total, rows) = search(resp2).unwrap();
         assert_eq!(total, 2);
-        assert_eq!(rows[0].key.as_deref(), Some("k:1"));
+        assert_eq!(rows[0].key(), ("k:1"));
         assert_eq!(rows[0].attr("name"), Some(&b"Ada"[..]));
         assert_eq!(rows[1].attr("name"), None);
 
@@ -186,7 +194,7 @@ mod tests {
         ]);
         let (total, rows) = search(resp3).unwrap();
         assert_eq!(total, 1);
-        assert_eq!(rows[0].key.as_deref(), Some("k:1"));
+        assert_eq!(rows[0].key(), ("k:1"));
         assert_eq!(rows[0].attr("name"), Some(&b"Ada"[..]));
     }
 
@@ -201,7 +209,7 @@ mod tests {
         ]);
         let (rows, id) = cursor(resp2).unwrap();
         assert_eq!(id, 77);
-        assert_eq!(rows[0].key.as_deref(), Some("k:1"));
+        assert_eq!(rows[0].key(), ("k:1"));
         assert_eq!(rows[0].attr("age"), Some(&b"3"[..]));
 
         let resp3 = Value::Array(vec![
@@ -216,7 +224,7 @@ mod tests {
         ]);
         let (rows, id) = cursor(resp3).unwrap();
         assert_eq!(id, 0);
-        assert_eq!(rows[0].key.as_deref(), Some("k:2"));
+        assert_eq!(rows[0].key(), ("k:2"));
         assert!(cursor(Value::Int(1)).is_err());
     }
 }

@@ -210,7 +210,7 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
         let mut unlink = redis::cmd("UNLINK");
         let mut any = false;
         while let Some(row) = scan.pop() {
-            if let Some(key) = row.key {
+            if let Some(key) = row.key_bytes() {
                 unlink.arg(key);
                 any = true;
             }

@@ -209,7 +209,7 @@ fn commands() {
         index: ":User:index",
         model: "User",
         query: "@email:{$p0}".into(),
-        params: vec![("p0".into(), "a@b".into())],
+        params: vec![(std::borrow::Cow::Borrowed("p0"), "a@b".into())],
         sort: Some(("age", SortOrder::Desc)),
         load: Load::Document {
             storage: Storage::Hash,
