@@ -33,8 +33,8 @@ pub use model::{
 pub use pk::PrimaryKey;
 pub use query::{
     AsyncQuery, BoolField, Expr, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField,
-    NumericOnly, ProjectedField, Projection, Query, QueryIter, Select, SortOrder, SortableField,
-    SyncQuery, TagArg, TagField, TextField,
+    NumericOnly, ProjectedField, Projection, Query, QueryIter, QueryParams, Select, SortOrder,
+    SortableField, SyncQuery, TagArg, TagField, TextField,
 };
 pub use redis;
 pub use scan::PkIter;

@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 use std::marker::PhantomData;
 use std::ops::{BitAnd, BitOr, Not};
 
+/// The parameters of a query: `(name, value)` pairs sent after `PARAMS`.
+pub type QueryParams = Vec<(Cow<'static, str>, String)>;
+
 /// A condition on the documents of model `M`, built from the typed field
 /// handles that `#[derive(HashModel)]`/`#[derive(JsonModel)]` generate, and
 /// combined with `&`, `|` and `!`.
@@ -87,7 +90,7 @@ impl<M> Expr<M> {
     /// # Errors
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when a value cannot be queried
     /// (an empty tag value, a NaN, a text without any word).
-    pub fn to_query(&self) -> crate::Result<(String, Vec<(Cow<'static, str>, String)>)> {
+    pub fn to_query(&self) -> crate::Result<(String, QueryParams)> {
         match self.node.render().map_err(crate::Error::InvalidArgument)? {
             Rendered::Query { text, params } => Ok((text, params)),
             Rendered::Nothing => Ok((String::new(), Vec::new())),
@@ -183,7 +186,7 @@ pub(crate) enum TextMode {
 pub(crate) enum Rendered {
     Query {
         text: String,
-        params: Vec<(Cow<'static, str>, String)>,
+        params: QueryParams,
     },
     /// The filter can match nothing: no query needs to be sent.
     Nothing,
@@ -276,7 +279,7 @@ fn param_name(i: usize) -> Cow<'static, str> {
 
 struct Renderer {
     text: String,
-    params: Vec<(Cow<'static, str>, String)>,
+    params: QueryParams,
 }
 
 impl Renderer {

@@ -11,12 +11,11 @@ mod field;
 mod reply;
 mod run;
 
-use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use redis::{Cmd, Value};
 
-pub use expr::Expr;
+pub use expr::{Expr, QueryParams};
 pub use field::{
     BoolField, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField, NumericOnly,
     ProjectedField, SortableField, TagArg, TagField, TextField,
@@ -146,7 +145,7 @@ impl<M: Model> Query<M> {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a value that cannot be queried.
-    pub fn to_query(&self) -> Result<(String, Vec<(Cow<'static, str>, String)>)> {
+    pub fn to_query(&self) -> Result<(String, QueryParams)> {
         match self.filter.render().map_err(Error::InvalidArgument)? {
             Rendered::Query { text, params } => Ok((text, params)),
             Rendered::Nothing => Ok((String::new(), Vec::new())),
@@ -262,7 +261,7 @@ pub struct Plan {
     pub(crate) index: &'static str,
     pub(crate) model: &'static str,
     pub(crate) query: String,
-    pub(crate) params: Vec<(Cow<'static, str>, String)>,
+    pub(crate) params: QueryParams,
     pub(crate) sort: Option<(&'static str, SortOrder)>,
     pub(crate) load: Load,
     pub(crate) batch: usize,
