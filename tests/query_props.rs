@@ -117,3 +117,73 @@ fn tag_eq_finds_exactly_what_was_saved() {
     Tagged::find_all().delete(&mut *con.borrow_mut()).unwrap();
     assert!(Tagged::key_layout().key_prefix().starts_with(":PropTag"));
 }
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "PropText")]
+struct Texted {
+    pk: Option<String>,
+    #[redis_om(full_text)]
+    body: String,
+}
+
+#[test]
+fn text_search_never_breaks_the_query_and_finds_its_document() {
+    let con = std::cell::RefCell::new(common::sync_con(&common::urls()[0]));
+    Migrator::new()
+        .model::<Texted>()
+        .run_sync(&mut *con.borrow_mut())
+        .unwrap();
+    let mut runner = TestRunner::new(config());
+    let result = runner.run(&value_strategy(), |value| {
+        let con = &mut *con.borrow_mut();
+        Texted::find_all().delete(con).unwrap();
+        let pk = Texted {
+            pk: None,
+            body: value.clone(),
+        }
+        .save(con)
+        .unwrap();
+        for (mode, result) in [
+            (
+                "matches",
+                Texted::find(|t| t.body.matches(value.as_str())).all(con),
+            ),
+            (
+                "matches_phrase",
+                Texted::find(|t| t.body.matches_phrase(value.as_str())).all(con),
+            ),
+            (
+                "fuzzy",
+                Texted::find(|t| t.body.fuzzy(value.as_str())).all(con),
+            ),
+        ] {
+            match result {
+                // No searchable word (empty, punctuation, stop words only): said so, nothing sent.
+                Err(Error::InvalidArgument(_)) => {}
+                Err(other) => {
+                    return Err(TestCaseError::fail(format!(
+                        "{mode}({value:?}) failed: {other}"
+                    )));
+                }
+                Ok(found) => {
+                    // Words RediSearch stems or folds differently from the input
+                    // are out of scope; plain ASCII words must find their document.
+                    let ascii = value.chars().all(|c| c.is_ascii() && !c.is_ascii_control());
+                    if ascii && mode != "fuzzy" {
+                        prop_assert!(
+                            found.iter().any(|d| d.pk.as_deref() == Some(pk.as_str())),
+                            "{}({:?}) did not find its document",
+                            mode,
+                            value
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(err) = result {
+        panic!("{err}");
+    }
+    Texted::find_all().delete(&mut *con.borrow_mut()).unwrap();
+}

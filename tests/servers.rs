@@ -21,6 +21,14 @@ struct AuthDoc {
     name: String,
 }
 
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "AclIndexed")]
+struct AclIndexed {
+    pk: Option<String>,
+    #[redis_om(index)]
+    owner: String,
+}
+
 async fn round_trip(url: &str) {
     let mut con = redis_om::connect_to(url).await.unwrap();
     let mut u = AuthUser {
@@ -80,6 +88,7 @@ async fn acl_user_and_db_number() {
         .arg(">acl-secret")
         .arg("~:AuthUser:*")
         .arg("~:AuthDoc:*")
+        .arg("~:AclIndexed:*")
         .arg("+@all")
         .query_async(&mut admin)
         .await
@@ -91,6 +100,29 @@ async fn acl_user_and_db_number() {
         .unwrap()
         .to_owned();
     round_trip(&format!("redis://{user}:acl-secret@{host}")).await;
+
+    // The limited user can also search its model.
+    Migrator::new()
+        .model::<AclIndexed>()
+        .run(&mut admin)
+        .await
+        .unwrap();
+    {
+        let mut con = redis_om::connect_to(&format!("redis://{user}:acl-secret@{host}"))
+            .await
+            .unwrap();
+        let mut doc = AclIndexed {
+            pk: None,
+            owner: user.clone(),
+        };
+        let pk = doc.save(&mut con).await.unwrap();
+        let found = AclIndexed::find(|d| d.owner.eq(user.as_str()))
+            .first(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(found, doc);
+        assert!(AclIndexed::delete(&mut con, &pk).await.unwrap());
+    }
 
     // The same user cannot touch keys outside its pattern: a permission error, not a panic.
     #[derive(HashModel, Debug)]

@@ -72,16 +72,44 @@ pub async fn connect_to(url: &str) -> Result<ConnectionManager> {
 /// # Errors
 /// See [`connect`].
 pub async fn connect_with(url: &str, config: ConnectionManagerConfig) -> Result<ConnectionManager> {
-    let client = client_for(url)?;
+    connect_client(client_for(url)?, config).await
+}
+
+/// Like [`connect_with`], from a `redis::Client` you built, for example with
+/// your own TLS root certificate (`redis::Client::build_with_tls`, feature
+/// `tls-rustls`).
+///
+/// ```ignore
+/// let client = redis::Client::build_with_tls(
+///     "rediss://cache.internal:6380",
+///     redis::TlsCertificates { client_tls: None, root_cert: Some(ca_pem) },
+/// )?;
+/// let mut con = redis_om::connect_client(client, Default::default()).await?;
+/// ```
+///
+/// # Errors
+/// See [`connect`].
+pub async fn connect_client(
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+) -> Result<ConnectionManager> {
     // The manager retries its first connection with backoff, which is right for
     // a server that is restarting but makes a wrong password or ACL user wait
     // seconds for its error: one plain attempt first fails fast on those.
     if let Err(err) = client.get_multiplexed_async_connection().await {
-        if !(err.is_io_error() || err.is_timeout() || err.is_connection_dropped()) {
+        if !is_transient(&err) {
             return Err(Error::from_redis(err));
         }
     }
     Ok(ConnectionManager::new_with_config(client, config).await?)
+}
+
+/// Whether a failed first connection is worth retrying: a server that is down
+/// or restarting is; a refused password, ACL user or TLS certificate is not.
+fn is_transient(err: &redis::RedisError) -> bool {
+    let network = err.is_io_error() || err.is_timeout() || err.is_connection_dropped();
+    // TLS failures surface as I/O errors; a bad certificate will not get better.
+    network && !err.to_string().to_ascii_lowercase().contains("certificate")
 }
 
 /// A blocking connection to [`url()`].

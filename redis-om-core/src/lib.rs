@@ -22,7 +22,8 @@ pub mod timestamp;
 mod value;
 
 pub use connect::{
-    client, client_for, connect, connect_sync, connect_to, connect_with, url, DEFAULT_URL, URL_ENV,
+    client, client_for, connect, connect_client, connect_sync, connect_to, connect_with, url,
+    DEFAULT_URL, URL_ENV,
 };
 pub use error::{BulkFailure, Error, Result};
 pub use key::KeyLayout;

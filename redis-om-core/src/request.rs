@@ -121,12 +121,18 @@ impl<T, F: FnOnce(Value) -> Result<T>> Op<T, F> {
 
     fn error(key: Option<String>, err: redis::RedisError) -> Error {
         match key {
-            Some(key) if err.code() == Some("WRONGTYPE") => Error::Decode {
+            // Redis says WRONGTYPE; RedisJSON "Existing key has wrong Redis type".
+            Some(key)
+                if err.code() == Some("WRONGTYPE")
+                    || crate::error::server_message(&err).contains("wrong Redis type") =>
+            {
+                Error::Decode {
                 key,
                 field: None,
-                reason: "WRONGTYPE: the key holds another Redis type than this model's (a hash or a JSON document)"
-                    .to_owned(),
-            },
+                    reason: "WRONGTYPE: the key holds another Redis type than this model's (a hash or a JSON document)"
+                        .to_owned(),
+                }
+            }
             _ => Error::from_redis(err),
         }
     }

@@ -437,11 +437,30 @@ fn is_word_break(c: char) -> bool {
         )
 }
 
-/// The words of `text` as RediSearch indexes them.
-pub(crate) fn words(text: &str) -> Vec<&str> {
-    text.split(is_word_break)
-        .filter(|w| !w.is_empty())
-        .collect()
+/// The words of `text` as RediSearch indexes them: split at separators, where
+/// a backslash makes the next character part of the word.
+pub(crate) fn words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        let keep = if c == '\\' {
+            chars.next()
+        } else if is_word_break(c) {
+            None
+        } else {
+            Some(c)
+        };
+        match keep {
+            Some(c) => word.push(c),
+            None if !word.is_empty() => words.push(std::mem::take(&mut word)),
+            None => {}
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 impl<M, T: FullText, const S: bool> TextField<M, T, S> {
@@ -455,7 +474,7 @@ impl<M, T: FullText, const S: bool> TextField<M, T, S> {
                 (mode == TextMode::Prefix && *i == last)
                     || !STOP_WORDS.contains(&w.to_lowercase().as_str())
             })
-            .map(|(_, w)| (*w).to_owned())
+            .map(|(_, w)| w.clone())
             .collect();
         if terms.is_empty() {
             return Expr::new(Node::Invalid(format!(

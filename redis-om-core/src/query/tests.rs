@@ -174,6 +174,8 @@ fn text_search() {
     // Tag operators work on a full-text field too.
     assert_eq!(q(name.eq("Ada")).0, "@name:{$p0}");
     assert_eq!(words("tab\tsep|a/b?c"), vec!["tab", "sep", "a", "b", "c"]);
+    // A backslash keeps the next character in the word, as the indexer does.
+    assert_eq!(words("aa\\: b\\\\c"), vec!["aa:", "b\\c"]);
 }
 
 #[test]
