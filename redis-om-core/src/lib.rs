@@ -43,6 +43,88 @@ pub use schema::{Embedded, FieldKind, IndexSchema, Indexable, IndexedField};
 pub use store::{AsyncModel, SyncModel};
 pub use value::{HashArg, HashValue};
 
+/// Entry points for fuzzing (`fuzz/`) and the fuzz smoke test: they feed
+/// arbitrary bytes to the reply parsers and the query builder, and panic only
+/// when an invariant breaks. Not a public API.
+#[doc(hidden)]
+pub mod __fuzz {
+    use redis::Value;
+
+    use crate::model::{Storage, Stored};
+    use crate::query::{Expr, FieldSpec, NumericField, TagField, TextField};
+    use crate::FieldHandle;
+
+    /// Parses `bytes` as a RESP reply, then reads it as every kind of reply
+    /// redis-om interprets. Errors are fine; panics are bugs.
+    pub fn reply(bytes: &[u8]) {
+        let Ok(value) = redis::parse_redis_value(bytes) else {
+            return;
+        };
+        let _ = crate::query::reply_search(value.clone());
+        let _ = crate::query::reply_cursor(value.clone());
+        if let Ok(pairs) = Stored::Hash(&value).hash_fields("k") {
+            for pair in pairs {
+                let _ = pair;
+            }
+        }
+        let _ = crate::migrator::info_field(&value, "index_name");
+        if let Value::BulkString(text) = &value {
+            let _ = crate::decode_json::<serde_json::Value>("k", text);
+        }
+    }
+
+    struct Model;
+
+    /// Builds queries from arbitrary text: every value must travel as a
+    /// parameter, never inside the query text.
+    pub fn query(bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        let spec = |name| FieldSpec {
+            name,
+            text_name: "body_fts",
+            source: name,
+            separator: '|',
+            storage: Storage::Hash,
+        };
+        let tag: TagField<Model, String> =
+            TagField::new(spec("tag"), crate::__private::decode_hash_field);
+        let text_field: TextField<Model, String> =
+            TextField::new(spec("body"), crate::__private::decode_hash_field);
+        let num: NumericField<Model, f64> =
+            NumericField::new(spec("n"), crate::__private::decode_hash_field);
+        let number = text.parse::<f64>().unwrap_or(f64::NAN);
+        let value = text.as_ref();
+        let exprs: Vec<Expr<Model>> = vec![
+            tag.eq(value),
+            tag.ne(value),
+            tag.is_in(value.split(',')),
+            tag.starts_with(value),
+            tag.ends_with(value),
+            tag.contains(value),
+            text_field.matches(value),
+            text_field.matches_phrase(value),
+            text_field.matches_prefix(value),
+            text_field.fuzzy(value),
+            num.gt(number) | num.between(number, number * 2.0),
+            (tag.eq(value) & !text_field.matches(value)) | num.le(number),
+        ];
+        for expr in exprs {
+            if let Ok((query, params)) = expr.to_query() {
+                // The text holds only field names, operators and placeholders.
+                let allowed =
+                    |c: char| c.is_ascii_alphanumeric() || " @:{}()[]|$*%-_+=>;.".contains(c);
+                assert!(query.chars().all(allowed), "a value leaked into {query:?}");
+                for (name, _) in &params {
+                    assert!(
+                        query.contains(&format!("${name}")),
+                        "{name} unused in {query:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// What the derive macros' generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {

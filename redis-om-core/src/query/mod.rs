@@ -22,6 +22,21 @@ pub use field::{
 };
 pub use run::{AsyncQuery, QueryIter, SyncQuery};
 
+/// For the fuzz entry points.
+pub(crate) fn reply_search(value: Value) -> Result<u64> {
+    reply::search(value).map(|(total, _)| total)
+}
+
+/// For the fuzz entry points.
+pub(crate) fn reply_cursor(value: Value) -> Result<u64> {
+    reply::cursor(value).map(|(rows, id)| {
+        for row in &rows {
+            let _ = row.key();
+        }
+        id
+    })
+}
+
 use crate::error::{Error, Result};
 use crate::model::{Model, Storage, Stored};
 use expr::{Node, Rendered};
