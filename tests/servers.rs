@@ -187,3 +187,23 @@ async fn unparsable_url_is_a_config_error_without_the_password() {
     assert!(matches!(err, Error::Config(_)), "{text}");
     assert!(!text.contains("s3cr3t"), "{text}");
 }
+
+#[tokio::test]
+async fn debug_output_never_shows_the_password() {
+    let client = redis_om::client_for("redis://user:s3cr3t-pw@127.0.0.1:1/0").unwrap();
+    let text = format!("{client:?} {:?}", client.get_connection_info());
+    assert!(!text.contains("s3cr3t-pw"), "{text}");
+    assert!(text.contains("redacted"), "{text}");
+    // A live connection manager on the password-protected server, and its errors.
+    let url = common::env_url("REDIS_OM_PASSWORD_URL");
+    let con = redis_om::connect_to(&url).await.unwrap();
+    let password = url
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('@').next())
+        .unwrap()
+        .to_owned();
+    assert!(!password.is_empty());
+    let text = format!("{con:?}");
+    assert!(!text.contains(&password), "{text}");
+}

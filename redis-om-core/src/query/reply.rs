@@ -121,9 +121,9 @@ pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
     }
 }
 
-/// The rows and the next cursor id (0 when done) of an aggregate reply with a
-/// cursor; a row's key is its `__key` attribute.
-pub(crate) fn cursor(reply: Value) -> Result<(Vec<Row>, u64)> {
+/// The match count (RESP2 only), rows and next cursor id (0 when done) of an
+/// aggregate reply with a cursor; a row's key is its `__key` attribute.
+pub(crate) fn cursor(reply: Value) -> Result<(Option<u64>, Vec<Row>, u64)> {
     let Value::Array(mut parts) = reply else {
         return Err(bad("a cursor reply is not an array"));
     };
@@ -132,27 +132,31 @@ pub(crate) fn cursor(reply: Value) -> Result<(Vec<Row>, u64)> {
     }
     let cursor = int(&parts[1]).ok_or_else(|| bad("no cursor id"))?;
     let body = parts.swap_remove(0);
-    let attrs: Vec<Value> = match body {
-        Value::Array(items) => items.into_iter().skip(1).collect(),
+    let row = |attrs| Row { id: None, attrs };
+    let (total, rows) = match body {
+        Value::Array(items) => {
+            let mut items = items.into_iter();
+            let total = items.next().as_ref().and_then(int);
+            (total, items.map(row).collect())
+        }
         Value::Map(mut pairs) => match map_get(&mut pairs, "results") {
-            Some(Value::Array(results)) => std::mem::take(results)
-                .into_iter()
-                .map(|result| match result {
-                    Value::Map(mut fields) => map_get(&mut fields, "extra_attributes")
-                        .map(std::mem::take)
-                        .unwrap_or(Value::Map(Vec::new())),
-                    other => other,
-                })
-                .collect(),
-            _ => Vec::new(),
+            Some(Value::Array(results)) => (
+                None,
+                std::mem::take(results)
+                    .into_iter()
+                    .map(|result| match result {
+                        Value::Map(mut fields) => row(map_get(&mut fields, "extra_attributes")
+                            .map(std::mem::take)
+                            .unwrap_or(Value::Map(Vec::new()))),
+                        other => row(other),
+                    })
+                    .collect(),
+            ),
+            _ => (None, Vec::new()),
         },
         _ => return Err(bad("cursor results are not a list")),
     };
-    let rows = attrs
-        .into_iter()
-        .map(|attrs| Row { id: None, attrs })
-        .collect();
-    Ok((rows, cursor))
+    Ok((total, rows, cursor))
 }
 
 #[cfg(test)]
@@ -207,7 +211,8 @@ mod tests {
             ]),
             Value::Int(77),
         ]);
-        let (rows, id) = cursor(resp2).unwrap();
+        let (total, rows, id) = cursor(resp2).unwrap();
+        assert_eq!(total, Some(5));
         assert_eq!(id, 77);
         assert_eq!(rows[0].key(), ("k:1"));
         assert_eq!(rows[0].attr("age"), Some(&b"3"[..]));
@@ -222,7 +227,7 @@ mod tests {
             )]),
             Value::Int(0),
         ]);
-        let (rows, id) = cursor(resp3).unwrap();
+        let (_, rows, id) = cursor(resp3).unwrap();
         assert_eq!(id, 0);
         assert_eq!(rows[0].key(), ("k:2"));
         assert!(cursor(Value::Int(1)).is_err());

@@ -1,7 +1,6 @@
 //! Running queries: one async flow over [`Exec`], driven by async connections
 //! ([`AsyncQuery`]) or blocking ones ([`SyncQuery`]).
 
-use std::collections::VecDeque;
 use std::future::Future;
 
 use futures_util::Stream;
@@ -25,7 +24,10 @@ pub(crate) struct Scan {
     skip: u64,
     take: u64,
     state: State,
-    rows: VecDeque<Row>,
+    /// The current batch.
+    rows: std::vec::IntoIter<Row>,
+    /// The match count the first aggregate reply gave.
+    total: Option<u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -51,7 +53,8 @@ impl Scan {
             skip,
             take,
             state: State::Start,
-            rows: VecDeque::new(),
+            rows: Vec::new().into_iter(),
+            total: None,
         }
     }
 
@@ -92,15 +95,18 @@ impl Scan {
                 self.state = State::Counted(total);
             }
             State::AggregateSent | State::ReadSent => {
-                let (rows, cursor) = reply::cursor(reply)?;
-                for row in rows {
-                    if self.skip > 0 {
-                        self.skip -= 1;
-                    } else if self.take > 0 {
-                        self.take -= 1;
-                        self.rows.push_back(row);
-                    }
+                let (total, mut rows, cursor) = reply::cursor(reply)?;
+                self.total = self.total.or(total);
+                let skip = usize::try_from(self.skip)
+                    .unwrap_or(usize::MAX)
+                    .min(rows.len());
+                rows.drain(..skip);
+                self.skip -= skip as u64;
+                if (rows.len() as u64) > self.take {
+                    rows.truncate(self.take as usize);
                 }
+                self.take -= rows.len() as u64;
+                self.rows = rows.into_iter();
                 self.state = match cursor {
                     0 => State::Done,
                     id if self.take == 0 => State::Close(id),
@@ -114,17 +120,22 @@ impl Scan {
     }
 
     pub(crate) fn pop(&mut self) -> Option<Row> {
-        self.rows.pop_front()
+        self.rows.next()
     }
 
     /// Stops after an error.
     pub(crate) fn finish(&mut self) {
         self.state = State::Done;
-        self.rows.clear();
+        self.rows = Vec::new().into_iter();
     }
 
     pub(crate) fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// How many matches the server reported, once known (for reserving).
+    pub(crate) fn total(&self) -> Option<u64> {
+        self.total
     }
 }
 
@@ -154,6 +165,13 @@ async fn all<Q: Search, E: Exec>(
     while let Some(cmd) = scan.next_cmd() {
         let reply = run(exec, scan.plan(), &cmd).await?;
         scan.feed(reply)?;
+        if out.is_empty() {
+            let wanted = scan
+                .total()
+                .unwrap_or(0)
+                .min(limit.map_or(u64::MAX, |(_, n)| n));
+            out.reserve(usize::try_from(wanted).unwrap_or(0).min(1 << 20));
+        }
         while let Some(row) = scan.pop() {
             if let Some(item) = query.decode(row)? {
                 out.push(item);
