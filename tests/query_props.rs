@@ -46,7 +46,7 @@ fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(256);
+        .unwrap_or(2_000);
     let rng_seed = match std::env::var("REDIS_OM_PROPTEST_SEED").as_deref() {
         Ok("random") => RngSeed::Random,
         Ok(seed) => RngSeed::Fixed(

@@ -1,8 +1,6 @@
 //! Bulk operations: `save_all` and `get_many`, pipelined in chunks so that
 //! 100,000 documents take 100 round trips, not 100,000.
 
-use std::fmt;
-
 use redis::{cmd, Pipeline, Value};
 
 use crate::error::{BulkFailure, Error, Result};
@@ -154,11 +152,11 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
 }
 
 /// The documents with these primary keys, `None` where there is none.
-pub(crate) async fn get_many<M: Model, E: Exec, P: fmt::Display>(
+/// The keys are built by the caller, once (`M::key_layout().key(pk)`).
+pub(crate) async fn get_many<M: Model, E: Exec>(
     exec: &mut E,
-    pks: impl IntoIterator<Item = P>,
+    keys: Vec<String>,
 ) -> Result<Vec<Option<M>>> {
-    let keys: Vec<String> = pks.into_iter().map(|pk| M::key_layout().key(pk)).collect();
     let mut out = Vec::with_capacity(keys.len());
     let command = match M::STORAGE {
         crate::Storage::Hash => "HGETALL",

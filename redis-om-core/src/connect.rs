@@ -112,12 +112,21 @@ fn is_transient(err: &redis::RedisError) -> bool {
     network && !err.to_string().to_ascii_lowercase().contains("certificate")
 }
 
-/// A blocking connection to [`url()`].
+/// How long a blocking connection from [`connect_sync`] waits for an answer
+/// before the call fails with [`Error::Timeout`] (change it with
+/// `con.set_read_timeout`).
+pub const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A blocking connection to [`url()`], with [`SYNC_TIMEOUT`] on reads and
+/// writes so that a server that stops answering cannot block forever.
 ///
 /// # Errors
 /// See [`connect`].
 pub fn connect_sync() -> Result<redis::Connection> {
-    Ok(client()?.get_connection()?)
+    let con = client()?.get_connection_with_timeout(SYNC_TIMEOUT)?;
+    con.set_read_timeout(Some(SYNC_TIMEOUT))?;
+    con.set_write_timeout(Some(SYNC_TIMEOUT))?;
+    Ok(con)
 }
 
 trait KindDescription {

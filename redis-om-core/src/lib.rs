@@ -23,7 +23,7 @@ mod value;
 
 pub use connect::{
     client, client_for, connect, connect_client, connect_sync, connect_to, connect_with, url,
-    DEFAULT_URL, URL_ENV,
+    DEFAULT_URL, SYNC_TIMEOUT, URL_ENV,
 };
 pub use error::{BulkFailure, Error, Result};
 pub use key::KeyLayout;

@@ -86,7 +86,8 @@ pub trait AsyncModel: Model {
         C: aio::ConnectionLike + Send,
         P: fmt::Display,
     {
-        let keys: Vec<String> = pks.into_iter().map(|pk| pk.to_string()).collect();
+        let layout = Self::key_layout();
+        let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
         async move { crate::bulk::get_many(&mut crate::exec::AsyncExec(con), keys).await }
     }
 
@@ -227,7 +228,9 @@ pub trait SyncModel: Model {
         con: &mut C,
         pks: impl IntoIterator<Item = P>,
     ) -> Result<Vec<Option<Self>>> {
-        crate::exec::block_on(crate::bulk::get_many(&mut crate::exec::SyncExec(con), pks))
+        let layout = Self::key_layout();
+        let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
+        crate::exec::block_on(crate::bulk::get_many(&mut crate::exec::SyncExec(con), keys))
     }
 
     /// See [`AsyncModel::get`].

@@ -1,0 +1,194 @@
+//! Counts the client-side cost of one operation, redis-om against hand-written
+//! redis-rs, with callgrind (instruction counts are stable on a noisy machine).
+//! Needs the benchmark's data (run `scripts/bench` once); see BENCHMARKS.md:
+//!
+//! ```text
+//! MODE=get N=150 valgrind --tool=callgrind target/release/examples/callgrind_ops [--hand]
+//! ```
+//! MODE is `get`, `save` or `find`; 64 tasks do N operations each. The cost
+//! per operation is the difference between two runs (N=50 and N=150) / 6,400.
+
+use redis::AsyncCommands;
+use redis_om::prelude::*;
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "BenchUser")]
+struct UserReadCache {
+    #[redis_om(primary_key)]
+    pk: Option<String>,
+    #[redis_om(index, sortable)]
+    id: i64,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    email: String,
+    avatar: Option<String>,
+}
+fn user(i: i64) -> UserReadCache {
+    UserReadCache {
+        pk: Some(format!("u{i:06}")),
+        id: i,
+        name: format!("user {i}"),
+        email: format!("user{i}@example.com"),
+        avatar: Some(format!("https://img.example.com/{i}.png")),
+    }
+}
+
+fn decode(v: &redis::Value) -> Option<UserReadCache> {
+    let mut u = UserReadCache {
+        pk: None,
+        id: 0,
+        name: String::new(),
+        email: String::new(),
+        avatar: None,
+    };
+    let redis::Value::Array(items) = v else {
+        return None;
+    };
+    for p in items.chunks_exact(2) {
+        let (redis::Value::BulkString(k), redis::Value::BulkString(b)) = (&p[0], &p[1]) else {
+            return None;
+        };
+        let s = || String::from_utf8(b.clone()).ok();
+        match k.as_slice() {
+            b"pk" => u.pk = s(),
+            b"id" => u.id = std::str::from_utf8(b).ok()?.parse().ok()?,
+            b"name" => u.name = s()?,
+            b"email" => u.email = s()?,
+            b"avatar" => u.avatar = s(),
+            _ => {}
+        }
+    }
+    Some(u)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let hand = std::env::args().any(|a| a == "--hand");
+    let mode = std::env::var("MODE").unwrap_or_else(|_| "get".into());
+    let client = redis::Client::open(
+        std::env::var("REDIS_OM_URL").unwrap_or_else(|_| "redis://127.0.0.1:16389".into()),
+    )
+    .unwrap();
+    let con = client.get_multiplexed_async_connection().await.unwrap();
+    if mode == "fill" {
+        let mut users: Vec<UserReadCache> = (0..100_000).map(user).collect();
+        let mut con = con.clone();
+        UserReadCache::save_all(&mut con, &mut users).await.unwrap();
+        return;
+    }
+    if mode == "get_many" {
+        let n: usize = std::env::var("N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3000);
+        let pks: Vec<String> = (0..n).map(|i| format!("u{:06}", i % 100_000)).collect();
+        let mut con = con.clone();
+        if hand {
+            let mut out = Vec::with_capacity(n);
+            for chunk in pks.chunks(1000) {
+                let mut pipe = redis::pipe();
+                for pk in chunk {
+                    pipe.hgetall(format!(":BenchUser:{pk}"));
+                }
+                let replies: Vec<redis::Value> = pipe.query_async(&mut con).await.unwrap();
+                out.extend(replies.iter().map(|r| decode(r).unwrap()));
+            }
+            std::hint::black_box(out);
+        } else {
+            std::hint::black_box(UserReadCache::get_many(&mut con, &pks).await.unwrap());
+        }
+        return;
+    }
+    let start = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..64 {
+        let mut con = con.clone();
+        let mode = mode.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..std::env::var("N")
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(3000)
+            {
+                let pk = format!("u{:06}", (t * 3000 + i) % 5000);
+                let n = (t * 3000 + i) % 5000;
+                match (mode.as_str(), hand) {
+                    ("get", true) => {
+                        let v: redis::Value =
+                            con.hgetall(format!(":BenchUser:{pk}")).await.unwrap();
+                        std::hint::black_box(decode(&v));
+                    }
+                    ("get", false) => {
+                        std::hint::black_box(UserReadCache::get(&mut con, pk).await.unwrap());
+                    }
+                    ("save", true) => {
+                        let u = user(n as i64);
+                        let pk = u.pk.as_deref().unwrap();
+                        let _: () = redis::cmd("HSET")
+                            .arg(format!(":BenchUser:{pk}"))
+                            .arg("pk")
+                            .arg(pk)
+                            .arg("id")
+                            .arg(u.id)
+                            .arg("name")
+                            .arg(&u.name)
+                            .arg("email")
+                            .arg(&u.email)
+                            .arg("avatar")
+                            .arg(u.avatar.as_deref().unwrap())
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                    }
+                    ("save", false) => {
+                        let mut u = user(n as i64);
+                        std::hint::black_box(u.save(&mut con).await.unwrap());
+                    }
+                    ("find", true) => {
+                        let v: redis::Value = redis::cmd("FT.SEARCH")
+                            .arg(":BenchUser:index")
+                            .arg("@email:{$p0}")
+                            .arg("LIMIT")
+                            .arg(0)
+                            .arg(1)
+                            .arg("PARAMS")
+                            .arg(2)
+                            .arg("p0")
+                            .arg(format!("user{n}@example.com"))
+                            .arg("DIALECT")
+                            .arg(2)
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        let redis::Value::Array(items) = &v else {
+                            panic!()
+                        };
+                        std::hint::black_box(decode(&items[2]));
+                    }
+                    (_, _) => {
+                        let email = format!("user{n}@example.com");
+                        std::hint::black_box(
+                            UserReadCache::find(|u| u.email.eq(email.as_str()))
+                                .first(&mut con)
+                                .await
+                                .unwrap(),
+                        );
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let el = start.elapsed();
+    println!(
+        "{} {:.0} ops/s",
+        if hand { "hand" } else { "om" },
+        (64 * std::env::var("N")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(3000)) as f64
+            / el.as_secs_f64()
+    );
+}
