@@ -16,7 +16,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Value};
 use redis_om::prelude::*;
 use redis_om::Stored;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 // ---------------------------------------------------------------------------
 // Allocation counting (for per-call allocations and peak heap).
@@ -52,132 +52,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-// ---------------------------------------------------------------------------
-// The models, and the same structs for the hand-written side.
-
-#[derive(HashModel, Debug, Clone, PartialEq)]
-#[redis_om(prefix = "BenchUser")]
-struct UserReadCache {
-    #[redis_om(primary_key)]
-    pk: Option<String>,
-    #[redis_om(index, sortable)]
-    id: i64,
-    #[redis_om(index)]
-    name: String,
-    #[redis_om(index)]
-    email: String,
-    avatar: Option<String>,
-}
-
-#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[redis_om(prefix = "BenchUserDoc")]
-struct UserDoc {
-    pk: Option<String>,
-    #[redis_om(index, sortable)]
-    id: i64,
-    #[redis_om(index)]
-    name: String,
-    #[redis_om(index)]
-    email: String,
-    avatar: Option<String>,
-}
-
-fn user(i: i64) -> UserReadCache {
-    UserReadCache {
-        pk: Some(format!("u{i:06}")),
-        id: i,
-        name: format!("user {i}"),
-        email: format!("user{i}@example.com"),
-        avatar: Some(format!("https://img.example.com/{i}.png")),
-    }
-}
-
-fn doc(i: i64) -> UserDoc {
-    let u = user(i);
-    UserDoc {
-        pk: u.pk,
-        id: u.id,
-        name: u.name,
-        email: u.email,
-        avatar: u.avatar,
-    }
-}
-
-const HASH_PREFIX: &str = ":BenchUser:";
-const HASH_INDEX: &str = ":BenchUser:index";
-const JSON_PREFIX: &str = ":BenchUserDoc:";
-
-/// Hand-written: the HSET a careful redis-rs user writes.
-fn hand_hset(u: &UserReadCache) -> redis::Cmd {
-    let pk = u.pk.as_deref().unwrap();
-    let mut cmd = redis::cmd("HSET");
-    cmd.arg(format!("{HASH_PREFIX}{pk}"))
-        .arg("pk")
-        .arg(pk)
-        .arg("id")
-        .arg(u.id)
-        .arg("name")
-        .arg(&u.name)
-        .arg("email")
-        .arg(&u.email);
-    if let Some(avatar) = &u.avatar {
-        cmd.arg("avatar").arg(avatar);
-    }
-    cmd
-}
-
-fn text(v: &Value) -> Option<&[u8]> {
-    match v {
-        Value::BulkString(b) => Some(b),
-        Value::SimpleString(s) => Some(s.as_bytes()),
-        _ => None,
-    }
-}
-
-/// Hand-written: decoding HGETALL (or FT.SEARCH fields) into the struct.
-fn hand_decode_hash(reply: &Value) -> Option<UserReadCache> {
-    let mut u = UserReadCache {
-        pk: None,
-        id: 0,
-        name: String::new(),
-        email: String::new(),
-        avatar: None,
-    };
-    let mut set = |k: &[u8], v: &[u8]| {
-        let s = || String::from_utf8(v.to_vec()).ok();
-        match k {
-            b"pk" => u.pk = s(),
-            b"id" => u.id = std::str::from_utf8(v).ok()?.parse().ok()?,
-            b"name" => u.name = s()?,
-            b"email" => u.email = s()?,
-            b"avatar" => u.avatar = s(),
-            _ => {}
-        }
-        Some(())
-    };
-    match reply {
-        Value::Array(items) => {
-            for pair in items.chunks_exact(2) {
-                set(text(&pair[0])?, text(&pair[1])?)?;
-            }
-        }
-        Value::Map(pairs) => {
-            for (k, v) in pairs {
-                set(text(k)?, text(v)?)?;
-            }
-        }
-        _ => return None,
-    }
-    Some(u)
-}
-
-/// Hand-written: the first document of an FT.SEARCH reply (RESP2).
-fn hand_first_of_search(reply: &Value) -> Option<UserReadCache> {
-    match reply {
-        Value::Array(items) if items.len() >= 3 => hand_decode_hash(&items[2]),
-        _ => None,
-    }
-}
+mod support;
+use support::*;
 
 // ---------------------------------------------------------------------------
 // Measurement.
@@ -616,18 +492,7 @@ async fn main() {
                 timed_seq(seq, move |i| {
                     let mut con = con.clone();
                     async move {
-                        let reply: Value = redis::cmd("FT.SEARCH")
-                            .arg(HASH_INDEX)
-                            .arg("@email:{$p0}")
-                            .arg("LIMIT")
-                            .arg(0)
-                            .arg(1)
-                            .arg("PARAMS")
-                            .arg(2)
-                            .arg("p0")
-                            .arg(format!("user{i}@example.com"))
-                            .arg("DIALECT")
-                            .arg(2)
+                        let reply: Value = hand_find_cmd(&format!("user{i}@example.com"))
                             .query_async(&mut con)
                             .await
                             .unwrap();
@@ -728,18 +593,7 @@ async fn main() {
             },
             || {
                 timed_concurrent(&c, tasks, per_task, move |mut con, i| async move {
-                    let reply: Value = redis::cmd("FT.SEARCH")
-                        .arg(HASH_INDEX)
-                        .arg("@email:{$p0}")
-                        .arg("LIMIT")
-                        .arg(0)
-                        .arg(1)
-                        .arg("PARAMS")
-                        .arg(2)
-                        .arg("p0")
-                        .arg(format!("user{}@example.com", i as i64 % n))
-                        .arg("DIALECT")
-                        .arg(2)
+                    let reply: Value = hand_find_cmd(&format!("user{}@example.com", i as i64 % n))
                         .query_async(&mut con)
                         .await
                         .unwrap();

@@ -10,56 +10,10 @@
 
 use redis::AsyncCommands;
 use redis_om::prelude::*;
-#[derive(HashModel, Debug, Clone, PartialEq)]
-#[redis_om(prefix = "BenchUser")]
-struct UserReadCache {
-    #[redis_om(primary_key)]
-    pk: Option<String>,
-    #[redis_om(index, sortable)]
-    id: i64,
-    #[redis_om(index)]
-    name: String,
-    #[redis_om(index)]
-    email: String,
-    avatar: Option<String>,
-}
-fn user(i: i64) -> UserReadCache {
-    UserReadCache {
-        pk: Some(format!("u{i:06}")),
-        id: i,
-        name: format!("user {i}"),
-        email: format!("user{i}@example.com"),
-        avatar: Some(format!("https://img.example.com/{i}.png")),
-    }
-}
 
-fn decode(v: &redis::Value) -> Option<UserReadCache> {
-    let mut u = UserReadCache {
-        pk: None,
-        id: 0,
-        name: String::new(),
-        email: String::new(),
-        avatar: None,
-    };
-    let redis::Value::Array(items) = v else {
-        return None;
-    };
-    for p in items.chunks_exact(2) {
-        let (redis::Value::BulkString(k), redis::Value::BulkString(b)) = (&p[0], &p[1]) else {
-            return None;
-        };
-        let s = || String::from_utf8(b.clone()).ok();
-        match k.as_slice() {
-            b"pk" => u.pk = s(),
-            b"id" => u.id = std::str::from_utf8(b).ok()?.parse().ok()?,
-            b"name" => u.name = s()?,
-            b"email" => u.email = s()?,
-            b"avatar" => u.avatar = s(),
-            _ => {}
-        }
-    }
-    Some(u)
-}
+#[path = "../benches/support/mod.rs"]
+mod support;
+use support::{hand_decode_hash as decode, hand_find_cmd, hand_hset, user, UserReadCache};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -123,40 +77,14 @@ async fn main() {
                     }
                     ("save", true) => {
                         let u = user(n as i64);
-                        let pk = u.pk.as_deref().unwrap();
-                        let _: () = redis::cmd("HSET")
-                            .arg(format!(":BenchUser:{pk}"))
-                            .arg("pk")
-                            .arg(pk)
-                            .arg("id")
-                            .arg(u.id)
-                            .arg("name")
-                            .arg(&u.name)
-                            .arg("email")
-                            .arg(&u.email)
-                            .arg("avatar")
-                            .arg(u.avatar.as_deref().unwrap())
-                            .query_async(&mut con)
-                            .await
-                            .unwrap();
+                        let _: () = hand_hset(&u).query_async(&mut con).await.unwrap();
                     }
                     ("save", false) => {
                         let mut u = user(n as i64);
                         std::hint::black_box(u.save(&mut con).await.unwrap());
                     }
                     ("find", true) => {
-                        let v: redis::Value = redis::cmd("FT.SEARCH")
-                            .arg(":BenchUser:index")
-                            .arg("@email:{$p0}")
-                            .arg("LIMIT")
-                            .arg(0)
-                            .arg(1)
-                            .arg("PARAMS")
-                            .arg(2)
-                            .arg("p0")
-                            .arg(format!("user{n}@example.com"))
-                            .arg("DIALECT")
-                            .arg(2)
+                        let v: redis::Value = hand_find_cmd(&format!("user{n}@example.com"))
                             .query_async(&mut con)
                             .await
                             .unwrap();

@@ -395,49 +395,30 @@ fn check_field(
 
 /// `#[serde(rename = "…")]` (or `rename(serialize = "…")`) of a field.
 fn serde_rename(attrs: &[syn::Attribute]) -> Option<String> {
-    let mut name = None;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        // Other serde options are serde's business: ignore what we do not read.
-        let _ = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("rename") {
-                if meta.input.peek(syn::Token![=]) {
-                    let lit: syn::LitStr = meta.value()?.parse()?;
-                    name = Some(lit.value());
-                } else {
-                    meta.parse_nested_meta(|inner| {
-                        let lit: syn::LitStr = inner.value()?.parse()?;
-                        if inner.path.is_ident("serialize") {
-                            name = Some(lit.value());
-                        }
-                        Ok(())
-                    })?;
-                }
-            } else if meta.input.peek(syn::Token![=]) {
-                let _: syn::Expr = meta.value()?.parse()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
-            }
-            Ok(())
-        });
-    }
-    name
+    serde_string(attrs, "rename")
 }
 
 /// `#[serde(rename_all = "…")]` (or `rename_all(serialize = "…")`) of a struct.
 fn serde_rename_all(attrs: &[syn::Attribute]) -> Option<String> {
-    let mut rule = None;
+    serde_string(attrs, "rename_all")
+}
+
+/// The serialize-side string of serde option `key`: `key = "…"` or
+/// `key(serialize = "…")`. Other serde options are serde's business: what is
+/// not read is skipped.
+fn serde_string(attrs: &[syn::Attribute], key: &str) -> Option<String> {
+    let mut found = None;
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         let _ = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("rename_all") {
+            if meta.path.is_ident(key) {
                 if meta.input.peek(syn::Token![=]) {
                     let lit: syn::LitStr = meta.value()?.parse()?;
-                    rule = Some(lit.value());
+                    found = Some(lit.value());
                 } else {
                     meta.parse_nested_meta(|inner| {
                         let lit: syn::LitStr = inner.value()?.parse()?;
                         if inner.path.is_ident("serialize") {
-                            rule = Some(lit.value());
+                            found = Some(lit.value());
                         }
                         Ok(())
                     })?;
@@ -451,7 +432,7 @@ fn serde_rename_all(attrs: &[syn::Attribute]) -> Option<String> {
             Ok(())
         });
     }
-    rule
+    found
 }
 
 /// The name serde gives a snake_case field under a `rename_all` rule (as
