@@ -123,6 +123,10 @@ impl<M: Model> Query<M> {
 
     /// Sorts the results by a field marked `#[redis_om(sortable)]` (other
     /// fields do not compile).
+    ///
+    /// Reading every match sorted (`all`, `stream`) first counts the matches
+    /// and sorts that many plus an eighth (RediSearch must be told how many to
+    /// sort); documents added beyond that while it reads are left out.
     pub fn sort_by<F: SortableField<M>>(
         mut self,
         field: impl FnOnce(&M::Fields) -> F,
@@ -451,6 +455,8 @@ mod sealed {
         fn plan(&self) -> Result<Option<Plan>>;
         /// The plan of [`delete`](crate::AsyncQuery::delete): keys only, unsorted.
         fn key_plan(&self) -> Result<Option<Plan>>;
+        /// The model's index (alias) name.
+        fn index(&self) -> &'static str;
         fn decode(&self, row: Row) -> Result<Option<Self::Item>>;
     }
 }
@@ -463,6 +469,10 @@ impl<M: Model> sealed::Search for Query<M> {
             storage: M::STORAGE,
             hash_fields: M::stored_names(),
         })
+    }
+
+    fn index(&self) -> &'static str {
+        M::key_layout().index_name()
     }
 
     fn key_plan(&self) -> Result<Option<Plan>> {
@@ -504,6 +514,10 @@ where
 
     fn key_plan(&self) -> Result<Option<Plan>> {
         sealed::Search::key_plan(&self.query)
+    }
+
+    fn index(&self) -> &'static str {
+        M::key_layout().index_name()
     }
 
     fn decode(&self, row: Row) -> Result<Option<P::Output>> {

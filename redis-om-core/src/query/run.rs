@@ -203,7 +203,8 @@ async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
     }
     let (index, query) = match plan {
         Some(plan) => (plan.index.to_owned(), plan.query),
-        None => (String::new(), String::new()),
+        // The filter can match nothing (an empty `is_in`): no query was sent.
+        None => (query.index().to_owned(), "(nothing)".to_owned()),
     };
     Err(Error::NoMatch { index, query })
 }
@@ -308,7 +309,9 @@ pub trait AsyncQuery: Search + Sized {
     /// Every match as a stream (consuming the query), fetched in batches of
     /// [`batch_size`](crate::Query::batch_size): memory stays bounded by one batch.
     /// A document that does not decode is an `Err` item naming its key, and the
-    /// stream continues; a server error ends it.
+    /// stream continues; a server error ends it. A stream dropped early leaves
+    /// its server cursor to expire (RediSearch's cursor idle timeout, 300 s by
+    /// default).
     fn stream<'a, C>(self, con: &'a mut C) -> impl Stream<Item = Result<Self::Item>> + Send + 'a
     where
         C: aio::ConnectionLike + Send,
