@@ -1,6 +1,7 @@
 //! Faults, each against a server of its own: a server killed and restarted
 //! mid-stream, a server that stops answering, and migrators in several processes.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -158,21 +159,8 @@ async fn a_server_that_stops_answering_gives_timeouts_then_recovers() {
     assert_eq!(FaultDoc::get(&mut con, "after").await.unwrap().n, 2);
 }
 
-macro_rules! proc_model {
-    ($name:ident, $($extra:tt)*) => {
-        #[derive(HashModel, Debug)]
-        #[redis_om(prefix = "FaultProcs")]
-        struct $name {
-            pk: Option<String>,
-            #[redis_om(index)]
-            name: String,
-            $($extra)*
-            age: i64,
-        }
-    };
-}
-proc_model!(ProcV1,);
-proc_model!(ProcV2, #[redis_om(index)]);
+versioned_model!(ProcV1, "FaultProcs",);
+versioned_model!(ProcV2, "FaultProcs", #[redis_om(index)]);
 
 /// Run by `processes_run_the_migrator_at_once` in child processes.
 #[test]
@@ -233,12 +221,13 @@ async fn processes_run_the_migrator_at_once() {
         // One versioned index behind the alias, holding every document.
         let indexes = common::indexes_starting_with(&mut con, &format!("{index}:")).await;
         assert_eq!(indexes.len(), 1, "version {version}: {indexes:?}");
-        let again = Migrator::new()
-            .model::<ProcV2>()
-            .dry_run(&mut con)
-            .await
-            .unwrap();
         if version == "2" {
+            // The processes left the index at the new schema.
+            let again = Migrator::new()
+                .model::<ProcV2>()
+                .dry_run(&mut con)
+                .await
+                .unwrap();
             assert_eq!(again.models[0].action, MigrationAction::Unchanged);
         }
         assert_eq!(ProcV1::find_all().count(&mut con).await.unwrap(), 2_000);

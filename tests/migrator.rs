@@ -1,6 +1,7 @@
 //! The migrator against the real server: create, leave alone, rebuild with zero
 //! downtime behind an alias, concurrent runs, dry run, and a server without RediSearch.
 
+#[macro_use]
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -50,20 +51,6 @@ fn derived_schemas_follow_redis_om_python() {
          $.tags[*] AS tags TAG SEPARATOR | $.totalCents AS totalCents NUMERIC SORTABLE \
          $.code AS code TAG SEPARATOR , CASESENSITIVE $.paid AS paid TAG"
     );
-}
-
-macro_rules! versioned_model {
-    ($name:ident, $prefix:literal, $($extra:tt)*) => {
-        #[derive(HashModel, Debug, Clone, PartialEq)]
-        #[redis_om(prefix = $prefix)]
-        struct $name {
-            pk: Option<String>,
-            #[redis_om(index)]
-            name: String,
-            $($extra)*
-            age: i64,
-        }
-    };
 }
 
 versioned_model!(LifeV1, "om-test-migrate-life",);

@@ -70,7 +70,7 @@ pub(crate) fn save<M: Model>(
         Some(condition) => conditional_save(&key, &encoded, ttl, condition),
     };
     let conditional = options.condition.is_some();
-    Ok(Op::new(request, move |reply| {
+    Ok(Op::new(request, move |reply, _| {
         if !conditional {
             return Ok(Some(pk));
         }
@@ -157,11 +157,10 @@ pub(crate) fn get<M: Model>(pk: impl fmt::Display) -> Op<M, impl Parse<M>> {
         Storage::Json => "JSON.GET",
     });
     request.arg(&key);
-    let reading = key.clone();
-    Op::new(Request::Cmd(request), move |reply| {
-        decode_reply::<M>(&key, reply)
+    Op::new(Request::Cmd(request), |reply, key: Option<String>| {
+        decode_reply::<M>(key.as_deref().unwrap_or_default(), reply)
     })
-    .reading(reading)
+    .reading(key)
 }
 
 /// Decodes the reply of `HGETALL`/`JSON.GET` at `key`.
@@ -198,14 +197,14 @@ fn key_cmd<M: Model>(name: &str, pk: impl fmt::Display) -> Cmd {
 
 /// `delete`: whether a document existed.
 pub(crate) fn delete<M: Model>(pk: impl fmt::Display) -> Op<bool, impl Parse<bool>> {
-    Op::new(Request::Cmd(key_cmd::<M>("DEL", pk)), |reply| {
+    Op::new(Request::Cmd(key_cmd::<M>("DEL", pk)), |reply, _| {
         Ok(int_reply("DEL", reply)? > 0)
     })
 }
 
 /// `exists`: whether a document exists.
 pub(crate) fn exists<M: Model>(pk: impl fmt::Display) -> Op<bool, impl Parse<bool>> {
-    Op::new(Request::Cmd(key_cmd::<M>("EXISTS", pk)), |reply| {
+    Op::new(Request::Cmd(key_cmd::<M>("EXISTS", pk)), |reply, _| {
         Ok(int_reply("EXISTS", reply)? > 0)
     })
 }
@@ -217,7 +216,7 @@ pub(crate) fn expire<M: Model>(
 ) -> Result<Op<bool, impl Parse<bool>>> {
     let mut c = key_cmd::<M>("PEXPIRE", pk);
     c.arg(ttl_millis(ttl)?);
-    Ok(Op::new(Request::Cmd(c), |reply| {
+    Ok(Op::new(Request::Cmd(c), |reply, _| {
         Ok(int_reply("PEXPIRE", reply)? == 1)
     }))
 }
@@ -228,7 +227,7 @@ pub(crate) fn ttl<M: Model>(
 ) -> Op<Option<Duration>, impl Parse<Option<Duration>>> {
     let key = M::key_layout().key(pk);
     let c = cmd("PTTL").arg(&key).to_owned();
-    Op::new(Request::Cmd(c), move |reply| {
+    Op::new(Request::Cmd(c), move |reply, _| {
         match int_reply("PTTL", reply)? {
             -2 => Err(Error::NotFound { key }),
             ms if ms < 0 => Ok(None),

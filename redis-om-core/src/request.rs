@@ -90,9 +90,10 @@ impl Request {
     }
 }
 
-/// The interpretation of a reply.
-pub(crate) trait Parse<T>: FnOnce(Value) -> Result<T> + Send {}
-impl<T, F: FnOnce(Value) -> Result<T> + Send> Parse<T> for F {}
+/// The interpretation of a reply; it also gets the key given to
+/// [`Op::reading`], so that the key is kept once, not copied for the parser.
+pub(crate) trait Parse<T>: FnOnce(Value, Option<String>) -> Result<T> + Send {}
+impl<T, F: FnOnce(Value, Option<String>) -> Result<T> + Send> Parse<T> for F {}
 
 /// A request together with the interpretation of its reply.
 pub(crate) struct Op<T, F> {
@@ -103,7 +104,7 @@ pub(crate) struct Op<T, F> {
     _out: PhantomData<fn() -> T>,
 }
 
-impl<T, F: FnOnce(Value) -> Result<T>> Op<T, F> {
+impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
     pub(crate) fn new(request: Request, parse: F) -> Self {
         Op {
             request,
@@ -127,8 +128,8 @@ impl<T, F: FnOnce(Value) -> Result<T>> Op<T, F> {
                     || crate::error::server_message(&err).contains("wrong Redis type") =>
             {
                 Error::Decode {
-                key,
-                field: None,
+                    key,
+                    field: None,
                     reason: "WRONGTYPE: the key holds another Redis type than this model's (a hash or a JSON document)"
                         .to_owned(),
                 }
@@ -142,7 +143,7 @@ impl<T, F: FnOnce(Value) -> Result<T>> Op<T, F> {
             Ok(reply) => reply,
             Err(err) => return Err(Self::error(self.key, err)),
         };
-        (self.parse)(reply)
+        (self.parse)(reply, self.key)
     }
 
     pub(crate) async fn run_async<C: aio::ConnectionLike + Send>(self, con: &mut C) -> Result<T> {
@@ -150,6 +151,6 @@ impl<T, F: FnOnce(Value) -> Result<T>> Op<T, F> {
             Ok(reply) => reply,
             Err(err) => return Err(Self::error(self.key, err)),
         };
-        (self.parse)(reply)
+        (self.parse)(reply, self.key)
     }
 }

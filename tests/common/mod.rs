@@ -20,6 +20,23 @@ pub struct UserReadCache {
     pub avatar: Option<String>,
 }
 
+/// Two versions of one model for schema changes: `name` always indexed, `age`
+/// with the extra attributes given (`#[redis_om(index)]` in the newer one).
+#[allow(unused_macros)]
+macro_rules! versioned_model {
+    ($name:ident, $prefix:literal, $($extra:tt)*) => {
+        #[derive(redis_om::HashModel, Debug, Clone, PartialEq)]
+        #[redis_om(prefix = $prefix)]
+        struct $name {
+            pk: Option<String>,
+            #[redis_om(index)]
+            name: String,
+            $($extra)*
+            age: i64,
+        }
+    };
+}
+
 /// The URL of the Redis Stack under test (`REDIS_OM_URL`, set by `scripts/test`).
 pub fn url() -> String {
     std::env::var("REDIS_OM_URL").unwrap_or_else(|_| {
