@@ -35,7 +35,8 @@ pub use pk::PrimaryKey;
 pub use query::{
     AsyncQuery, BoolField, Expr, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField,
     NumericOnly, ProjectedField, Projection, Query, QueryIter, QueryParams, Select, SortOrder,
-    SortableField, SyncQuery, TagArg, TagField, TextField,
+    SortableField, SyncQuery, TagArg, TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS,
+    MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 pub use redis;
 pub use scan::PkIter;

@@ -96,7 +96,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             if let Some(embed) = &f.embed {
                 let inner = &embed.inner;
                 let star = if embed.many { "[*]" } else { "" };
-                let path = format!("$.{}{star}", f.stored_name);
+                let path = format!("${}{star}", json_member(&f.stored_name));
                 let alias = &f.stored_name;
                 return quote! {
                     <#inner as #krate::Embedded>::index_fields(#path, #alias, &mut out);
@@ -266,12 +266,12 @@ fn handles(
             let star = if embed.many { "[*]" } else { "" };
             let (path, alias) = match names {
                 Names::Model(_) => {
-                    let path = format!("$.{stored}{star}");
+                    let path = format!("${}{star}", json_member(stored));
                     (quote!(#path), quote!(#stored))
                 }
                 Names::Embedded => {
-                    let path = format!("{{}}.{stored}{star}");
-                    let alias = format!("{{}}_{stored}");
+                    let path = format!("{{}}{}{star}", fmt_literal(&json_member(stored)));
+                    let alias = format!("{{}}_{}", fmt_literal(stored));
                     (
                         quote!(&::std::format!(#path, path)),
                         quote!(&::std::format!(#alias, alias)),
@@ -306,12 +306,13 @@ fn handles(
                 let text_name = format!("{stored}_fts");
                 let source = match storage {
                     Storage::Hash => stored.clone(),
-                    Storage::Json => format!("$.{stored}"),
+                    Storage::Json => format!("${}", json_member(stored)),
                 };
                 (quote!(#stored), quote!(#text_name), quote!(#source))
             }
             Names::Embedded => {
-                let source = format!("{{}}.{stored}");
+                let source = format!("{{}}{}", fmt_literal(&json_member(stored)));
+                let stored = fmt_literal(stored);
                 (
                     runtime(&format!("{{}}_{stored}")),
                     runtime(&format!("{{}}_{stored}_fts")),
@@ -407,8 +408,8 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
         if let Some(embed) = &f.embed {
             let inner = &embed.inner;
             let star = if embed.many { "[*]" } else { "" };
-            let path = format!("{{}}.{stored}{star}");
-            let alias = format!("{{}}_{stored}");
+            let path = format!("{{}}{}{star}", fmt_literal(&json_member(stored)));
+            let alias = format!("{{}}_{}", fmt_literal(stored));
             return quote! {
                 <#inner as #krate::Embedded>::index_fields(
                     &::std::format!(#path, path),
@@ -418,8 +419,8 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
             };
         }
         let ty = &f.ty;
-        let name_format = format!("{{}}_{stored}");
-        let path_format = format!("{{}}.{stored}{{}}");
+        let name_format = format!("{{}}_{}", fmt_literal(stored));
+        let path_format = format!("{{}}{}{{}}", fmt_literal(&json_member(stored)));
         let field = indexed_field(
             krate,
             f,
@@ -623,4 +624,30 @@ pub(crate) fn hash_value(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         };
     })
+}
+
+/// The JSON path step to a stored name: `.name` for a plain identifier (as
+/// redis-om-python writes it), `["na-me"]` for any other name, which dot
+/// notation cannot express. Kept equal to `redis_om_core`'s `json_member`.
+fn json_member(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        return format!(".{name}");
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    out.push_str("[\"");
+    for c in name.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push_str("\"]");
+    out
+}
+
+/// `text` as literal text inside a `format!` string.
+fn fmt_literal(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
 }

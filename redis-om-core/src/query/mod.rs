@@ -18,7 +18,8 @@ use redis::{Cmd, Value};
 pub use expr::{Expr, QueryParams};
 pub use field::{
     BoolField, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField, NumericOnly,
-    ProjectedField, SortableField, TagArg, TagField, TextField,
+    ProjectedField, SortableField, TagArg, TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS,
+    MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 pub use run::{AsyncQuery, QueryIter, SyncQuery};
 
@@ -121,8 +122,10 @@ impl<M: Model> Query<M> {
         self
     }
 
-    /// Sorts the results by a field marked `#[redis_om(sortable)]` (other
-    /// fields do not compile).
+    /// Sorts the results by an indexed field (a field that is not indexed
+    /// does not compile). `#[redis_om(sortable)]` makes sorting faster; it is
+    /// not required. Strings sort by their indexed form (lowercased unless
+    /// `case_sensitive`).
     ///
     /// Reading every match sorted (`all`, `stream`) first counts the matches
     /// and sorts that many plus an eighth (RediSearch must be told how many to
@@ -198,9 +201,9 @@ pub struct Select<M, P> {
 pub trait Projection<M> {
     /// What one result decodes to.
     type Output;
-    /// The attributes to load: `(source, name)` (source is the hash field or JSON path).
+    /// The attributes to load.
     #[doc(hidden)]
-    fn fields(&self, out: &mut Vec<(&'static str, &'static str)>);
+    fn fields(&self, out: &mut Vec<ProjectedAttr>);
     /// Decodes one result.
     #[doc(hidden)]
     fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<Self::Output>;
@@ -221,8 +224,12 @@ macro_rules! single_projection {
     ($($handle:ident),*) => {$(
         impl<M, T, const S: bool> Projection<M> for $handle<M, T, S> {
             type Output = T;
-            fn fields(&self, out: &mut Vec<(&'static str, &'static str)>) {
-                out.push((ProjectedField::<M>::source(self), ProjectedField::<M>::name(self)));
+            fn fields(&self, out: &mut Vec<ProjectedAttr>) {
+                out.push(ProjectedAttr {
+                    source: ProjectedField::<M>::source(self),
+                    name: ProjectedField::<M>::name(self),
+                    numeric: ProjectedField::<M>::numeric(self),
+                });
             }
             fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<T> {
                 project::<M, _>(self, key, attrs, storage)
@@ -236,7 +243,7 @@ macro_rules! tuple_projection {
     ($($p:ident $i:tt),*) => {
         impl<M, $($p: Projection<M>),*> Projection<M> for ($($p,)*) {
             type Output = ($($p::Output,)*);
-            fn fields(&self, out: &mut Vec<(&'static str, &'static str)>) {
+            fn fields(&self, out: &mut Vec<ProjectedAttr>) {
                 $( self.$i.fields(out); )*
             }
             fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<Self::Output> {
@@ -254,20 +261,28 @@ tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
+/// One attribute chosen by [`Query::select`].
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct ProjectedAttr {
+    /// The hash field or JSON path.
+    pub source: &'static str,
+    /// The attribute name (the alias in results).
+    pub name: &'static str,
+    /// Indexed as NUMERIC (see [`ProjectedField::numeric`]).
+    pub numeric: bool,
+}
+
 /// What a search returns for each document.
 #[derive(Debug, Clone)]
 #[doc(hidden)]
 pub enum Load {
-    /// The whole document: the hash fields (named, so that the aggregate path
-    /// can load them) or the JSON root.
-    Document {
-        storage: Storage,
-        hash_fields: &'static [&'static str],
-    },
-    /// Chosen attributes `(source, name)`; JSON values come as arrays (`DIALECT 3`).
+    /// The whole document: every hash field, or the JSON root.
+    Document { storage: Storage },
+    /// Chosen attributes; JSON values come as arrays (`DIALECT 3`).
     Fields {
         storage: Storage,
-        fields: Vec<(&'static str, &'static str)>,
+        fields: Vec<ProjectedAttr>,
     },
     /// Only the key (for `delete`).
     Key,
@@ -310,6 +325,13 @@ impl Plan {
     }
 
     /// `FT.SEARCH` of one page (`limit` 0 counts).
+    ///
+    /// Values are read as stored, never as the index renders them: the server
+    /// formats a NUMERIC attribute named in `RETURN` or `LOAD` with 12
+    /// significant digits (`1795849964676585473` comes back as
+    /// `1795849964676585472`, `i64::MAX` as `9.22337203685e+18`). So hash
+    /// documents are returned whole (no `RETURN`, `LOAD *`), and JSON values
+    /// are read by path as JSON (`$`, or `DIALECT 3` arrays).
     pub(crate) fn search(&self, offset: u64, limit: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.SEARCH");
         cmd.arg(self.index).arg(&self.query);
@@ -318,19 +340,24 @@ impl Plan {
             Load::Key => {
                 cmd.arg("NOCONTENT");
             }
+            // A numeric attribute would be rounded: read the whole hash.
+            Load::Fields {
+                storage: Storage::Hash,
+                fields,
+            } if fields.iter().any(|f| f.numeric) => {}
             Load::Fields { storage, fields } => {
                 cmd.arg("RETURN");
                 match storage {
                     Storage::Hash => {
                         cmd.arg(fields.len());
-                        for (_, name) in fields {
-                            cmd.arg(*name);
+                        for field in fields {
+                            cmd.arg(field.name);
                         }
                     }
                     Storage::Json => {
                         cmd.arg(fields.len() * 3);
-                        for (source, name) in fields {
-                            cmd.arg(*source).arg("AS").arg(*name);
+                        for field in fields {
+                            cmd.arg(field.source).arg("AS").arg(field.name);
                         }
                     }
                 }
@@ -350,43 +377,35 @@ impl Plan {
     /// results when the query sorts.
     pub(crate) fn aggregate(&self, max: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.AGGREGATE");
-        cmd.arg(self.index).arg(&self.query).arg("LOAD");
+        cmd.arg(self.index).arg(&self.query);
         match &self.load {
+            // `LOAD *` reads the hash as stored (see `search`); the key needs a
+            // `LOAD` of its own.
             Load::Document {
                 storage: Storage::Hash,
-                hash_fields,
-            } => {
-                cmd.arg(1 + hash_fields.len()).arg("@__key");
-                for name in *hash_fields {
-                    cmd.arg(format!("@{name}"));
-                }
             }
-            Load::Document {
-                storage: Storage::Json,
+            | Load::Fields {
+                storage: Storage::Hash,
                 ..
             } => {
-                cmd.arg(2).arg("@__key").arg("$");
+                cmd.arg("LOAD").arg("*").arg("LOAD").arg(1).arg("@__key");
             }
-            Load::Fields {
-                storage: Storage::Hash,
-                fields,
+            Load::Document {
+                storage: Storage::Json,
             } => {
-                cmd.arg(1 + fields.len()).arg("@__key");
-                for (_, name) in fields {
-                    cmd.arg(format!("@{name}"));
-                }
+                cmd.arg("LOAD").arg(2).arg("@__key").arg("$");
             }
             Load::Fields {
                 storage: Storage::Json,
                 fields,
             } => {
-                cmd.arg(1 + fields.len() * 3).arg("@__key");
-                for (source, name) in fields {
-                    cmd.arg(*source).arg("AS").arg(*name);
+                cmd.arg("LOAD").arg(1 + fields.len() * 3).arg("@__key");
+                for field in fields {
+                    cmd.arg(field.source).arg("AS").arg(field.name);
                 }
             }
             Load::Key => {
-                cmd.arg(1).arg("@__key");
+                cmd.arg("LOAD").arg(1).arg("@__key");
             }
         }
         if let Some((field, order)) = self.sort {
@@ -428,12 +447,26 @@ impl Plan {
                 index: self.index.to_owned(),
             },
             Error::Redis(err) if err.code().is_some() => Error::Query {
-                query: self.query.clone(),
-                message: crate::error::server_message(&err),
+                query: shorten(&self.query, 500),
+                message: shorten(&crate::error::server_message(&err), 500),
             },
             other => other,
         }
     }
+}
+
+/// `text` cut to about `max` bytes (at a character boundary), saying how long
+/// it was: a rejected query can be megabytes long, and so can the server's
+/// message that quotes it.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
 }
 
 /// A document that vanished (expired or deleted) between matching and loading.
@@ -467,7 +500,6 @@ impl<M: Model> sealed::Search for Query<M> {
     fn plan(&self) -> Result<Option<Plan>> {
         self.plan_with(Load::Document {
             storage: M::STORAGE,
-            hash_fields: M::stored_names(),
         })
     }
 

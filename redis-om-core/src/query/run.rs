@@ -62,19 +62,18 @@ impl Scan {
     pub(crate) fn next_cmd(&mut self) -> Option<Cmd> {
         let (cmd, next) = match self.state {
             // A sorted aggregate needs to know how many results to sort (MAX).
-            State::Start if self.plan.sort.is_some() && self.limit.is_none() => {
-                (self.plan.search(0, 0), State::CountSent)
-            }
-            State::Start => {
-                let max = self.limit.map_or(0, |(o, n)| o.saturating_add(n));
+            State::Start if self.plan.sort.is_some() => (self.plan.search(0, 0), State::CountSent),
+            State::Start => (self.plan.aggregate(0), State::AggregateSent),
+            State::Counted(0) => return None,
+            // Room for documents added while reading, but no more than the page needs.
+            State::Counted(total) => {
+                let room = total.saturating_add(total / 8).saturating_add(64);
+                let max = match self.limit {
+                    Some((offset, count)) => room.min(offset.saturating_add(count)),
+                    None => room,
+                };
                 (self.plan.aggregate(max), State::AggregateSent)
             }
-            State::Counted(0) => return None,
-            // Room for documents added while reading.
-            State::Counted(total) => (
-                self.plan.aggregate(total + total / 8 + 64),
-                State::AggregateSent,
-            ),
             State::Cursor(id) => (self.plan.read_cursor(id), State::ReadSent),
             State::Close(id) => (self.plan.delete_cursor(id), State::CloseSent),
             State::CountSent
@@ -155,9 +154,21 @@ async fn all<Q: Search, E: Exec>(
         if count == 0 {
             return Ok(Vec::new());
         }
+        // One `FT.SEARCH` when the page lies inside the default window; a server
+        // configured with a smaller `MAXSEARCHRESULTS` refuses it or cuts it
+        // short, and the page is then read through the aggregate cursor.
         if offset.saturating_add(count) <= SEARCH_WINDOW {
-            let (_, rows) = reply::search(run(exec, &plan, &plan.search(offset, count)).await?)?;
-            return decode_all(query, rows);
+            match run(exec, &plan, &plan.search(offset, count)).await {
+                Ok(reply) => {
+                    let (total, rows) = reply::search(reply)?;
+                    let read = rows.len() as u64;
+                    if read >= count || total <= offset.saturating_add(read) {
+                        return decode_all(query, rows);
+                    }
+                }
+                Err(err) if is_window_error(&err) => {}
+                Err(err) => return Err(err),
+            }
         }
     }
     let mut scan = Scan::new(plan, limit);
@@ -179,6 +190,12 @@ async fn all<Q: Search, E: Exec>(
         }
     }
     Ok(out)
+}
+
+/// `FT.SEARCH`'s refusal of a page past `MAXSEARCHRESULTS` (`LIMIT exceeds
+/// maximum of 100`, `OFFSET exceeds maximum of 100`).
+fn is_window_error(err: &Error) -> bool {
+    matches!(err, Error::Query { message, .. } if message.contains("exceeds maximum of"))
 }
 
 fn decode_all<Q: Search>(query: &Q, rows: Vec<Row>) -> Result<Vec<Q::Item>> {
