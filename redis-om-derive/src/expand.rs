@@ -115,6 +115,21 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         Storage::Json => Vec::new(),
     };
 
+    // Every concrete model is known to the others, so that nested key prefixes
+    // are found (a generic struct has no single layout to register).
+    let register = if def.generics.params.is_empty() {
+        quote! {
+            #krate::__private::inventory::submit! {
+                #krate::__private::RegisteredModel {
+                    name: ::core::concat!(::core::module_path!(), "::", #model_name),
+                    layout: <#ident as #krate::Model>::key_layout,
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+
     quote! {
         #fields
 
@@ -173,6 +188,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                     &[#(#stored_names),*]
                 }
             }
+
+            #register
         };
     }
 }
@@ -248,9 +265,11 @@ fn handles(
         inits: Vec::new(),
         checks: Vec::new(),
     };
-    let (storage_variant, decoder) = match names {
-        Names::Model(Storage::Hash) => (quote!(Hash), quote!(decode_hash_field)),
-        _ => (quote!(Json), quote!(decode_json_field)),
+    let json = !matches!(names, Names::Model(Storage::Hash));
+    let (storage_variant, decoder) = if json {
+        (quote!(Json), quote!(decode_json_field))
+    } else {
+        (quote!(Hash), quote!(decode_hash_field))
     };
     let runtime = |suffix: &str| -> TokenStream {
         quote!(#krate::__private::intern(::std::format!(#suffix, alias)))
@@ -328,6 +347,21 @@ fn handles(
         };
         let sort_doc = if sortable { "; sortable" } else { "" };
         let doc = format!("{kind}{sort_doc}.");
+        // A JSON field that serde reads with a function of its own (a
+        // `redis_om::timestamp` datetime) is decoded with it when selected.
+        let with = f
+            .deserialize_with
+            .as_deref()
+            .filter(|_| json)
+            .and_then(|path| syn::parse_str::<syn::Path>(path).ok());
+        let field_decoder = match with {
+            Some(path) => quote! {
+                (|raw: ::core::option::Option<&[u8]>| {
+                    #krate::__private::decode_json_field_with(raw, |value| #path(value))
+                }) as #krate::FieldDecoder<#ty>
+            },
+            None => quote!(#krate::__private::#decoder::<#ty>),
+        };
         out.decls.push(quote! {
             #[doc = #doc]
             pub #name: #handle
@@ -341,7 +375,7 @@ fn handles(
                     separator: #separator,
                     storage: #krate::Storage::#storage_variant,
                 },
-                #krate::__private::#decoder::<#ty>,
+                #field_decoder,
             )
         });
     }

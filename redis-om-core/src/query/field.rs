@@ -472,7 +472,8 @@ fn is_word_break(b: u8) -> bool {
 
 /// The words of `text` exactly as RediSearch indexes them (its tokenizer and
 /// `DefaultNormalize`, byte by byte):
-/// - a separator byte ends a word unless the byte before it is a backslash;
+/// - a separator byte ends a word unless a backslash escapes it (a backslash
+///   that is not itself escaped);
 /// - in a word, ASCII letters are lowercased (no other letter is: `É` stays);
 ///   control characters (newline included) are dropped, so `a\nb` is `ab`;
 ///   a backslash is dropped and keeps the next byte, even a space.
@@ -482,18 +483,27 @@ pub(crate) fn words(text: &str) -> Vec<String> {
     let bytes = text.as_bytes();
     let mut words = Vec::new();
     let mut start = 0;
-    for i in 0..=bytes.len() {
-        let end =
-            i == bytes.len() || (is_word_break(bytes[i]) && (i == 0 || bytes[i - 1] != b'\\'));
-        if end {
-            let word = normalize(&bytes[start..i]);
-            if !word.is_empty() {
-                words.push(word);
-            }
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\\' && !escaped {
+            escaped = true;
+            continue;
+        }
+        if is_word_break(b) && !escaped {
+            push_word(&mut words, &bytes[start..i]);
             start = i + 1;
         }
+        escaped = false;
     }
+    push_word(&mut words, &bytes[start..]);
     words
+}
+
+fn push_word(words: &mut Vec<String>, token: &[u8]) {
+    let word = normalize(token);
+    if !word.is_empty() {
+        words.push(word);
+    }
 }
 
 /// One token normalized as RediSearch does (see [`words`]).

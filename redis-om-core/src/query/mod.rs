@@ -23,6 +23,8 @@ pub use field::{
 };
 pub use run::{AsyncQuery, QueryIter, SyncQuery};
 
+pub(crate) use field::words;
+
 /// For the fuzz entry points.
 pub(crate) fn reply_search(value: Value) -> Result<u64> {
     reply::search(value).map(|(total, _)| total)
@@ -181,6 +183,7 @@ impl<M: Model> Query<M> {
         };
         Ok(Some(Plan {
             index: M::key_layout().index_name(),
+            layout: M::key_layout(),
             model: std::any::type_name::<M>(),
             query,
             params,
@@ -293,6 +296,9 @@ pub enum Load {
 #[doc(hidden)]
 pub struct Plan {
     pub(crate) index: &'static str,
+    /// Where the model's keys are: results under the prefix of another model
+    /// nested in this one's are left out ([`Plan::scoped`]).
+    pub(crate) layout: &'static crate::key::KeyLayout,
     pub(crate) model: &'static str,
     pub(crate) query: String,
     pub(crate) params: QueryParams,
@@ -302,6 +308,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the index may hold documents of another model whose key prefix
+    /// nests in this model's: every result must then pass
+    /// [`KeyLayout::owns_key`](crate::KeyLayout::owns_key), so pages, first
+    /// results and counts are read through the cursor and filtered on the way,
+    /// never taken from `FT.SEARCH`'s numbers.
+    pub(crate) fn scoped(&self) -> bool {
+        !self.layout.nested_models().is_empty()
+    }
+
     fn dialect(&self) -> &'static str {
         // DIALECT 3 returns JSON values as arrays, so that a string and a
         // number stay distinguishable; it is DIALECT 2 plus that.
@@ -378,6 +393,18 @@ impl Plan {
     pub(crate) fn aggregate(&self, max: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.AGGREGATE");
         cmd.arg(self.index).arg(&self.query);
+        // Sorted before loading: after `LOAD *` the attribute would be the
+        // stored text and sort as text (`19` after `189`).
+        if let Some((field, order)) = self.sort {
+            // Without MAX, an aggregate sorts only the first 10 results; a MAX
+            // far above the matches makes the server allocate for all of it.
+            cmd.arg("SORTBY")
+                .arg(2)
+                .arg(format!("@{field}"))
+                .arg(order.as_str())
+                .arg("MAX")
+                .arg(max.max(1));
+        }
         match &self.load {
             // `LOAD *` reads the hash as stored (see `search`); the key needs a
             // `LOAD` of its own.
@@ -407,16 +434,6 @@ impl Plan {
             Load::Key => {
                 cmd.arg("LOAD").arg(1).arg("@__key");
             }
-        }
-        if let Some((field, order)) = self.sort {
-            // Without MAX, an aggregate sorts only the first 10 results; a MAX
-            // far above the matches makes the server allocate for all of it.
-            cmd.arg("SORTBY")
-                .arg(2)
-                .arg(format!("@{field}"))
-                .arg(order.as_str())
-                .arg("MAX")
-                .arg(max.max(1));
         }
         cmd.arg("WITHCURSOR").arg("COUNT").arg(self.batch);
         self.tail(&mut cmd);

@@ -96,6 +96,11 @@ impl Scan {
             State::AggregateSent | State::ReadSent => {
                 let (total, mut rows, cursor) = reply::cursor(reply)?;
                 self.total = self.total.or(total);
+                if self.plan.scoped() {
+                    // Never a document of a model whose key prefix nests in this one's.
+                    let layout = self.plan.layout;
+                    rows.retain(|row| row.key_bytes().is_none_or(|key| layout.owns_key(key)));
+                }
                 let skip = usize::try_from(self.skip)
                     .unwrap_or(usize::MAX)
                     .min(rows.len());
@@ -157,7 +162,7 @@ async fn all<Q: Search, E: Exec>(
         // One `FT.SEARCH` when the page lies inside the default window; a server
         // configured with a smaller `MAXSEARCHRESULTS` refuses it or cuts it
         // short, and the page is then read through the aggregate cursor.
-        if offset.saturating_add(count) <= SEARCH_WINDOW {
+        if offset.saturating_add(count) <= SEARCH_WINDOW && !plan.scoped() {
             match run(exec, &plan, &plan.search(offset, count)).await {
                 Ok(reply) => {
                     let (total, rows) = reply::search(reply)?;
@@ -211,7 +216,17 @@ fn decode_all<Q: Search>(query: &Q, rows: Vec<Row>) -> Result<Vec<Q::Item>> {
 async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
     let plan = query.plan()?;
     if let Some(plan) = &plan {
-        let (_, rows) = reply::search(run(exec, plan, &plan.search(0, 1)).await?)?;
+        let rows = if plan.scoped() {
+            let mut scan = Scan::new(plan.clone(), Some((0, 1)));
+            let mut rows = Vec::new();
+            while let Some(cmd) = scan.next_cmd() {
+                scan.feed(run(exec, scan.plan(), &cmd).await?)?;
+                rows.extend(std::iter::from_fn(|| scan.pop()));
+            }
+            rows
+        } else {
+            reply::search(run(exec, plan, &plan.search(0, 1)).await?)?.1
+        };
         for row in rows {
             if let Some(item) = query.decode(row)? {
                 return Ok(item);
@@ -227,9 +242,19 @@ async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
 }
 
 async fn count<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
-    let Some(plan) = query.plan()? else {
+    let Some(plan) = query.key_plan()? else {
         return Ok(0);
     };
+    if plan.scoped() {
+        // Counted one by one: the server's total includes the nested model's documents.
+        let mut scan = Scan::new(plan, None);
+        let mut total = 0;
+        while let Some(cmd) = scan.next_cmd() {
+            scan.feed(run(exec, scan.plan(), &cmd).await?)?;
+            total += std::iter::from_fn(|| scan.pop()).count() as u64;
+        }
+        return Ok(total);
+    }
     let (total, _) = reply::search(run(exec, &plan, &plan.search(0, 0)).await?)?;
     Ok(total)
 }

@@ -285,6 +285,7 @@ fn args(cmd: &Cmd) -> Vec<String> {
 fn commands() {
     let plan = Plan {
         index: ":User:index",
+        layout: layout(),
         model: "User",
         query: "@email:{$p0}".into(),
         params: vec![(std::borrow::Cow::Borrowed("p0"), "a@b".into())],
@@ -304,7 +305,7 @@ fn commands() {
     );
     assert_eq!(
         args(&plan.aggregate(1200)).join(" "),
-        "FT.AGGREGATE :User:index @email:{$p0} LOAD * LOAD 1 @__key SORTBY 2 @age DESC MAX 1200 \
+        "FT.AGGREGATE :User:index @email:{$p0} SORTBY 2 @age DESC MAX 1200 LOAD * LOAD 1 @__key \
          WITHCURSOR COUNT 500 PARAMS 2 p0 a@b DIALECT 2"
     );
     assert_eq!(
@@ -332,6 +333,12 @@ fn commands() {
     );
 }
 
+fn layout() -> &'static crate::KeyLayout {
+    static LAYOUT: std::sync::LazyLock<crate::KeyLayout> =
+        std::sync::LazyLock::new(|| crate::KeyLayout::new("", "User", None));
+    &LAYOUT
+}
+
 fn attr(source: &'static str, name: &'static str, numeric: bool) -> ProjectedAttr {
     ProjectedAttr {
         source,
@@ -344,6 +351,7 @@ fn attr(source: &'static str, name: &'static str, numeric: bool) -> ProjectedAtt
 fn hash_projections_with_numbers_read_the_stored_hash() {
     let plan = |fields| Plan {
         index: "i",
+        layout: layout(),
         model: "User",
         query: "*".into(),
         params: vec![],
