@@ -69,8 +69,11 @@ impl Scan {
             State::Counted(total) => {
                 let room = total.saturating_add(total / 8).saturating_add(64);
                 let max = match self.limit {
-                    Some((offset, count)) => room.min(offset.saturating_add(count)),
-                    None => room,
+                    // Left-out rows (`Plan::scoped`) would take places of the page.
+                    Some((offset, count)) if !self.plan.scoped() => {
+                        room.min(offset.saturating_add(count))
+                    }
+                    _ => room,
                 };
                 (self.plan.aggregate(max), State::AggregateSent)
             }
