@@ -46,6 +46,8 @@ pub(crate) struct FieldDef {
     pub index: IndexOpts,
     /// `#[redis_om(embed)]`: a struct whose own indexed fields are indexed.
     pub embed: Option<Embed>,
+    /// `#[serde(with = "…")]` or `serialize_with`: serde's encoding is the user's.
+    pub serde_with: bool,
 }
 
 /// An embedded struct field: `T`, `Option<T>` (one) or `Vec<T>` (many, `[*]`).
@@ -378,8 +380,10 @@ fn check_field(
         }
     }
 
+    let serde_with = serde_has(&field.attrs, &["with", "serialize_with"]);
     Some(FieldDef {
         ident,
+        serde_with,
         embed: embed.then(|| embedded_type(&field.ty)),
         ty: field.ty,
         stored_name,
@@ -391,6 +395,26 @@ fn check_field(
             separator,
         },
     })
+}
+
+/// Whether a `#[serde(…)]` attribute has one of the options `keys`.
+fn serde_has(attrs: &[syn::Attribute], keys: &[&str]) -> bool {
+    let mut found = false;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if keys.iter().any(|k| meta.path.is_ident(k)) {
+                found = true;
+            }
+            if meta.input.peek(syn::Token![=]) {
+                let _: syn::Expr = meta.value()?.parse()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _content;
+                syn::parenthesized!(_content in meta.input);
+            }
+            Ok(())
+        });
+    }
+    found
 }
 
 /// `#[serde(rename = "…")]` (or `rename(serialize = "…")`) of a field.
