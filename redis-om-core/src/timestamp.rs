@@ -68,6 +68,37 @@ pub mod date {
             .map_err(serde::de::Error::custom)?
             .date_naive())
     }
+
+    /// The same for `Option<NaiveDate>`: `None` is stored as `null`.
+    pub mod option {
+        use chrono::NaiveDate;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serializes `Some` as the epoch seconds of its UTC midnight, `None` as `null`.
+        ///
+        /// # Errors
+        /// Those of the serializer.
+        pub fn serialize<S: Serializer>(date: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+            match date {
+                Some(date) => super::serialize(date, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Deserializes epoch seconds or `null`.
+        ///
+        /// # Errors
+        /// When the value is neither a number nor `null`, or out of range.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+            Option::<f64>::deserialize(d)?
+                .map(|secs| {
+                    crate::value::seconds_to_datetime(secs)
+                        .map(|dt| dt.date_naive())
+                        .map_err(serde::de::Error::custom)
+                })
+                .transpose()
+        }
+    }
 }
 
 /// The same for `Option<DateTime<Utc>>`: `None` is stored as `null` (and a

@@ -292,15 +292,16 @@ fn handles(
         if names != Names::Model(Storage::Hash) && !f.serde_with && !mentions_any(ty, &params) {
             // chrono writes text, which a NUMERIC index refuses: every document
             // would fail to index and `find` would silently return nothing.
-            let fix = if is_option(ty) {
-                "redis_om::timestamp::option"
-            } else {
-                "redis_om::timestamp"
+            let date = ty.to_token_stream().to_string().contains("NaiveDate");
+            let fix = match (date, is_option(ty)) {
+                (false, false) => "redis_om::timestamp",
+                (false, true) => "redis_om::timestamp::option",
+                (true, false) => "redis_om::timestamp::date",
+                (true, true) => "redis_om::timestamp::date::option",
             };
             let message = format!(
                 "the indexed field `{name}` is a chrono date or datetime, which a JsonModel must store \
-                 as epoch seconds to be indexed: add #[serde(with = \"{fix}\")] to it \
-                 (redis_om::timestamp::date for a NaiveDate)"
+                 as epoch seconds to be indexed: add #[serde(with = \"{fix}\")] to it"
             );
             out.checks.push(quote_spanned! {span=>
                 const _: () = if <#ty as #krate::Indexable>::TIMESTAMP {
