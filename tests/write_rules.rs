@@ -301,6 +301,25 @@ async fn index_status_reports_a_document_the_server_refused_to_index() {
     assert_eq!(status.num_docs, 2, "{status}");
     assert_eq!(status.last_error_key.as_deref(), Some(bad_key.as_str()));
     assert!(status.to_string().contains("1 refused"), "{status}");
+    // The migrator's report says it too (and a dry run does not look).
+    let report = Migrator::new()
+        .model::<StatusDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(report.models[0].indexing_failures, Some(1));
+    assert!(
+        report
+            .to_string()
+            .contains("1 documents refused by the index"),
+        "{report}"
+    );
+    let plan = Migrator::new()
+        .model::<StatusDoc>()
+        .dry_run(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(plan.models[0].indexing_failures, None);
     // The same through a blocking connection.
     let mut sync = common::sync_con(&common::url());
     assert_eq!(
