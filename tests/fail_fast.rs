@@ -110,4 +110,11 @@ async fn connecting_without_the_password_a_server_requires_fails_at_connect() {
     );
     // With it, the same server works.
     assert!(redis_om::connect_to(&with_password).await.is_ok());
+    // The blocking connection too.
+    match redis_om::connect_sync_to(&url) {
+        Err(Error::Config(text)) => assert!(text.contains("requires a password"), "{text}"),
+        Err(other) => panic!("expected Config, got {other:?}"),
+        Ok(_) => panic!("connect_sync_to without the password succeeded"),
+    }
+    assert!(redis_om::connect_sync_to(&with_password).is_ok());
 }

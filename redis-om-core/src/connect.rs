@@ -185,14 +185,25 @@ fn is_transient(err: &redis::RedisError) -> bool {
 pub const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A blocking connection to [`url()`], with [`SYNC_TIMEOUT`] on reads and
-/// writes so that a server that stops answering cannot block forever.
+/// writes so that a server that stops answering cannot block forever; checked
+/// with a `PING`, so that a missing password fails here.
 ///
 /// # Errors
 /// See [`connect`].
 pub fn connect_sync() -> Result<redis::Connection> {
-    let con = client()?.get_connection_with_timeout(SYNC_TIMEOUT)?;
+    connect_sync_to(&url())
+}
+
+/// Like [`connect_sync`], to an explicit URL.
+///
+/// # Errors
+/// See [`connect`].
+pub fn connect_sync_to(url: &str) -> Result<redis::Connection> {
+    let mut con = client_for(url)?.get_connection_with_timeout(SYNC_TIMEOUT)?;
     con.set_read_timeout(Some(SYNC_TIMEOUT))?;
     con.set_write_timeout(Some(SYNC_TIMEOUT))?;
+    // As `connect`: a server that requires a password fails here, not at the first command.
+    redis::cmd("PING").query::<()>(&mut con).map_err(refused)?;
     Ok(con)
 }
 

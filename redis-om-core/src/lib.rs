@@ -24,8 +24,9 @@ pub mod timestamp;
 mod value;
 
 pub use connect::{
-    client, client_for, connect, connect_client, connect_sync, connect_to, connect_with,
-    manager_config, url, CONNECTION_TIMEOUT, DEFAULT_URL, RESPONSE_TIMEOUT, SYNC_TIMEOUT, URL_ENV,
+    client, client_for, connect, connect_client, connect_sync, connect_sync_to, connect_to,
+    connect_with, manager_config, url, CONNECTION_TIMEOUT, DEFAULT_URL, RESPONSE_TIMEOUT,
+    SYNC_TIMEOUT, URL_ENV,
 };
 pub use error::{BulkFailure, Error, Result};
 pub use key::KeyLayout;
