@@ -42,7 +42,11 @@ pub enum Error {
         reason: String,
     },
 
-    /// A model could not be encoded for storage (for example a JSON map with non-string keys).
+    /// A model could not be encoded for storage, or holds a value that could
+    /// not be read back or indexed (a NaN or infinite float in a JSON model, a
+    /// NaN in an indexed float, a datetime at the end of chrono's range, a JSON
+    /// map with non-string keys). The reason names the field
+    /// (`field "value": …`); nothing was written.
     #[error("cannot encode {key:?}: {reason}")]
     Encode {
         /// The full Redis key of the document.
