@@ -70,6 +70,10 @@
 //! Every operation returns [`Result`] with the one [`Error`] type:
 //! [`Error::NotFound`] for a missing document, [`Error::Decode`] naming the key
 //! and field of a stored value that does not fit the struct,
+//! [`Error::Encode`] naming the field of a value that could not be read back or
+//! indexed (refused before anything is written), [`Error::WrongType`] for a
+//! write onto a key of another Redis type, [`Error::BulkRead`] and
+//! [`Error::BulkWrite`] listing each failed key of a bulk call,
 //! [`Error::ModuleMissing`] when the server lacks RedisJSON or RediSearch.
 #![warn(missing_docs)]
 

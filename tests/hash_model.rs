@@ -271,12 +271,13 @@ async fn save_with_conditions_and_ttl() {
     for url in common::urls() {
         let mut con = common::multiplexed(&url).await;
         let mut u = user(4);
-        // Only if exists, without a pk: nothing to update.
-        assert!(matches!(
+        // Only if exists, without a pk: nothing to update (the condition failed).
+        assert_eq!(
             u.save_with(&mut con, SaveOptions::new().only_if_exists())
-                .await,
-            Err(Error::InvalidArgument(_))
-        ));
+                .await
+                .unwrap(),
+            None
+        );
         let pk = u
             .save_with(
                 &mut con,

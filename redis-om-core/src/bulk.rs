@@ -111,6 +111,11 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                     if error.is_none() && seen < item.replies {
                         error = Some("no reply".into());
                     }
+                    if let Some(reason) = &error {
+                        if let Some(module) = missing_module::<M>(reason) {
+                            return Err(Error::ModuleMissing { module });
+                        }
+                    }
                     match error {
                         Some(reason) => failed.push(BulkFailure {
                             index: item.index,
@@ -151,12 +156,29 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
     }
 }
 
-/// The documents with these primary keys, `None` where there is none.
+/// The module a server error says is missing (`unknown command 'JSON.SET'`).
+fn missing_module<M: Model>(reason: &str) -> Option<&'static str> {
+    let lower = reason.to_ascii_lowercase();
+    if !lower.contains("unknown command") && !lower.contains("unknown redis command") {
+        return None;
+    }
+    match M::STORAGE {
+        crate::Storage::Json => Some("ReJSON"),
+        crate::Storage::Hash => None,
+    }
+}
+
+/// The documents with these primary keys, `None` where there is none; a
+/// document that cannot be read (a key of another Redis type, a value that
+/// does not decode) is an `Err` naming its key, and the others are kept.
 /// The keys are built by the caller, once (`M::key_layout().key(pk)`).
-pub(crate) async fn get_many<M: Model, E: Exec>(
+///
+/// The outer error is for the whole call: a connection failure, or
+/// [`Error::ModuleMissing`] on a server without RedisJSON.
+pub(crate) async fn get_many_each<M: Model, E: Exec>(
     exec: &mut E,
-    keys: Vec<String>,
-) -> Result<Vec<Option<M>>> {
+    keys: &[String],
+) -> Result<Vec<Result<Option<M>>>> {
     let mut out = Vec::with_capacity(keys.len());
     let command = match M::STORAGE {
         crate::Storage::Hash => "HGETALL",
@@ -164,6 +186,8 @@ pub(crate) async fn get_many<M: Model, E: Exec>(
     };
     for chunk in keys.chunks(CHUNK) {
         let mut pipe = redis::pipe();
+        // One key of another type must not hide the others' documents.
+        pipe.ignore_errors();
         for key in chunk {
             pipe.cmd(command).arg(key);
         }
@@ -176,12 +200,56 @@ pub(crate) async fn get_many<M: Model, E: Exec>(
             ));
         }
         for (key, reply) in chunk.iter().zip(replies) {
-            match decode_reply::<M>(key, reply) {
-                Ok(model) => out.push(Some(model)),
-                Err(Error::NotFound { .. }) => out.push(None),
-                Err(err) => return Err(err),
+            if let Value::ServerError(err) = &reply {
+                let reason = format!("{err:?}");
+                if let Some(module) = missing_module::<M>(&reason) {
+                    return Err(Error::ModuleMissing { module });
+                }
+                let wrong_type =
+                    reason.contains("WRONGTYPE") || reason.contains("wrong Redis type");
+                out.push(Err(if wrong_type {
+                    Error::WrongType {
+                        key: key.clone(),
+                        expected: M::STORAGE.redis_type(),
+                    }
+                } else {
+                    Error::decode(key, None, reason)
+                }));
+                continue;
             }
+            out.push(match decode_reply::<M>(key, reply) {
+                Ok(model) => Ok(Some(model)),
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(err) => Err(err),
+            });
         }
     }
     Ok(out)
+}
+
+/// [`get_many_each`], failing with [`Error::BulkRead`] (every failed key and
+/// why) when any document cannot be read.
+pub(crate) async fn get_many<M: Model, E: Exec>(
+    exec: &mut E,
+    keys: Vec<String>,
+) -> Result<Vec<Option<M>>> {
+    let total = keys.len();
+    let each = get_many_each::<M, E>(exec, &keys).await?;
+    let mut out = Vec::with_capacity(total);
+    let mut failed = Vec::new();
+    for (index, item) in each.into_iter().enumerate() {
+        match item {
+            Ok(model) => out.push(model),
+            Err(err) => failed.push(BulkFailure {
+                index,
+                key: keys[index].clone(),
+                reason: err.to_string(),
+            }),
+        }
+    }
+    if failed.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::BulkRead { total, failed })
+    }
 }

@@ -1,6 +1,9 @@
 //! Connecting: `REDIS_OM_URL`, or an explicit URL.
 
+use std::time::Duration;
+
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncConnectionConfig;
 
 use crate::error::{Error, Result};
 
@@ -59,15 +62,53 @@ pub async fn connect() -> Result<ConnectionManager> {
     connect_to(&url()).await
 }
 
-/// Like [`connect`], to an explicit URL.
+/// How long [`connect`] and [`connect_to`] wait for a connection to open.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long [`connect`] and [`connect_to`] wait for the answer to a command
+/// before the call fails with [`Error::Timeout`].
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The settings of [`connect`] and [`connect_to`], to start your own from:
+/// each connection attempt times out after [`CONNECTION_TIMEOUT`], each
+/// command after [`RESPONSE_TIMEOUT`], and a lost connection is reopened with
+/// one attempt per call, so that while the server is down every call fails
+/// within about those timeouts (redis-rs's own default retries 6 times with
+/// backoff, about 9.5 s per call). A call that finds the connection refused
+/// (nothing was sent) is tried once more on a fresh connection, so the first
+/// call after the server returns succeeds.
+///
+/// A read cache in front of a database, which must fall back quickly:
+///
+/// ```ignore
+/// use std::time::Duration;
+/// let config = redis_om::manager_config()
+///     .set_connection_timeout(Some(Duration::from_millis(200)))
+///     .set_response_timeout(Some(Duration::from_millis(100)));
+/// let mut con = redis_om::connect_with(&redis_om::url(), config).await?;
+/// ```
+///
+/// A worker that would rather wait for a restarting server than fail:
+/// `manager_config().set_number_of_retries(6)` (each call then waits up to
+/// about 9.5 s for the server).
+pub fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(0)
+}
+
+/// Like [`connect`], to an explicit URL, with [`manager_config`].
 ///
 /// # Errors
 /// See [`connect`].
 pub async fn connect_to(url: &str) -> Result<ConnectionManager> {
-    connect_with(url, ConnectionManagerConfig::new()).await
+    connect_with(url, manager_config()).await
 }
 
-/// Like [`connect_to`], with reconnection and timeout settings.
+/// Like [`connect_to`], with reconnection and timeout settings (start from
+/// [`manager_config`]: `ConnectionManagerConfig::new()` has redis-rs's
+/// defaults, which retry for about 9.5 s).
 ///
 /// # Errors
 /// See [`connect`].
@@ -95,13 +136,39 @@ pub async fn connect_client(
 ) -> Result<ConnectionManager> {
     // The manager retries its first connection with backoff, which is right for
     // a server that is restarting but makes a wrong password or ACL user wait
-    // seconds for its error: one plain attempt first fails fast on those.
-    if let Err(err) = client.get_multiplexed_async_connection().await {
-        if !is_transient(&err) {
-            return Err(Error::from_redis(err));
+    // seconds for its error: one plain attempt first fails fast on those. The
+    // PING checks what a connection without AUTH does not: a server that
+    // requires a password answers NOAUTH.
+    let check = AsyncConnectionConfig::new()
+        .set_connection_timeout(config.connection_timeout())
+        .set_response_timeout(config.response_timeout());
+    match client
+        .get_multiplexed_async_connection_with_config(&check)
+        .await
+    {
+        Ok(mut con) => {
+            if let Err(err) = redis::cmd("PING").query_async::<()>(&mut con).await {
+                if !is_transient(&err) {
+                    return Err(refused(err));
+                }
+            }
         }
+        Err(err) if !is_transient(&err) => return Err(refused(err)),
+        Err(_) => {}
     }
     Ok(ConnectionManager::new_with_config(client, config).await?)
+}
+
+/// The error of a connection the server refused: `NOAUTH` says how to fix it.
+fn refused(err: redis::RedisError) -> Error {
+    if err.code() == Some("NOAUTH") {
+        return Error::Config(
+            "the Redis server requires a password (NOAUTH): put it in the URL, \
+             redis://:password@host:port or redis://user:password@host:port"
+                .to_owned(),
+        );
+    }
+    Error::from_redis(err)
 }
 
 /// Whether a failed first connection is worth retrying: a server that is down
@@ -118,14 +185,25 @@ fn is_transient(err: &redis::RedisError) -> bool {
 pub const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A blocking connection to [`url()`], with [`SYNC_TIMEOUT`] on reads and
-/// writes so that a server that stops answering cannot block forever.
+/// writes so that a server that stops answering cannot block forever; checked
+/// with a `PING`, so that a missing password fails here.
 ///
 /// # Errors
 /// See [`connect`].
 pub fn connect_sync() -> Result<redis::Connection> {
-    let con = client()?.get_connection_with_timeout(SYNC_TIMEOUT)?;
+    connect_sync_to(&url())
+}
+
+/// Like [`connect_sync`], to an explicit URL.
+///
+/// # Errors
+/// See [`connect`].
+pub fn connect_sync_to(url: &str) -> Result<redis::Connection> {
+    let mut con = client_for(url)?.get_connection_with_timeout(SYNC_TIMEOUT)?;
     con.set_read_timeout(Some(SYNC_TIMEOUT))?;
     con.set_write_timeout(Some(SYNC_TIMEOUT))?;
+    // As `connect`: a server that requires a password fails here, not at the first command.
+    redis::cmd("PING").query::<()>(&mut con).map_err(refused)?;
     Ok(con)
 }
 

@@ -42,7 +42,11 @@ pub enum Error {
         reason: String,
     },
 
-    /// A model could not be encoded for storage (for example a JSON map with non-string keys).
+    /// A model could not be encoded for storage, or holds a value that could
+    /// not be read back or indexed (a NaN or infinite float in a JSON model, a
+    /// NaN in an indexed float, a datetime at the end of chrono's range, a JSON
+    /// map with non-string keys). The reason names the field
+    /// (`field "value": …`); nothing was written.
     #[error("cannot encode {key:?}: {reason}")]
     Encode {
         /// The full Redis key of the document.
@@ -108,12 +112,40 @@ pub enum Error {
         failed: Vec<BulkFailure>,
     },
 
+    /// A write found another Redis type at the model's key (for example a
+    /// string or a hash where a JSON document belongs); nothing was written.
+    #[error(
+        "the key {key:?} holds another Redis type than this model's {expected}: \
+         delete that key or give the model another prefix"
+    )]
+    WrongType {
+        /// The full Redis key.
+        key: String,
+        /// The Redis type the model stores (`hash` or `ReJSON-RL`).
+        expected: &'static str,
+    },
+
+    /// Some documents of a bulk read could not be read (a key of another
+    /// Redis type, a document that does not decode). `get_many_each` returns
+    /// the others.
+    #[error(
+        "{} of {total} documents could not be read{}",
+        failed.len(),
+        failed.first().map(|f| format!("; first: {f}")).unwrap_or_default()
+    )]
+    BulkRead {
+        /// How many documents were asked for.
+        total: usize,
+        /// The documents that could not be read, in order (index, key and why).
+        failed: Vec<BulkFailure>,
+    },
+
     /// The connection settings are not usable (for example an unparsable `REDIS_OM_URL`).
     #[error("configuration error: {0}")]
     Config(String),
 }
 
-/// A document of a bulk write that was not written.
+/// A document of a bulk write that was not written, or of a bulk read that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkFailure {
     /// Its position in the input.

@@ -23,10 +23,18 @@ pub(crate) struct AsyncExec<'c, C>(pub(crate) &'c mut C);
 
 impl<C: aio::ConnectionLike + Send> Exec for AsyncExec<'_, C> {
     async fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        cmd.query_async(self.0).await
+        match cmd.query_async(self.0).await {
+            // Refused: nothing was sent, and a ConnectionManager has started
+            // a new connection; the server may be back (see `manager_config`).
+            Err(err) if err.is_connection_refusal() => cmd.query_async(self.0).await,
+            other => other,
+        }
     }
     async fn query_pipe(&mut self, pipe: &Pipeline) -> RedisResult<Vec<Value>> {
-        pipe.query_async(self.0).await
+        match pipe.query_async(self.0).await {
+            Err(err) if err.is_connection_refusal() => pipe.query_async(self.0).await,
+            other => other,
+        }
     }
     async fn sleep(&mut self, pause: Duration) {
         tokio::time::sleep(pause).await;

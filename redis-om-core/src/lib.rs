@@ -7,6 +7,7 @@ mod bulk;
 mod connect;
 mod error;
 mod exec;
+mod json_encode;
 mod key;
 mod migrator;
 mod model;
@@ -17,14 +18,16 @@ mod registry;
 mod request;
 mod scan;
 mod schema;
+mod status;
 mod store;
 #[cfg(feature = "chrono")]
 pub mod timestamp;
 mod value;
 
 pub use connect::{
-    client, client_for, connect, connect_client, connect_sync, connect_to, connect_with, url,
-    DEFAULT_URL, SYNC_TIMEOUT, URL_ENV,
+    client, client_for, connect, connect_client, connect_sync, connect_sync_to, connect_to,
+    connect_with, manager_config, url, CONNECTION_TIMEOUT, DEFAULT_URL, RESPONSE_TIMEOUT,
+    SYNC_TIMEOUT, URL_ENV,
 };
 pub use error::{BulkFailure, Error, Result};
 pub use key::KeyLayout;
@@ -42,6 +45,7 @@ pub use query::{
 pub use redis;
 pub use scan::PkIter;
 pub use schema::{Embedded, FieldKind, IndexSchema, Indexable, IndexedField};
+pub use status::IndexStatus;
 pub use store::{AsyncModel, SyncModel};
 pub use value::{HashArg, HashValue};
 
@@ -154,10 +158,36 @@ pub mod __private {
     }
 
     /// Serializes a JSON model.
+    /// Serializes a JSON model; a NaN or infinite float (which JSON would
+    /// store as `null`, unreadable) is refused with the field's path.
     pub fn encode_json<T: serde::Serialize>(value: &T) -> Result<crate::Encoded<'static>, String> {
-        serde_json::to_vec(value)
-            .map(crate::Encoded::Json)
-            .map_err(|e| e.to_string())
+        crate::json_encode::encode(value).map(crate::Encoded::Json)
+    }
+
+    /// Decodes a JSON document that failed to decode because it has no
+    /// primary key field (written by another tool): `pk`, read from the key,
+    /// is put in and the document decoded again. Any other failure is `err`.
+    pub fn decode_json_without_pk<T: serde::de::DeserializeOwned, P: serde::Serialize>(
+        key: &str,
+        json: &[u8],
+        pk_name: &str,
+        pk: &P,
+        err: crate::Error,
+    ) -> crate::Result<T> {
+        let Ok(serde_json::Value::Object(mut doc)) = serde_json::from_slice(json) else {
+            return Err(err);
+        };
+        if doc.contains_key(pk_name) {
+            return Err(err);
+        }
+        let Ok(pk) = serde_json::to_value(pk) else {
+            return Err(err);
+        };
+        doc.insert(pk_name.to_owned(), pk);
+        match serde_json::to_vec(&doc) {
+            Ok(text) => crate::decode_json(key, &text),
+            Err(_) => Err(err),
+        }
     }
 
     /// A `&'static str` for a name built at run time (the attributes of

@@ -58,6 +58,10 @@ pub struct ModelMigration {
     pub action: MigrationAction,
     /// The commands sent (or, in a dry run, planned), one per line.
     pub commands: Vec<String>,
+    /// How many documents the server refused to index (`FT.INFO`
+    /// `hash_indexing_failures`; `None` in a dry run): they are invisible to
+    /// `find`. See [`AsyncModel::index_status`](crate::AsyncModel::index_status).
+    pub indexing_failures: Option<u64>,
 }
 
 /// What [`Migrator::run`] did, per model.
@@ -75,7 +79,14 @@ impl fmt::Display for MigrationReport {
                 MigrationAction::Unchanged => "unchanged".to_owned(),
                 MigrationAction::Rebuilt { from, to } => format!("rebuilt {from} -> {to}"),
             };
-            writeln!(f, "{} ({}): {action}", m.model, m.index_name)?;
+            write!(f, "{} ({}): {action}", m.model, m.index_name)?;
+            match m.indexing_failures {
+                Some(n) if n > 0 => writeln!(
+                    f,
+                    "; {n} documents refused by the index (Model::index_status names the last)"
+                )?,
+                _ => writeln!(f)?,
+            }
             for c in &m.commands {
                 writeln!(f, "    {c}")?;
             }
@@ -263,11 +274,18 @@ impl Migrator {
                 }
             }
         };
+        let indexing_failures = if dry {
+            None
+        } else {
+            let info = run(step.exec, &cmd("FT.INFO").arg(&m.index_name).to_owned()).await?;
+            Some(crate::status::parse_info(&m.index_name, &info).indexing_failures)
+        };
         Ok(ModelMigration {
             model: m.model,
             index_name: m.index_name.clone(),
             action,
             commands: step.sent,
+            indexing_failures,
         })
     }
 }

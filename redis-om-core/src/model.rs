@@ -328,6 +328,9 @@ pub enum Condition {
 pub struct SaveOptions {
     pub(crate) condition: Option<Condition>,
     pub(crate) ttl: Option<Duration>,
+    /// Both conditions were asked for: the save is refused with
+    /// [`Error::InvalidArgument`] (as redis-om-python raises).
+    pub(crate) conflict: bool,
 }
 
 impl SaveOptions {
@@ -337,14 +340,24 @@ impl SaveOptions {
     }
 
     /// Writes only if no document exists at the key (like `SET NX`).
-    pub fn only_if_new(mut self) -> Self {
-        self.condition = Some(Condition::IfNew);
-        self
+    /// Combined with [`only_if_exists`](Self::only_if_exists), the save is an
+    /// [`Error::InvalidArgument`]: no document can satisfy both.
+    pub fn only_if_new(self) -> Self {
+        self.with_condition(Condition::IfNew)
     }
 
     /// Writes only if a document already exists at the key (like `SET XX`).
-    pub fn only_if_exists(mut self) -> Self {
-        self.condition = Some(Condition::IfExists);
+    /// A model whose primary key is empty cannot exist yet: its save returns
+    /// `Ok(None)` without a round trip.
+    pub fn only_if_exists(self) -> Self {
+        self.with_condition(Condition::IfExists)
+    }
+
+    fn with_condition(mut self, condition: Condition) -> Self {
+        if self.condition.is_some_and(|c| c != condition) {
+            self.conflict = true;
+        }
+        self.condition = Some(condition);
         self
     }
 

@@ -36,17 +36,25 @@ fn ttl_millis(ttl: Duration) -> Result<u64> {
 
 /// `save_with`: fills an empty primary key, then writes the document in one
 /// round trip; returns the pk, or `None` when the condition kept it from being written.
+/// `Ok(None)` when nothing needs to be sent: `only_if_exists` on a model whose
+/// primary key is empty (no such document can exist).
 pub(crate) fn save<M: Model>(
     model: &mut M,
     options: SaveOptions,
-) -> Result<Op<Option<String>, impl Parse<Option<String>>>> {
+) -> Result<Option<Op<Option<String>, impl Parse<Option<String>>>>> {
     // Check the options before touching the model.
+    if options.conflict {
+        return Err(Error::InvalidArgument(
+            "only_if_new and only_if_exists cannot be combined: no document is both new and existing"
+                .to_owned(),
+        ));
+    }
     let ttl = options.ttl.map(ttl_millis).transpose()?;
     if model.primary_key().is_none() {
         if options.condition == Some(Condition::IfExists) {
-            return Err(Error::InvalidArgument(
-                "only_if_exists needs a model whose primary key is set".to_owned(),
-            ));
+            // A document without a primary key cannot exist: the condition
+            // fails, as in redis-om-python (which returns None).
+            return Ok(None);
         }
         model.generate_primary_key()?;
     }
@@ -70,7 +78,7 @@ pub(crate) fn save<M: Model>(
         Some(condition) => conditional_save(&key, &encoded, ttl, condition),
     };
     let conditional = options.condition.is_some();
-    Ok(Op::new(request, move |reply, _| {
+    let op = Op::new(request, move |reply, _| {
         if !conditional {
             return Ok(Some(pk));
         }
@@ -79,7 +87,9 @@ pub(crate) fn save<M: Model>(
             Value::Int(0) | Value::Nil => Ok(None),
             other => Err(unexpected("EVALSHA", &other)),
         }
-    }))
+    })
+    .writing(key, M::STORAGE);
+    Ok(Some(op))
 }
 
 fn write_cmd(key: &str, encoded: &Encoded<'_>) -> Cmd {

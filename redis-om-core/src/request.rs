@@ -76,6 +76,18 @@ impl Request {
         &self,
         con: &mut C,
     ) -> redis::RedisResult<Value> {
+        match self.run_async_once(con).await {
+            // Refused: nothing was sent, and a ConnectionManager has started
+            // a new connection; the server may be back (see `manager_config`).
+            Err(err) if err.is_connection_refusal() => self.run_async_once(con).await,
+            other => other,
+        }
+    }
+
+    async fn run_async_once<C: aio::ConnectionLike + Send>(
+        &self,
+        con: &mut C,
+    ) -> redis::RedisResult<Value> {
         match self {
             Request::Cmd(cmd) => cmd.query_async(con).await,
             Request::Pipe(pipe) => pipe.query_async(con).await,
@@ -100,6 +112,10 @@ pub(crate) struct Op<T, F> {
     request: Request,
     /// The key of a single-document read: a `WRONGTYPE` error then names it.
     key: Option<String>,
+    /// The key and storage of a single-document write: a `WRONGTYPE` error
+    /// names the key, and a script calling a command the server does not
+    /// have (`JSON.SET` without RedisJSON) is [`Error::ModuleMissing`].
+    write: Option<(String, crate::model::Storage)>,
     parse: F,
     _out: PhantomData<fn() -> T>,
 }
@@ -109,6 +125,7 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
         Op {
             request,
             key: None,
+            write: None,
             parse,
             _out: PhantomData,
         }
@@ -120,13 +137,39 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
         self
     }
 
-    fn error(key: Option<String>, err: redis::RedisError) -> Error {
+    /// Names `key` in the error when it holds another Redis type (a write).
+    pub(crate) fn writing(mut self, key: String, storage: crate::model::Storage) -> Self {
+        self.write = Some((key, storage));
+        self
+    }
+
+    fn error(
+        key: Option<String>,
+        write: Option<(String, crate::model::Storage)>,
+        err: redis::RedisError,
+    ) -> Error {
+        if let Some((key, storage)) = write {
+            let message = crate::error::server_message(&err);
+            if is_wrong_type(&err, &message) {
+                return Error::WrongType {
+                    key,
+                    expected: storage.redis_type(),
+                };
+            }
+            // JSON.SET from the save script ("Unknown Redis command called from
+            // script") or in a MULTI block ("Transaction aborted: … unknown command 'JSON.SET'").
+            let lower = format!("{message} {err}").to_ascii_lowercase();
+            if storage == crate::model::Storage::Json
+                && (lower.contains("unknown redis command")
+                    || lower.contains("unknown command 'json."))
+            {
+                return Error::ModuleMissing { module: "ReJSON" };
+            }
+            return Error::from_redis(err);
+        }
         match key {
             // Redis says WRONGTYPE; RedisJSON "Existing key has wrong Redis type".
-            Some(key)
-                if err.code() == Some("WRONGTYPE")
-                    || crate::error::server_message(&err).contains("wrong Redis type") =>
-            {
+            Some(key) if is_wrong_type(&err, &crate::error::server_message(&err)) => {
                 Error::Decode {
                     key,
                     field: None,
@@ -141,7 +184,7 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
     pub(crate) fn run_sync<C: ConnectionLike>(self, con: &mut C) -> Result<T> {
         let reply = match self.request.run_sync(con) {
             Ok(reply) => reply,
-            Err(err) => return Err(Self::error(self.key, err)),
+            Err(err) => return Err(Self::error(self.key, self.write, err)),
         };
         (self.parse)(reply, self.key)
     }
@@ -149,8 +192,16 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
     pub(crate) async fn run_async<C: aio::ConnectionLike + Send>(self, con: &mut C) -> Result<T> {
         let reply = match self.request.run_async(con).await {
             Ok(reply) => reply,
-            Err(err) => return Err(Self::error(self.key, err)),
+            Err(err) => return Err(Self::error(self.key, self.write, err)),
         };
         (self.parse)(reply, self.key)
     }
+}
+
+/// Redis says `WRONGTYPE`; RedisJSON "Existing key has wrong Redis type"
+/// (inside a script the code is wrapped, so the text is checked too).
+fn is_wrong_type(err: &redis::RedisError, message: &str) -> bool {
+    err.code() == Some("WRONGTYPE")
+        || message.contains("WRONGTYPE")
+        || message.contains("wrong Redis type")
 }

@@ -30,6 +30,11 @@ pub trait Indexable {
     const KIND: FieldKind;
     /// Whether the type holds several values (a list, indexed with `[*]`).
     const MULTI: bool = false;
+    /// A chrono date or datetime: in a `JsonModel` it must be stored as epoch
+    /// seconds (`#[serde(with = "redis_om::timestamp")]`) to be indexed, which
+    /// the derive checks.
+    #[doc(hidden)]
+    const TIMESTAMP: bool = false;
     /// The type of one value in a query (`String` for `Option<String>` and `Vec<String>`).
     type Elem: HashValue;
     /// The typed query handle of a field of type `T` in model `M`
@@ -50,11 +55,25 @@ indexable!(Tag, TagField: String, uuid::Uuid);
 indexable!(Numeric, NumericField: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
 indexable!(Bool, BoolField: bool);
 #[cfg(feature = "chrono")]
-indexable!(Numeric, NumericField: chrono::DateTime<chrono::Utc>, chrono::NaiveDate);
+impl Indexable for chrono::DateTime<chrono::Utc> {
+    const KIND: FieldKind = FieldKind::Numeric;
+    const TIMESTAMP: bool = true;
+    type Elem = Self;
+    type Field<M, T: Indexable, const SORTABLE: bool> = NumericField<M, T, SORTABLE>;
+}
+
+#[cfg(feature = "chrono")]
+impl Indexable for chrono::NaiveDate {
+    const KIND: FieldKind = FieldKind::Numeric;
+    const TIMESTAMP: bool = true;
+    type Elem = Self;
+    type Field<M, T: Indexable, const SORTABLE: bool> = NumericField<M, T, SORTABLE>;
+}
 
 impl<X: Indexable> Indexable for Option<X> {
     const KIND: FieldKind = X::KIND;
     const MULTI: bool = X::MULTI;
+    const TIMESTAMP: bool = X::TIMESTAMP;
     type Elem = X::Elem;
     type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
 }
@@ -62,6 +81,7 @@ impl<X: Indexable> Indexable for Option<X> {
 impl<X: Indexable> Indexable for Vec<X> {
     const KIND: FieldKind = X::KIND;
     const MULTI: bool = true;
+    const TIMESTAMP: bool = X::TIMESTAMP;
     type Elem = X::Elem;
     type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
 }

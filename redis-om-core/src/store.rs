@@ -41,10 +41,11 @@ pub trait AsyncModel: Model {
         C: aio::ConnectionLike + Send,
     {
         async move {
-            let op = ops::save(self, SaveOptions::new())?;
-            let pk = op.run_async(con).await?;
             // An unconditional save always writes.
-            Ok(pk.unwrap_or_default())
+            match ops::save(self, SaveOptions::new())? {
+                Some(op) => Ok(op.run_async(con).await?.unwrap_or_default()),
+                None => Ok(String::new()),
+            }
         }
     }
 
@@ -58,7 +59,12 @@ pub trait AsyncModel: Model {
     where
         C: aio::ConnectionLike + Send,
     {
-        async move { ops::save(self, options)?.run_async(con).await }
+        async move {
+            match ops::save(self, options)? {
+                Some(op) => op.run_async(con).await,
+                None => Ok(None),
+            }
+        }
     }
 
     /// Saves many documents, pipelined 1,000 per round trip, generating empty
@@ -77,7 +83,10 @@ pub trait AsyncModel: Model {
     }
 
     /// The documents with these primary keys, in order, `None` where there is
-    /// none; pipelined 1,000 per round trip.
+    /// none; pipelined 1,000 per round trip. When some cannot be read (a key of
+    /// another Redis type, a document that does not decode), the error is
+    /// [`Error::BulkRead`](crate::Error::BulkRead) listing each with its key
+    /// and why; [`get_many_each`](AsyncModel::get_many_each) keeps the others.
     fn get_many<C, P>(
         con: &mut C,
         pks: impl IntoIterator<Item = P> + Send,
@@ -89,6 +98,22 @@ pub trait AsyncModel: Model {
         let layout = Self::key_layout();
         let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
         async move { crate::bulk::get_many(&mut crate::exec::AsyncExec(con), keys).await }
+    }
+
+    /// Like [`get_many`](AsyncModel::get_many), with each document's own
+    /// result: a key of another Redis type or a document that does not decode
+    /// is an `Err` naming its key, and the other documents are still returned.
+    fn get_many_each<C, P>(
+        con: &mut C,
+        pks: impl IntoIterator<Item = P> + Send,
+    ) -> impl Future<Output = Result<Vec<Result<Option<Self>>>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+        P: fmt::Display,
+    {
+        let layout = Self::key_layout();
+        let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
+        async move { crate::bulk::get_many_each(&mut crate::exec::AsyncExec(con), &keys).await }
     }
 
     /// The document with primary key `pk`, or [`Error::NotFound`](crate::Error::NotFound).
@@ -142,6 +167,22 @@ pub trait AsyncModel: Model {
     {
         let op = ops::ttl::<Self>(pk);
         async move { op.run_async(con).await }
+    }
+
+    /// The state of the model's search index (`FT.INFO`): how many documents
+    /// it holds and how many the server refused to index (they are stored but
+    /// `find` does not see them), with the last refused key and why.
+    /// [`Error::IndexMissing`](crate::Error::IndexMissing) before the migrator ran.
+    fn index_status<C>(con: &mut C) -> impl Future<Output = Result<crate::IndexStatus>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = crate::status::index_status::<Self>();
+        async move {
+            op.run_async(con)
+                .await
+                .map_err(crate::status::missing::<Self>)
+        }
     }
 
     /// Every primary key of the model, scanned in batches (`SCAN MATCH prefix* TYPE …`).
@@ -201,9 +242,10 @@ impl<M: Model> AsyncModel for M {}
 pub trait SyncModel: Model {
     /// See [`AsyncModel::save`].
     fn save<C: ConnectionLike>(&mut self, con: &mut C) -> Result<String> {
-        Ok(ops::save(self, SaveOptions::new())?
-            .run_sync(con)?
-            .unwrap_or_default())
+        match ops::save(self, SaveOptions::new())? {
+            Some(op) => Ok(op.run_sync(con)?.unwrap_or_default()),
+            None => Ok(String::new()),
+        }
     }
 
     /// See [`AsyncModel::save_with`].
@@ -212,7 +254,10 @@ pub trait SyncModel: Model {
         con: &mut C,
         options: SaveOptions,
     ) -> Result<Option<String>> {
-        ops::save(self, options)?.run_sync(con)
+        match ops::save(self, options)? {
+            Some(op) => op.run_sync(con),
+            None => Ok(None),
+        }
     }
 
     /// See [`AsyncModel::save_all`].
@@ -231,6 +276,19 @@ pub trait SyncModel: Model {
         let layout = Self::key_layout();
         let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
         crate::exec::block_on(crate::bulk::get_many(&mut crate::exec::SyncExec(con), keys))
+    }
+
+    /// See [`AsyncModel::get_many_each`].
+    fn get_many_each<C: ConnectionLike + Send, P: fmt::Display>(
+        con: &mut C,
+        pks: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<Result<Option<Self>>>> {
+        let layout = Self::key_layout();
+        let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
+        crate::exec::block_on(crate::bulk::get_many_each(
+            &mut crate::exec::SyncExec(con),
+            &keys,
+        ))
     }
 
     /// See [`AsyncModel::get`].
@@ -260,6 +318,13 @@ pub trait SyncModel: Model {
     /// See [`AsyncModel::ttl`].
     fn ttl<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<Option<Duration>> {
         ops::ttl::<Self>(pk).run_sync(con)
+    }
+
+    /// See [`AsyncModel::index_status`].
+    fn index_status<C: ConnectionLike>(con: &mut C) -> Result<crate::IndexStatus> {
+        crate::status::index_status::<Self>()
+            .run_sync(con)
+            .map_err(crate::status::missing::<Self>)
     }
 
     /// See [`AsyncModel::all_pks`]; an iterator that fetches in batches.

@@ -73,6 +73,28 @@ pub trait HashValue: Sized {
     fn from_missing() -> Result<Self, String> {
         Err("required field is missing".to_owned())
     }
+
+    /// Refuses, before anything is written, a value that could not be read
+    /// back or that the index would reject (`indexed`: the field is in the
+    /// model's search index). The default accepts everything.
+    ///
+    /// # Errors
+    /// Why the value cannot be stored, and what to do.
+    fn check(&self, indexed: bool) -> Result<(), String> {
+        let _ = indexed;
+        Ok(())
+    }
+}
+
+/// A NaN in an indexed field: RediSearch refuses the whole document, which
+/// `find` then never sees.
+fn check_float(value: f64, indexed: bool) -> Result<(), String> {
+    if indexed && value.is_nan() {
+        return Err("NaN cannot be indexed (RediSearch would refuse the whole document, \
+             which find would then never return): store a number, or make the field an Option and store None"
+            .to_owned());
+    }
+    Ok(())
 }
 
 fn utf8(raw: &[u8]) -> Result<&str, String> {
@@ -97,6 +119,12 @@ impl<T: HashValue> HashValue for Option<T> {
     }
     fn from_missing() -> Result<Self, String> {
         Ok(None)
+    }
+    fn check(&self, indexed: bool) -> Result<(), String> {
+        match self {
+            Some(value) => value.check(indexed),
+            None => Ok(()),
+        }
     }
 }
 
@@ -163,6 +191,9 @@ impl HashValue for f64 {
     fn to_hash_arg(&self) -> Option<HashArg<'_>> {
         Some(HashArg::Float(*self))
     }
+    fn check(&self, indexed: bool) -> Result<(), String> {
+        check_float(*self, indexed)
+    }
     fn from_hash_bytes(raw: &[u8]) -> Result<Self, String> {
         parse_float(raw)
     }
@@ -181,6 +212,9 @@ impl HashValue for f32 {
     }
     fn from_hash_bytes(raw: &[u8]) -> Result<Self, String> {
         parse_float(raw).map(|f| f as f32)
+    }
+    fn check(&self, indexed: bool) -> Result<(), String> {
+        check_float(f64::from(*self), indexed)
     }
 }
 
@@ -219,9 +253,22 @@ mod chrono_values {
     use super::*;
     use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-    /// Seconds since the epoch as a float, as Python's `datetime.timestamp()`.
+    /// Seconds since the epoch as a float, as Python's `datetime.timestamp()`:
+    /// microsecond precision (nanoseconds are dropped).
     pub(crate) fn datetime_to_seconds(dt: &DateTime<Utc>) -> f64 {
         dt.timestamp() as f64 + f64::from(dt.timestamp_subsec_micros()) / 1e6
+    }
+
+    /// Refuses a datetime whose stored form would not read back (near
+    /// `DateTime::<Utc>::MAX_UTC`, the float rounds past the last representable instant).
+    pub(crate) fn check_datetime(dt: &DateTime<Utc>) -> Result<(), String> {
+        match seconds_to_datetime(datetime_to_seconds(dt)) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!(
+                "{dt} is too close to the end of chrono's range: its epoch seconds \
+                 (microsecond precision) would not read back; store an earlier datetime"
+            )),
+        }
     }
 
     pub(crate) fn seconds_to_datetime(secs: f64) -> Result<DateTime<Utc>, String> {
@@ -244,6 +291,9 @@ mod chrono_values {
         fn from_hash_bytes(raw: &[u8]) -> Result<Self, String> {
             seconds_to_datetime(parse_float(raw)?)
         }
+        fn check(&self, _indexed: bool) -> Result<(), String> {
+            check_datetime(self)
+        }
     }
 
     impl HashValue for NaiveDate {
@@ -257,7 +307,7 @@ mod chrono_values {
     }
 }
 #[cfg(feature = "chrono")]
-pub(crate) use chrono_values::{datetime_to_seconds, seconds_to_datetime};
+pub(crate) use chrono_values::{check_datetime, datetime_to_seconds, seconds_to_datetime};
 
 /// Support for `#[derive(HashValue)]` on unit-only enums: the serde name of a variant.
 #[doc(hidden)]

@@ -84,7 +84,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         Storage::Json => (
             quote!(Json),
             quote!(#krate::__private::encode_json(self)),
-            quote!(#krate::decode_json::<Self>(key, stored.json(key)?)),
+            json_decode(def),
         ),
     };
 
@@ -240,7 +240,7 @@ fn indexed_field(
 
 /// Where the handles of a fields struct get their names: literals for a
 /// model, or built from the `path` and `alias` arguments for an embedded struct.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Names {
     Model(Storage),
     Embedded,
@@ -271,6 +271,7 @@ fn handles(
     } else {
         (quote!(Hash), quote!(decode_hash_field))
     };
+    let params: Vec<&Ident> = def.generics.type_params().map(|p| &p.ident).collect();
     let runtime = |suffix: &str| -> TokenStream {
         quote!(#krate::__private::intern(::std::format!(#suffix, alias)))
     };
@@ -306,6 +307,26 @@ fn handles(
                 #name: <#inner as #krate::Embedded>::fields::<#model>(#path, #alias)
             });
             continue;
+        }
+        if names != Names::Model(Storage::Hash) && !f.serde_with && !mentions_any(ty, &params) {
+            // chrono writes text, which a NUMERIC index refuses: every document
+            // would fail to index and `find` would silently return nothing.
+            let date = ty.to_token_stream().to_string().contains("NaiveDate");
+            let fix = match (date, is_option(ty)) {
+                (false, false) => "redis_om::timestamp",
+                (false, true) => "redis_om::timestamp::option",
+                (true, false) => "redis_om::timestamp::date",
+                (true, true) => "redis_om::timestamp::date::option",
+            };
+            let message = format!(
+                "the indexed field `{name}` is a chrono date or datetime, which a JsonModel must store \
+                 as epoch seconds to be indexed: add #[serde(with = \"{fix}\")] to it"
+            );
+            out.checks.push(quote_spanned! {span=>
+                const _: () = if <#ty as #krate::Indexable>::TIMESTAMP {
+                    ::core::panic!(#message)
+                };
+            });
         }
         let sortable = f.index.sortable;
         let handle = if f.index.full_text {
@@ -528,7 +549,19 @@ fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
         .map(|f| LitByteStr::new(f.stored_name.as_bytes(), f.ident.span()))
         .collect();
 
+    // The primary key is always indexed.
+    let indexed: Vec<bool> = def
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| i == def.pk || f.index.indexed)
+        .collect();
     let encode = quote! {
+        // Refuse what could not be read back or indexed, before anything is written.
+        #(
+            <#tys as #krate::HashValue>::check(&self.#idents, #indexed)
+                .map_err(|e| ::std::format!("field {:?}: {}", #names, e))?;
+        )*
         let mut fields = #krate::HashFields::with_capacity(#count);
         // `<Ty as HashValue>` everywhere, so that a type that is not storable
         // gives one error at the field's type, not one per use.
@@ -585,6 +618,43 @@ fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
         ::core::result::Result::Ok(Self { #(#finish,)* })
     };
     (encode, decode)
+}
+
+/// Whether the type is written `Option<…>`.
+fn is_option(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}
+
+/// The body of `decode` for a JSON model: a document written without its
+/// primary key field (by another tool) takes it from its key, as hash models do.
+fn json_decode(def: &ModelDef) -> TokenStream {
+    let krate = &def.krate;
+    let pk = &def.fields[def.pk];
+    let pk_ident = &pk.ident;
+    let pk_ty = &pk.ty;
+    let pk_name = &pk.stored_name;
+    quote! {
+        let json = stored.json(key)?;
+        let part = key.strip_prefix(<Self as #krate::Model>::key_layout().key_prefix());
+        let mut model: Self = match #krate::decode_json::<Self>(key, json) {
+            ::core::result::Result::Ok(model) => model,
+            ::core::result::Result::Err(err) => {
+                match part.and_then(|part| <#pk_ty as #krate::PrimaryKey>::from_key_part(part).ok()) {
+                    ::core::option::Option::Some(pk) => #krate::__private::decode_json_without_pk::<Self, #pk_ty>(
+                        key, json, #pk_name, &pk, err,
+                    )?,
+                    ::core::option::Option::None => return ::core::result::Result::Err(err),
+                }
+            }
+        };
+        if <Self as #krate::Model>::primary_key(&model).is_none() {
+            if let ::core::option::Option::Some(part) = part {
+                model.#pk_ident = <#pk_ty as #krate::PrimaryKey>::from_key_part(part)
+                    .map_err(|e| #krate::__private::field_error(key, #pk_name, e))?;
+            }
+        }
+        ::core::result::Result::Ok(model)
+    }
 }
 
 fn mentions_any(ty: &Type, params: &[&Ident]) -> bool {

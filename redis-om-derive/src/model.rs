@@ -50,6 +50,8 @@ pub(crate) struct FieldDef {
     /// `m::deserialize`, `deserialize_with = "f"` gives `f`), for reading a
     /// selected JSON field as the struct reads it.
     pub deserialize_with: Option<String>,
+    /// `#[serde(with = "…")]` or `serialize_with`: serde's encoding is the user's.
+    pub serde_with: bool,
 }
 
 /// An embedded struct field: `T`, `Option<T>` (one) or `Vec<T>` (many, `[*]`).
@@ -385,9 +387,11 @@ fn check_field(
     let deserialize_with = serde_string(&field.attrs, "deserialize_with").or_else(|| {
         serde_string(&field.attrs, "with").map(|module| format!("{module}::deserialize"))
     });
+    let serde_with = serde_has(&field.attrs, &["with", "serialize_with"]);
     Some(FieldDef {
         ident,
         deserialize_with,
+        serde_with,
         embed: embed.then(|| embedded_type(&field.ty)),
         ty: field.ty,
         stored_name,
@@ -399,6 +403,26 @@ fn check_field(
             separator,
         },
     })
+}
+
+/// Whether a `#[serde(…)]` attribute has one of the options `keys`.
+fn serde_has(attrs: &[syn::Attribute], keys: &[&str]) -> bool {
+    let mut found = false;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if keys.iter().any(|k| meta.path.is_ident(k)) {
+                found = true;
+            }
+            if meta.input.peek(syn::Token![=]) {
+                let _: syn::Expr = meta.value()?.parse()?;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _content;
+                syn::parenthesized!(_content in meta.input);
+            }
+            Ok(())
+        });
+    }
+    found
 }
 
 /// `#[serde(rename = "…")]` (or `rename(serialize = "…")`) of a field.
