@@ -940,83 +940,48 @@ mod blocking {
 
     use super::{common, config, extremes, values_strategy, ExactHash, ExactJson};
 
-    fn hash_paths_equal_get<C: redis::ConnectionLike + Send>(con: &mut C, case: &str) {
-        let found = ExactHash::find(|m| m.case.eq(case));
-        let first = found.first(con).unwrap();
-        let stored = ExactHash::get(con, first.pk.as_deref().unwrap()).unwrap();
-        assert_eq!(first, stored, "first()");
-        assert_eq!(found.all(con).unwrap(), vec![stored.clone()], "all()");
-        assert_eq!(
-            found.page(con, 0, 10).unwrap(),
-            vec![stored.clone()],
-            "page()"
-        );
-        let sorted = found.clone().sort_by(|m| m.big, SortOrder::Desc);
-        assert_eq!(
-            sorted.all(con).unwrap(),
-            vec![stored.clone()],
-            "sorted all()"
-        );
-        // Past the FT.SEARCH window: the sorted cursor.
-        assert_eq!(
-            sorted.page(con, 0, 20_000).unwrap(),
-            vec![stored.clone()],
-            "sorted page through the cursor"
-        );
-        let iterated: Vec<ExactHash> = found.clone().iter(con).collect::<Result<_, _>>().unwrap();
-        assert_eq!(iterated, vec![stored.clone()], "iter()");
-        let selected = found
-            .clone()
-            .select(|m| (m.big, m.unsigned, m.float, m.small, m.at, m.day));
-        let tuple = (
-            stored.big,
-            stored.unsigned,
-            stored.float,
-            stored.small,
-            stored.at,
-            stored.day,
-        );
-        assert_eq!(selected.first(con).unwrap(), tuple, "select().first()");
-        assert_eq!(selected.all(con).unwrap(), vec![tuple], "select().all()");
+    /// `$name(con, case)`: every search path for the document of `case`
+    /// (sorted by `$sort`; selecting `$fields`) equals `get`.
+    macro_rules! paths_equal_get {
+        ($name:ident, $model:ident, $sort:ident, $order:expr, ($($field:ident),*)) => {
+            fn $name<C: redis::ConnectionLike + Send>(con: &mut C, case: &str) {
+                let found = $model::find(|m| m.case.eq(case));
+                let first = found.first(con).unwrap();
+                let stored = $model::get(con, first.pk.as_deref().unwrap()).unwrap();
+                let one = vec![stored.clone()];
+                assert_eq!(first, stored, "first()");
+                assert_eq!(found.all(con).unwrap(), one, "all()");
+                assert_eq!(found.page(con, 0, 10).unwrap(), one, "page()");
+                let sorted = found.clone().sort_by(|m| m.$sort, $order);
+                assert_eq!(sorted.all(con).unwrap(), one, "sorted all()");
+                // Past the FT.SEARCH window: the sorted cursor.
+                let deep = sorted.page(con, 0, 20_000).unwrap();
+                assert_eq!(deep, one, "sorted page through the cursor");
+                let iterated: Vec<$model> =
+                    found.clone().iter(con).collect::<Result<_, _>>().unwrap();
+                assert_eq!(iterated, one, "iter()");
+                let selected = found.clone().select(|m| ($(m.$field),*));
+                let tuple = ($(stored.$field),*);
+                assert_eq!(selected.first(con).unwrap(), tuple, "select().first()");
+                assert_eq!(selected.all(con).unwrap(), vec![tuple], "select().all()");
+            }
+        };
     }
 
-    fn json_paths_equal_get<C: redis::ConnectionLike + Send>(con: &mut C, case: &str) {
-        let found = ExactJson::find(|m| m.case.eq(case));
-        let first = found.first(con).unwrap();
-        let stored = ExactJson::get(con, first.pk.as_deref().unwrap()).unwrap();
-        assert_eq!(first, stored, "first()");
-        assert_eq!(found.all(con).unwrap(), vec![stored.clone()], "all()");
-        assert_eq!(
-            found.page(con, 0, 10).unwrap(),
-            vec![stored.clone()],
-            "page()"
-        );
-        let sorted = found.clone().sort_by(|m| m.float, SortOrder::Asc);
-        assert_eq!(
-            sorted.all(con).unwrap(),
-            vec![stored.clone()],
-            "sorted all()"
-        );
-        assert_eq!(
-            sorted.page(con, 0, 20_000).unwrap(),
-            vec![stored.clone()],
-            "sorted page through the cursor"
-        );
-        let iterated: Vec<ExactJson> = found.clone().iter(con).collect::<Result<_, _>>().unwrap();
-        assert_eq!(iterated, vec![stored.clone()], "iter()");
-        let selected = found
-            .clone()
-            .select(|m| (m.big, m.unsigned, m.float, m.small, m.at));
-        let tuple = (
-            stored.big,
-            stored.unsigned,
-            stored.float,
-            stored.small,
-            stored.at,
-        );
-        assert_eq!(selected.first(con).unwrap(), tuple, "select().first()");
-        assert_eq!(selected.all(con).unwrap(), vec![tuple], "select().all()");
-    }
+    paths_equal_get!(
+        hash_paths_equal_get,
+        ExactHash,
+        big,
+        SortOrder::Desc,
+        (big, unsigned, float, small, at, day)
+    );
+    paths_equal_get!(
+        json_paths_equal_get,
+        ExactJson,
+        float,
+        SortOrder::Asc,
+        (big, unsigned, float, small, at)
+    );
 
     #[test]
     fn extreme_numbers_come_back_exact_from_every_search_path() {

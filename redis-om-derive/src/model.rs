@@ -405,24 +405,10 @@ fn check_field(
     })
 }
 
-/// Whether a `#[serde(…)]` attribute has one of the options `keys`.
+/// Whether a `#[serde(…)]` attribute has one of the options `keys` (each a
+/// `key = "…"` option).
 fn serde_has(attrs: &[syn::Attribute], keys: &[&str]) -> bool {
-    let mut found = false;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        let _ = attr.parse_nested_meta(|meta| {
-            if keys.iter().any(|k| meta.path.is_ident(k)) {
-                found = true;
-            }
-            if meta.input.peek(syn::Token![=]) {
-                let _: syn::Expr = meta.value()?.parse()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
-            }
-            Ok(())
-        });
-    }
-    found
+    keys.iter().any(|key| serde_string(attrs, key).is_some())
 }
 
 /// `#[serde(rename = "…")]` (or `rename(serialize = "…")`) of a field.
