@@ -49,7 +49,58 @@ fn derived_schemas_follow_redis_om_python() {
         "ON JSON PREFIX 1 shop:Order: SCHEMA $.id AS id NUMERIC \
          $.title AS title TAG SEPARATOR | $.title AS title_fts TEXT SORTABLE \
          $.tags[*] AS tags TAG SEPARATOR | $.totalCents AS totalCents NUMERIC SORTABLE \
-         $.code AS code TAG SEPARATOR , CASESENSITIVE $.paid AS paid TAG"
+         $.code AS code TAG SEPARATOR , CASESENSITIVE $.paid AS paid TAG ",
+        "`note` is not indexed: an empty part at the end, as redis-om-python"
+    );
+
+    // redis-om-python 1.2's own test_schema: every field of a JsonModel that
+    // is not indexed leaves an empty part (two spaces); a custom primary key
+    // stays where it is declared, a field named `pk` comes first.
+    #[derive(JsonModel, Serialize, Deserialize)]
+    #[redis_om(prefix = "Member")]
+    struct Member {
+        #[redis_om(index)]
+        first_name: String,
+        #[redis_om(index)]
+        email: String,
+        note: Option<String>,
+        #[redis_om(index)]
+        age: i64,
+        #[redis_om(primary_key)]
+        code: String,
+        #[redis_om(index)]
+        pk_like: Vec<String>,
+        extra: Vec<String>,
+    }
+    assert_eq!(
+        Member::index_schema().text(),
+        "ON JSON PREFIX 1 :Member: SCHEMA $.first_name AS first_name TAG SEPARATOR | \
+         $.email AS email TAG SEPARATOR |  $.age AS age NUMERIC \
+         $.code AS code TAG SEPARATOR | $.pk_like[*] AS pk_like TAG SEPARATOR | "
+    );
+    #[derive(HashModel)]
+    #[redis_om(prefix = "Late")]
+    struct Late {
+        #[redis_om(index)]
+        name: String,
+        note: Option<String>,
+        #[redis_om(primary_key)]
+        id: i64,
+    }
+    assert_eq!(
+        Late::index_schema().text(),
+        "ON HASH PREFIX 1 :Late: SCHEMA name TAG SEPARATOR | id NUMERIC"
+    );
+    #[derive(HashModel)]
+    #[redis_om(prefix = "PkLast")]
+    struct PkLast {
+        #[redis_om(index)]
+        name: String,
+        pk: Option<String>,
+    }
+    assert_eq!(
+        PkLast::index_schema().text(),
+        "ON HASH PREFIX 1 :PkLast: SCHEMA pk TAG SEPARATOR | name TAG SEPARATOR |"
     );
 }
 

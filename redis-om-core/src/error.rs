@@ -77,6 +77,48 @@ pub enum Error {
         index: String,
     },
 
+    /// A new index did not finish indexing the existing documents within the
+    /// migrator's `indexing_timeout`. The previous index (if any) stays in use.
+    #[error(
+        "index {index:?} did not finish indexing within {waited:?} ({percent:.0}% done); \
+         the previous index stays in use: run the migrator again (it resumes) or raise \
+         Migrator::indexing_timeout"
+    )]
+    IndexingTimeout {
+        /// The new (versioned) index being built.
+        index: String,
+        /// How far it got, 0 to 100.
+        percent: f64,
+        /// How long the migrator waited.
+        waited: std::time::Duration,
+    },
+
+    /// An index under the model's index name covers other keys (another
+    /// prefix or storage): it is not this model's, and the migrator does not
+    /// drop it unless told to with [`Migrator::replace_foreign`](crate::Migrator::replace_foreign).
+    #[error(
+        "index {index:?} is not the index of {model}: {differs}; it was left alone. \
+         Give the model another index_name, or drop it with Migrator::replace_foreign()"
+    )]
+    ForeignIndex {
+        /// The model's type name.
+        model: String,
+        /// The index found under the model's index name.
+        index: String,
+        /// What differs, e.g. `prefix "other:" instead of ":User:"`.
+        differs: String,
+    },
+
+    /// The migrator could not take the index's migration lock in time, or lost
+    /// it while it worked (another process held it longer than expected).
+    #[error("migration of index {index:?}: {reason}")]
+    MigrationLock {
+        /// The index name.
+        index: String,
+        /// What happened.
+        reason: String,
+    },
+
     /// The server rejected a query.
     #[error("the server rejected the query {query:?}: {message}")]
     Query {

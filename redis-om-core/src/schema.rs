@@ -140,6 +140,9 @@ pub struct IndexSchema {
     storage: Storage,
     prefix: String,
     fields: Vec<IndexedField>,
+    /// Where redis-om-python's schema text holds an empty part: before the
+    /// field at each of these positions (`fields.len()`: at the end), sorted.
+    empty_parts: Vec<usize>,
 }
 
 impl IndexSchema {
@@ -149,7 +152,38 @@ impl IndexSchema {
             storage,
             prefix: prefix.into(),
             fields,
+            empty_parts: Vec::new(),
         }
+    }
+
+    /// The same schema with an empty part in its [`text`](Self::text) before
+    /// the field at each position in `positions` (`fields().len()` for the
+    /// end), as redis-om-python 1.2 writes one for every field of a JsonModel
+    /// that is not indexed: `… $.email AS email TAG SEPARATOR |  $.age …`.
+    /// The text (and so the hash both migrators compare) changes; the
+    /// `FT.CREATE` arguments do not. Positions past the end count as the end.
+    ///
+    /// ```
+    /// use redis_om_core::{FieldKind, IndexSchema, IndexedField, Storage};
+    /// let schema = IndexSchema::new(
+    ///     Storage::Json,
+    ///     ":User:",
+    ///     vec![IndexedField::new("pk", FieldKind::Tag, false), IndexedField::new("age", FieldKind::Numeric, false)],
+    /// )
+    /// .with_empty_parts(vec![1]);
+    /// assert_eq!(
+    ///     schema.text(),
+    ///     "ON JSON PREFIX 1 :User: SCHEMA $.pk AS pk TAG SEPARATOR |  $.age AS age NUMERIC"
+    /// );
+    /// ```
+    pub fn with_empty_parts(mut self, mut positions: Vec<usize>) -> Self {
+        let len = self.fields.len();
+        for p in &mut positions {
+            *p = (*p).min(len);
+        }
+        positions.sort_unstable();
+        self.empty_parts = positions;
+        self
     }
 
     /// The indexed fields.
@@ -234,9 +268,45 @@ impl IndexSchema {
         }
     }
 
-    /// The schema as one line of text (stored at `{index_name}:schema`).
+    /// The storage the index covers (`ON HASH` or `ON JSON`).
+    pub fn storage(&self) -> Storage {
+        self.storage
+    }
+
+    /// The key prefix the index covers (`PREFIX 1 {prefix}`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The schema as one line of text (stored at `{index_name}:schema`),
+    /// byte for byte what redis-om-python 1.2 writes for the same model: the
+    /// parts joined with single spaces, one part per field, an empty part
+    /// where a JsonModel field is not indexed.
     pub fn text(&self) -> String {
-        self.args().join(" ")
+        let head = [
+            "ON",
+            match self.storage {
+                Storage::Hash => "HASH",
+                Storage::Json => "JSON",
+            },
+            "PREFIX",
+            "1",
+            &self.prefix,
+            "SCHEMA",
+        ]
+        .join(" ");
+        let mut parts = vec![head];
+        let mut gaps = self.empty_parts.iter().peekable();
+        for (i, field) in self.fields.iter().enumerate() {
+            while gaps.next_if(|&&g| g <= i).is_some() {
+                parts.push(String::new());
+            }
+            let mut args = Vec::new();
+            self.field_args(field, &mut args);
+            parts.push(args.join(" "));
+        }
+        parts.extend(gaps.map(|_| String::new()));
+        parts.join(" ")
     }
 
     /// SHA-1 of [`text`](Self::text), hex (stored at `{index_name}:hash`, as redis-om-python).
