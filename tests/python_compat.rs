@@ -113,9 +113,9 @@ fn hash_doc(side: &str, i: usize) -> PyHash {
     PyHash {
         pk: None,
         name: format!("{side}-{i}"),
-        nickname: (i % 2 == 0).then(|| format!("nick{i}")),
+        nickname: i.is_multiple_of(2).then(|| format!("nick{i}")),
         age: 30 + i as i64,
-        active: i % 2 == 0,
+        active: i.is_multiple_of(2),
         score: i as f64 * 1.5,
         joined: when(i),
         bio: format!("{side} likes redis number {i}"),
@@ -127,7 +127,7 @@ fn hash_pk_doc(side: &str, i: usize) -> PyHashPk {
     PyHashPk {
         name: format!("{side}-{i}"),
         id: if side == "py" { 1000 } else { 2000 } + i as i64,
-        note: (i % 2 == 0).then(|| "a note".to_owned()),
+        note: i.is_multiple_of(2).then(|| "a note".to_owned()),
     }
 }
 
@@ -135,7 +135,7 @@ fn json_doc(side: &str, i: usize) -> PyJson {
     PyJson {
         pk: None,
         name: format!("{side}-{i}"),
-        note: (i % 2 == 0).then(|| "a note".to_owned()),
+        note: i.is_multiple_of(2).then(|| "a note".to_owned()),
         tags: vec![side.to_owned(), format!("t{i}")],
         age: 30 + i as i64,
         address: Address {
@@ -147,7 +147,7 @@ fn json_doc(side: &str, i: usize) -> PyJson {
             qty: i as i64,
         }],
         title: format!("{side} title {i}"),
-        flag: i % 2 == 0,
+        flag: i.is_multiple_of(2),
         created: when(i),
         extra: vec!["e".into()],
     }
@@ -260,6 +260,7 @@ async fn shares_indexes_and_documents_with_redis_om_python() {
         "Python's indexes left alone"
     );
 
+    #[allow(clippy::needless_range_loop)] // i also builds the expected documents
     for i in 0..N {
         let pk = &pks["PyHash"][i];
         let want = PyHash {
