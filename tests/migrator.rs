@@ -696,17 +696,26 @@ async fn allow_downgrade_rolls_back_deliberately() {
     );
     assert_eq!(DownV1::find_all().count(&mut con).await.unwrap(), 60);
     // A v3 process that restarts during the rollback does not undo it ...
+    let stale = Migrator::new()
+        .model::<DownV3>()
+        .run(&mut con)
+        .await
+        .unwrap();
     assert_eq!(
-        Migrator::new()
-            .model::<DownV3>()
-            .run(&mut con)
-            .await
-            .unwrap()
-            .models[0]
-            .action,
+        stale.models[0].action,
         MigrationAction::Superseded {
             current: v1_index.clone()
         }
+    );
+    // ... and says which of its fields the live index lacks.
+    assert_eq!(
+        stale.models[0].notes,
+        vec![
+            "the live index lacks or defines otherwise what this process's queries may use: \
+              age NUMERIC"
+                .to_owned()
+        ],
+        "{stale}"
     );
     // ... and rolling forward again is just as deliberate.
     let forward = Migrator::new()

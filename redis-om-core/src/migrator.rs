@@ -386,6 +386,16 @@ impl Migrator {
             }
             // An older process in a rolling deploy: never move the alias back.
             if !self.allow_downgrade && state.history.iter().any(|h| h == hash) {
+                if let Some(text) = &state.stored_text {
+                    let missing = m.schema.missing_from(text);
+                    if !missing.is_empty() {
+                        notes.push(format!(
+                            "the live index lacks or defines otherwise what this process's \
+                             queries may use: {}",
+                            missing.join(", ")
+                        ));
+                    }
+                }
                 return Ok(Decided::new(
                     m,
                     MigrationAction::Superseded {
@@ -510,12 +520,18 @@ impl LiveIndex {
 struct State {
     current: Option<LiveIndex>,
     stored: Option<String>,
+    /// The live schema text (`{index_name}:schema`).
+    stored_text: Option<String>,
     history: Vec<String>,
 }
 
 impl State {
     async fn read<E: Exec>(exec: &mut E, names: &Names) -> Result<State> {
         let stored = match run(exec, &cmd("GET").arg(&names.hash_key).to_owned()).await? {
+            Value::Nil => None,
+            v => bytes_of(&v).map(|b| String::from_utf8_lossy(b).into_owned()),
+        };
+        let stored_text = match run(exec, &cmd("GET").arg(&names.schema_key).to_owned()).await? {
             Value::Nil => None,
             v => bytes_of(&v).map(|b| String::from_utf8_lossy(b).into_owned()),
         };
@@ -536,6 +552,7 @@ impl State {
         Ok(State {
             current,
             stored,
+            stored_text,
             history,
         })
     }

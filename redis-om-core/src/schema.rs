@@ -297,16 +297,43 @@ impl IndexSchema {
         .join(" ");
         let mut parts = vec![head];
         let mut gaps = self.empty_parts.iter().peekable();
-        for (i, field) in self.fields.iter().enumerate() {
+        for (i, part) in self.field_parts().into_iter().enumerate() {
             while gaps.next_if(|&&g| g <= i).is_some() {
                 parts.push(String::new());
             }
-            let mut args = Vec::new();
-            self.field_args(field, &mut args);
-            parts.push(args.join(" "));
+            parts.push(part);
         }
         parts.extend(gaps.map(|_| String::new()));
         parts.join(" ")
+    }
+
+    /// The definition of each indexed field as it appears in
+    /// [`text`](Self::text) (`age NUMERIC SORTABLE`, `$.tags[*] AS tags TAG SEPARATOR |`).
+    pub fn field_parts(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .map(|field| {
+                let mut args = Vec::new();
+                self.field_args(field, &mut args);
+                args.join(" ")
+            })
+            .collect()
+    }
+
+    /// The field definitions of this schema that the schema `text` (as
+    /// stored at `{index_name}:schema`) lacks or defines otherwise: what
+    /// queries written for this schema may not find in an index built from `text`.
+    pub fn missing_from(&self, text: &str) -> Vec<String> {
+        let live: Vec<&str> = text.split(' ').collect();
+        self.field_parts()
+            .into_iter()
+            .filter(|part| {
+                // Whole words in a row: `age NUMERIC` is in `… age NUMERIC SORTABLE …`
+                // (queries on it work), `name TAG` is not in `fullname TAG`.
+                let words: Vec<&str> = part.split(' ').collect();
+                !live.windows(words.len()).any(|w| w == words.as_slice())
+            })
+            .collect()
     }
 
     /// SHA-1 of [`text`](Self::text), hex (stored at `{index_name}:hash`, as redis-om-python).
@@ -378,6 +405,31 @@ mod tests {
             schema.hash(),
             sha1_smol::Sha1::from(schema.text()).digest().to_string()
         );
+    }
+
+    #[test]
+    fn empty_parts_and_missing_fields() {
+        let schema = IndexSchema::new(
+            Storage::Json,
+            ":J:",
+            vec![f("pk", FieldKind::Tag), f("age", FieldKind::Numeric)],
+        )
+        .with_empty_parts(vec![1, 2, 9]);
+        assert_eq!(
+            schema.text(),
+            "ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR |  $.age AS age NUMERIC  "
+        );
+        assert_eq!(
+            schema.args().join(" "),
+            "ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR | $.age AS age NUMERIC"
+        );
+        assert_eq!(
+            schema.missing_from("ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR |"),
+            vec!["$.age AS age NUMERIC".to_owned()]
+        );
+        assert!(schema
+            .missing_from("ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR | $.age AS age NUMERIC SORTABLE")
+            .is_empty());
     }
 
     #[test]
