@@ -1,6 +1,7 @@
 //! Where a model's documents live: key prefix, keys and index name.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// The key layout of a model, compatible with redis-om-python's `make_key`.
 ///
@@ -17,11 +18,22 @@ use std::fmt;
 /// assert_eq!(layout.index_name(), ":UserReadCache:index");
 /// assert_eq!(layout.pk_from_key(":UserReadCache:a:b"), Some("a:b"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct KeyLayout {
     key_prefix: String,
     index_name: String,
+    /// The key prefixes of other models inside this one's (see [`crate::registry`]),
+    /// looked up on first use.
+    nested: OnceLock<Vec<(&'static str, &'static str)>>,
 }
+
+impl PartialEq for KeyLayout {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_prefix == other.key_prefix && self.index_name == other.index_name
+    }
+}
+
+impl Eq for KeyLayout {}
 
 impl KeyLayout {
     /// Builds the layout from the global prefix, the model prefix and an
@@ -39,6 +51,7 @@ impl KeyLayout {
         KeyLayout {
             key_prefix,
             index_name,
+            nested: OnceLock::new(),
         }
     }
 
@@ -91,9 +104,30 @@ impl KeyLayout {
         Ok(())
     }
 
-    /// The primary key part of `key`, or `None` when `key` is not one of this model's keys.
+    /// The primary key part of `key`, or `None` when `key` is not one of this
+    /// model's keys: outside its prefix, or inside the prefix of another
+    /// model of the program that nests in this one's (`:Order:Item:1` is not
+    /// a key of `Order` when a model with prefix `Order:Item` exists).
     pub fn pk_from_key<'k>(&self, key: &'k str) -> Option<&'k str> {
-        key.strip_prefix(self.key_prefix.as_str())
+        let pk = key.strip_prefix(self.key_prefix.as_str())?;
+        self.owns_key(key.as_bytes()).then_some(pk)
+    }
+
+    /// Whether `key` is one of this model's keys (see [`pk_from_key`](Self::pk_from_key)).
+    pub fn owns_key(&self, key: &[u8]) -> bool {
+        key.starts_with(self.key_prefix.as_bytes())
+            && !self
+                .nested_models()
+                .iter()
+                .any(|(_, prefix)| key.starts_with(prefix.as_bytes()))
+    }
+
+    /// The other models of the program whose key prefix starts with this
+    /// one's: `(type name, key prefix)`. The [`Migrator`](crate::Migrator)
+    /// refuses to index a model that has any.
+    pub fn nested_models(&self) -> &[(&'static str, &'static str)] {
+        self.nested
+            .get_or_init(|| crate::registry::nested_in(&self.key_prefix))
     }
 
     /// A `SCAN MATCH` pattern for every key of the model, with the glob

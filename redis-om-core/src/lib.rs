@@ -13,6 +13,7 @@ mod model;
 mod ops;
 mod pk;
 mod query;
+mod registry;
 mod request;
 mod scan;
 mod schema;
@@ -35,7 +36,8 @@ pub use pk::PrimaryKey;
 pub use query::{
     AsyncQuery, BoolField, Expr, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField,
     NumericOnly, ProjectedField, Projection, Query, QueryIter, QueryParams, Select, SortOrder,
-    SortableField, SyncQuery, TagArg, TagField, TextField,
+    SortableField, SyncQuery, TagArg, TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS,
+    MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 pub use redis;
 pub use scan::PkIter;
@@ -71,6 +73,13 @@ pub mod __fuzz {
         if let Value::BulkString(text) = &value {
             let _ = crate::decode_json::<serde_json::Value>("k", text);
         }
+    }
+
+    /// The words of `text` as the full-text operators send them: the words
+    /// RediSearch indexes for `text` (stop words included). For comparing with
+    /// the server's own tokenizer (`FT.DEBUG DUMP_TERMS`).
+    pub fn text_words(text: &str) -> Vec<String> {
+        crate::query::words(text)
     }
 
     struct Model;
@@ -128,7 +137,9 @@ pub mod __fuzz {
 /// What the derive macros' generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::registry::RegisteredModel;
     pub use crate::value::{unit_enum_from_bytes, unit_enum_to_str};
+    pub use inventory;
     pub use serde;
     pub use serde_json;
     pub use std::sync::LazyLock;
@@ -180,6 +191,15 @@ pub mod __private {
     pub fn decode_json_field<T: serde::de::DeserializeOwned>(
         raw: Option<&[u8]>,
     ) -> Result<T, String> {
+        decode_json_field_with(raw, serde_json::from_value)
+    }
+
+    /// Reads a projected JSON field with the function serde reads the field
+    /// with (`#[serde(with = "redis_om::timestamp")]`).
+    pub fn decode_json_field_with<T>(
+        raw: Option<&[u8]>,
+        deserialize: fn(serde_json::Value) -> Result<T, serde_json::Error>,
+    ) -> Result<T, String> {
         let value = match raw {
             Some(raw) => match serde_json::from_slice::<serde_json::Value>(raw) {
                 Ok(serde_json::Value::Array(mut items)) if !items.is_empty() => {
@@ -191,7 +211,7 @@ pub mod __private {
             },
             None => serde_json::Value::Null,
         };
-        serde_json::from_value(value).map_err(|e| e.to_string())
+        deserialize(value).map_err(|e| e.to_string())
     }
 
     /// The error of a primary key type that cannot be generated.

@@ -129,6 +129,7 @@ struct ModelIndex {
     model: &'static str,
     index_name: String,
     schema: IndexSchema,
+    layout: &'static crate::key::KeyLayout,
 }
 
 /// Creates or updates the indexes of the given models; run it at startup.
@@ -169,6 +170,7 @@ impl Migrator {
             model: std::any::type_name::<M>(),
             index_name: M::key_layout().index_name().to_owned(),
             schema: M::index_schema(),
+            layout: M::key_layout(),
         });
         self
     }
@@ -239,7 +241,32 @@ impl Migrator {
         block_on(self.migrate(&mut SyncExec(con), true))
     }
 
+    /// Refuses a model whose key space holds another model's (see
+    /// [`KeyLayout::nested_models`](crate::KeyLayout::nested_models)): among
+    /// the models of the program, and among those given here.
+    fn check_key_spaces(&self) -> Result<()> {
+        for model in &self.models {
+            let outer = model.layout.key_prefix();
+            let given = self
+                .models
+                .iter()
+                .map(|m| (m.model, m.layout.key_prefix()))
+                .filter(|(_, inner)| inner.len() > outer.len() && inner.starts_with(outer));
+            let registered = model.layout.nested_models().iter().copied();
+            if let Some((inner, inner_prefix)) = given.chain(registered).next() {
+                return Err(crate::registry::overlap_error(
+                    model.model,
+                    outer,
+                    inner,
+                    inner_prefix,
+                ));
+            }
+        }
+        Ok(())
+    }
+
     async fn migrate<E: Exec>(&self, exec: &mut E, dry: bool) -> Result<MigrationReport> {
+        self.check_key_spaces()?;
         let mut report = MigrationReport::default();
         for model in &self.models {
             report

@@ -225,7 +225,7 @@ impl IndexSchema {
                     Some(path) => path.to_owned(),
                     None => {
                         let star = if field.multi { "[*]" } else { "" };
-                        format!("$.{name}{star}")
+                        format!("${}{star}", json_member(name))
                     }
                 };
                 args.extend([path, "AS".into(), alias]);
@@ -340,6 +340,27 @@ impl IndexSchema {
     pub fn hash(&self) -> String {
         sha1_smol::Sha1::from(self.text()).digest().to_string()
     }
+}
+
+/// The JSON path step to a stored name: `.name` for a plain identifier (as
+/// redis-om-python writes it), `["na-me"]` for any other name, which dot
+/// notation cannot express. The derive computes the same at compile time.
+pub(crate) fn json_member(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        return format!(".{name}");
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    out.push_str("[\"");
+    for c in name.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push_str("\"]");
+    out
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             if let Some(embed) = &f.embed {
                 let inner = &embed.inner;
                 let star = if embed.many { "[*]" } else { "" };
-                let path = format!("$.{}{star}", f.stored_name);
+                let path = format!("${}{star}", json_member(&f.stored_name));
                 let alias = &f.stored_name;
                 return quote! {
                     let before = out.len();
@@ -126,6 +126,21 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     let stored_names: Vec<&String> = match storage {
         Storage::Hash => def.fields.iter().map(|f| &f.stored_name).collect(),
         Storage::Json => Vec::new(),
+    };
+
+    // Every concrete model is known to the others, so that nested key prefixes
+    // are found (a generic struct has no single layout to register).
+    let register = if def.generics.params.is_empty() {
+        quote! {
+            #krate::__private::inventory::submit! {
+                #krate::__private::RegisteredModel {
+                    name: ::core::concat!(::core::module_path!(), "::", #model_name),
+                    layout: <#ident as #krate::Model>::key_layout,
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
     };
 
     quote! {
@@ -200,6 +215,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                     &[#(#stored_names),*]
                 }
             }
+
+            #register
         };
     }
 }
@@ -285,9 +302,11 @@ fn handles(
         inits: Vec::new(),
         checks: Vec::new(),
     };
-    let (storage_variant, decoder) = match names {
-        Names::Model(Storage::Hash) => (quote!(Hash), quote!(decode_hash_field)),
-        _ => (quote!(Json), quote!(decode_json_field)),
+    let json = !matches!(names, Names::Model(Storage::Hash));
+    let (storage_variant, decoder) = if json {
+        (quote!(Json), quote!(decode_json_field))
+    } else {
+        (quote!(Hash), quote!(decode_hash_field))
     };
     let runtime = |suffix: &str| -> TokenStream {
         quote!(#krate::__private::intern(::std::format!(#suffix, alias)))
@@ -303,12 +322,12 @@ fn handles(
             let star = if embed.many { "[*]" } else { "" };
             let (path, alias) = match names {
                 Names::Model(_) => {
-                    let path = format!("$.{stored}{star}");
+                    let path = format!("${}{star}", json_member(stored));
                     (quote!(#path), quote!(#stored))
                 }
                 Names::Embedded => {
-                    let path = format!("{{}}.{stored}{star}");
-                    let alias = format!("{{}}_{stored}");
+                    let path = format!("{{}}{}{star}", fmt_literal(&json_member(stored)));
+                    let alias = format!("{{}}_{}", fmt_literal(stored));
                     (
                         quote!(&::std::format!(#path, path)),
                         quote!(&::std::format!(#alias, alias)),
@@ -343,12 +362,13 @@ fn handles(
                 let text_name = format!("{stored}_fts");
                 let source = match storage {
                     Storage::Hash => stored.clone(),
-                    Storage::Json => format!("$.{stored}"),
+                    Storage::Json => format!("${}", json_member(stored)),
                 };
                 (quote!(#stored), quote!(#text_name), quote!(#source))
             }
             Names::Embedded => {
-                let source = format!("{{}}.{stored}");
+                let source = format!("{{}}{}", fmt_literal(&json_member(stored)));
+                let stored = fmt_literal(stored);
                 (
                     runtime(&format!("{{}}_{stored}")),
                     runtime(&format!("{{}}_{stored}_fts")),
@@ -364,6 +384,21 @@ fn handles(
         };
         let sort_doc = if sortable { "; sortable" } else { "" };
         let doc = format!("{kind}{sort_doc}.");
+        // A JSON field that serde reads with a function of its own (a
+        // `redis_om::timestamp` datetime) is decoded with it when selected.
+        let with = f
+            .deserialize_with
+            .as_deref()
+            .filter(|_| json)
+            .and_then(|path| syn::parse_str::<syn::Path>(path).ok());
+        let field_decoder = match with {
+            Some(path) => quote! {
+                (|raw: ::core::option::Option<&[u8]>| {
+                    #krate::__private::decode_json_field_with(raw, |value| #path(value))
+                }) as #krate::FieldDecoder<#ty>
+            },
+            None => quote!(#krate::__private::#decoder::<#ty>),
+        };
         out.decls.push(quote! {
             #[doc = #doc]
             pub #name: #handle
@@ -377,7 +412,7 @@ fn handles(
                     separator: #separator,
                     storage: #krate::Storage::#storage_variant,
                 },
-                #krate::__private::#decoder::<#ty>,
+                #field_decoder,
             )
         });
     }
@@ -444,8 +479,8 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
         if let Some(embed) = &f.embed {
             let inner = &embed.inner;
             let star = if embed.many { "[*]" } else { "" };
-            let path = format!("{{}}.{stored}{star}");
-            let alias = format!("{{}}_{stored}");
+            let path = format!("{{}}{}{star}", fmt_literal(&json_member(stored)));
+            let alias = format!("{{}}_{}", fmt_literal(stored));
             return quote! {
                 <#inner as #krate::Embedded>::index_fields(
                     &::std::format!(#path, path),
@@ -455,8 +490,8 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
             };
         }
         let ty = &f.ty;
-        let name_format = format!("{{}}_{stored}");
-        let path_format = format!("{{}}.{stored}{{}}");
+        let name_format = format!("{{}}_{}", fmt_literal(stored));
+        let path_format = format!("{{}}{}{{}}", fmt_literal(&json_member(stored)));
         let field = indexed_field(
             krate,
             f,
@@ -660,4 +695,30 @@ pub(crate) fn hash_value(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         };
     })
+}
+
+/// The JSON path step to a stored name: `.name` for a plain identifier (as
+/// redis-om-python writes it), `["na-me"]` for any other name, which dot
+/// notation cannot express. Kept equal to `redis_om_core`'s `json_member`.
+fn json_member(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        return format!(".{name}");
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    out.push_str("[\"");
+    for c in name.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push_str("\"]");
+    out
+}
+
+/// `text` as literal text inside a `format!` string.
+fn fmt_literal(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
 }

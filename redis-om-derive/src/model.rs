@@ -46,6 +46,10 @@ pub(crate) struct FieldDef {
     pub index: IndexOpts,
     /// `#[redis_om(embed)]`: a struct whose own indexed fields are indexed.
     pub embed: Option<Embed>,
+    /// The function serde deserializes the field with (`with = "m"` gives
+    /// `m::deserialize`, `deserialize_with = "f"` gives `f`), for reading a
+    /// selected JSON field as the struct reads it.
+    pub deserialize_with: Option<String>,
 }
 
 /// An embedded struct field: `T`, `Option<T>` (one) or `Vec<T>` (many, `[*]`).
@@ -378,8 +382,12 @@ fn check_field(
         }
     }
 
+    let deserialize_with = serde_string(&field.attrs, "deserialize_with").or_else(|| {
+        serde_string(&field.attrs, "with").map(|module| format!("{module}::deserialize"))
+    });
     Some(FieldDef {
         ident,
+        deserialize_with,
         embed: embed.then(|| embedded_type(&field.ty)),
         ty: field.ty,
         stored_name,

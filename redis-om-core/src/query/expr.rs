@@ -297,6 +297,19 @@ impl Renderer {
         self.params.push((name, value));
     }
 
+    /// `@name`, with a backslash before each ASCII character other than a
+    /// letter, digit or `_` (`@e\-mail`), as the query parser requires;
+    /// other letters stand as they are.
+    fn attr(&mut self, name: &str) {
+        self.text.push('@');
+        for c in name.chars() {
+            if c.is_ascii() && !c.is_ascii_alphanumeric() && c != '_' {
+                self.text.push('\\');
+            }
+            self.text.push(c);
+        }
+    }
+
     fn node(&mut self, node: &Node) {
         match node {
             Node::All => self.text.push('*'),
@@ -329,8 +342,7 @@ impl Renderer {
         match leaf {
             Leaf::Raw(query) => self.text.push_str(query),
             Leaf::Tag { field, value } => {
-                self.text.push('@');
-                self.text.push_str(field);
+                self.attr(field);
                 self.text.push_str(":{");
                 self.param(value);
                 self.text.push('}');
@@ -338,7 +350,8 @@ impl Renderer {
             Leaf::Tags { field, values } => {
                 let simple = values.iter().all(|v| v.len() == 1);
                 if simple {
-                    let _ = write!(self.text, "@{field}:{{");
+                    self.attr(field);
+                    self.text.push_str(":{");
                     for (i, v) in values.iter().enumerate() {
                         if i > 0 {
                             self.text.push_str(" | ");
@@ -356,7 +369,8 @@ impl Renderer {
                             if j > 0 {
                                 self.text.push(' ');
                             }
-                            let _ = write!(self.text, "@{field}:{{");
+                            self.attr(field);
+                            self.text.push_str(":{");
                             self.param(part);
                             self.text.push('}');
                         }
@@ -369,7 +383,8 @@ impl Renderer {
                 value,
                 pattern,
             } => {
-                let _ = write!(self.text, "@{field}:{{");
+                self.attr(field);
+                self.text.push_str(":{");
                 if matches!(pattern, Pattern::Suffix | Pattern::Contains) {
                     self.text.push('*');
                 }
@@ -380,7 +395,8 @@ impl Renderer {
                 self.text.push('}');
             }
             Leaf::Range { field, lo, hi } => {
-                let _ = write!(self.text, "@{field}:[{lo} {hi}]");
+                self.attr(field);
+                let _ = write!(self.text, ":[{lo} {hi}]");
             }
             Leaf::Text { field, terms, mode } => {
                 // Parameters are not substituted inside quotes: an exact phrase
@@ -389,7 +405,8 @@ impl Renderer {
                 if phrase {
                     self.text.push('(');
                 }
-                let _ = write!(self.text, "@{field}:(");
+                self.attr(field);
+                self.text.push_str(":(");
                 for (i, term) in terms.iter().enumerate() {
                     if i > 0 {
                         self.text.push(' ');

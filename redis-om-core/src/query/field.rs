@@ -37,11 +37,13 @@ pub trait FieldHandle<T>: Copy {
     fn new(spec: FieldSpec, decode: FieldDecoder<T>) -> Self;
 }
 
-/// A field that [`Query::sort_by`](crate::Query::sort_by) accepts.
+/// A field that [`Query::sort_by`](crate::Query::sort_by) accepts: every
+/// indexed field. `#[redis_om(sortable)]` only makes sorting faster (the server
+/// keeps the value in its sorting table instead of loading it).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not sortable",
-    label = "this field is not SORTABLE",
-    note = "mark the field #[redis_om(sortable)] to sort by it (and run the Migrator)"
+    message = "`{Self}` cannot be sorted by",
+    label = "not an indexed field",
+    note = "sort by a field marked #[redis_om(index)], #[redis_om(sortable)] or #[redis_om(full_text)]"
 )]
 pub trait SortableField<M> {
     /// The attribute to sort by.
@@ -58,6 +60,12 @@ pub trait ProjectedField<M> {
     fn source(&self) -> &'static str;
     /// Decodes the loaded value.
     fn decode(&self, raw: Option<&[u8]>) -> Result<Self::Value, String>;
+    /// Whether the index holds the value as a number: the server renders
+    /// such attributes with 12 significant digits, so an exact read loads the
+    /// stored value instead of the attribute.
+    fn numeric(&self) -> bool {
+        false
+    }
 }
 
 /// A value a TAG field of element type `E` can be compared with: `&str` or
@@ -130,7 +138,7 @@ const EMPTY_TAG: &str =
     "an empty tag value cannot be queried: RediSearch does not index empty tags";
 
 macro_rules! handle {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident, numeric: $numeric:literal) => {
         $(#[$doc])*
         pub struct $name<M, T, const SORTABLE: bool = false> {
             spec: FieldSpec,
@@ -162,6 +170,9 @@ macro_rules! handle {
             fn decode(&self, raw: Option<&[u8]>) -> Result<T, String> {
                 (self.decode)(raw)
             }
+            fn numeric(&self) -> bool {
+                $numeric
+            }
         }
     };
 }
@@ -170,20 +181,20 @@ handle! {
     /// A TAG field (strings, enums, UUIDs): exact matches, sets and patterns.
     /// Matching follows RediSearch: case-insensitive unless the field is
     /// `case_sensitive`, and leading/trailing whitespace is ignored.
-    TagField
+    TagField, numeric: false
 }
 handle! {
     /// A NUMERIC field (numbers, datetimes, dates): comparisons and ranges.
-    NumericField
+    NumericField, numeric: true
 }
 handle! {
     /// A `bool` field (a TAG holding `1`/`0` in hashes, `true`/`false` in JSON).
-    BoolField
+    BoolField, numeric: false
 }
 handle! {
     /// A `full_text` string field: the TAG operators on the whole value, and
     /// full-text search on its words (`{name}_fts TEXT`).
-    TextField
+    TextField, numeric: false
 }
 
 impl<M, T: Indexable, const S: bool> FieldHandle<T> for TagField<M, T, S> {
@@ -223,25 +234,30 @@ impl<M, T: Indexable, const S: bool> FieldHandle<T> for TextField<M, T, S> {
     }
 }
 
-impl<M, T> SortableField<M> for TagField<M, T, true> {
+impl<M, T, const S: bool> SortableField<M> for TagField<M, T, S> {
     fn sort_name(&self) -> &'static str {
         self.spec.name
     }
 }
-impl<M, T> SortableField<M> for NumericField<M, T, true> {
+impl<M, T, const S: bool> SortableField<M> for NumericField<M, T, S> {
     fn sort_name(&self) -> &'static str {
         self.spec.name
     }
 }
-impl<M, T> SortableField<M> for BoolField<M, T, true> {
+impl<M, T, const S: bool> SortableField<M> for BoolField<M, T, S> {
     fn sort_name(&self) -> &'static str {
         self.spec.name
     }
 }
-impl<M, T> SortableField<M> for TextField<M, T, true> {
-    /// `SORTABLE` is on the TEXT attribute of a full-text field (as redis-om-python).
+impl<M, T, const S: bool> SortableField<M> for TextField<M, T, S> {
+    /// A sortable full-text field has `SORTABLE` on its TEXT attribute (as
+    /// redis-om-python); any other sorts by its TAG attribute.
     fn sort_name(&self) -> &'static str {
-        self.spec.text_name
+        if S {
+            self.spec.text_name
+        } else {
+            self.spec.name
+        }
     }
 }
 
@@ -296,7 +312,10 @@ macro_rules! tag_ops {
                 let mut values = values.into_iter().peekable();
                 // The common case, one plain value: no intermediate lists.
                 if let Some(first) = values.next() {
-                    if values.peek().is_none() && is_plain_tag(&first, self.spec.separator) {
+                    if values.peek().is_none()
+                        && is_plain_tag(&first, self.spec.separator)
+                        && first.len() <= MAX_TAG_BYTES
+                    {
                         return Node::Leaf(Leaf::Tag {
                             field: self.spec.name,
                             value: first.into_owned(),
@@ -313,6 +332,9 @@ macro_rules! tag_ops {
                     let parts = tag_parts(&value, self.spec.separator);
                     if parts.is_empty() {
                         return Node::Invalid(EMPTY_TAG.into());
+                    }
+                    if let Some(reason) = parts.iter().find_map(|p| tag_too_long(p)) {
+                        return Node::Invalid(reason);
                     }
                     all.push(parts);
                 }
@@ -333,6 +355,14 @@ macro_rules! tag_ops {
                 };
                 if trimmed.is_empty() {
                     return Expr::new(Node::Invalid(EMPTY_TAG.into()));
+                }
+                if trimmed.trim_matches(is_tag_space).chars().count() < MIN_PATTERN_CHARS {
+                    return Expr::new(Node::Invalid(format!(
+                        "the pattern {trimmed:?} is shorter than {MIN_PATTERN_CHARS} characters, RediSearch's minimum (MINPREFIX): it would match nothing"
+                    )));
+                }
+                if let Some(reason) = tag_too_long(trimmed) {
+                    return Expr::new(Node::Invalid(reason));
                 }
                 if trimmed.contains(self.spec.separator) {
                     return Expr::new(Node::Invalid(format!(
@@ -370,17 +400,19 @@ macro_rules! tag_ops {
                 !self.is_in(values)
             }
 
-            /// The value starts with `prefix` (at least 2 characters, as RediSearch requires).
+            /// The value starts with `prefix` (at least [`MIN_PATTERN_CHARS`]
+            /// characters after trimming whitespace, as RediSearch requires;
+            /// a shorter one is [`Error::InvalidArgument`](crate::Error::InvalidArgument)).
             pub fn starts_with(self, prefix: impl AsRef<str>) -> Expr<M> {
                 self.pattern(prefix.as_ref(), Pattern::Prefix)
             }
 
-            /// The value ends with `suffix`.
+            /// The value ends with `suffix` (at least [`MIN_PATTERN_CHARS`] characters).
             pub fn ends_with(self, suffix: impl AsRef<str>) -> Expr<M> {
                 self.pattern(suffix.as_ref(), Pattern::Suffix)
             }
 
-            /// The value contains `infix`.
+            /// The value contains `infix` (at least [`MIN_PATTERN_CHARS`] characters).
             pub fn contains(self, infix: impl AsRef<str>) -> Expr<M> {
                 self.pattern(infix.as_ref(), Pattern::Contains)
             }
@@ -398,87 +430,161 @@ const STOP_WORDS: &[&str] = &[
     "this", "to", "was", "will", "with",
 ];
 
-/// Characters at which RediSearch splits text into words when it indexes it.
-fn is_word_break(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || matches!(
-            c,
-            ',' | '.'
-                | '<'
-                | '>'
-                | '{'
-                | '}'
-                | '['
-                | ']'
-                | '"'
-                | '\''
-                | ':'
-                | ';'
-                | '!'
-                | '@'
-                | '#'
-                | '$'
-                | '%'
-                | '^'
-                | '&'
-                | '*'
-                | '('
-                | ')'
-                | '-'
-                | '+'
-                | '='
-                | '~'
-                | '\\'
-                | '/'
-                | '|'
-                | '?'
-                | '`'
-        )
+/// The bytes at which RediSearch splits text into words (`ToksepMap_g` in its
+/// `toksep.h`): ASCII space, tab and punctuation other than `_` and `\\`.
+/// Nothing else separates words: not a newline, not a no-break space.
+fn is_word_break(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t'
+            | b','
+            | b'.'
+            | b'/'
+            | b'('
+            | b')'
+            | b'{'
+            | b'}'
+            | b'['
+            | b']'
+            | b':'
+            | b';'
+            | b'~'
+            | b'!'
+            | b'@'
+            | b'#'
+            | b'$'
+            | b'%'
+            | b'^'
+            | b'&'
+            | b'*'
+            | b'-'
+            | b'='
+            | b'+'
+            | b'|'
+            | b'\''
+            | b'`'
+            | b'"'
+            | b'<'
+            | b'>'
+            | b'?'
+    )
 }
 
-/// The words of `text` as RediSearch indexes them: split at separators, where
-/// a backslash makes the next character part of the word.
+/// The words of `text` exactly as RediSearch indexes them (its tokenizer and
+/// `DefaultNormalize`, byte by byte):
+/// - a separator byte ends a word unless a backslash escapes it (a backslash
+///   that is not itself escaped);
+/// - in a word, ASCII letters are lowercased (no other letter is: `É` stays);
+///   control characters (newline included) are dropped, so `a\nb` is `ab`;
+///   a backslash is dropped and keeps the next byte, even a space.
+///
+/// Stop words are not removed here.
 pub(crate) fn words(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
     let mut words = Vec::new();
-    let mut word = String::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        let keep = if c == '\\' {
-            chars.next()
-        } else if is_word_break(c) {
-            None
-        } else {
-            Some(c)
-        };
-        match keep {
-            Some(c) => word.push(c),
-            None if !word.is_empty() => words.push(std::mem::take(&mut word)),
-            None => {}
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\\' && !escaped {
+            escaped = true;
+            continue;
         }
+        if is_word_break(b) && !escaped {
+            push_word(&mut words, &bytes[start..i]);
+            start = i + 1;
+        }
+        escaped = false;
     }
+    push_word(&mut words, &bytes[start..]);
+    words
+}
+
+fn push_word(words: &mut Vec<String>, token: &[u8]) {
+    let word = normalize(token);
     if !word.is_empty() {
         words.push(word);
     }
-    words
+}
+
+/// One token normalized as RediSearch does (see [`words`]).
+fn normalize(token: &[u8]) -> String {
+    let mut out = Vec::with_capacity(token.len());
+    let mut escaped = false;
+    for &b in token {
+        if b.is_ascii_uppercase() {
+            out.push(b.to_ascii_lowercase());
+        } else if (matches!(b, b' ' | b'\t') && !escaped) || b.is_ascii_control() {
+        } else if b == b'\\' && !escaped {
+            escaped = true;
+            continue;
+        } else {
+            out.push(b);
+        }
+        escaped = false;
+    }
+    // Only ASCII bytes were dropped or changed, so the rest is still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The longest word RediSearch indexes whole: a longer one is indexed as its
+/// first 128 bytes, so no query for the whole word can match it.
+pub const MAX_WORD_BYTES: usize = 128;
+/// The most distinct words one full-text condition may hold: the server's
+/// query parser overflows at about 250.
+pub const MAX_TEXT_WORDS: usize = 128;
+/// The longest tag RediSearch indexes whole (a longer value is indexed as its
+/// first 4,096 bytes, so no query for the whole value can match it).
+pub const MAX_TAG_BYTES: usize = 4096;
+/// The fewest characters a prefix, suffix or infix pattern needs: RediSearch's
+/// `MINPREFIX` (2 by default); a shorter one matches nothing.
+pub const MIN_PATTERN_CHARS: usize = 2;
+
+fn tag_too_long(value: &str) -> Option<String> {
+    (value.len() > MAX_TAG_BYTES).then(|| {
+        format!(
+            "a tag value of {} bytes cannot be queried: RediSearch indexes tags up to {MAX_TAG_BYTES} bytes",
+            value.len()
+        )
+    })
 }
 
 impl<M, T: FullText, const S: bool> TextField<M, T, S> {
     fn text(&self, text: &str, mode: TextMode) -> Expr<M> {
         let all = words(text);
         let last = all.len().saturating_sub(1);
-        let terms: Vec<String> = all
-            .iter()
-            .enumerate()
-            .filter(|(i, w)| {
-                (mode == TextMode::Prefix && *i == last)
-                    || !STOP_WORDS.contains(&w.to_lowercase().as_str())
-            })
-            .map(|(_, w)| w.clone())
-            .collect();
+        let mut terms: Vec<String> = Vec::new();
+        for (i, word) in all.into_iter().enumerate() {
+            let is_prefix = mode == TextMode::Prefix && i == last;
+            if !is_prefix && STOP_WORDS.contains(&word.as_str()) {
+                continue;
+            }
+            if word.len() > MAX_WORD_BYTES {
+                return Expr::new(Node::Invalid(format!(
+                    "the word {:?}… has {} bytes: RediSearch indexes words up to {MAX_WORD_BYTES} bytes, so it can match nothing",
+                    word.chars().take(16).collect::<String>(),
+                    word.len()
+                )));
+            }
+            if is_prefix && word.chars().count() < MIN_PATTERN_CHARS {
+                return Expr::new(Node::Invalid(format!(
+                    "the prefix {word:?} is shorter than {MIN_PATTERN_CHARS} characters, RediSearch's minimum (MINPREFIX): it would match nothing"
+                )));
+            }
+            // A phrase keeps every word in place; elsewhere a repeated word adds nothing.
+            if mode == TextMode::Phrase || is_prefix || !terms.contains(&word) {
+                terms.push(word);
+            }
+        }
         if terms.is_empty() {
             return Expr::new(Node::Invalid(format!(
-                "the text {text:?} has no searchable word (stop words and punctuation are not indexed)"
+                "the text {:?} has no searchable word (stop words and punctuation are not indexed)",
+                text.chars().take(64).collect::<String>()
+            )));
+        }
+        if terms.len() > MAX_TEXT_WORDS {
+            return Expr::new(Node::Invalid(format!(
+                "the text has {} words: one full-text condition takes at most {MAX_TEXT_WORDS} (distinct) words",
+                terms.len()
             )));
         }
         Expr::new(Node::Leaf(Leaf::Text {
@@ -488,7 +594,8 @@ impl<M, T: FullText, const S: bool> TextField<M, T, S> {
         }))
     }
 
-    /// Every word of `text` occurs in the field (in any order; stemmed, case-insensitive).
+    /// Every word of `text` occurs in the field (in any order; stemmed;
+    /// case-insensitive for ASCII letters only, as RediSearch indexes them).
     pub fn matches(self, text: impl AsRef<str>) -> Expr<M> {
         self.text(text.as_ref(), TextMode::All)
     }
@@ -498,7 +605,8 @@ impl<M, T: FullText, const S: bool> TextField<M, T, S> {
         self.text(text.as_ref(), TextMode::Phrase)
     }
 
-    /// Every word of `text` occurs, the last one as a prefix (`quick bro*`; 2 characters at least).
+    /// Every word of `text` occurs, the last one as a prefix (`quick bro*`;
+    /// the prefix needs [`MIN_PATTERN_CHARS`] characters at least).
     pub fn matches_prefix(self, text: impl AsRef<str>) -> Expr<M> {
         self.text(text.as_ref(), TextMode::Prefix)
     }

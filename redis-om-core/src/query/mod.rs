@@ -18,9 +18,12 @@ use redis::{Cmd, Value};
 pub use expr::{Expr, QueryParams};
 pub use field::{
     BoolField, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField, NumericOnly,
-    ProjectedField, SortableField, TagArg, TagField, TextField,
+    ProjectedField, SortableField, TagArg, TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS,
+    MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 pub use run::{AsyncQuery, QueryIter, SyncQuery};
+
+pub(crate) use field::words;
 
 /// For the fuzz entry points.
 pub(crate) fn reply_search(value: Value) -> Result<u64> {
@@ -121,8 +124,10 @@ impl<M: Model> Query<M> {
         self
     }
 
-    /// Sorts the results by a field marked `#[redis_om(sortable)]` (other
-    /// fields do not compile).
+    /// Sorts the results by an indexed field (a field that is not indexed
+    /// does not compile). `#[redis_om(sortable)]` makes sorting faster; it is
+    /// not required. Strings sort by their indexed form (lowercased unless
+    /// `case_sensitive`).
     ///
     /// Reading every match sorted (`all`, `stream`) first counts the matches
     /// and sorts that many plus an eighth (RediSearch must be told how many to
@@ -178,6 +183,7 @@ impl<M: Model> Query<M> {
         };
         Ok(Some(Plan {
             index: M::key_layout().index_name(),
+            layout: M::key_layout(),
             model: std::any::type_name::<M>(),
             query,
             params,
@@ -198,9 +204,9 @@ pub struct Select<M, P> {
 pub trait Projection<M> {
     /// What one result decodes to.
     type Output;
-    /// The attributes to load: `(source, name)` (source is the hash field or JSON path).
+    /// The attributes to load.
     #[doc(hidden)]
-    fn fields(&self, out: &mut Vec<(&'static str, &'static str)>);
+    fn fields(&self, out: &mut Vec<ProjectedAttr>);
     /// Decodes one result.
     #[doc(hidden)]
     fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<Self::Output>;
@@ -221,8 +227,12 @@ macro_rules! single_projection {
     ($($handle:ident),*) => {$(
         impl<M, T, const S: bool> Projection<M> for $handle<M, T, S> {
             type Output = T;
-            fn fields(&self, out: &mut Vec<(&'static str, &'static str)>) {
-                out.push((ProjectedField::<M>::source(self), ProjectedField::<M>::name(self)));
+            fn fields(&self, out: &mut Vec<ProjectedAttr>) {
+                out.push(ProjectedAttr {
+                    source: ProjectedField::<M>::source(self),
+                    name: ProjectedField::<M>::name(self),
+                    numeric: ProjectedField::<M>::numeric(self),
+                });
             }
             fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<T> {
                 project::<M, _>(self, key, attrs, storage)
@@ -236,7 +246,7 @@ macro_rules! tuple_projection {
     ($($p:ident $i:tt),*) => {
         impl<M, $($p: Projection<M>),*> Projection<M> for ($($p,)*) {
             type Output = ($($p::Output,)*);
-            fn fields(&self, out: &mut Vec<(&'static str, &'static str)>) {
+            fn fields(&self, out: &mut Vec<ProjectedAttr>) {
                 $( self.$i.fields(out); )*
             }
             fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<Self::Output> {
@@ -254,20 +264,28 @@ tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_projection!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
+/// One attribute chosen by [`Query::select`].
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct ProjectedAttr {
+    /// The hash field or JSON path.
+    pub source: &'static str,
+    /// The attribute name (the alias in results).
+    pub name: &'static str,
+    /// Indexed as NUMERIC (see [`ProjectedField::numeric`]).
+    pub numeric: bool,
+}
+
 /// What a search returns for each document.
 #[derive(Debug, Clone)]
 #[doc(hidden)]
 pub enum Load {
-    /// The whole document: the hash fields (named, so that the aggregate path
-    /// can load them) or the JSON root.
-    Document {
-        storage: Storage,
-        hash_fields: &'static [&'static str],
-    },
-    /// Chosen attributes `(source, name)`; JSON values come as arrays (`DIALECT 3`).
+    /// The whole document: every hash field, or the JSON root.
+    Document { storage: Storage },
+    /// Chosen attributes; JSON values come as arrays (`DIALECT 3`).
     Fields {
         storage: Storage,
-        fields: Vec<(&'static str, &'static str)>,
+        fields: Vec<ProjectedAttr>,
     },
     /// Only the key (for `delete`).
     Key,
@@ -278,6 +296,9 @@ pub enum Load {
 #[doc(hidden)]
 pub struct Plan {
     pub(crate) index: &'static str,
+    /// Where the model's keys are: results under the prefix of another model
+    /// nested in this one's are left out ([`Plan::scoped`]).
+    pub(crate) layout: &'static crate::key::KeyLayout,
     pub(crate) model: &'static str,
     pub(crate) query: String,
     pub(crate) params: QueryParams,
@@ -287,6 +308,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the index may hold documents of another model whose key prefix
+    /// nests in this model's: every result must then pass
+    /// [`KeyLayout::owns_key`](crate::KeyLayout::owns_key), so pages, first
+    /// results and counts are read through the cursor and filtered on the way,
+    /// never taken from `FT.SEARCH`'s numbers.
+    pub(crate) fn scoped(&self) -> bool {
+        !self.layout.nested_models().is_empty()
+    }
+
     fn dialect(&self) -> &'static str {
         // DIALECT 3 returns JSON values as arrays, so that a string and a
         // number stay distinguishable; it is DIALECT 2 plus that.
@@ -310,6 +340,13 @@ impl Plan {
     }
 
     /// `FT.SEARCH` of one page (`limit` 0 counts).
+    ///
+    /// Values are read as stored, never as the index renders them: the server
+    /// formats a NUMERIC attribute named in `RETURN` or `LOAD` with 12
+    /// significant digits (`1795849964676585473` comes back as
+    /// `1795849964676585472`, `i64::MAX` as `9.22337203685e+18`). So hash
+    /// documents are returned whole (no `RETURN`, `LOAD *`), and JSON values
+    /// are read by path as JSON (`$`, or `DIALECT 3` arrays).
     pub(crate) fn search(&self, offset: u64, limit: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.SEARCH");
         cmd.arg(self.index).arg(&self.query);
@@ -318,19 +355,24 @@ impl Plan {
             Load::Key => {
                 cmd.arg("NOCONTENT");
             }
+            // A numeric attribute would be rounded: read the whole hash.
+            Load::Fields {
+                storage: Storage::Hash,
+                fields,
+            } if fields.iter().any(|f| f.numeric) => {}
             Load::Fields { storage, fields } => {
                 cmd.arg("RETURN");
                 match storage {
                     Storage::Hash => {
                         cmd.arg(fields.len());
-                        for (_, name) in fields {
-                            cmd.arg(*name);
+                        for field in fields {
+                            cmd.arg(field.name);
                         }
                     }
                     Storage::Json => {
                         cmd.arg(fields.len() * 3);
-                        for (source, name) in fields {
-                            cmd.arg(*source).arg("AS").arg(*name);
+                        for field in fields {
+                            cmd.arg(field.source).arg("AS").arg(field.name);
                         }
                     }
                 }
@@ -350,45 +392,9 @@ impl Plan {
     /// results when the query sorts.
     pub(crate) fn aggregate(&self, max: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.AGGREGATE");
-        cmd.arg(self.index).arg(&self.query).arg("LOAD");
-        match &self.load {
-            Load::Document {
-                storage: Storage::Hash,
-                hash_fields,
-            } => {
-                cmd.arg(1 + hash_fields.len()).arg("@__key");
-                for name in *hash_fields {
-                    cmd.arg(format!("@{name}"));
-                }
-            }
-            Load::Document {
-                storage: Storage::Json,
-                ..
-            } => {
-                cmd.arg(2).arg("@__key").arg("$");
-            }
-            Load::Fields {
-                storage: Storage::Hash,
-                fields,
-            } => {
-                cmd.arg(1 + fields.len()).arg("@__key");
-                for (_, name) in fields {
-                    cmd.arg(format!("@{name}"));
-                }
-            }
-            Load::Fields {
-                storage: Storage::Json,
-                fields,
-            } => {
-                cmd.arg(1 + fields.len() * 3).arg("@__key");
-                for (source, name) in fields {
-                    cmd.arg(*source).arg("AS").arg(*name);
-                }
-            }
-            Load::Key => {
-                cmd.arg(1).arg("@__key");
-            }
-        }
+        cmd.arg(self.index).arg(&self.query);
+        // Sorted before loading: after `LOAD *` the attribute would be the
+        // stored text and sort as text (`19` after `189`).
         if let Some((field, order)) = self.sort {
             // Without MAX, an aggregate sorts only the first 10 results; a MAX
             // far above the matches makes the server allocate for all of it.
@@ -398,6 +404,36 @@ impl Plan {
                 .arg(order.as_str())
                 .arg("MAX")
                 .arg(max.max(1));
+        }
+        match &self.load {
+            // `LOAD *` reads the hash as stored (see `search`); the key needs a
+            // `LOAD` of its own.
+            Load::Document {
+                storage: Storage::Hash,
+            }
+            | Load::Fields {
+                storage: Storage::Hash,
+                ..
+            } => {
+                cmd.arg("LOAD").arg("*").arg("LOAD").arg(1).arg("@__key");
+            }
+            Load::Document {
+                storage: Storage::Json,
+            } => {
+                cmd.arg("LOAD").arg(2).arg("@__key").arg("$");
+            }
+            Load::Fields {
+                storage: Storage::Json,
+                fields,
+            } => {
+                cmd.arg("LOAD").arg(1 + fields.len() * 3).arg("@__key");
+                for field in fields {
+                    cmd.arg(field.source).arg("AS").arg(field.name);
+                }
+            }
+            Load::Key => {
+                cmd.arg("LOAD").arg(1).arg("@__key");
+            }
         }
         cmd.arg("WITHCURSOR").arg("COUNT").arg(self.batch);
         self.tail(&mut cmd);
@@ -428,12 +464,26 @@ impl Plan {
                 index: self.index.to_owned(),
             },
             Error::Redis(err) if err.code().is_some() => Error::Query {
-                query: self.query.clone(),
-                message: crate::error::server_message(&err),
+                query: shorten(&self.query, 500),
+                message: shorten(&crate::error::server_message(&err), 500),
             },
             other => other,
         }
     }
+}
+
+/// `text` cut to about `max` bytes (at a character boundary), saying how long
+/// it was: a rejected query can be megabytes long, and so can the server's
+/// message that quotes it.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
 }
 
 /// A document that vanished (expired or deleted) between matching and loading.
@@ -467,7 +517,6 @@ impl<M: Model> sealed::Search for Query<M> {
     fn plan(&self) -> Result<Option<Plan>> {
         self.plan_with(Load::Document {
             storage: M::STORAGE,
-            hash_fields: M::stored_names(),
         })
     }
 

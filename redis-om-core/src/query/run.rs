@@ -62,19 +62,18 @@ impl Scan {
     pub(crate) fn next_cmd(&mut self) -> Option<Cmd> {
         let (cmd, next) = match self.state {
             // A sorted aggregate needs to know how many results to sort (MAX).
-            State::Start if self.plan.sort.is_some() && self.limit.is_none() => {
-                (self.plan.search(0, 0), State::CountSent)
-            }
-            State::Start => {
-                let max = self.limit.map_or(0, |(o, n)| o.saturating_add(n));
+            State::Start if self.plan.sort.is_some() => (self.plan.search(0, 0), State::CountSent),
+            State::Start => (self.plan.aggregate(0), State::AggregateSent),
+            State::Counted(0) => return None,
+            // Room for documents added while reading, but no more than the page needs.
+            State::Counted(total) => {
+                let room = total.saturating_add(total / 8).saturating_add(64);
+                let max = match self.limit {
+                    Some((offset, count)) => room.min(offset.saturating_add(count)),
+                    None => room,
+                };
                 (self.plan.aggregate(max), State::AggregateSent)
             }
-            State::Counted(0) => return None,
-            // Room for documents added while reading.
-            State::Counted(total) => (
-                self.plan.aggregate(total + total / 8 + 64),
-                State::AggregateSent,
-            ),
             State::Cursor(id) => (self.plan.read_cursor(id), State::ReadSent),
             State::Close(id) => (self.plan.delete_cursor(id), State::CloseSent),
             State::CountSent
@@ -97,6 +96,11 @@ impl Scan {
             State::AggregateSent | State::ReadSent => {
                 let (total, mut rows, cursor) = reply::cursor(reply)?;
                 self.total = self.total.or(total);
+                if self.plan.scoped() {
+                    // Never a document of a model whose key prefix nests in this one's.
+                    let layout = self.plan.layout;
+                    rows.retain(|row| row.key_bytes().is_none_or(|key| layout.owns_key(key)));
+                }
                 let skip = usize::try_from(self.skip)
                     .unwrap_or(usize::MAX)
                     .min(rows.len());
@@ -155,9 +159,21 @@ async fn all<Q: Search, E: Exec>(
         if count == 0 {
             return Ok(Vec::new());
         }
-        if offset.saturating_add(count) <= SEARCH_WINDOW {
-            let (_, rows) = reply::search(run(exec, &plan, &plan.search(offset, count)).await?)?;
-            return decode_all(query, rows);
+        // One `FT.SEARCH` when the page lies inside the default window; a server
+        // configured with a smaller `MAXSEARCHRESULTS` refuses it or cuts it
+        // short, and the page is then read through the aggregate cursor.
+        if offset.saturating_add(count) <= SEARCH_WINDOW && !plan.scoped() {
+            match run(exec, &plan, &plan.search(offset, count)).await {
+                Ok(reply) => {
+                    let (total, rows) = reply::search(reply)?;
+                    let read = rows.len() as u64;
+                    if read >= count || total <= offset.saturating_add(read) {
+                        return decode_all(query, rows);
+                    }
+                }
+                Err(err) if is_window_error(&err) => {}
+                Err(err) => return Err(err),
+            }
         }
     }
     let mut scan = Scan::new(plan, limit);
@@ -181,6 +197,12 @@ async fn all<Q: Search, E: Exec>(
     Ok(out)
 }
 
+/// `FT.SEARCH`'s refusal of a page past `MAXSEARCHRESULTS` (`LIMIT exceeds
+/// maximum of 100`, `OFFSET exceeds maximum of 100`).
+fn is_window_error(err: &Error) -> bool {
+    matches!(err, Error::Query { message, .. } if message.contains("exceeds maximum of"))
+}
+
 fn decode_all<Q: Search>(query: &Q, rows: Vec<Row>) -> Result<Vec<Q::Item>> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -194,7 +216,17 @@ fn decode_all<Q: Search>(query: &Q, rows: Vec<Row>) -> Result<Vec<Q::Item>> {
 async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
     let plan = query.plan()?;
     if let Some(plan) = &plan {
-        let (_, rows) = reply::search(run(exec, plan, &plan.search(0, 1)).await?)?;
+        let rows = if plan.scoped() {
+            let mut scan = Scan::new(plan.clone(), Some((0, 1)));
+            let mut rows = Vec::new();
+            while let Some(cmd) = scan.next_cmd() {
+                scan.feed(run(exec, scan.plan(), &cmd).await?)?;
+                rows.extend(std::iter::from_fn(|| scan.pop()));
+            }
+            rows
+        } else {
+            reply::search(run(exec, plan, &plan.search(0, 1)).await?)?.1
+        };
         for row in rows {
             if let Some(item) = query.decode(row)? {
                 return Ok(item);
@@ -210,9 +242,19 @@ async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
 }
 
 async fn count<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
-    let Some(plan) = query.plan()? else {
+    let Some(plan) = query.key_plan()? else {
         return Ok(0);
     };
+    if plan.scoped() {
+        // Counted one by one: the server's total includes the nested model's documents.
+        let mut scan = Scan::new(plan, None);
+        let mut total = 0;
+        while let Some(cmd) = scan.next_cmd() {
+            scan.feed(run(exec, scan.plan(), &cmd).await?)?;
+            total += std::iter::from_fn(|| scan.pop()).count() as u64;
+        }
+        return Ok(total);
+    }
     let (total, _) = reply::search(run(exec, &plan, &plan.search(0, 0)).await?)?;
     Ok(total)
 }

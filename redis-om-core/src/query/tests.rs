@@ -157,7 +157,7 @@ fn text_search() {
         q(name.matches("St. Brookins-on-Pier")),
         (
             "@name_fts:($p0 $p1 $p2)".into(),
-            vec!["St".into(), "Brookins".into(), "Pier".into()]
+            vec!["st".into(), "brookins".into(), "pier".into()]
         )
     );
     assert_eq!(
@@ -176,6 +176,82 @@ fn text_search() {
     assert_eq!(words("tab\tsep|a/b?c"), vec!["tab", "sep", "a", "b", "c"]);
     // A backslash keeps the next character in the word, as the indexer does.
     assert_eq!(words("aa\\: b\\\\c"), vec!["aa:", "b\\c"]);
+    // As RediSearch 2.10 indexes them (checked with FT.DEBUG DUMP_TERMS): a
+    // newline or other control character is dropped, not a separator; a
+    // no-break space is part of the word; only ASCII letters are lowercased.
+    assert_eq!(
+        words("First line\nsecond ÉCOLE non\u{a0}breaking a\\ b x_y"),
+        vec![
+            "first",
+            "linesecond",
+            "École",
+            "non\u{a0}breaking",
+            "a b",
+            "x_y"
+        ]
+    );
+    // A repeated word is sent once, except in a phrase.
+    assert_eq!(q(name.matches("fox Fox FOX dog")).1.len(), 2);
+    assert_eq!(q(name.matches_phrase("fox fox")).1.len(), 2);
+}
+
+#[test]
+fn questions_the_server_cannot_answer_are_errors() {
+    let name = text();
+    let email = tag("email");
+    for short in ["a", " a ", "é"] {
+        assert!(
+            err(email.starts_with(short)).contains("MINPREFIX"),
+            "{short:?}"
+        );
+        assert!(
+            err(email.ends_with(short)).contains("MINPREFIX"),
+            "{short:?}"
+        );
+        assert!(
+            err(email.contains(short)).contains("MINPREFIX"),
+            "{short:?}"
+        );
+        assert!(err(name.matches_prefix(format!("quick {short}"))).contains("MINPREFIX"));
+    }
+    assert_eq!(q(email.starts_with("ab")).0, "@email:{$p0*}");
+    let tag_ok = "t".repeat(MAX_TAG_BYTES);
+    let tag_long = "t".repeat(MAX_TAG_BYTES + 1);
+    assert!(email.eq(tag_ok.as_str()).to_query().is_ok());
+    assert!(err(email.eq(tag_long.as_str())).contains("4096 bytes"));
+    assert!(err(email.is_in([tag_long.as_str()])).contains("4096 bytes"));
+    assert!(err(email.starts_with(&tag_long)).contains("4096 bytes"));
+    let word_long = "w".repeat(MAX_WORD_BYTES + 1);
+    assert!(name.matches("w".repeat(MAX_WORD_BYTES)).to_query().is_ok());
+    assert!(err(name.matches(format!("ok {word_long}"))).contains("128 bytes"));
+    let many: Vec<String> = (0..=MAX_TEXT_WORDS).map(|i| format!("w{i}")).collect();
+    assert!(err(name.matches(many.join(" "))).contains("at most 128"));
+    // Repeated words count once: a megabyte of the same words is fine.
+    let repeated = "alpha beta ".repeat(50_000);
+    assert_eq!(q(name.matches(&repeated)).1.len(), 2);
+}
+
+#[test]
+fn attribute_names_are_escaped_in_the_query_text() {
+    let kebab: TagField<User, String> = TagField::new(
+        spec("e-mail", Storage::Hash),
+        crate::__private::decode_hash_field,
+    );
+    assert_eq!(q(kebab.eq("x")).0, "@e\\-mail:{$p0}");
+    let dotted: NumericField<User, f64> = NumericField::new(
+        spec("a.b c", Storage::Hash),
+        crate::__private::decode_hash_field,
+    );
+    assert_eq!(q(dotted.eq(1.0)).0, "@a\\.b\\ c:[1.0 1.0]");
+    let unicode: TagField<User, String> = TagField::new(
+        spec("café_ü", Storage::Hash),
+        crate::__private::decode_hash_field,
+    );
+    assert_eq!(q(unicode.eq("x")).0, "@café_ü:{$p0}");
+    assert_eq!(crate::schema::json_member("email"), ".email");
+    assert_eq!(crate::schema::json_member("e-mail"), "[\"e-mail\"]");
+    assert_eq!(crate::schema::json_member("2fa"), "[\"2fa\"]");
+    assert_eq!(crate::schema::json_member("a\"b"), "[\"a\\\"b\"]");
 }
 
 #[test]
@@ -209,13 +285,13 @@ fn args(cmd: &Cmd) -> Vec<String> {
 fn commands() {
     let plan = Plan {
         index: ":User:index",
+        layout: layout(),
         model: "User",
         query: "@email:{$p0}".into(),
         params: vec![(std::borrow::Cow::Borrowed("p0"), "a@b".into())],
         sort: Some(("age", SortOrder::Desc)),
         load: Load::Document {
             storage: Storage::Hash,
-            hash_fields: &["pk", "email"],
         },
         batch: 500,
     };
@@ -229,7 +305,7 @@ fn commands() {
     );
     assert_eq!(
         args(&plan.aggregate(1200)).join(" "),
-        "FT.AGGREGATE :User:index @email:{$p0} LOAD 3 @__key @pk @email SORTBY 2 @age DESC MAX 1200 \
+        "FT.AGGREGATE :User:index @email:{$p0} SORTBY 2 @age DESC MAX 1200 LOAD * LOAD 1 @__key \
          WITHCURSOR COUNT 500 PARAMS 2 p0 a@b DIALECT 2"
     );
     assert_eq!(
@@ -242,7 +318,7 @@ fn commands() {
         query: "*".into(),
         load: Load::Fields {
             storage: Storage::Json,
-            fields: vec![("$.name", "name"), ("$.tags", "tags")],
+            fields: vec![attr("$.name", "name", false), attr("$.tags", "tags", false)],
         },
         ..plan
     };
@@ -254,6 +330,52 @@ fn commands() {
         args(&json.aggregate(0)).join(" "),
         "FT.AGGREGATE :User:index * LOAD 7 @__key $.name AS name $.tags AS tags \
          WITHCURSOR COUNT 500 DIALECT 3"
+    );
+}
+
+fn layout() -> &'static crate::KeyLayout {
+    static LAYOUT: std::sync::LazyLock<crate::KeyLayout> =
+        std::sync::LazyLock::new(|| crate::KeyLayout::new("", "User", None));
+    &LAYOUT
+}
+
+fn attr(source: &'static str, name: &'static str, numeric: bool) -> ProjectedAttr {
+    ProjectedAttr {
+        source,
+        name,
+        numeric,
+    }
+}
+
+#[test]
+fn hash_projections_with_numbers_read_the_stored_hash() {
+    let plan = |fields| Plan {
+        index: "i",
+        layout: layout(),
+        model: "User",
+        query: "*".into(),
+        params: vec![],
+        sort: None,
+        load: Load::Fields {
+            storage: Storage::Hash,
+            fields,
+        },
+        batch: 10,
+    };
+    let tags = plan(vec![attr("name", "name", false)]);
+    assert_eq!(
+        args(&tags.search(0, 5)).join(" "),
+        "FT.SEARCH i * RETURN 1 name LIMIT 0 5 DIALECT 2"
+    );
+    // A NUMERIC attribute in RETURN would come back rounded to 12 digits.
+    let numbers = plan(vec![attr("name", "name", false), attr("age", "age", true)]);
+    assert_eq!(
+        args(&numbers.search(0, 5)).join(" "),
+        "FT.SEARCH i * LIMIT 0 5 DIALECT 2"
+    );
+    assert_eq!(
+        args(&numbers.aggregate(0)).join(" "),
+        "FT.AGGREGATE i * LOAD * LOAD 1 @__key WITHCURSOR COUNT 10 DIALECT 2"
     );
 }
 

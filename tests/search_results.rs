@@ -1,0 +1,1184 @@
+//! Search results are exact and scoped to their model (issue 9), against the
+//! real server, RESP2 and RESP3:
+//! - every search path (`all`, `stream`/`iter`, `first`, `page`, sorted reads
+//!   through the cursor, `select`, `delete`) yields exactly what `get` yields,
+//!   for numbers over their whole range and datetimes (a property test, plus
+//!   the extremes), and a read-modify-write through `find` changes nothing else;
+//! - a model whose key prefix holds another model's never returns, counts or
+//!   deletes the other's documents, and the migrator refuses to index it;
+//! - attribute names that need escaping work in every operator;
+//! - questions the server cannot answer are errors, not empty results;
+//! - words and case follow the server's own tokenizer (`FT.DEBUG DUMP_TERMS`);
+//! - pages clamp, follow a small `MAXSEARCHRESULTS`, and sort by any indexed field.
+#![cfg(feature = "chrono")]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use futures_util::TryStreamExt;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+use redis::aio::MultiplexedConnection;
+use redis_om::prelude::*;
+use redis_om::{Error, Expr, Migrator};
+use serde::{Deserialize, Serialize};
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ExactHash")]
+struct ExactHash {
+    pk: Option<String>,
+    #[redis_om(index)]
+    case: String,
+    #[redis_om(index, sortable)]
+    big: i64,
+    #[redis_om(index)]
+    unsigned: u64,
+    #[redis_om(index, sortable)]
+    float: f64,
+    #[redis_om(index)]
+    small: f32,
+    #[redis_om(index)]
+    at: DateTime<Utc>,
+    #[redis_om(index)]
+    day: NaiveDate,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ExactJson")]
+struct ExactJson {
+    pk: Option<String>,
+    #[redis_om(index)]
+    case: String,
+    #[redis_om(index, sortable)]
+    big: i64,
+    #[redis_om(index)]
+    unsigned: u64,
+    #[redis_om(index, sortable)]
+    float: f64,
+    #[redis_om(index)]
+    small: f32,
+    #[redis_om(index)]
+    #[serde(with = "redis_om::timestamp")]
+    at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+struct Values {
+    big: i64,
+    unsigned: u64,
+    float: f64,
+    small: f32,
+    at: DateTime<Utc>,
+}
+
+impl Values {
+    fn hash(&self, case: &str) -> ExactHash {
+        ExactHash {
+            pk: None,
+            case: case.into(),
+            big: self.big,
+            unsigned: self.unsigned,
+            float: self.float,
+            small: self.small,
+            at: self.at,
+            day: self.at.date_naive(),
+        }
+    }
+
+    fn json(&self, case: &str) -> ExactJson {
+        ExactJson {
+            pk: None,
+            case: case.into(),
+            big: self.big,
+            unsigned: self.unsigned,
+            float: self.float,
+            small: self.small,
+            at: self.at,
+        }
+    }
+}
+
+fn extremes() -> Vec<Values> {
+    let at = Utc
+        .with_ymd_and_hms(2024, 11, 28, 8, 7, 14)
+        .unwrap()
+        .checked_add_signed(chrono::Duration::microseconds(123_456))
+        .unwrap();
+    let mut out = vec![Values {
+        // The numbers of the issue: 19 digits, 14 significant digits, microseconds.
+        big: 1_795_849_964_676_585_473,
+        unsigned: 1_795_849_964_676_585_473,
+        float: 1234.567_890_123_4,
+        small: 0.1,
+        at,
+    }];
+    for (big, unsigned, float, small) in [
+        (i64::MAX, u64::MAX, f64::MAX, f32::MAX),
+        (i64::MIN, 0, f64::MIN, f32::MIN),
+        (
+            i64::MIN + 1,
+            u64::MAX - 1,
+            f64::MIN_POSITIVE,
+            f32::MIN_POSITIVE,
+        ),
+        (-1, 1 << 53, -f64::EPSILON, -f32::EPSILON),
+        ((1 << 53) + 1, (1 << 53) + 1, 0.1 + 0.2, 16_777_217.0),
+    ] {
+        out.push(Values {
+            big,
+            unsigned,
+            float,
+            small,
+            at: at + chrono::Duration::microseconds(big.rem_euclid(1_000_000)),
+        });
+    }
+    out
+}
+
+/// Every search path for the document of `case`, compared with `get`.
+#[tokio::test]
+async fn load_modify_save_through_find_keeps_every_other_value() {
+    for url in common::urls() {
+        let con = &mut common::multiplexed(&url).await;
+        Migrator::new().model::<ExactHash>().run(con).await.unwrap();
+        let case = common::unique("rmw");
+        let mut saved = extremes()[0].hash(&case);
+        saved.save(con).await.unwrap();
+        // The service's loop: load with a query, change one field, save.
+        let mut loaded = ExactHash::find(|m| m.case.eq(&case))
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(loaded.len(), 1);
+        loaded[0].small = 2.5;
+        loaded[0].save(con).await.unwrap();
+        let mut streamed: Vec<ExactHash> = ExactHash::find(|m| m.case.eq(&case))
+            .stream(con)
+            .try_collect()
+            .await
+            .unwrap();
+        streamed[0].day = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        streamed[0].save(con).await.unwrap();
+        let reread = ExactHash::get(con, saved.pk.as_deref().unwrap())
+            .await
+            .unwrap();
+        let expected = ExactHash {
+            small: 2.5,
+            day: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+            ..saved
+        };
+        assert_eq!(reread, expected);
+        assert_eq!(reread.big, 1_795_849_964_676_585_473);
+    }
+}
+
+fn config(default_cases: u32) -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default_cases);
+    let rng_seed = match std::env::var("REDIS_OM_PROPTEST_SEED").as_deref() {
+        Ok("random") => RngSeed::Random,
+        Ok(seed) => RngSeed::Fixed(seed.parse().expect("REDIS_OM_PROPTEST_SEED")),
+        Err(_) => RngSeed::Fixed(0x6578_6163_7421),
+    };
+    Config {
+        cases,
+        rng_seed,
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+fn values_strategy() -> impl Strategy<Value = Values> {
+    let big = prop_oneof![Just(i64::MIN), Just(i64::MAX), any::<i64>(), -1000i64..1000];
+    let unsigned = prop_oneof![Just(u64::MAX), Just(0u64), any::<u64>()];
+    let float = prop_oneof![
+        Just(f64::MAX),
+        Just(f64::MIN),
+        Just(f64::MIN_POSITIVE),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()),
+        -1e6f64..1e6,
+    ];
+    let small = prop_oneof![
+        Just(f32::MAX),
+        Just(f32::MIN),
+        any::<f32>().prop_filter("finite", |f| f.is_finite()),
+    ];
+    // 1970 to 2200, to the microsecond.
+    let at = (0i64..7_258_118_400, 0u32..1_000_000)
+        .prop_map(|(secs, micros)| Utc.timestamp_opt(secs, micros * 1000).unwrap());
+    (big, unsigned, float, small, at).prop_map(|(big, unsigned, float, small, at)| Values {
+        big,
+        unsigned,
+        float,
+        small,
+        at,
+    })
+}
+
+#[tokio::test]
+async fn numeric_indexes_compare_as_doubles() {
+    // RediSearch keeps NUMERIC values as doubles: integers beyond 2^53 that
+    // share a double are the same number to a query (as README says).
+    let con = &mut common::multiplexed(&common::url()).await;
+    Migrator::new().model::<ExactHash>().run(con).await.unwrap();
+    let case = common::unique("double");
+    let at = Utc::now();
+    for big in [i64::MIN, i64::MIN + 1, 1 << 53, (1 << 53) + 1] {
+        let values = Values {
+            big,
+            unsigned: 0,
+            float: 0.0,
+            small: 0.0,
+            at,
+        };
+        values.hash(&case).save(con).await.unwrap();
+    }
+    let count = |expr: fn(&ExactHashFields) -> Expr<ExactHash>, case: String| async move {
+        let con = &mut common::multiplexed(&common::url()).await;
+        ExactHash::find(|m| m.case.eq(&case) & expr(m))
+            .count(con)
+            .await
+            .unwrap()
+    };
+    assert_eq!(count(|m| m.big.eq(i64::MIN + 1), case.clone()).await, 2);
+    assert_eq!(count(|m| m.big.eq(1 << 53), case.clone()).await, 2);
+    // get still returns each exact value.
+    let bigs: BTreeSet<i64> = ExactHash::find(|m| m.case.eq(&case))
+        .select(|m| m.big)
+        .all(con)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(bigs.len(), 4);
+}
+
+// ---------------------------------------------------------------------------
+// Scoping: `ScopeOrder` and `ScopeOrder:Item`.
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ScopeOrder")]
+struct ScopeOrder {
+    pk: Option<String>,
+    #[redis_om(index)]
+    customer: String,
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ScopeOrder:Item")]
+struct ScopeOrderItem {
+    pk: Option<String>,
+    #[redis_om(index)]
+    customer: String,
+    quantity: u32,
+}
+
+#[tokio::test]
+async fn a_model_never_touches_the_documents_of_a_model_nested_in_its_key_space() {
+    for url in common::urls() {
+        let con = &mut common::multiplexed(&url).await;
+        // The migrator refuses the layout, naming both models and the fix.
+        let err = Migrator::new()
+            .model::<ScopeOrder>()
+            .run(con)
+            .await
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+        for part in [
+            "ScopeOrderItem",
+            "ScopeOrder ",
+            ":ScopeOrder:Item:",
+            "ScopeOrderItem`",
+        ] {
+            assert!(message.contains(part.trim_end()), "{part:?} in {message}");
+        }
+        assert!(ScopeOrder::key_layout()
+            .nested_models()
+            .iter()
+            .any(|(name, _)| name.ends_with("::ScopeOrderItem")));
+        // The nested model itself is fine.
+        Migrator::new()
+            .model::<ScopeOrderItem>()
+            .run(con)
+            .await
+            .unwrap();
+
+        // An index made by another tool (as redis-om-python makes it) over
+        // `:ScopeOrder:` takes in the items too; results must not.
+        let index = ScopeOrder::key_layout().index_name();
+        let _: redis::Value = redis::cmd("FT.DROPINDEX")
+            .arg(index)
+            .query_async(con)
+            .await
+            .unwrap_or(redis::Value::Nil);
+        common::clear_prefix(con, ScopeOrder::key_layout().key_prefix()).await;
+        let mut create = redis::cmd("FT.CREATE");
+        create.arg(index).arg(ScopeOrder::index_schema().args());
+        let _: () = create.query_async(con).await.unwrap();
+
+        let customer = common::unique("cust");
+        let mut order = ScopeOrder {
+            pk: Some("ca:on:toronto".into()),
+            customer: customer.clone(),
+        };
+        order.save(con).await.unwrap();
+        let mut other = ScopeOrder {
+            pk: None,
+            customer: customer.clone(),
+        };
+        other.save(con).await.unwrap();
+        let mut item = ScopeOrderItem {
+            pk: None,
+            customer: customer.clone(),
+            quantity: 3,
+        };
+        item.save(con).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+        let q = || ScopeOrder::find(|o| o.customer.eq(&customer));
+        // The index itself sees three documents...
+        let raw: redis::Value = redis::cmd("FT.SEARCH")
+            .arg(index)
+            .arg("*")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(0)
+            .query_async(con)
+            .await
+            .unwrap();
+        assert!(
+            format!("{raw:?}").to_lowercase().contains("int(3)"),
+            "{raw:?}"
+        );
+        // ...the model two, on every path.
+        assert_eq!(q().count(con).await.unwrap(), 2);
+        let mut all = q().all(con).await.unwrap();
+        all.sort_by(|a, b| a.pk.cmp(&b.pk));
+        let mut expected = vec![order.clone(), other.clone()];
+        expected.sort_by(|a, b| a.pk.cmp(&b.pk));
+        assert_eq!(all, expected);
+        assert_eq!(q().page(con, 0, 10).await.unwrap().len(), 2);
+        assert_eq!(
+            ScopeOrder::find_all().page(con, 0, 10).await.unwrap().len(),
+            2
+        );
+        assert_eq!(q().select(|o| o.customer).all(con).await.unwrap().len(), 2);
+        let streamed: Vec<ScopeOrder> = q().stream(con).try_collect().await.unwrap();
+        assert_eq!(streamed.len(), 2);
+        assert!(q().first(con).await.is_ok());
+        let mut pks: Vec<String> = ScopeOrder::all_pks(con).try_collect().await.unwrap();
+        pks.sort();
+        let mut expected_pks = vec![order.pk.clone().unwrap(), other.pk.clone().unwrap()];
+        expected_pks.sort();
+        assert_eq!(pks, expected_pks);
+        // Deleting every order leaves the item alone.
+        assert_eq!(ScopeOrder::find_all().delete(con).await.unwrap(), 2);
+        assert_eq!(
+            ScopeOrderItem::get(con, item.pk.as_deref().unwrap())
+                .await
+                .unwrap(),
+            item
+        );
+        assert_eq!(
+            ScopeOrderItem::find(|i| i.customer.eq(&customer))
+                .count(con)
+                .await
+                .unwrap(),
+            1
+        );
+        let _: redis::Value = redis::cmd("FT.DROPINDEX")
+            .arg(index)
+            .query_async(con)
+            .await
+            .unwrap();
+        ScopeOrderItem::find(|i| i.customer.eq(&customer))
+            .delete(con)
+            .await
+            .unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Names that need escaping.
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "OddNames")]
+struct OddNames {
+    pk: Option<String>,
+    #[redis_om(index, rename = "e-mail")]
+    email: String,
+    #[redis_om(index, sortable, rename = "login.count")]
+    logins: i64,
+    #[redis_om(index, rename = "home city")]
+    city: String,
+    #[redis_om(full_text, rename = "bio-text")]
+    bio: String,
+    #[redis_om(index, rename = "café")]
+    cafe: String,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+#[redis_om(prefix = "OddJson")]
+struct OddJson {
+    pk: Option<String>,
+    #[redis_om(index)]
+    e_mail: String,
+    #[redis_om(index)]
+    login_count: i64,
+    #[redis_om(full_text)]
+    bio_text: String,
+    #[redis_om(index)]
+    nick_names: Vec<String>,
+    #[redis_om(index)]
+    is_admin: bool,
+}
+
+#[tokio::test]
+async fn names_that_need_escaping_work_in_every_operator() {
+    for url in common::urls() {
+        let con = &mut common::multiplexed(&url).await;
+        Migrator::new()
+            .model::<OddNames>()
+            .model::<OddJson>()
+            .run(con)
+            .await
+            .unwrap();
+        let city = common::unique("odd city");
+        let mut saved = Vec::new();
+        for (i, email) in ["ada@example.com", "bob@example.org"].iter().enumerate() {
+            let mut doc = OddNames {
+                pk: None,
+                email: email.to_string(),
+                logins: i as i64 * 10,
+                city: city.clone(),
+                bio: format!("engineer number {i} writes compilers"),
+                cafe: "Crème".into(),
+            };
+            doc.save(con).await.unwrap();
+            saved.push(doc);
+        }
+        let in_city = |q: Expr<OddNames>| {
+            let city = city.clone();
+            OddNames::find(move |o| o.city.eq(city.as_str()) & q)
+        };
+        let f = OddNames::fields();
+        assert_eq!(
+            count_of(in_city(f.email.eq("ada@example.com")), con).await,
+            1
+        );
+        assert_eq!(
+            count_of(in_city(f.email.ne("ada@example.com")), con).await,
+            1
+        );
+        assert_eq!(
+            count_of(in_city(f.email.is_in(["ada@example.com", "x@y"])), con).await,
+            1
+        );
+        assert_eq!(
+            count_of(in_city(f.email.not_in(["ada@example.com"])), con).await,
+            1
+        );
+        assert_eq!(count_of(in_city(f.email.starts_with("bob")), con).await, 1);
+        assert_eq!(count_of(in_city(f.email.ends_with(".org")), con).await, 1);
+        assert_eq!(count_of(in_city(f.email.contains("example")), con).await, 2);
+        assert_eq!(count_of(in_city(f.logins.gt(5)), con).await, 1);
+        assert_eq!(count_of(in_city(f.logins.between(0, 10)), con).await, 2);
+        assert_eq!(count_of(in_city(f.logins.eq(10)), con).await, 1);
+        assert_eq!(count_of(in_city(f.bio.matches("compilers")), con).await, 2);
+        assert_eq!(
+            count_of(in_city(f.bio.matches_phrase("number 1")), con).await,
+            1
+        );
+        assert_eq!(
+            count_of(in_city(f.bio.matches_prefix("engin")), con).await,
+            2
+        );
+        assert_eq!(count_of(in_city(f.bio.fuzzy("compiler")), con).await, 2);
+        assert_eq!(count_of(in_city(f.cafe.eq("Crème")), con).await, 2);
+        let sorted = in_city(Expr::all()).sort_by(|o| o.logins, SortOrder::Desc);
+        let desc: Vec<i64> = sorted
+            .all(con)
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.logins)
+            .collect();
+        assert_eq!(desc, vec![10, 0]);
+        assert_eq!(sorted.page(con, 0, 1).await.unwrap()[0], saved[1]);
+        let by_email = in_city(Expr::all()).sort_by(|o| o.email, SortOrder::Asc);
+        assert_eq!(by_email.first(con).await.unwrap(), saved[0]);
+        let picked: Vec<(String, i64, String)> = by_email
+            .select(|o| (o.email, o.logins, o.cafe))
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(picked[1], ("bob@example.org".into(), 10, "Crème".into()));
+
+        let nick = common::unique("nick");
+        let mut json = OddJson {
+            pk: None,
+            e_mail: "kebab@example.com".into(),
+            login_count: 7,
+            bio_text: "kebab case everywhere".into(),
+            nick_names: vec![nick.clone(), "kc".into()],
+            is_admin: true,
+        };
+        json.save(con).await.unwrap();
+        let j = OddJson::fields();
+        let mine = |q: Expr<OddJson>| {
+            let nick = nick.clone();
+            OddJson::find(move |o| o.nick_names.eq(nick.as_str()) & q)
+        };
+        for q in [
+            j.e_mail.eq("kebab@example.com"),
+            j.e_mail.starts_with("keb"),
+            j.login_count.ge(7),
+            j.bio_text.matches("everywhere"),
+            j.bio_text.matches_phrase("kebab case"),
+            j.nick_names.is_in(["kc"]),
+            j.is_admin.eq(true),
+        ] {
+            let found = mine(q.clone()).all(con).await.unwrap();
+            assert_eq!(found, vec![json.clone()], "{q:?}");
+        }
+        let sorted = mine(Expr::all()).sort_by(|o| o.login_count, SortOrder::Asc);
+        assert_eq!(sorted.page(con, 0, 5).await.unwrap(), vec![json.clone()]);
+        let picked: Vec<(String, i64, bool)> = sorted
+            .select(|o| (o.e_mail, o.login_count, o.is_admin))
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(picked, vec![("kebab@example.com".into(), 7, true)]);
+        mine(Expr::all()).delete(con).await.unwrap();
+        in_city(Expr::all()).delete(con).await.unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What the server cannot answer.
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "Limits")]
+struct Limits {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index)]
+    tag: String,
+    #[redis_om(full_text)]
+    body: String,
+}
+
+async fn count_of<M: redis_om::Model>(
+    query: redis_om::Query<M>,
+    con: &mut MultiplexedConnection,
+) -> u64 {
+    query.count(con).await.unwrap()
+}
+
+fn invalid<T: std::fmt::Debug>(result: redis_om::Result<T>) -> String {
+    match result {
+        Err(Error::InvalidArgument(message)) => message,
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn questions_the_server_cannot_answer_are_errors_not_empty_results() {
+    let con = &mut common::multiplexed(&common::url()).await;
+    Migrator::new().model::<Limits>().run(con).await.unwrap();
+    let run = common::unique("limits");
+    let long_tag = "t".repeat(redis_om::MAX_TAG_BYTES + 1);
+    let long_word = "w".repeat(redis_om::MAX_WORD_BYTES + 1);
+    for (tag, body) in [
+        ("abc", "alpha beta".to_string()),
+        (long_tag.as_str(), format!("gamma {long_word}")),
+    ] {
+        Limits {
+            pk: None,
+            run: run.clone(),
+            tag: tag.into(),
+            body,
+        }
+        .save(con)
+        .await
+        .unwrap();
+    }
+    let mine = |q: fn(&LimitsFields) -> Expr<Limits>| {
+        let run = run.clone();
+        Limits::find(move |l| l.run.eq(run.as_str()) & q(l))
+    };
+    // What the server answers for a one-character pattern: nothing at all.
+    let raw = Limits::find(|l| l.run.eq(run.as_str()) & Expr::raw("@tag:{a*}"))
+        .count(con)
+        .await
+        .unwrap();
+    assert_eq!(raw, 0, "the server ignores a pattern under MINPREFIX");
+    // So the typed operators refuse it, naming the limit.
+    for q in [
+        mine(|l| l.tag.starts_with("a")),
+        mine(|l| l.tag.ends_with(" c ")),
+        mine(|l| l.tag.contains("b")),
+        mine(|l| l.body.matches_prefix("alpha b")),
+    ] {
+        assert!(invalid(q.count(con).await).contains("MINPREFIX"));
+    }
+    assert_eq!(
+        mine(|l| l.tag.starts_with("ab")).count(con).await.unwrap(),
+        1
+    );
+    // The whole of a tag over 4,096 bytes cannot be found; its first 4,096 bytes can.
+    let too_long = long_tag.clone();
+    let q = Limits::find(move |l| l.tag.eq(too_long.as_str()));
+    assert!(invalid(q.count(con).await).contains("4096 bytes"));
+    let prefix = long_tag[..redis_om::MAX_TAG_BYTES].to_owned();
+    let run3 = run.clone();
+    let q = Limits::find(move |l| l.run.eq(run3.as_str()) & l.tag.eq(prefix.as_str()));
+    assert_eq!(q.count(con).await.unwrap(), 1);
+    // Likewise a word over 128 bytes.
+    let word = long_word.clone();
+    let q = Limits::find(move |l| l.body.matches(word.as_str()));
+    assert!(invalid(q.count(con).await).contains("128 bytes"));
+    // Too many words for the server's parser; a megabyte of repeated words is fine.
+    let many: Vec<String> = (0..300).map(|i| format!("w{i}")).collect();
+    let text = many.join(" ");
+    let q = Limits::find(move |l| l.body.matches(text.as_str()));
+    assert!(invalid(q.count(con).await).contains("at most 128"));
+    let megabyte = "alpha beta ".repeat(100_000);
+    let q = mine(|l| l.body.matches("alpha"));
+    assert_eq!(q.count(con).await.unwrap(), 1);
+    let run2 = run.clone();
+    let q = Limits::find(move |l| l.run.eq(run2.as_str()) & l.body.matches(megabyte.as_str()));
+    assert_eq!(q.count(con).await.unwrap(), 1);
+    // A rejected huge query gives a readable error, not megabytes of text.
+    let huge = format!("@run:{{{}", "y".repeat(1_000_000));
+    match Limits::find(|_| Expr::raw(huge)).count(con).await {
+        Err(Error::Query { query, message }) => {
+            assert!(query.len() < 1_000, "{} bytes of query", query.len());
+            assert!(message.len() < 1_000, "{} bytes of message", message.len());
+            assert!(query.contains("bytes in all"), "{query}");
+        }
+        other => panic!("expected Error::Query, got {other:?}"),
+    }
+    mine(|_| Expr::all()).delete(con).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Words and case as the server indexes them.
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "Words")]
+struct Words {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(full_text)]
+    body: String,
+}
+
+#[tokio::test]
+async fn full_text_and_tags_follow_the_servers_word_and_case_rules() {
+    let con = &mut common::multiplexed(&common::url()).await;
+    Migrator::new().model::<Words>().run(con).await.unwrap();
+    let run = common::unique("words");
+    for body in [
+        "First line\nsecond line",
+        "ÉCOLE non\u{a0}breaking",
+        "🌀A rocket",
+    ] {
+        Words {
+            pk: None,
+            run: run.clone(),
+            body: body.into(),
+        }
+        .save(con)
+        .await
+        .unwrap();
+    }
+    let count = |text: &'static str| {
+        let run = run.clone();
+        Words::find(move |w| w.run.eq(run.as_str()) & w.body.matches(text))
+    };
+    // The exact stored text always finds its document.
+    assert_eq!(count_of(count("First line\nsecond line"), con).await, 1);
+    assert_eq!(count_of(count("ÉCOLE non\u{a0}breaking"), con).await, 1);
+    // A newline joins words, a no-break space is part of one (as indexed).
+    assert_eq!(count_of(count("linesecond"), con).await, 1);
+    assert_eq!(count_of(count("second"), con).await, 0);
+    assert_eq!(count_of(count("non\u{a0}breaking"), con).await, 1);
+    // Characters past U+FFFF are searchable as written.
+    assert_eq!(count_of(count("🌀a"), con).await, 1);
+    // Only ASCII letters are case-insensitive.
+    assert_eq!(count_of(count("École"), con).await, 1);
+    assert_eq!(count_of(count("école"), con).await, 0);
+    // Tags: the same ASCII-only case folding.
+    let tag = |value: &'static str| Words::find(move |w| w.run.eq(value));
+    Words {
+        pk: None,
+        run: "ÉCOLE-tag".into(),
+        body: "x".into(),
+    }
+    .save(con)
+    .await
+    .unwrap();
+    assert!(count_of(tag("École-TAG"), con).await >= 1);
+    assert_eq!(count_of(tag("école-tag"), con).await, 0);
+    Words::find(|w| w.run.is_in([run.as_str(), "ÉCOLE-tag"]))
+        .delete(con)
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Pages and sorting.
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "Pages")]
+struct Pages {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index, sortable)]
+    n: u32,
+    #[redis_om(index)]
+    unsorted: u32,
+    #[redis_om(index)]
+    label: String,
+    #[redis_om(full_text)]
+    words: String,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "PagesJson")]
+struct PagesJson {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index)]
+    unsorted: u32,
+    #[redis_om(index)]
+    label: String,
+}
+
+async fn save_pages(con: &mut MultiplexedConnection, run: &str, n: u32) {
+    let mut docs: Vec<Pages> = (0..n)
+        .map(|i| Pages {
+            pk: None,
+            run: run.into(),
+            n: i,
+            unsorted: n - 1 - i,
+            label: format!("label{:04}", (i * 7) % n),
+            words: format!("word{:04}", n - 1 - i),
+        })
+        .collect();
+    Pages::save_all(con, &mut docs).await.unwrap();
+    let mut json: Vec<PagesJson> = (0..n)
+        .map(|i| PagesJson {
+            pk: None,
+            run: run.into(),
+            unsorted: n - 1 - i,
+            label: format!("label{:04}", (i * 7) % n),
+        })
+        .collect();
+    PagesJson::save_all(con, &mut json).await.unwrap();
+}
+
+#[tokio::test]
+async fn sort_by_any_indexed_field_and_page_with_any_limit() {
+    for url in common::urls() {
+        let con = &mut common::multiplexed(&url).await;
+        Migrator::new()
+            .model::<Pages>()
+            .model::<PagesJson>()
+            .run(con)
+            .await
+            .unwrap();
+        let run = common::unique("sort");
+        save_pages(con, &run, 50).await;
+        let q = || {
+            let run = run.clone();
+            Pages::find(move |p| p.run.eq(run.as_str()))
+        };
+        // Fields that are indexed but not SORTABLE sort too, on every path.
+        let asc: Vec<u32> = (0..50).collect();
+        let by_unsorted = q().sort_by(|p| p.unsorted, SortOrder::Asc);
+        let got: Vec<u32> = by_unsorted
+            .all(con)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.unsorted)
+            .collect();
+        assert_eq!(got, asc);
+        let got: Vec<u32> = by_unsorted
+            .page(con, 10, 5)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.unsorted)
+            .collect();
+        assert_eq!(got, vec![10, 11, 12, 13, 14]);
+        let labels: Vec<String> = q()
+            .sort_by(|p| p.label, SortOrder::Desc)
+            .select(|p| p.label)
+            .all(con)
+            .await
+            .unwrap();
+        let mut expected: Vec<String> = (0..50).map(|i| format!("label{:04}", i)).collect();
+        expected.reverse();
+        assert_eq!(labels, expected);
+        let words: Vec<String> = q()
+            .sort_by(|p| p.words, SortOrder::Asc)
+            .page(con, 0, 3)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.words)
+            .collect();
+        assert_eq!(words, vec!["word0000", "word0001", "word0002"]);
+        let json: Vec<u32> = PagesJson::find(|p| p.run.eq(run.as_str()))
+            .sort_by(|p| p.unsorted, SortOrder::Desc)
+            .select(|p| p.unsorted)
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(json, (0..50).rev().collect::<Vec<u32>>());
+        // Any limit works: it is clamped to what exists.
+        let sorted = q().sort_by(|p| p.n, SortOrder::Asc);
+        assert_eq!(sorted.page(con, 0, u64::MAX).await.unwrap().len(), 50);
+        let tail: Vec<u32> = sorted
+            .page(con, 45, u64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.n)
+            .collect();
+        assert_eq!(tail, vec![45, 46, 47, 48, 49]);
+        assert_eq!(q().page(con, u64::MAX, u64::MAX).await.unwrap().len(), 0);
+        assert_eq!(q().page(con, 3, u64::MAX).await.unwrap().len(), 47);
+        q().delete(con).await.unwrap();
+        PagesJson::find(|p| p.run.eq(run.as_str()))
+            .delete(con)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_a_server_with_a_small_result_window() {
+    // A server of its own: MAXSEARCHRESULTS is global to the server.
+    let server = common::Server::fresh(common::fault_port(7), &[]);
+    let con = &mut common::multiplexed(&server.url()).await;
+    let _: () = redis::cmd("FT.CONFIG")
+        .arg("SET")
+        .arg("MAXSEARCHRESULTS")
+        .arg(100)
+        .query_async(con)
+        .await
+        .unwrap();
+    Migrator::new()
+        .model::<Pages>()
+        .model::<PagesJson>()
+        .run(con)
+        .await
+        .unwrap();
+    let run = common::unique("window");
+    save_pages(con, &run, 200).await;
+    let q = || {
+        let run = run.clone();
+        Pages::find(move |p| p.run.eq(run.as_str()))
+    };
+    let ns = |pages: Vec<Pages>| pages.iter().map(|p| p.n).collect::<Vec<u32>>();
+    for order in [SortOrder::Asc, SortOrder::Desc] {
+        let sorted = q().sort_by(|p| p.n, order);
+        let expect = |range: std::ops::Range<u32>| -> Vec<u32> {
+            match order {
+                SortOrder::Asc => range.collect(),
+                SortOrder::Desc => range.map(|i| 199 - i).collect(),
+            }
+        };
+        // Cut short by the server (5 rows) before; refused (OFFSET exceeds maximum) before.
+        assert_eq!(ns(sorted.page(con, 95, 10).await.unwrap()), expect(95..105));
+        assert_eq!(
+            ns(sorted.page(con, 150, 10).await.unwrap()),
+            expect(150..160)
+        );
+        assert_eq!(ns(sorted.page(con, 0, 101).await.unwrap()), expect(0..101));
+        assert_eq!(
+            ns(sorted.page(con, 190, u64::MAX).await.unwrap()),
+            expect(190..200)
+        );
+        let by_unsorted = q().sort_by(|p| p.unsorted, order);
+        assert_eq!(by_unsorted.page(con, 120, 10).await.unwrap().len(), 10);
+    }
+    assert_eq!(q().page(con, 150, 10).await.unwrap().len(), 10);
+    assert_eq!(q().all(con).await.unwrap().len(), 200);
+    assert_eq!(q().count(con).await.unwrap(), 200);
+    let json: Vec<u32> = PagesJson::find(|p| p.run.eq(run.as_str()))
+        .sort_by(|p| p.unsorted, SortOrder::Asc)
+        .select(|p| p.unsorted)
+        .page(con, 98, 4)
+        .await
+        .unwrap();
+    assert_eq!(json, vec![98, 99, 100, 101]);
+}
+
+/// The blocking API (`SyncModel`, `SyncQuery`), kept apart from the async one
+/// that the prelude brings.
+mod blocking {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::TestRunner;
+    use redis_om::{Migrator, Model, SortOrder, SyncModel, SyncQuery};
+
+    use super::{common, config, extremes, values_strategy, ExactHash, ExactJson};
+
+    fn hash_paths_equal_get<C: redis::ConnectionLike + Send>(con: &mut C, case: &str) {
+        let found = ExactHash::find(|m| m.case.eq(case));
+        let first = found.first(con).unwrap();
+        let stored = ExactHash::get(con, first.pk.as_deref().unwrap()).unwrap();
+        assert_eq!(first, stored, "first()");
+        assert_eq!(found.all(con).unwrap(), vec![stored.clone()], "all()");
+        assert_eq!(
+            found.page(con, 0, 10).unwrap(),
+            vec![stored.clone()],
+            "page()"
+        );
+        let sorted = found.clone().sort_by(|m| m.big, SortOrder::Desc);
+        assert_eq!(
+            sorted.all(con).unwrap(),
+            vec![stored.clone()],
+            "sorted all()"
+        );
+        // Past the FT.SEARCH window: the sorted cursor.
+        assert_eq!(
+            sorted.page(con, 0, 20_000).unwrap(),
+            vec![stored.clone()],
+            "sorted page through the cursor"
+        );
+        let iterated: Vec<ExactHash> = found.clone().iter(con).collect::<Result<_, _>>().unwrap();
+        assert_eq!(iterated, vec![stored.clone()], "iter()");
+        let selected = found
+            .clone()
+            .select(|m| (m.big, m.unsigned, m.float, m.small, m.at, m.day));
+        let tuple = (
+            stored.big,
+            stored.unsigned,
+            stored.float,
+            stored.small,
+            stored.at,
+            stored.day,
+        );
+        assert_eq!(selected.first(con).unwrap(), tuple, "select().first()");
+        assert_eq!(selected.all(con).unwrap(), vec![tuple], "select().all()");
+    }
+
+    fn json_paths_equal_get<C: redis::ConnectionLike + Send>(con: &mut C, case: &str) {
+        let found = ExactJson::find(|m| m.case.eq(case));
+        let first = found.first(con).unwrap();
+        let stored = ExactJson::get(con, first.pk.as_deref().unwrap()).unwrap();
+        assert_eq!(first, stored, "first()");
+        assert_eq!(found.all(con).unwrap(), vec![stored.clone()], "all()");
+        assert_eq!(
+            found.page(con, 0, 10).unwrap(),
+            vec![stored.clone()],
+            "page()"
+        );
+        let sorted = found.clone().sort_by(|m| m.float, SortOrder::Asc);
+        assert_eq!(
+            sorted.all(con).unwrap(),
+            vec![stored.clone()],
+            "sorted all()"
+        );
+        assert_eq!(
+            sorted.page(con, 0, 20_000).unwrap(),
+            vec![stored.clone()],
+            "sorted page through the cursor"
+        );
+        let iterated: Vec<ExactJson> = found.clone().iter(con).collect::<Result<_, _>>().unwrap();
+        assert_eq!(iterated, vec![stored.clone()], "iter()");
+        let selected = found
+            .clone()
+            .select(|m| (m.big, m.unsigned, m.float, m.small, m.at));
+        let tuple = (
+            stored.big,
+            stored.unsigned,
+            stored.float,
+            stored.small,
+            stored.at,
+        );
+        assert_eq!(selected.first(con).unwrap(), tuple, "select().first()");
+        assert_eq!(selected.all(con).unwrap(), vec![tuple], "select().all()");
+    }
+
+    #[test]
+    fn extreme_numbers_come_back_exact_from_every_search_path() {
+        for url in common::urls() {
+            let con = &mut common::sync_con(&url);
+            Migrator::new()
+                .model::<ExactHash>()
+                .model::<ExactJson>()
+                .run_sync(con)
+                .unwrap();
+            for values in extremes() {
+                let case = common::unique("extreme");
+                let mut hash = values.hash(&case);
+                hash.save(con).unwrap();
+                let mut json = values.json(&case);
+                json.save(con).unwrap();
+                // `get` itself keeps every value...
+                assert_eq!(
+                    ExactHash::get(con, hash.pk.as_deref().unwrap()).unwrap(),
+                    hash
+                );
+                assert_eq!(
+                    ExactJson::get(con, json.pk.as_deref().unwrap()).unwrap(),
+                    json
+                );
+                // ...and so does every search path.
+                hash_paths_equal_get(con, &case);
+                json_paths_equal_get(con, &case);
+                // The key reads of `delete` find exactly this document.
+                assert_eq!(
+                    ExactHash::find(|m| m.case.eq(&case)).delete(con).unwrap(),
+                    1
+                );
+                assert_eq!(
+                    ExactJson::find(|m| m.case.eq(&case)).delete(con).unwrap(),
+                    1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn random_numbers_come_back_from_search_as_get_returns_them() {
+        for url in common::urls() {
+            let con = std::cell::RefCell::new(common::sync_con(&url));
+            Migrator::new()
+                .model::<ExactHash>()
+                .model::<ExactJson>()
+                .run_sync(&mut *con.borrow_mut())
+                .unwrap();
+            let mut runner = TestRunner::new(config(150));
+            let result = runner.run(&values_strategy(), |values| {
+                let con = &mut *con.borrow_mut();
+                let case = common::unique("prop");
+                values.hash(&case).save(con).unwrap();
+                values.json(&case).save(con).unwrap();
+                hash_paths_equal_get(con, &case);
+                json_paths_equal_get(con, &case);
+                ExactHash::find(|m| m.case.eq(&case)).delete(con).unwrap();
+                ExactJson::find(|m| m.case.eq(&case)).delete(con).unwrap();
+                Ok(())
+            });
+            result.unwrap();
+        }
+    }
+
+    fn text_strategy() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[ aAzZéÉ\\t\\n\\r\\u{0b}\\u{a0}\\u{2003}\\u{3000}_,.;:!?'\"()\\[\\]{}<>@#$%^&*+=~`|/\\\\-]{0,24}",
+            "(the|a|Über|ÇA|word|x\\\\y|don't|e-mail|C\\+\\+|\\u{a0}|\\n| ){0,8}",
+        ]
+    }
+
+    fn dump_terms(con: &mut redis::Connection, index: &str) -> BTreeSet<Vec<u8>> {
+        let terms: Vec<Vec<u8>> = redis::cmd("FT.DEBUG")
+            .arg("DUMP_TERMS")
+            .arg(index)
+            .query(con)
+            .unwrap();
+        terms
+            .into_iter()
+            // Stems are stored with a leading `+`.
+            .filter(|t| !t.starts_with(b"+"))
+            .collect()
+    }
+
+    /// A word as `DUMP_TERMS` shows it: the index's trie keeps 16-bit
+    /// characters, so a character past U+FFFF shows as its low 16 bits (🌀,
+    /// U+1F300, as U+F300; possibly a lone surrogate). Queries go through the
+    /// same conversion, so the word itself is what a query sends.
+    fn as_trie_shows(word: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in word.chars() {
+            let cp = (c as u32) & 0xFFFF;
+            match cp {
+                0..=0x7F => out.push(cp as u8),
+                0x80..=0x7FF => out.extend([0xC0 | (cp >> 6) as u8, 0x80 | (cp & 0x3F) as u8]),
+                _ => out.extend([
+                    0xE0 | (cp >> 12) as u8,
+                    0x80 | ((cp >> 6) & 0x3F) as u8,
+                    0x80 | (cp & 0x3F) as u8,
+                ]),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn words_equal_the_servers_own_tokenizer() {
+        const STOP: &[&str] = &[
+            "a", "is", "the", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in",
+            "into", "it", "no", "not", "of", "on", "or", "such", "that", "their", "then", "there",
+            "these", "they", "this", "to", "was", "will", "with",
+        ];
+        let con = std::cell::RefCell::new(common::sync_con(&common::url()));
+        let mut runner = TestRunner::new(config(300));
+        let result = runner.run(&proptest::collection::vec(text_strategy(), 1..6), |texts| {
+            let con = &mut *con.borrow_mut();
+            let index = common::unique("tokens");
+            let _: () = redis::cmd("FT.CREATE")
+                .arg(&index)
+                .arg("ON")
+                .arg("HASH")
+                .arg("PREFIX")
+                .arg(1)
+                .arg(format!("{index}:"))
+                .arg("SCHEMA")
+                .arg("t")
+                .arg("TEXT")
+                .query(con)
+                .unwrap();
+            let mut ours = BTreeSet::new();
+            for (i, text) in texts.iter().enumerate() {
+                let _: () = redis::cmd("HSET")
+                    .arg(format!("{index}:{i}"))
+                    .arg("t")
+                    .arg(text)
+                    .query(con)
+                    .unwrap();
+                ours.extend(
+                    redis_om::__fuzz::text_words(text)
+                        .into_iter()
+                        .filter(|w| !STOP.contains(&w.as_str()) && w.len() <= 128)
+                        .map(|w| as_trie_shows(&w)),
+                );
+            }
+            let theirs = dump_terms(con, &index);
+            let _: () = redis::cmd("FT.DROPINDEX")
+                .arg(&index)
+                .arg("DD")
+                .query(con)
+                .unwrap();
+            let show = |set: &BTreeSet<Vec<u8>>| -> Vec<String> {
+                set.iter()
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect()
+            };
+            prop_assert_eq!(show(&ours), show(&theirs), "texts {:?}", texts);
+            prop_assert_eq!(ours, theirs);
+            Ok(())
+        });
+        result.unwrap();
+    }
+}
