@@ -457,7 +457,10 @@ async fn processes_race_over_a_python_index() {
     const ROUNDS: usize = 50;
     const PROCESSES: usize = 4;
     const DOCS: i64 = 300;
-    let url = common::url();
+    // A server of its own: building an index scans the whole key space, and the
+    // shared server holds every other test's documents.
+    let server = common::Server::fresh(common::fault_port(13), &[]);
+    let url = server.url();
     let mut con = common::multiplexed(&url).await;
     let index = LegacyModel::key_layout().index_name().to_owned();
     let prefix = LegacyModel::key_layout().key_prefix().to_owned();
