@@ -931,3 +931,41 @@ async fn indexing_timeout_has_its_own_error() {
     assert_eq!(search_count(&mut con, &index).await.unwrap(), 50_000);
     common::reset_index(&mut con, &index, &prefix).await;
 }
+
+versioned_model!(LeaseModel, "om-test-migrate-lease",);
+
+#[tokio::test]
+async fn a_lease_left_by_a_killed_migrator_expires() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let index = LeaseModel::key_layout().index_name().to_owned();
+    let prefix = LeaseModel::key_layout().key_prefix().to_owned();
+    common::reset_index(&mut con, &index, &prefix).await;
+    // What a process killed in the middle of a migration leaves (its lease
+    // would run 30 s; a short one keeps the test quick).
+    let _: () = redis::cmd("SET")
+        .arg(format!("{index}:lock"))
+        .arg("a-killed-process")
+        .arg("PX")
+        .arg(700)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let report = Migrator::new()
+        .model::<LeaseModel>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        matches!(report.models[0].action, MigrationAction::Created { .. }),
+        "{report}"
+    );
+    assert!(
+        waited >= std::time::Duration::from_millis(500),
+        "it waited for the lease: {waited:?}"
+    );
+    let lock: Option<String> = con.get(format!("{index}:lock")).await.unwrap();
+    assert_eq!(lock, None, "its own lease is released");
+    common::reset_index(&mut con, &index, &prefix).await;
+}
