@@ -698,6 +698,30 @@ async fn allow_downgrade_rolls_back_deliberately() {
         vec![v1_index.clone()]
     );
     assert_eq!(DownV1::find_all().count(&mut con).await.unwrap(), 60);
+    // A v3 process still running gets an error naming the field the live
+    // index lacks, never a silently wrong count; its other queries work.
+    match DownV3::find(|d| d.age.lt(10)).count(&mut con).await {
+        Err(Error::SchemaMismatch {
+            missing, index: i, ..
+        }) => {
+            assert_eq!(missing, vec!["age NUMERIC".to_owned()]);
+            assert_eq!(i, index);
+        }
+        other => panic!("expected SchemaMismatch, got {other:?}"),
+    }
+    let err = DownV3::find_all()
+        .sort_by(|d| d.age, SortOrder::Asc)
+        .all(&mut con)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("allow_downgrade"), "{err}");
+    assert_eq!(
+        DownV3::find(|d| d.name.eq("n1"))
+            .count(&mut con)
+            .await
+            .unwrap(),
+        1
+    );
     // A v3 process that restarts during the rollback does not undo it ...
     let stale = Migrator::new()
         .model::<DownV3>()

@@ -109,6 +109,25 @@ pub enum Error {
         differs: String,
     },
 
+    /// A query uses fields that the live index lacks or defines otherwise:
+    /// another version of the model's schema is live (a rolling deploy, a
+    /// rollback, a redis-om-python service). RediSearch would answer with no
+    /// match rather than an error.
+    #[error(
+        "the live index {index:?} was built from another schema than {model}'s and lacks, or \
+         defines otherwise, what this query uses: {}. Deploy the version whose schema is live, \
+         or make this one live with Migrator::allow_downgrade()",
+        missing.join(", ")
+    )]
+    SchemaMismatch {
+        /// The model's type name.
+        model: String,
+        /// The index (alias) name.
+        index: String,
+        /// The model's field definitions that the live schema lacks, as in the schema text.
+        missing: Vec<String>,
+    },
+
     /// The migrator could not take the index's migration lock in time, or lost
     /// it while it worked (another process held it longer than expected).
     #[error("migration of index {index:?}: {reason}")]

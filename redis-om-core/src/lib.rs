@@ -8,6 +8,7 @@ mod connect;
 mod error;
 mod exec;
 mod key;
+mod live_schema;
 mod migrator;
 mod model;
 mod ops;

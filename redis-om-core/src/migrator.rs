@@ -297,6 +297,7 @@ impl Migrator {
             Err(e) => Err(e),
         };
         let released = release(exec, &names.lock, &token).await;
+        crate::live_schema::forget(&names.index_name);
         let out = out?;
         released?;
         Ok(out)
