@@ -858,20 +858,19 @@ async fn main() {
     clear(&mut con, JSON_PREFIX).await;
 }
 
-/// Hand-written: every match through an aggregate cursor, decoded.
+/// Hand-written: every match through an aggregate cursor, decoded, with the
+/// values as stored.
 async fn hand_aggregate_all(con: &mut MultiplexedConnection, below: i64) -> Vec<UserReadCache> {
     let mut out = Vec::new();
     let mut reply: Value = redis::cmd("FT.AGGREGATE")
         .arg(HASH_INDEX)
         .arg(format!("@id:[-inf ({below}]"))
+        // Exact values: `LOAD @id` would render the NUMERIC id with 12 digits.
         .arg("LOAD")
-        .arg(6)
+        .arg("*")
+        .arg("LOAD")
+        .arg(1)
         .arg("@__key")
-        .arg("@pk")
-        .arg("@id")
-        .arg("@name")
-        .arg("@email")
-        .arg("@avatar")
         .arg("WITHCURSOR")
         .arg("COUNT")
         .arg(1000)

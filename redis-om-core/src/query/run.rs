@@ -69,8 +69,11 @@ impl Scan {
             State::Counted(total) => {
                 let room = total.saturating_add(total / 8).saturating_add(64);
                 let max = match self.limit {
-                    Some((offset, count)) => room.min(offset.saturating_add(count)),
-                    None => room,
+                    // Left-out rows (`Plan::scoped`) would take places of the page.
+                    Some((offset, count)) if !self.plan.scoped() => {
+                        room.min(offset.saturating_add(count))
+                    }
+                    _ => room,
                 };
                 (self.plan.aggregate(max), State::AggregateSent)
             }
@@ -148,6 +151,21 @@ async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
     exec.query(cmd).await.map_err(|err| plan.error(err))
 }
 
+/// Runs `scan` to its end, handing each row to `each`.
+async fn scan_to_end<E: Exec>(
+    exec: &mut E,
+    mut scan: Scan,
+    mut each: impl FnMut(Row),
+) -> Result<()> {
+    while let Some(cmd) = scan.next_cmd() {
+        scan.feed(run(exec, scan.plan(), &cmd).await?)?;
+        while let Some(row) = scan.pop() {
+            each(row);
+        }
+    }
+    Ok(())
+}
+
 async fn all<Q: Search, E: Exec>(
     query: &Q,
     exec: &mut E,
@@ -218,12 +236,11 @@ async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
     let plan = query.plan()?;
     if let Some(plan) = &plan {
         let rows = if plan.scoped() {
-            let mut scan = Scan::new(plan.clone(), Some((0, 1)));
             let mut rows = Vec::new();
-            while let Some(cmd) = scan.next_cmd() {
-                scan.feed(run(exec, scan.plan(), &cmd).await?)?;
-                rows.extend(std::iter::from_fn(|| scan.pop()));
-            }
+            scan_to_end(exec, Scan::new(plan.clone(), Some((0, 1))), |row| {
+                rows.push(row)
+            })
+            .await?;
             rows
         } else {
             reply::search(run(exec, plan, &plan.search(0, 1)).await?)?.1
@@ -248,12 +265,8 @@ async fn count<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
     };
     if plan.scoped() {
         // Counted one by one: the server's total includes the nested model's documents.
-        let mut scan = Scan::new(plan, None);
         let mut total = 0;
-        while let Some(cmd) = scan.next_cmd() {
-            scan.feed(run(exec, scan.plan(), &cmd).await?)?;
-            total += std::iter::from_fn(|| scan.pop()).count() as u64;
-        }
+        scan_to_end(exec, Scan::new(plan, None), |_| total += 1).await?;
         return Ok(total);
     }
     let (total, _) = reply::search(run(exec, &plan, &plan.search(0, 0)).await?)?;
