@@ -110,7 +110,7 @@ fn extremes() -> Vec<Values> {
         // The numbers of the issue: 19 digits, 14 significant digits, microseconds.
         big: 1_795_849_964_676_585_473,
         unsigned: 1_795_849_964_676_585_473,
-        float: 1234.567_890_123_4,
+        float: 1_234.567_890_123_4,
         small: 0.1,
         at,
     }];
