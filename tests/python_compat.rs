@@ -13,12 +13,19 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use redis_om::prelude::*;
-use redis_om::{EmbeddedModel, MigrationAction, Migrator, Model};
+use redis_om::{EmbeddedModel, HashValue, MigrationAction, Migrator, Model};
 use serde::{Deserialize, Serialize};
+
+#[derive(HashValue, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Active,
+    OnHold,
+}
 
 #[derive(HashModel, Debug, Clone, PartialEq)]
 #[redis_om(global_prefix = "om-test-py", prefix = "PyHash")]
@@ -38,6 +45,14 @@ struct PyHash {
     bio: String,
     #[redis_om(index, case_sensitive)]
     code: String,
+    #[redis_om(index)]
+    status: Status,
+    #[redis_om(index)]
+    maybe: Option<String>,
+    #[redis_om(index)]
+    born: NaiveDate,
+    #[redis_om(index)]
+    r#ref: uuid::Uuid,
 }
 
 #[derive(HashModel, Debug, Clone, PartialEq)]
@@ -120,6 +135,14 @@ fn hash_doc(side: &str, i: usize) -> PyHash {
         joined: when(i),
         bio: format!("{side} likes redis number {i}"),
         code: format!("Code-{side}-{i}"),
+        status: if i % 2 == 1 {
+            Status::Active
+        } else {
+            Status::OnHold
+        },
+        maybe: i.is_multiple_of(2).then(|| format!("m{i}")),
+        born: NaiveDate::from_ymd_opt(1990, 1, 1 + i as u32).unwrap(),
+        r#ref: uuid::Uuid::from_u128((i + if side == "py" { 1 } else { 100 }) as u128),
     }
 }
 
@@ -311,6 +334,16 @@ async fn shares_indexes_and_documents_with_redis_om_python() {
             .count(&mut con)
             .await
             .unwrap(),
+        1
+    );
+    assert_eq!(
+        PyHash::find(|m| m.status.eq(Status::OnHold)
+            & m.maybe.eq("m2")
+            & m.born.ge(NaiveDate::from_ymd_opt(1990, 1, 3).unwrap())
+            & m.r#ref.eq(uuid::Uuid::from_u128(3)))
+        .count(&mut con)
+        .await
+        .unwrap(),
         1
     );
     assert_eq!(

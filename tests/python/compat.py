@@ -10,14 +10,21 @@ The models mirror the Rust ones in tests/python_compat.rs field by field, and
 expected() the Rust side's expected(): keep them in step.
 """
 import datetime
+import enum
 import json
 import sys
+import uuid
 from typing import List, Optional
 
 from redis_om import EmbeddedJsonModel, Field, HashModel, JsonModel, Migrator
 
 G = "om-test-py"
 UTC = datetime.timezone.utc
+
+
+class Status(str, enum.Enum):
+    ACTIVE = "active"
+    ON_HOLD = "on_hold"
 
 
 class PyHash(HashModel, index=True):
@@ -29,6 +36,10 @@ class PyHash(HashModel, index=True):
     joined: datetime.datetime = Field(index=True)
     bio: str = Field(full_text_search=True)
     code: str = Field(index=True, case_sensitive=True)
+    status: Status = Field(index=True)
+    maybe: Optional[str] = Field(index=True, default=None)
+    born: datetime.date = Field(index=True)
+    ref: uuid.UUID = Field(index=True)
 
     class Meta:
         global_key_prefix = G
@@ -100,6 +111,10 @@ def expected(model, side, i):
             joined=when,
             bio=f"{side} likes redis number {i}",
             code=f"Code-{side}-{i}",
+            status=Status.ACTIVE if i % 2 else Status.ON_HOLD,
+            maybe=None if i % 2 else f"m{i}",
+            born=datetime.date(1990, 1, 1 + i),
+            ref=uuid.UUID(int=i + (1 if side == "py" else 100)),
         )
     if model is PyHashPk:
         return PyHashPk(
@@ -133,6 +148,10 @@ def comparable(doc):
     def plain(v):
         if isinstance(v, datetime.datetime):
             return v.timestamp()
+        if isinstance(v, (datetime.date, uuid.UUID)):
+            return str(v)
+        if isinstance(v, enum.Enum):
+            return v.value
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items() if k != "pk"}
         if isinstance(v, list):
@@ -171,6 +190,14 @@ def check(pks):
             found = model.find(model.code == "Code-rs-0").all()
             if len(found) != 1:
                 problems.append(f"PyHash.find(code == Code-rs-0): {len(found)}")
+            found = model.find(
+                (model.status == Status.ON_HOLD) & (model.maybe == "m2") & (model.name == "rs-2")
+            ).all()
+            if len(found) != 1:
+                problems.append(f"PyHash.find(status, maybe): {len(found)}")
+            found = model.find(model.born >= datetime.date(1990, 1, 2)).all()
+            if sorted(d.name for d in found if d.name.startswith("rs")) != ["rs-1", "rs-2"]:
+                problems.append(f"PyHash.find(born >= 1990-01-02): {[d.name for d in found]}")
     return problems
 
 
