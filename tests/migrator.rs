@@ -993,3 +993,63 @@ async fn a_lease_left_by_a_killed_migrator_expires() {
     assert_eq!(lock, None, "its own lease is released");
     common::reset_index(&mut con, &index, &prefix).await;
 }
+
+versioned_model!(AclModel, "om-test-migrate-acl",);
+
+#[tokio::test]
+async fn queries_run_for_a_user_who_cannot_read_the_bookkeeping() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let index = AclModel::key_layout().index_name().to_owned();
+    let prefix = AclModel::key_layout().key_prefix().to_owned();
+    common::reset_index(&mut con, &index, &prefix).await;
+    Migrator::new()
+        .model::<AclModel>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    seed_docs::<AclModel>(&mut con, 5).await;
+    // A user that may search but not GET the schema keys.
+    let _: () = redis::cmd("ACL")
+        .arg(
+            [
+                "SETUSER",
+                "om-test-searcher",
+                "reset",
+                "on",
+                ">om-test-searcher-pw",
+                "~*",
+                "+ft.search",
+                "+ft.aggregate",
+                "+ft.cursor",
+                "+ping",
+                "+hello",
+                "+client",
+                "+select",
+            ]
+            .as_slice(),
+        )
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let url = common::url().replacen(
+        "redis://",
+        "redis://om-test-searcher:om-test-searcher-pw@",
+        1,
+    );
+    let mut searcher = common::multiplexed(&url).await;
+    let denied: redis::RedisResult<Option<String>> = searcher.get(format!("{index}:hash")).await;
+    assert!(denied.is_err(), "the user cannot read the bookkeeping");
+    assert_eq!(
+        AclModel::find(|m| m.name.eq("n3"))
+            .count(&mut searcher)
+            .await
+            .unwrap(),
+        1
+    );
+    let _: () = redis::cmd("ACL")
+        .arg(["DELUSER", "om-test-searcher"].as_slice())
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    common::reset_index(&mut con, &index, &prefix).await;
+}

@@ -37,10 +37,9 @@ pub(crate) async fn check<E: Exec>(exec: &mut E, plan: &Plan) -> Result<()> {
     let missing = match cached(plan) {
         Some(missing) => missing,
         None => {
-            let replies = exec
-                .query_pipe(&lookup(plan))
-                .await
-                .map_err(Error::from_redis)?;
+            // A user whose ACL does not allow GET (or a failed read) skips the
+            // check: the query itself reports a broken connection.
+            let replies = exec.query_pipe(&lookup(plan)).await.unwrap_or_default();
             store(plan, &replies)
         }
     };
@@ -52,7 +51,7 @@ pub(crate) fn check_sync<C: redis::ConnectionLike>(con: &mut C, plan: &Plan) -> 
     let missing = match cached(plan) {
         Some(missing) => missing,
         None => {
-            let replies: Vec<Value> = lookup(plan).query(con).map_err(Error::from_redis)?;
+            let replies: Vec<Value> = lookup(plan).query(con).unwrap_or_default();
             store(plan, &replies)
         }
     };
