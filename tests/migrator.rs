@@ -916,6 +916,7 @@ async fn bookkeeping_keys_cannot_be_saved_as_documents() {
 }
 
 versioned_model!(SlowModel, "om-test-migrate-slow",);
+versioned_model!(SlowModelV2, "om-test-migrate-slow", #[redis_om(index)]);
 
 #[tokio::test]
 async fn indexing_timeout_has_its_own_error() {
@@ -942,14 +943,23 @@ async fn indexing_timeout_has_its_own_error() {
         other => panic!("expected IndexingTimeout, got {other:?}"),
     }
     assert!(err.to_string().contains("indexing_timeout"), "{err}");
-    // The lock was released: the next run finishes the job.
+    // The lease was released: the next run (here of a newer schema) finishes
+    // the job and drops the index the timed-out run left behind.
     let report = Migrator::new()
-        .model::<SlowModel>()
+        .model::<SlowModelV2>()
         .run(&mut con)
         .await
         .unwrap();
     assert!(
         matches!(report.models[0].action, MigrationAction::Created { .. }),
+        "{report}"
+    );
+    assert_eq!(
+        common::indexes_starting_with(&mut con, &index).await,
+        vec![format!(
+            "{index}:{}",
+            &SlowModelV2::index_schema().hash()[..12]
+        )],
         "{report}"
     );
     assert_eq!(search_count(&mut con, &index).await.unwrap(), 50_000);

@@ -287,13 +287,13 @@ impl Migrator {
         let state = State::read(exec, &names).await?;
         let recorded = state.stored.as_deref() == Some(names.hash.as_str());
         if dry || (state.is_current(&names) && recorded) {
-            return self.plan(exec, m, &names, state, dry).await;
+            return self.plan(exec, m, &names, state, dry, None).await;
         }
         let token = uuid::Uuid::now_v7().to_string();
         self.acquire(exec, &names, &token).await?;
         // Under the lock: read again, another process may have done the work.
         let out = match State::read(exec, &names).await {
-            Ok(state) => self.plan_locked(exec, m, &names, state, &token).await,
+            Ok(state) => self.plan(exec, m, &names, state, false, Some(&token)).await,
             Err(e) => Err(e),
         };
         let released = release(exec, &names.lock, &token).await;
@@ -303,24 +303,8 @@ impl Migrator {
         Ok(out)
     }
 
-    async fn plan_locked<E: Exec>(
-        &self,
-        exec: &mut E,
-        m: &ModelIndex,
-        names: &Names,
-        state: State,
-        token: &str,
-    ) -> Result<ModelMigration> {
-        let mut steps = Steps {
-            exec,
-            dry: false,
-            sent: Vec::new(),
-            lock: Some((names.lock.clone(), token.to_owned(), self.lock_lease)),
-        };
-        let out = self.decide_and_act(&mut steps, m, names, state).await?;
-        Ok(out.with_commands(steps.sent))
-    }
-
+    /// Decides and acts on `state`: sends the commands (under the lease
+    /// `lock`, renewed at each step) or, in a dry run, only records them.
     async fn plan<E: Exec>(
         &self,
         exec: &mut E,
@@ -328,12 +312,13 @@ impl Migrator {
         names: &Names,
         state: State,
         dry: bool,
+        lock: Option<&str>,
     ) -> Result<ModelMigration> {
         let mut steps = Steps {
             exec,
             dry,
             sent: Vec::new(),
-            lock: None,
+            lock: lock.map(|token| (names.lock.clone(), token.to_owned(), self.lock_lease)),
         };
         let out = self.decide_and_act(&mut steps, m, names, state).await?;
         Ok(out.with_commands(steps.sent))
@@ -460,6 +445,15 @@ impl Migrator {
             }
         }
         step.record(names, &m.schema, &state).await?;
+        // Versioned indexes of runs that stopped before their alias moved
+        // (killed, timed out): nobody else builds one while we hold the lease.
+        let live = now.as_ref().map(|cur| cur.name.as_str());
+        for orphan in list_indexes(step.exec).await? {
+            if names.is_ours(&orphan) && orphan != names.versioned && Some(orphan.as_str()) != live
+            {
+                step.drop_index(&orphan).await?;
+            }
+        }
         let action = match state.current {
             Some(from) => MigrationAction::Rebuilt {
                 from: from.name,
@@ -677,6 +671,18 @@ async fn index_behind<E: Exec>(exec: &mut E, name: &str) -> Result<Option<LiveIn
         Err(err) if is_unknown_index(&err) => Ok(None),
         Err(err) => Err(Error::from_redis(err)),
     }
+}
+
+/// The names of every index (`FT._LIST`).
+async fn list_indexes<E: Exec>(exec: &mut E) -> Result<Vec<String>> {
+    Ok(match run(exec, &cmd("FT._LIST").to_owned()).await? {
+        Value::Array(items) | Value::Set(items) => items
+            .iter()
+            .filter_map(bytes_of)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// A field of an `FT.INFO` reply: a flat array (RESP2) or a map (RESP3).
