@@ -187,12 +187,15 @@ fn json_pk_doc(side: &str, i: usize) -> PyJsonPk {
 
 /// Runs compat.py with redis-om-python 1.2.0; its stdout.
 fn python(args: &[&str]) -> String {
-    let interpreter = std::env::var("REDIS_OM_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "REDIS_OM_PYTHON is not set: run the tests with `scripts/test`, which installs \
-             redis-om==1.2.0 (scripts/python-om) and sets it"
-        )
-    });
+    let interpreter = std::env::var("REDIS_OM_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "REDIS_OM_PYTHON is not set: run the tests with `scripts/test`, which installs \
+             redis-om==1.2.0 with scripts/python-om (python3 and PyPI needed) and sets it"
+            )
+        });
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/compat.py");
     let out = Command::new(&interpreter)
         .arg(script)
