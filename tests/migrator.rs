@@ -1063,3 +1063,50 @@ async fn queries_run_for_a_user_who_cannot_read_the_bookkeeping() {
         .unwrap();
     common::reset_index(&mut con, &index, &prefix).await;
 }
+
+versioned_model!(ThiefModel, "om-test-migrate-thief",);
+
+#[tokio::test]
+async fn a_migrator_that_loses_its_lease_stops_before_changing_anything() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let index = ThiefModel::key_layout().index_name().to_owned();
+    let prefix = ThiefModel::key_layout().key_prefix().to_owned();
+    common::reset_index(&mut con, &index, &prefix).await;
+    seed_docs::<ThiefModel>(&mut con, 50_000).await;
+    let lock = format!("{index}:lock");
+    let run = {
+        let mut con = common::multiplexed(&common::url()).await;
+        tokio::spawn(async move { Migrator::new().model::<ThiefModel>().run(&mut con).await })
+    };
+    // While it waits for the new index, its lease passes to another process
+    // (as when it was paused for longer than the lease).
+    loop {
+        let holder: Option<String> = con.get(&lock).await.unwrap();
+        if holder.is_some() {
+            let _: () = con.set(&lock, "another-process").await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    match run.await.unwrap() {
+        Err(Error::MigrationLock { index: i, reason }) => {
+            assert_eq!(i, index);
+            assert!(reason.contains("expired"), "{reason}");
+        }
+        other => panic!("expected MigrationLock, got {other:?}"),
+    }
+    let hash: Option<String> = con.get(format!("{index}:hash")).await.unwrap();
+    assert_eq!(hash, None, "nothing recorded");
+    let alias: redis::RedisResult<redis::Value> = redis::cmd("FT.INFO")
+        .arg(&index)
+        .query_async(&mut con)
+        .await;
+    assert!(alias.is_err(), "the alias was not added");
+    let holder: Option<String> = con.get(&lock).await.unwrap();
+    assert_eq!(
+        holder.as_deref(),
+        Some("another-process"),
+        "the other's lease is kept"
+    );
+    common::reset_index(&mut con, &index, &prefix).await;
+}
