@@ -84,6 +84,7 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                 .map(|pk| pk.into_owned())
                 .unwrap_or_default();
             let key = M::key_layout().key(&pk);
+            M::key_layout().check_writable(&key)?;
             let encoded = model.encode().map_err(|reason| Error::Encode {
                 key: key.clone(),
                 reason,

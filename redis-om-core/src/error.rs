@@ -81,6 +81,67 @@ pub enum Error {
         index: String,
     },
 
+    /// A new index did not finish indexing the existing documents within the
+    /// migrator's `indexing_timeout`. The previous index (if any) stays in use.
+    #[error(
+        "index {index:?} did not finish indexing within {waited:?} ({percent:.0}% done); \
+         the previous index stays in use: run the migrator again (it resumes) or raise \
+         Migrator::indexing_timeout"
+    )]
+    IndexingTimeout {
+        /// The new (versioned) index being built.
+        index: String,
+        /// How far it got, 0 to 100.
+        percent: f64,
+        /// How long the migrator waited.
+        waited: std::time::Duration,
+    },
+
+    /// An index under the model's index name covers other keys (another
+    /// prefix or storage): it is not this model's, and the migrator does not
+    /// drop it unless told to with [`Migrator::replace_foreign`](crate::Migrator::replace_foreign).
+    #[error(
+        "index {index:?} is not the index of {model}: {differs}; it was left alone. \
+         Give the model another index_name, or drop it with Migrator::replace_foreign()"
+    )]
+    ForeignIndex {
+        /// The model's type name.
+        model: String,
+        /// The index found under the model's index name.
+        index: String,
+        /// What differs, e.g. `prefix "other:" instead of ":User:"`.
+        differs: String,
+    },
+
+    /// A query uses fields that the live index lacks or defines otherwise:
+    /// another version of the model's schema is live (a rolling deploy, a
+    /// rollback, a redis-om-python service). RediSearch would answer with no
+    /// match rather than an error.
+    #[error(
+        "the live index {index:?} was built from another schema than {model}'s and lacks, or \
+         defines otherwise, what this query uses: {}. Deploy the version whose schema is live, \
+         or make this one live with Migrator::allow_downgrade()",
+        missing.join(", ")
+    )]
+    SchemaMismatch {
+        /// The model's type name.
+        model: String,
+        /// The index (alias) name.
+        index: String,
+        /// The model's field definitions that the live schema lacks, as in the schema text.
+        missing: Vec<String>,
+    },
+
+    /// The migrator could not take the index's migration lock in time, or lost
+    /// it while it worked (another process held it longer than expected).
+    #[error("migration of index {index:?}: {reason}")]
+    MigrationLock {
+        /// The index name.
+        index: String,
+        /// What happened.
+        reason: String,
+    },
+
     /// The server rejected a query.
     #[error("the server rejected the query {query:?}: {message}")]
     Query {

@@ -75,6 +75,35 @@ impl KeyLayout {
         &self.index_name
     }
 
+    /// The migrator's bookkeeping keys, `{index_name}:` followed by one of
+    /// these: `hash` and `schema` (as redis-om-python), `history` and `lock`.
+    pub const BOOKKEEPING: [&'static str; 4] = ["hash", "schema", "history", "lock"];
+
+    /// Whether `key` is one of the migrator's bookkeeping keys
+    /// (`{index_name}:hash`, `:schema`, `:history`, `:lock`), which sit in the
+    /// model's key space with the default index name and must never be
+    /// written as a document.
+    pub fn is_bookkeeping_key(&self, key: &str) -> bool {
+        key.strip_prefix(self.index_name.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|suffix| Self::BOOKKEEPING.contains(&suffix))
+    }
+
+    /// `Ok` unless `key` is a bookkeeping key of the migrator.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the key.
+    pub fn check_writable(&self, key: &str) -> crate::Result<()> {
+        if self.is_bookkeeping_key(key) {
+            return Err(crate::Error::InvalidArgument(format!(
+                "the primary key of {key} is reserved: {key} is the migrator's bookkeeping key \
+                 for index {} (as in redis-om-python); choose another primary key",
+                self.index_name
+            )));
+        }
+        Ok(())
+    }
+
     /// The primary key part of `key`, or `None` when `key` is not one of this
     /// model's keys: outside its prefix, or inside the prefix of another
     /// model of the program that nests in this one's (`:Order:Item:1` is not
@@ -132,6 +161,17 @@ mod tests {
         assert_eq!(l.key_prefix(), "myapp:Customer:");
         // The index name is not stripped, as in redis-om-python.
         assert_eq!(l.index_name(), ":myapp::::Customer::index");
+    }
+
+    #[test]
+    fn bookkeeping_keys_are_not_writable() {
+        let l = KeyLayout::new("", "User", None);
+        assert!(l.check_writable(&l.key("index:hash")).is_err());
+        assert!(l.check_writable(&l.key("index:schema")).is_err());
+        assert!(l.check_writable(&l.key("index:history")).is_err());
+        assert!(l.check_writable(&l.key("index")).is_ok());
+        assert!(l.check_writable(&l.key("index:hash2")).is_ok());
+        assert!(l.check_writable(&l.key("01J")).is_ok());
     }
 
     #[test]

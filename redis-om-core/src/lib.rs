@@ -9,6 +9,7 @@ mod error;
 mod exec;
 mod json_encode;
 mod key;
+mod live_schema;
 mod migrator;
 mod model;
 mod ops;

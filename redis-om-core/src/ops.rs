@@ -68,6 +68,7 @@ pub(crate) fn save<M: Model>(
         }
     };
     let key = M::key_layout().key(&pk);
+    M::key_layout().check_writable(&key)?;
     let encoded = model.encode().map_err(|reason| Error::Encode {
         key: key.clone(),
         reason,

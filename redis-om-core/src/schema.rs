@@ -160,6 +160,9 @@ pub struct IndexSchema {
     storage: Storage,
     prefix: String,
     fields: Vec<IndexedField>,
+    /// Where redis-om-python's schema text holds an empty part: before the
+    /// field at each of these positions (`fields.len()`: at the end), sorted.
+    empty_parts: Vec<usize>,
 }
 
 impl IndexSchema {
@@ -169,7 +172,38 @@ impl IndexSchema {
             storage,
             prefix: prefix.into(),
             fields,
+            empty_parts: Vec::new(),
         }
+    }
+
+    /// The same schema with an empty part in its [`text`](Self::text) before
+    /// the field at each position in `positions` (`fields().len()` for the
+    /// end), as redis-om-python 1.2 writes one for every field of a JsonModel
+    /// that is not indexed: `… $.email AS email TAG SEPARATOR |  $.age …`.
+    /// The text (and so the hash both migrators compare) changes; the
+    /// `FT.CREATE` arguments do not. Positions past the end count as the end.
+    ///
+    /// ```
+    /// use redis_om_core::{FieldKind, IndexSchema, IndexedField, Storage};
+    /// let schema = IndexSchema::new(
+    ///     Storage::Json,
+    ///     ":User:",
+    ///     vec![IndexedField::new("pk", FieldKind::Tag, false), IndexedField::new("age", FieldKind::Numeric, false)],
+    /// )
+    /// .with_empty_parts(vec![1]);
+    /// assert_eq!(
+    ///     schema.text(),
+    ///     "ON JSON PREFIX 1 :User: SCHEMA $.pk AS pk TAG SEPARATOR |  $.age AS age NUMERIC"
+    /// );
+    /// ```
+    pub fn with_empty_parts(mut self, mut positions: Vec<usize>) -> Self {
+        let len = self.fields.len();
+        for p in &mut positions {
+            *p = (*p).min(len);
+        }
+        positions.sort_unstable();
+        self.empty_parts = positions;
+        self
     }
 
     /// The indexed fields.
@@ -254,9 +288,72 @@ impl IndexSchema {
         }
     }
 
-    /// The schema as one line of text (stored at `{index_name}:schema`).
+    /// The storage the index covers (`ON HASH` or `ON JSON`).
+    pub fn storage(&self) -> Storage {
+        self.storage
+    }
+
+    /// The key prefix the index covers (`PREFIX 1 {prefix}`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The schema as one line of text (stored at `{index_name}:schema`),
+    /// byte for byte what redis-om-python 1.2 writes for the same model: the
+    /// parts joined with single spaces, one part per field, an empty part
+    /// where a JsonModel field is not indexed.
     pub fn text(&self) -> String {
-        self.args().join(" ")
+        let head = [
+            "ON",
+            match self.storage {
+                Storage::Hash => "HASH",
+                Storage::Json => "JSON",
+            },
+            "PREFIX",
+            "1",
+            &self.prefix,
+            "SCHEMA",
+        ]
+        .join(" ");
+        let mut parts = vec![head];
+        let mut gaps = self.empty_parts.iter().peekable();
+        for (i, part) in self.field_parts().into_iter().enumerate() {
+            while gaps.next_if(|&&g| g <= i).is_some() {
+                parts.push(String::new());
+            }
+            parts.push(part);
+        }
+        parts.extend(gaps.map(|_| String::new()));
+        parts.join(" ")
+    }
+
+    /// The definition of each indexed field as it appears in
+    /// [`text`](Self::text) (`age NUMERIC SORTABLE`, `$.tags[*] AS tags TAG SEPARATOR |`).
+    pub fn field_parts(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .map(|field| {
+                let mut args = Vec::new();
+                self.field_args(field, &mut args);
+                args.join(" ")
+            })
+            .collect()
+    }
+
+    /// The field definitions of this schema that the schema `text` (as
+    /// stored at `{index_name}:schema`) lacks or defines otherwise: what
+    /// queries written for this schema may not find in an index built from `text`.
+    pub fn missing_from(&self, text: &str) -> Vec<String> {
+        let live: Vec<&str> = text.split(' ').collect();
+        self.field_parts()
+            .into_iter()
+            .filter(|part| {
+                // Whole words in a row: `age NUMERIC` is in `… age NUMERIC SORTABLE …`
+                // (queries on it work), `name TAG` is not in `fullname TAG`.
+                let words: Vec<&str> = part.split(' ').collect();
+                !live.windows(words.len()).any(|w| w == words.as_slice())
+            })
+            .collect()
     }
 
     /// SHA-1 of [`text`](Self::text), hex (stored at `{index_name}:hash`, as redis-om-python).
@@ -349,6 +446,31 @@ mod tests {
             schema.hash(),
             sha1_smol::Sha1::from(schema.text()).digest().to_string()
         );
+    }
+
+    #[test]
+    fn empty_parts_and_missing_fields() {
+        let schema = IndexSchema::new(
+            Storage::Json,
+            ":J:",
+            vec![f("pk", FieldKind::Tag), f("age", FieldKind::Numeric)],
+        )
+        .with_empty_parts(vec![1, 2, 9]);
+        assert_eq!(
+            schema.text(),
+            "ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR |  $.age AS age NUMERIC  "
+        );
+        assert_eq!(
+            schema.args().join(" "),
+            "ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR | $.age AS age NUMERIC"
+        );
+        assert_eq!(
+            schema.missing_from("ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR |"),
+            vec!["$.age AS age NUMERIC".to_owned()]
+        );
+        assert!(schema
+            .missing_from("ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR | $.age AS age NUMERIC SORTABLE")
+            .is_empty());
     }
 
     #[test]

@@ -88,18 +88,31 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         ),
     };
 
-    // The primary key is always indexed, first (as redis-om-python).
-    let order = indexed_order(def);
-    let index_fields: Vec<TokenStream> = order
+    // redis-om-python's order: a primary key named `pk` first (its base
+    // class declares it), any other where it is declared; in a JsonModel every
+    // field that is not indexed leaves an empty part in the schema text.
+    let order = schema_order(def);
+    let schema_steps: Vec<TokenStream> = order
         .map(|i| {
             let f = &def.fields[i];
+            let indexed = i == def.pk || f.index.indexed;
             if let Some(embed) = &f.embed {
                 let inner = &embed.inner;
                 let star = if embed.many { "[*]" } else { "" };
                 let path = format!("${}{star}", json_member(&f.stored_name));
                 let alias = &f.stored_name;
                 return quote! {
+                    let before = out.len();
                     <#inner as #krate::Embedded>::index_fields(#path, #alias, &mut out);
+                    if out.len() == before {
+                        empty.push(before);
+                    }
+                };
+            }
+            if !indexed {
+                return match storage {
+                    Storage::Json => quote! { empty.push(out.len()); },
+                    Storage::Hash => quote! {},
                 };
             }
             let name = &f.stored_name;
@@ -174,8 +187,22 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
 
                 fn index_fields() -> ::std::vec::Vec<#krate::IndexedField> {
                     let mut out = ::std::vec::Vec::new();
-                    #(#index_fields)*
+                    let mut empty: ::std::vec::Vec<usize> = ::std::vec::Vec::new();
+                    #(#schema_steps)*
+                    let _ = empty;
                     out
+                }
+
+                fn index_schema() -> #krate::IndexSchema {
+                    let mut out = ::std::vec::Vec::new();
+                    let mut empty: ::std::vec::Vec<usize> = ::std::vec::Vec::new();
+                    #(#schema_steps)*
+                    #krate::IndexSchema::new(
+                        #krate::Storage::#storage_variant,
+                        <Self as #krate::Model>::key_layout().key_prefix(),
+                        out,
+                    )
+                    .with_empty_parts(empty)
                 }
 
                 type Fields = #fields_ident #ty_generics;
@@ -196,6 +223,16 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
 
 fn fields_ident(def: &ModelDef) -> Ident {
     format_ident!("{}Fields", def.ident)
+}
+
+/// Every field in redis-om-python's schema order: a primary key named `pk`
+/// first, the others as declared.
+fn schema_order(def: &ModelDef) -> impl Iterator<Item = usize> + '_ {
+    let pk_first = def.fields[def.pk].stored_name == "pk";
+    let first = pk_first.then_some(def.pk);
+    first
+        .into_iter()
+        .chain((0..def.fields.len()).filter(move |i| !(pk_first && *i == def.pk)))
 }
 
 /// The indexed fields in index order: the primary key first.

@@ -277,6 +277,19 @@ fn param_name(i: usize) -> Cow<'static, str> {
     }
 }
 
+/// Writes `@name` as the query text refers to attribute `name`: a backslash
+/// before each ASCII character other than a letter, digit or `_`
+/// (`@e\-mail`), as the query parser requires; other letters stand as they are.
+pub(crate) fn push_attr(text: &mut String, name: &str) {
+    text.push('@');
+    for c in name.chars() {
+        if c.is_ascii() && !c.is_ascii_alphanumeric() && c != '_' {
+            text.push('\\');
+        }
+        text.push(c);
+    }
+}
+
 struct Renderer {
     text: String,
     params: QueryParams,
@@ -297,17 +310,8 @@ impl Renderer {
         self.params.push((name, value));
     }
 
-    /// `@name`, with a backslash before each ASCII character other than a
-    /// letter, digit or `_` (`@e\-mail`), as the query parser requires;
-    /// other letters stand as they are.
     fn attr(&mut self, name: &str) {
-        self.text.push('@');
-        for c in name.chars() {
-            if c.is_ascii() && !c.is_ascii_alphanumeric() && c != '_' {
-                self.text.push('\\');
-            }
-            self.text.push(c);
-        }
+        push_attr(&mut self.text, name);
     }
 
     fn node(&mut self, node: &Node) {

@@ -23,6 +23,7 @@ pub use field::{
 };
 pub use run::{AsyncQuery, QueryIter, SyncQuery};
 
+pub(crate) use expr::push_attr;
 pub(crate) use field::words;
 
 /// For the fuzz entry points.
@@ -185,6 +186,7 @@ impl<M: Model> Query<M> {
             index: M::key_layout().index_name(),
             layout: M::key_layout(),
             model: std::any::type_name::<M>(),
+            schema: M::index_schema,
             query,
             params,
             sort: self.sort,
@@ -300,6 +302,8 @@ pub struct Plan {
     /// nested in this one's are left out ([`Plan::scoped`]).
     pub(crate) layout: &'static crate::key::KeyLayout,
     pub(crate) model: &'static str,
+    /// The model's schema, to compare with the live one (`crate::live_schema`).
+    pub(crate) schema: fn() -> crate::schema::IndexSchema,
     pub(crate) query: String,
     pub(crate) params: QueryParams,
     pub(crate) sort: Option<(&'static str, SortOrder)>,

@@ -147,6 +147,7 @@ impl Scan {
 }
 
 async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
+    crate::live_schema::check(exec, plan).await?;
     exec.query(cmd).await.map_err(|err| plan.error(err))
 }
 
@@ -394,6 +395,12 @@ pub trait AsyncQuery: Search + Sized {
                     }
                 }
                 let cmd = active.next_cmd()?;
+                if let Err(err) =
+                    crate::live_schema::check(&mut AsyncExec(&mut *con), active.plan()).await
+                {
+                    active.finish();
+                    return Some((Err(err), (con, scan, query)));
+                }
                 let fed = match cmd.query_async::<Value>(con).await {
                     Ok(reply) => active.feed(reply),
                     Err(err) => Err(active.plan().error(err)),
@@ -481,6 +488,10 @@ impl<Q: Search, C: ConnectionLike> Iterator for QueryIter<'_, Q, C> {
                 }
             }
             let cmd = active.next_cmd()?;
+            if let Err(err) = crate::live_schema::check_sync(self.con, active.plan()) {
+                active.finish();
+                return Some(Err(err));
+            }
             let fed = match cmd.query::<Value>(self.con) {
                 Ok(reply) => active.feed(reply),
                 Err(err) => Err(active.plan().error(err)),

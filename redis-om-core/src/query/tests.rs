@@ -281,12 +281,17 @@ fn args(cmd: &Cmd) -> Vec<String> {
         .collect()
 }
 
+fn no_schema() -> crate::schema::IndexSchema {
+    crate::schema::IndexSchema::new(Storage::Hash, ":User:", Vec::new())
+}
+
 #[test]
 fn commands() {
     let plan = Plan {
         index: ":User:index",
         layout: layout(),
         model: "User",
+        schema: no_schema,
         query: "@email:{$p0}".into(),
         params: vec![(std::borrow::Cow::Borrowed("p0"), "a@b".into())],
         sort: Some(("age", SortOrder::Desc)),
@@ -353,6 +358,7 @@ fn hash_projections_with_numbers_read_the_stored_hash() {
         index: "i",
         layout: layout(),
         model: "User",
+        schema: no_schema,
         query: "*".into(),
         params: vec![],
         sort: None,

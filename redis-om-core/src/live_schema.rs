@@ -1,0 +1,143 @@
+//! Queries against an index built from another version of the model's schema
+//! (a rolling deploy, a rollback, a redis-om-python service with other
+//! fields): RediSearch answers a query on an attribute it does not know with
+//! no match rather than an error, so such a query would return silently wrong
+//! results. Before a query, the schema the migrator recorded as live
+//! (`{index_name}:hash` and `:schema`) is compared with the model's; a query
+//! that uses a field the live index lacks (or defines otherwise) fails with
+//! [`Error::SchemaMismatch`] naming those fields. The comparison is cached
+//! per model for [`RECHECK`]: at most one extra round trip per second and model.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::{cmd, Value};
+
+use crate::error::{Error, Result};
+use crate::exec::Exec;
+use crate::model::bytes_of;
+use crate::query::Plan;
+use crate::schema::IndexSchema;
+
+/// How long a comparison is trusted.
+pub(crate) const RECHECK: Duration = Duration::from_secs(1);
+
+/// The model's fields the live index lacks: the attribute names each defines
+/// (`name`, and `name_fts` for a full-text field), and its definition.
+type Missing = Arc<Vec<(Vec<String>, String)>>;
+
+#[allow(clippy::type_complexity)]
+static CHECKED: LazyLock<Mutex<HashMap<(&'static str, &'static str), (Instant, Missing)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Fails with [`Error::SchemaMismatch`] when `plan` uses a field that the live
+/// index lacks.
+pub(crate) async fn check<E: Exec>(exec: &mut E, plan: &Plan) -> Result<()> {
+    let missing = match cached(plan) {
+        Some(missing) => missing,
+        None => {
+            // A user whose ACL does not allow GET (or a failed read) skips the
+            // check: the query itself reports a broken connection.
+            let replies = exec.query_pipe(&lookup(plan)).await.unwrap_or_default();
+            store(plan, &replies)
+        }
+    };
+    verdict(plan, &missing)
+}
+
+/// [`check`] on a blocking connection.
+pub(crate) fn check_sync<C: redis::ConnectionLike>(con: &mut C, plan: &Plan) -> Result<()> {
+    let missing = match cached(plan) {
+        Some(missing) => missing,
+        None => {
+            let replies: Vec<Value> = lookup(plan).query(con).unwrap_or_default();
+            store(plan, &replies)
+        }
+    };
+    verdict(plan, &missing)
+}
+
+fn verdict(plan: &Plan, missing: &Missing) -> Result<()> {
+    let used: Vec<String> = missing
+        .iter()
+        .filter(|(attrs, _)| attrs.iter().any(|a| uses(plan, a)))
+        .map(|(_, definition)| definition.clone())
+        .collect();
+    if used.is_empty() {
+        return Ok(());
+    }
+    Err(Error::SchemaMismatch {
+        model: plan.model.to_owned(),
+        index: plan.index.to_owned(),
+        missing: used,
+    })
+}
+
+/// Whether the query filters or sorts on attribute `attr`.
+fn uses(plan: &Plan, attr: &str) -> bool {
+    // As the query text writes it (`@e\-mail:`).
+    let mut reference = String::with_capacity(attr.len() + 4);
+    crate::query::push_attr(&mut reference, attr);
+    reference.push(':');
+    plan.query.contains(&reference) || plan.sort.is_some_and(|(field, _)| field == attr)
+}
+
+fn cached(plan: &Plan) -> Option<Missing> {
+    let cache = CHECKED.lock().ok()?;
+    let (at, missing) = cache.get(&(plan.index, plan.model))?;
+    (at.elapsed() < RECHECK).then(|| missing.clone())
+}
+
+/// The live schema's hash and text.
+fn lookup(plan: &Plan) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.add_command(cmd("GET").arg(format!("{}:hash", plan.index)).to_owned())
+        .add_command(cmd("GET").arg(format!("{}:schema", plan.index)).to_owned());
+    pipe
+}
+
+fn store(plan: &Plan, replies: &[Value]) -> Missing {
+    let text = |i: usize| {
+        replies
+            .get(i)
+            .filter(|v| **v != Value::Nil)
+            .and_then(bytes_of)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    let schema = (plan.schema)();
+    let missing: Missing = match (text(0), text(1)) {
+        (Some(hash), Some(live)) if hash != schema.hash() => Arc::new(compare(&schema, &live)),
+        // The model's own schema, or nothing recorded (an index made by hand).
+        _ => Arc::new(Vec::new()),
+    };
+    if let Ok(mut cache) = CHECKED.lock() {
+        cache.insert((plan.index, plan.model), (Instant::now(), missing.clone()));
+    }
+    missing
+}
+
+/// Forgets the comparisons for `index`: the migrator of this process has
+/// just changed it.
+pub(crate) fn forget(index: &str) {
+    if let Ok(mut cache) = CHECKED.lock() {
+        cache.retain(|(i, _), _| *i != index);
+    }
+}
+
+fn compare(schema: &IndexSchema, live: &str) -> Vec<(Vec<String>, String)> {
+    let lacking = schema.missing_from(live);
+    schema
+        .fields()
+        .iter()
+        .zip(schema.field_parts())
+        .filter(|(_, part)| lacking.contains(part))
+        .map(|(field, part)| {
+            let mut attrs = vec![field.name.to_owned()];
+            if field.full_text {
+                attrs.push(format!("{}_fts", field.name));
+            }
+            (attrs, part)
+        })
+        .collect()
+}

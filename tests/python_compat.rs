@@ -1,0 +1,418 @@
+//! Sharing data and indexes with redis-om-python 1.2.0 itself (installed from
+//! PyPI by `scripts/python-om`, found through `REDIS_OM_PYTHON`, which
+//! `scripts/test` sets). For a matrix of models written the same way on both
+//! sides (`tests/python/compat.py`):
+//! - the schema text (whose SHA-1 both migrators compare) is byte for byte Python's;
+//! - Python migrates and saves first: our migrator leaves its index alone, and
+//!   `get`/`find` return every Python document;
+//! - we migrate and save first: Python's Migrator leaves our index alone, and
+//!   Python's `get`/`find` return every Rust document.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+use redis_om::prelude::*;
+use redis_om::{EmbeddedModel, HashValue, MigrationAction, Migrator, Model};
+use serde::{Deserialize, Serialize};
+
+#[derive(HashValue, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Active,
+    OnHold,
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyHash")]
+struct PyHash {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    nickname: Option<String>,
+    #[redis_om(index, sortable)]
+    age: i64,
+    #[redis_om(index)]
+    active: bool,
+    score: f64,
+    #[redis_om(index)]
+    joined: DateTime<Utc>,
+    #[redis_om(full_text)]
+    bio: String,
+    #[redis_om(index, case_sensitive)]
+    code: String,
+    #[redis_om(index)]
+    status: Status,
+    #[redis_om(index)]
+    maybe: Option<String>,
+    #[redis_om(index)]
+    born: NaiveDate,
+    #[redis_om(index)]
+    r#ref: uuid::Uuid,
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyHashPk")]
+struct PyHashPk {
+    #[redis_om(index, sortable)]
+    name: String,
+    #[redis_om(primary_key)]
+    id: i64,
+    note: Option<String>,
+}
+
+#[derive(EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Address {
+    #[redis_om(index)]
+    city: String,
+    street: String,
+}
+
+#[derive(EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Order {
+    #[redis_om(index)]
+    name: String,
+    qty: i64,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyJson")]
+struct PyJson {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    note: Option<String>,
+    #[redis_om(index)]
+    tags: Vec<String>,
+    #[redis_om(index, sortable)]
+    age: i64,
+    #[redis_om(embed)]
+    address: Address,
+    #[redis_om(embed)]
+    orders: Vec<Order>,
+    #[redis_om(full_text, sortable)]
+    title: String,
+    #[redis_om(index)]
+    flag: bool,
+    #[redis_om(index)]
+    #[serde(with = "redis_om::timestamp")]
+    created: DateTime<Utc>,
+    extra: Vec<String>,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyJsonPk")]
+struct PyJsonPk {
+    #[redis_om(index)]
+    title: String,
+    note: String,
+    #[redis_om(primary_key)]
+    code: String,
+    #[redis_om(index, sortable)]
+    count: i64,
+}
+
+const N: usize = 3;
+
+fn when(i: usize) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 2 + i as u32, 8, 30, 0)
+        .unwrap()
+}
+
+// Document i of side "py" or "rs": the same as `expected()` in compat.py.
+fn hash_doc(side: &str, i: usize) -> PyHash {
+    PyHash {
+        pk: None,
+        name: format!("{side}-{i}"),
+        nickname: i.is_multiple_of(2).then(|| format!("nick{i}")),
+        age: 30 + i as i64,
+        active: i.is_multiple_of(2),
+        score: i as f64 * 1.5,
+        joined: when(i),
+        bio: format!("{side} likes redis number {i}"),
+        code: format!("Code-{side}-{i}"),
+        status: if i % 2 == 1 {
+            Status::Active
+        } else {
+            Status::OnHold
+        },
+        maybe: i.is_multiple_of(2).then(|| format!("m{i}")),
+        born: NaiveDate::from_ymd_opt(1990, 1, 1 + i as u32).unwrap(),
+        r#ref: uuid::Uuid::from_u128((i + if side == "py" { 1 } else { 100 }) as u128),
+    }
+}
+
+fn hash_pk_doc(side: &str, i: usize) -> PyHashPk {
+    PyHashPk {
+        name: format!("{side}-{i}"),
+        id: if side == "py" { 1000 } else { 2000 } + i as i64,
+        note: i.is_multiple_of(2).then(|| "a note".to_owned()),
+    }
+}
+
+fn json_doc(side: &str, i: usize) -> PyJson {
+    PyJson {
+        pk: None,
+        name: format!("{side}-{i}"),
+        note: i.is_multiple_of(2).then(|| "a note".to_owned()),
+        tags: vec![side.to_owned(), format!("t{i}")],
+        age: 30 + i as i64,
+        address: Address {
+            city: format!("city-{side}-{i}"),
+            street: "Main St".into(),
+        },
+        orders: vec![Order {
+            name: format!("o{i}"),
+            qty: i as i64,
+        }],
+        title: format!("{side} title {i}"),
+        flag: i.is_multiple_of(2),
+        created: when(i),
+        extra: vec!["e".into()],
+    }
+}
+
+fn json_pk_doc(side: &str, i: usize) -> PyJsonPk {
+    PyJsonPk {
+        title: format!("{side}-{i}"),
+        note: String::new(),
+        code: format!("{side}-code-{i}"),
+        count: i as i64,
+    }
+}
+
+/// Runs compat.py with redis-om-python 1.2.0; its stdout.
+fn python(args: &[&str]) -> String {
+    let interpreter = std::env::var("REDIS_OM_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "REDIS_OM_PYTHON is not set: run the tests with `scripts/test`, which installs \
+             redis-om==1.2.0 with scripts/python-om (python3 and PyPI needed) and sets it"
+            )
+        });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/compat.py");
+    let out = Command::new(&interpreter)
+        .arg(script)
+        .args(args)
+        .env("REDIS_OM_URL", common::url())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {interpreter}: {e}"));
+    assert!(
+        out.status.success(),
+        "compat.py {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn layouts() -> [(&'static str, &'static redis_om::KeyLayout); 4] {
+    [
+        ("PyHash", PyHash::key_layout()),
+        ("PyHashPk", PyHashPk::key_layout()),
+        ("PyJson", PyJson::key_layout()),
+        ("PyJsonPk", PyJsonPk::key_layout()),
+    ]
+}
+
+async fn reset_all(con: &mut MultiplexedConnection) {
+    for (_, layout) in layouts() {
+        common::reset_index(con, layout.index_name(), layout.key_prefix()).await;
+    }
+}
+
+fn migrator() -> Migrator {
+    Migrator::new()
+        .model::<PyHash>()
+        .model::<PyHashPk>()
+        .model::<PyJson>()
+        .model::<PyJsonPk>()
+}
+
+/// The indexes (not aliases) each model's index name has, and its stored hash.
+async fn index_state(con: &mut MultiplexedConnection) -> Vec<(Vec<String>, Option<String>)> {
+    let mut out = Vec::new();
+    for (_, layout) in layouts() {
+        let indexes = common::indexes_starting_with(con, layout.index_name()).await;
+        let hash: Option<String> = con
+            .get(format!("{}:hash", layout.index_name()))
+            .await
+            .unwrap();
+        out.push((indexes, hash));
+    }
+    out
+}
+
+#[tokio::test]
+async fn shares_indexes_and_documents_with_redis_om_python() {
+    let mut con = common::multiplexed(&common::url()).await;
+    reset_all(&mut con).await;
+
+    // 1. The schema text, byte for byte.
+    let theirs: BTreeMap<String, String> = serde_json::from_str(&python(&["schemas"])).unwrap();
+    let ours = BTreeMap::from([
+        ("PyHash".to_owned(), PyHash::index_schema().text()),
+        ("PyHashPk".to_owned(), PyHashPk::index_schema().text()),
+        ("PyJson".to_owned(), PyJson::index_schema().text()),
+        ("PyJsonPk".to_owned(), PyJsonPk::index_schema().text()),
+    ]);
+    for (name, text) in &ours {
+        assert_eq!(Some(text), theirs.get(name), "schema text of {name}");
+    }
+
+    // 2. Python first: its Migrator creates plain indexes, it saves documents.
+    python(&["migrate"]);
+    let before = index_state(&mut con).await;
+    let pks: BTreeMap<String, Vec<String>> = serde_json::from_str(&python(&["save"])).unwrap();
+    let report = migrator().run(&mut con).await.unwrap();
+    for m in &report.models {
+        assert_eq!(
+            m.action,
+            MigrationAction::Unchanged,
+            "{}: {report}",
+            m.model
+        );
+        assert!(m.commands.is_empty(), "{report}");
+    }
+    assert_eq!(
+        index_state(&mut con).await,
+        before,
+        "Python's indexes left alone"
+    );
+
+    #[allow(clippy::needless_range_loop)] // i also builds the expected documents
+    for i in 0..N {
+        let pk = &pks["PyHash"][i];
+        let want = PyHash {
+            pk: Some(pk.clone()),
+            ..hash_doc("py", i)
+        };
+        assert_eq!(PyHash::get(&mut con, pk).await.unwrap(), want);
+        let found = PyHash::find(|m| m.name.eq(format!("py-{i}")))
+            .all(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(found, vec![want]);
+
+        let pk = &pks["PyHashPk"][i];
+        let want = hash_pk_doc("py", i);
+        assert_eq!(&want.id.to_string(), pk);
+        assert_eq!(PyHashPk::get(&mut con, pk).await.unwrap(), want);
+        let found = PyHashPk::find(|m| m.name.eq(format!("py-{i}")))
+            .all(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(found, vec![want]);
+
+        let pk = &pks["PyJson"][i];
+        let want = PyJson {
+            pk: Some(pk.clone()),
+            ..json_doc("py", i)
+        };
+        assert_eq!(PyJson::get(&mut con, pk).await.unwrap(), want);
+        let found = PyJson::find(|m| m.address.city.eq(format!("city-py-{i}")))
+            .all(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(found, vec![want]);
+
+        let pk = &pks["PyJsonPk"][i];
+        let want = json_pk_doc("py", i);
+        assert_eq!(&want.code, pk);
+        assert_eq!(PyJsonPk::get(&mut con, pk).await.unwrap(), want);
+        let found = PyJsonPk::find(|m| m.title.eq(format!("py-{i}")))
+            .all(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(found, vec![want]);
+    }
+    assert_eq!(
+        PyHash::find(|m| m.age.ge(31) & m.active.eq(true) & m.bio.matches("redis"))
+            .count(&mut con)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        PyHash::find(|m| m.status.eq(Status::OnHold)
+            & m.maybe.eq("m2")
+            & m.born.ge(NaiveDate::from_ymd_opt(1990, 1, 3).unwrap())
+            & m.r#ref.eq(uuid::Uuid::from_u128(3)))
+        .count(&mut con)
+        .await
+        .unwrap(),
+        1
+    );
+    assert_eq!(
+        PyHash::find(|m| m.code.eq("Code-py-0"))
+            .count(&mut con)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        PyJson::find(|m| m.tags.eq("py") & m.orders.name.eq("o2") & m.flag.eq(true))
+            .count(&mut con)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        PyJson::find(|m| m.created.ge(when(1)))
+            .count(&mut con)
+            .await
+            .unwrap(),
+        2
+    );
+
+    // 3. Rust first: our migrator creates versioned indexes behind aliases.
+    reset_all(&mut con).await;
+    let report = migrator().run(&mut con).await.unwrap();
+    for m in &report.models {
+        assert!(
+            matches!(m.action, MigrationAction::Created { .. }),
+            "{report}"
+        );
+    }
+    let mut pks: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for i in 0..N {
+        pks.entry("PyHash")
+            .or_default()
+            .push(hash_doc("rs", i).save(&mut con).await.unwrap());
+        pks.entry("PyHashPk")
+            .or_default()
+            .push(hash_pk_doc("rs", i).save(&mut con).await.unwrap());
+        pks.entry("PyJson")
+            .or_default()
+            .push(json_doc("rs", i).save(&mut con).await.unwrap());
+        pks.entry("PyJsonPk")
+            .or_default()
+            .push(json_pk_doc("rs", i).save(&mut con).await.unwrap());
+    }
+    let before = index_state(&mut con).await;
+    for ((indexes, _), (_, layout)) in before.iter().zip(layouts()) {
+        assert_eq!(indexes.len(), 1, "{indexes:?}");
+        assert_ne!(indexes[0], layout.index_name(), "a versioned index");
+    }
+    python(&["migrate"]);
+    assert_eq!(
+        index_state(&mut con).await,
+        before,
+        "Python's Migrator left our indexes alone"
+    );
+    // Python's get and find return every Rust document (it exits non-zero otherwise).
+    let problems = python(&["check", &serde_json::to_string(&pks).unwrap()]);
+    assert_eq!(problems.trim(), "[]");
+    let again = migrator().run(&mut con).await.unwrap();
+    assert!(again
+        .models
+        .iter()
+        .all(|m| m.action == MigrationAction::Unchanged));
+    reset_all(&mut con).await;
+}
