@@ -141,3 +141,37 @@ fn compare(schema: &IndexSchema, live: &str) -> Vec<(Vec<String>, String)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Storage;
+    use crate::query::{Load, SortOrder};
+
+    fn plan(query: &str, sort: Option<&'static str>) -> Plan {
+        static LAYOUT: LazyLock<crate::KeyLayout> =
+            LazyLock::new(|| crate::KeyLayout::new("", "Odd", None));
+        Plan {
+            index: ":Odd:index",
+            layout: &LAYOUT,
+            model: "Odd",
+            schema: || IndexSchema::new(Storage::Hash, ":Odd:", Vec::new()),
+            query: query.into(),
+            params: Vec::new(),
+            sort: sort.map(|field| (field, SortOrder::Asc)),
+            load: Load::Key,
+            batch: 10,
+        }
+    }
+
+    #[test]
+    fn a_field_is_found_as_the_query_text_writes_it() {
+        // Attribute names are escaped in the query text (`@e\-mail:`).
+        assert!(uses(&plan("@e\\-mail:{$p0}", None), "e-mail"));
+        assert!(uses(&plan("(@a\\.b:[1 2]) (@x:{$p0})", None), "a.b"));
+        assert!(uses(&plan("@age:[1 2]", None), "age"));
+        assert!(!uses(&plan("@ages:[1 2]", None), "age"));
+        assert!(uses(&plan("*", Some("e-mail")), "e-mail"));
+        assert!(!uses(&plan("*", None), "e-mail"));
+    }
+}
