@@ -932,6 +932,7 @@ async fn pages_follow_a_server_with_a_small_result_window() {
 /// The blocking API (`SyncModel`, `SyncQuery`), kept apart from the async one
 /// that the prelude brings.
 mod blocking {
+    #[cfg(feature = "fuzzing")]
     use std::collections::BTreeSet;
 
     use proptest::prelude::*;
@@ -1083,6 +1084,7 @@ mod blocking {
         }
     }
 
+    #[cfg(feature = "fuzzing")] // `redis_om::__fuzz::text_words`
     fn text_strategy() -> impl Strategy<Value = String> {
         prop_oneof![
             any::<String>(),
@@ -1091,6 +1093,7 @@ mod blocking {
         ]
     }
 
+    #[cfg(feature = "fuzzing")] // `redis_om::__fuzz::text_words`
     fn dump_terms(con: &mut redis::Connection, index: &str) -> BTreeSet<Vec<u8>> {
         let terms: Vec<Vec<u8>> = redis::cmd("FT.DEBUG")
             .arg("DUMP_TERMS")
@@ -1108,6 +1111,7 @@ mod blocking {
     /// characters, so a character past U+FFFF shows as its low 16 bits (🌀,
     /// U+1F300, as U+F300; possibly a lone surrogate). Queries go through the
     /// same conversion, so the word itself is what a query sends.
+    #[cfg(feature = "fuzzing")] // `redis_om::__fuzz::text_words`
     fn as_trie_shows(word: &str) -> Vec<u8> {
         let mut out = Vec::new();
         for c in word.chars() {
@@ -1126,6 +1130,7 @@ mod blocking {
     }
 
     #[test]
+    #[cfg(feature = "fuzzing")] // `redis_om::__fuzz::text_words`
     fn words_equal_the_servers_own_tokenizer() {
         const STOP: &[&str] = &[
             "a", "is", "the", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in",

@@ -21,6 +21,7 @@ mod schema;
 mod status;
 mod store;
 #[cfg(feature = "chrono")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub mod timestamp;
 mod value;
 
@@ -49,9 +50,16 @@ pub use status::IndexStatus;
 pub use store::{AsyncModel, SyncModel};
 pub use value::{HashArg, HashValue};
 
+// Every error can cross threads and live in `Box<dyn std::error::Error + Send + Sync>`.
+const _: () = {
+    const fn assert_send_sync_static<T: Send + Sync + 'static>() {}
+    assert_send_sync_static::<Error>();
+};
+
 /// Entry points for fuzzing (`fuzz/`) and the fuzz smoke test: they feed
 /// arbitrary bytes to the reply parsers and the query builder, and panic only
-/// when an invariant breaks. Not a public API.
+/// when an invariant breaks. Not a public API: only with the feature `fuzzing`.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __fuzz {
     use redis::Value;

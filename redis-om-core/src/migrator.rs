@@ -104,9 +104,15 @@ struct ModelIndex {
 
 /// Creates or updates the indexes of the given models; run it at startup.
 ///
-/// ```ignore
+/// ```no_run
+/// use redis_om::prelude::*;
+/// # #[derive(HashModel)] struct User { pk: Option<String>, #[redis_om(index)] name: String }
+/// # #[derive(HashModel)] struct Order { pk: Option<String>, #[redis_om(index)] total: f64 }
+/// # async fn run() -> redis_om::Result<()> {
+/// # let mut con = redis_om::connect().await?;
 /// let report = Migrator::new().model::<User>().model::<Order>().run(&mut con).await?;
 /// println!("{report}");
+/// # Ok(()) }
 /// ```
 pub struct Migrator {
     models: Vec<ModelIndex>,

@@ -23,14 +23,17 @@ pub use field::{
 };
 pub use run::{AsyncQuery, QueryIter, SyncQuery};
 
+#[cfg(feature = "fuzzing")]
 pub(crate) use field::words;
 
 /// For the fuzz entry points.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn reply_search(value: Value) -> Result<u64> {
     reply::search(value).map(|(total, _)| total)
 }
 
 /// For the fuzz entry points.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn reply_cursor(value: Value) -> Result<u64> {
     reply::cursor(value).map(|(_, rows, id)| {
         for row in &rows {
@@ -73,12 +76,17 @@ const DEFAULT_BATCH: usize = 1_000;
 /// [`Model::find`] or [`Model::find_all`]. Run it with the methods of
 /// [`AsyncQuery`] or [`SyncQuery`].
 ///
-/// ```ignore
+/// ```no_run
 /// use redis_om::prelude::*;
+/// # #[derive(HashModel)]
+/// # struct User { pk: Option<String>, #[redis_om(index, sortable)] age: u32, #[redis_om(index)] email: String }
+/// # async fn run() -> redis_om::Result<()> {
+/// # let mut con = redis_om::connect().await?;
 /// let page = User::find(|u| u.age.ge(18) & u.email.ends_with("@example.com"))
 ///     .sort_by(|u| u.age, SortOrder::Desc)
 ///     .page(&mut con, 0, 20)
 ///     .await?;
+/// # Ok(()) }
 /// ```
 pub struct Query<M> {
     filter: Node,
@@ -151,11 +159,17 @@ impl<M: Model> Query<M> {
     /// Returns only the chosen indexed fields, decoded into their types: a
     /// single handle gives its value, a tuple of handles a tuple of values.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use redis_om::prelude::*;
+    /// # #[derive(HashModel)]
+    /// # struct User { pk: Option<String>, #[redis_om(index)] name: String, #[redis_om(index)] age: u32 }
+    /// # async fn run() -> redis_om::Result<()> {
+    /// # let mut con = redis_om::connect().await?;
     /// let names: Vec<(String, u32)> = User::find_all()
     ///     .select(|u| (u.name, u.age))
     ///     .all(&mut con)
     ///     .await?;
+    /// # Ok(()) }
     /// ```
     pub fn select<P: Projection<M>>(self, fields: impl FnOnce(&M::Fields) -> P) -> Select<M, P> {
         let projection = fields(&M::fields());
