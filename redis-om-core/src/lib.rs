@@ -1,7 +1,9 @@
-//! The runtime of [redis-om](https://docs.rs/redis-om): model traits, key
-//! layout, encodings and command execution. Depend on the `redis-om` crate,
-//! which re-exports all of this together with the derive macros.
-#![warn(missing_docs)]
+//! The runtime of [redis-om](https://docs.rs/redis-om-rs): model traits, key
+//! layout, encodings and command execution. Depend on the `redis-om-rs` crate
+//! (library `redis_om`), which re-exports all of this together with the
+//! derive macros at exactly matching versions.
+#![warn(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bulk;
 mod connect;

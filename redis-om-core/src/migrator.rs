@@ -95,6 +95,7 @@ impl fmt::Display for MigrationReport {
     }
 }
 
+#[derive(Debug)]
 struct ModelIndex {
     model: &'static str,
     index_name: String,
@@ -114,6 +115,8 @@ struct ModelIndex {
 /// println!("{report}");
 /// # Ok(()) }
 /// ```
+#[derive(Debug)]
+#[must_use = "a Migrator does nothing until `run` (or `dry_run`) is called"]
 pub struct Migrator {
     models: Vec<ModelIndex>,
     indexing_timeout: Duration,

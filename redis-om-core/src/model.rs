@@ -339,6 +339,7 @@ pub enum Condition {
 /// let opts = SaveOptions::new().only_if_new().ttl(Duration::from_secs(60));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use = "SaveOptions do nothing until given to `save_with`"]
 pub struct SaveOptions {
     pub(crate) condition: Option<Condition>,
     pub(crate) ttl: Option<Duration>,

@@ -23,6 +23,7 @@ pub type QueryParams = Vec<(Cow<'static, str>, String)>;
 /// # struct User { pk: Option<String>, #[redis_om(index)] age: u32, #[redis_om(index)] name: String, #[redis_om(index)] active: bool }
 /// let adults_named_ada = User::find(|u| u.age.ge(18) & (u.name.eq("Ada") | !u.active.eq(true)));
 /// ```
+#[must_use = "a condition does nothing until it is given to `find` or combined with `&`, `|`, `!`"]
 pub struct Expr<M> {
     pub(crate) node: Node,
     _model: PhantomData<fn() -> M>,

@@ -88,6 +88,7 @@ const DEFAULT_BATCH: usize = 1_000;
 ///     .await?;
 /// # Ok(()) }
 /// ```
+#[must_use = "a query does nothing until it is run (`all`, `first`, `count`, `page`, ...)"]
 pub struct Query<M> {
     filter: Node,
     sort: Option<(&'static str, SortOrder)>,
@@ -209,9 +210,19 @@ impl<M: Model> Query<M> {
 }
 
 /// A query that returns chosen fields: [`Query::select`].
+#[must_use = "a query does nothing until it is run (`all`, `first`, `count`, `page`, ...)"]
 pub struct Select<M, P> {
     query: Query<M>,
     projection: P,
+}
+
+impl<M, P: std::fmt::Debug> std::fmt::Debug for Select<M, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Select")
+            .field("query", &self.query)
+            .field("projection", &self.projection)
+            .finish()
+    }
 }
 
 /// Fields chosen by [`Query::select`]: a field handle, or a tuple of up to 8 of them.

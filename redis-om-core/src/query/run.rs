@@ -462,10 +462,19 @@ pub trait SyncQuery: Search + Sized {
 impl<Q: Search> SyncQuery for Q {}
 
 /// The iterator of [`SyncQuery::iter`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct QueryIter<'a, Q: Search, C> {
     query: Q,
     con: &'a mut C,
     scan: Result<Option<Scan>>,
+}
+
+impl<Q: Search + std::fmt::Debug, C> std::fmt::Debug for QueryIter<'_, Q, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryIter")
+            .field("query", &self.query)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<Q: Search, C: ConnectionLike> Iterator for QueryIter<'_, Q, C> {
