@@ -935,6 +935,7 @@ mod blocking {
     #[cfg(feature = "fuzzing")]
     use std::collections::BTreeSet;
 
+    #[cfg(feature = "fuzzing")]
     use proptest::prelude::*;
     use proptest::test_runner::TestRunner;
     use redis_om::{Migrator, Model, SortOrder, SyncModel, SyncQuery};
