@@ -16,7 +16,7 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 /// The server URL: `REDIS_OM_URL`, or [`DEFAULT_URL`].
 ///
 /// Any URL redis-rs understands works: `redis://:password@host:port/db`,
-/// `redis://user:password@host` (ACL), `rediss://` (feature `tls-rustls`),
+/// `redis://user:password@host` (ACL), `rediss://` (feature `tls-rustls` or `tls-rustls-aws-lc`),
 /// `?protocol=resp3`, `redis+unix:///path`.
 pub fn url() -> String {
     std::env::var(URL_ENV)
@@ -121,7 +121,7 @@ pub async fn connect_with(url: &str, config: ConnectionManagerConfig) -> Result<
 
 /// Like [`connect_with`], from a `redis::Client` you built, for example with
 /// your own TLS root certificate (`redis::Client::build_with_tls`, feature
-/// `tls-rustls`).
+/// `tls-rustls` or `tls-rustls-aws-lc`).
 ///
 /// ```no_run
 /// # #[cfg(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc"))]
