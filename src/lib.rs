@@ -39,7 +39,21 @@
 //! - On the struct: `global_prefix`, `prefix` (default: the type's name),
 //!   `index_name`, `crate = "path"` (when the dependency is renamed).
 //! - On fields: `primary_key` (otherwise the field named `pk`), `index`,
-//!   `sortable`, `full_text`, `case_sensitive`, `separator = "|"`, `rename = "…"` (hash models).
+//!   `sortable`, `full_text`, `case_sensitive`, `separator = "|"`, `rename = "…"` (hash models),
+//!   `embed` (JSON models).
+//!
+//! Each derive documents its attributes in full: [`HashModel`](derive@HashModel),
+//! [`JsonModel`](derive@JsonModel), [`EmbeddedModel`](derive@EmbeddedModel),
+//! [`HashValue`](derive@HashValue).
+//!
+//! ## Features
+//! - `chrono`: `DateTime<Utc>` and `NaiveDate` fields, and `redis_om::timestamp`.
+//! - `tls-rustls`: `rediss://` URLs through rustls with its `ring` crypto provider.
+//! - `tls-rustls-aws-lc`: the same with rustls's `aws-lc-rs` provider, for
+//!   applications that already use it (rustls's default). Enable one of the
+//!   two; when both providers end up compiled in (one from another
+//!   dependency), redis-om installs the process-wide default provider when it
+//!   connects, unless the application installed one first.
 //!
 //! Keys are `{global_prefix}:{prefix}:{pk}`, as redis-om-python's `make_key`.
 //!
@@ -75,58 +89,13 @@
 //! write onto a key of another Redis type, [`Error::BulkRead`] and
 //! [`Error::BulkWrite`] listing each failed key of a bulk call,
 //! [`Error::ModuleMissing`] when the server lacks RedisJSON or RediSearch.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use redis_om_core::*;
 
-/// Stores a struct as a Redis hash.
-///
-/// See the [crate documentation](crate) for attributes and field types.
-pub use redis_om_derive::HashModel;
-
-/// Stores a serde struct (`Serialize + Deserialize`) as a RedisJSON document.
-///
-/// See the [crate documentation](crate) for attributes.
-pub use redis_om_derive::JsonModel;
-
-/// A serde struct stored inside a `JsonModel` field marked `#[redis_om(embed)]`
-/// (the field may be `T`, `Option<T>` or `Vec<T>`). Its `#[redis_om(index)]`
-/// fields are indexed at `$.field.name AS field_name` (`$.field[*].name` in a
-/// list), as redis-om-python's embedded models, and queried through the
-/// parent's handles: `Order::find(|o| o.address.city.eq("Paris"))`.
-///
-/// ```
-/// use redis_om::{EmbeddedModel, JsonModel, Model};
-/// use serde::{Deserialize, Serialize};
-///
-/// #[derive(EmbeddedModel, Serialize, Deserialize)]
-/// struct Address {
-///     #[redis_om(index)]
-///     city: String,
-///     street: String,
-/// }
-///
-/// #[derive(JsonModel, Serialize, Deserialize)]
-/// struct Customer {
-///     pk: Option<String>,
-///     #[redis_om(embed)]
-///     address: Address,
-/// }
-///
-/// assert!(Customer::index_schema().text().ends_with("$.address.city AS address_city TAG SEPARATOR |"));
-/// let _query = Customer::find(|c| c.address.city.eq("Paris"));
-/// ```
-pub use redis_om_derive::EmbeddedModel;
-
-/// Lets a unit-only enum be a `HashModel` field, stored by its serde name
-/// (the enum also derives `serde::Serialize` and `serde::Deserialize`).
-///
-/// ```
-/// #[derive(serde::Serialize, serde::Deserialize, redis_om::HashValue)]
-/// #[serde(rename_all = "lowercase")]
-/// enum Status { Active, Suspended }
-/// ```
-pub use redis_om_derive::HashValue;
+// The derives carry their own documentation, with every attribute.
+pub use redis_om_derive::{EmbeddedModel, HashModel, HashValue, JsonModel};
 
 /// The derives and the async operations: `use redis_om::prelude::*;`.
 ///

@@ -1,6 +1,8 @@
 //! A bounded, deterministic run of the fuzz entry points (the same code the
 //! cargo-fuzz targets in `fuzz/` run for as long as you like): random RESP
 //! replies into the reply parsers, random text into the query builder.
+//! `redis_om::__fuzz` needs the feature `fuzzing` (`scripts/test` enables all).
+#![cfg(feature = "fuzzing")]
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};

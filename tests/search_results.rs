@@ -932,8 +932,10 @@ async fn pages_follow_a_server_with_a_small_result_window() {
 /// The blocking API (`SyncModel`, `SyncQuery`), kept apart from the async one
 /// that the prelude brings.
 mod blocking {
+    #[cfg(feature = "fuzzing")]
     use std::collections::BTreeSet;
 
+    #[cfg(feature = "fuzzing")]
     use proptest::prelude::*;
     use proptest::test_runner::TestRunner;
     use redis_om::{Migrator, Model, SortOrder, SyncModel, SyncQuery};
@@ -1048,6 +1050,7 @@ mod blocking {
         }
     }
 
+    #[cfg(feature = "fuzzing")] // `redis_om::__fuzz::text_words`
     fn text_strategy() -> impl Strategy<Value = String> {
         prop_oneof![
             any::<String>(),
@@ -1056,6 +1059,7 @@ mod blocking {
         ]
     }
 
+    #[cfg(feature = "fuzzing")] // `redis_om::__fuzz::text_words`
     fn dump_terms(con: &mut redis::Connection, index: &str) -> BTreeSet<Vec<u8>> {
         let terms: Vec<Vec<u8>> = redis::cmd("FT.DEBUG")
             .arg("DUMP_TERMS")
@@ -1073,6 +1077,7 @@ mod blocking {
     /// characters, so a character past U+FFFF shows as its low 16 bits (🌀,
     /// U+1F300, as U+F300; possibly a lone surrogate). Queries go through the
     /// same conversion, so the word itself is what a query sends.
+    #[cfg(feature = "fuzzing")] // `redis_om::__fuzz::text_words`
     fn as_trie_shows(word: &str) -> Vec<u8> {
         let mut out = Vec::new();
         for c in word.chars() {
@@ -1091,6 +1096,7 @@ mod blocking {
     }
 
     #[test]
+    #[cfg(feature = "fuzzing")] // `redis_om::__fuzz::text_words`
     fn words_equal_the_servers_own_tokenizer() {
         const STOP: &[&str] = &[
             "a", "is", "the", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in",

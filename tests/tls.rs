@@ -1,6 +1,6 @@
-//! TLS (feature `tls-rustls`): a server of its own with a certificate made at
+//! TLS (feature `tls-rustls` or `tls-rustls-aws-lc`): a server of its own with a certificate made at
 //! test time; a client trusting that CA works, one trusting another CA is refused.
-#![cfg(feature = "tls-rustls")]
+#![cfg(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc"))]
 
 mod common;
 

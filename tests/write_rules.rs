@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "chrono")]
 use chrono::{DateTime, TimeZone, Utc};
 use redis::AsyncCommands;
 use redis_om::prelude::*;
@@ -143,6 +144,7 @@ async fn hash_nan_in_an_indexed_field_is_refused() {
     assert_eq!(got.score, f64::INFINITY);
 }
 
+#[cfg(feature = "chrono")] // the datetime rules need chrono fields
 #[derive(HashModel, Debug, Clone, PartialEq)]
 #[redis_om(prefix = "WrHashTime")]
 struct HashTime {
@@ -151,6 +153,7 @@ struct HashTime {
     until: Option<DateTime<Utc>>,
 }
 
+#[cfg(feature = "chrono")] // the datetime rules need chrono fields
 #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[redis_om(prefix = "WrJsonTime")]
 struct JsonTime {
@@ -163,6 +166,7 @@ struct JsonTime {
     shipped: Option<DateTime<Utc>>,
 }
 
+#[cfg(feature = "chrono")] // the datetime rules need chrono fields
 #[tokio::test]
 async fn a_datetime_that_cannot_be_read_back_is_refused_at_save() {
     let mut con = con().await;
@@ -219,6 +223,7 @@ async fn a_datetime_that_cannot_be_read_back_is_refused_at_save() {
     );
 }
 
+#[cfg(feature = "chrono")] // the datetime rules need chrono fields
 #[tokio::test]
 async fn optional_json_datetimes_are_stored_as_seconds_and_indexed() {
     let mut con = con().await;

@@ -16,7 +16,7 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 /// The server URL: `REDIS_OM_URL`, or [`DEFAULT_URL`].
 ///
 /// Any URL redis-rs understands works: `redis://:password@host:port/db`,
-/// `redis://user:password@host` (ACL), `rediss://` (feature `tls-rustls`),
+/// `redis://user:password@host` (ACL), `rediss://` (feature `tls-rustls` or `tls-rustls-aws-lc`),
 /// `?protocol=resp3`, `redis+unix:///path`.
 pub fn url() -> String {
     std::env::var(URL_ENV)
@@ -31,6 +31,7 @@ pub fn url() -> String {
 /// [`Error::Config`] when the URL does not parse (the message never repeats the URL,
 /// which may hold a password).
 pub fn client_for(url: &str) -> Result<redis::Client> {
+    install_crypto_provider();
     redis::Client::open(url).map_err(|err| {
         Error::Config(format!(
             "the Redis URL is not valid ({}): expected redis://[user][:password@]host[:port][/db]",
@@ -50,7 +51,7 @@ pub fn client() -> Result<redis::Client> {
 /// An auto-reconnecting async connection to [`url()`]: clone it freely, all
 /// clones share one multiplexed connection.
 ///
-/// ```ignore
+/// ```no_run
 /// # async fn run() -> redis_om::Result<()> {
 /// let mut con = redis_om::connect().await?;
 /// # Ok(()) }
@@ -80,12 +81,14 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 ///
 /// A read cache in front of a database, which must fall back quickly:
 ///
-/// ```ignore
+/// ```no_run
 /// use std::time::Duration;
+/// # async fn run() -> redis_om::Result<()> {
 /// let config = redis_om::manager_config()
 ///     .set_connection_timeout(Some(Duration::from_millis(200)))
 ///     .set_response_timeout(Some(Duration::from_millis(100)));
 /// let mut con = redis_om::connect_with(&redis_om::url(), config).await?;
+/// # Ok(()) }
 /// ```
 ///
 /// A worker that would rather wait for a restarting server than fail:
@@ -118,14 +121,20 @@ pub async fn connect_with(url: &str, config: ConnectionManagerConfig) -> Result<
 
 /// Like [`connect_with`], from a `redis::Client` you built, for example with
 /// your own TLS root certificate (`redis::Client::build_with_tls`, feature
-/// `tls-rustls`).
+/// `tls-rustls` or `tls-rustls-aws-lc`).
 ///
-/// ```ignore
+/// ```no_run
+/// # #[cfg(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc"))]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use redis_om::redis;
+///
+/// let ca_pem = std::fs::read("ca.crt")?;
 /// let client = redis::Client::build_with_tls(
 ///     "rediss://cache.internal:6380",
 ///     redis::TlsCertificates { client_tls: None, root_cert: Some(ca_pem) },
 /// )?;
-/// let mut con = redis_om::connect_client(client, Default::default()).await?;
+/// let mut con = redis_om::connect_client(client, redis_om::manager_config()).await?;
+/// # Ok(()) }
 /// ```
 ///
 /// # Errors
@@ -134,6 +143,7 @@ pub async fn connect_client(
     client: redis::Client,
     config: ConnectionManagerConfig,
 ) -> Result<ConnectionManager> {
+    install_crypto_provider();
     // The manager retries its first connection with backoff, which is right for
     // a server that is restarting but makes a wrong password or ACL user wait
     // seconds for its error: one plain attempt first fails fast on those. The
@@ -157,6 +167,24 @@ pub async fn connect_client(
         Err(_) => {}
     }
     Ok(ConnectionManager::new_with_config(client, config).await?)
+}
+
+/// Makes `rediss://` work without the application choosing a rustls crypto
+/// provider: unless the application installed a process default already,
+/// installs the one of the enabled feature (`aws-lc-rs` when both
+/// `tls-rustls-aws-lc` and `tls-rustls` are on). rustls picks one by itself
+/// only when exactly one provider is compiled in, which another dependency
+/// enabling the other one would silently break.
+fn install_crypto_provider() {
+    #[cfg(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc"))]
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        #[cfg(feature = "tls-rustls-aws-lc")]
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        #[cfg(not(feature = "tls-rustls-aws-lc"))]
+        let provider = rustls::crypto::ring::default_provider();
+        // Err: another thread installed one in the meantime, which is as good.
+        let _ = provider.install_default();
+    }
 }
 
 /// The error of a connection the server refused: `NOAUTH` says how to fix it.

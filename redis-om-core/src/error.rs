@@ -208,6 +208,7 @@ pub enum Error {
 
 /// A document of a bulk write that was not written, or of a bulk read that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BulkFailure {
     /// Its position in the input.
     pub index: usize,

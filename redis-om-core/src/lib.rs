@@ -1,7 +1,9 @@
-//! The runtime of [redis-om](https://docs.rs/redis-om): model traits, key
-//! layout, encodings and command execution. Depend on the `redis-om` crate,
-//! which re-exports all of this together with the derive macros.
-#![warn(missing_docs)]
+//! The runtime of [redis-om](https://docs.rs/redis-om-rs): model traits, key
+//! layout, encodings and command execution. Depend on the `redis-om-rs` crate
+//! (library `redis_om`), which re-exports all of this together with the
+//! derive macros at exactly matching versions.
+#![warn(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bulk;
 mod connect;
@@ -22,6 +24,7 @@ mod schema;
 mod status;
 mod store;
 #[cfg(feature = "chrono")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub mod timestamp;
 mod value;
 
@@ -50,9 +53,16 @@ pub use status::IndexStatus;
 pub use store::{AsyncModel, SyncModel};
 pub use value::{HashArg, HashValue};
 
+// Every error can cross threads and live in `Box<dyn std::error::Error + Send + Sync>`.
+const _: () = {
+    const fn assert_send_sync_static<T: Send + Sync + 'static>() {}
+    assert_send_sync_static::<Error>();
+};
+
 /// Entry points for fuzzing (`fuzz/`) and the fuzz smoke test: they feed
 /// arbitrary bytes to the reply parsers and the query builder, and panic only
-/// when an invariant breaks. Not a public API.
+/// when an invariant breaks. Not a public API: only with the feature `fuzzing`.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __fuzz {
     use redis::Value;

@@ -136,6 +136,7 @@ impl fmt::Display for MigrationReport {
     }
 }
 
+#[derive(Debug)]
 struct ModelIndex {
     model: &'static str,
     index_name: String,
@@ -145,10 +146,18 @@ struct ModelIndex {
 
 /// Creates or updates the indexes of the given models; run it at startup.
 ///
-/// ```ignore
+/// ```no_run
+/// use redis_om::prelude::*;
+/// # #[derive(HashModel)] struct User { pk: Option<String>, #[redis_om(index)] name: String }
+/// # #[derive(HashModel)] struct Order { pk: Option<String>, #[redis_om(index)] total: f64 }
+/// # async fn run() -> redis_om::Result<()> {
+/// # let mut con = redis_om::connect().await?;
 /// let report = Migrator::new().model::<User>().model::<Order>().run(&mut con).await?;
 /// println!("{report}");
+/// # Ok(()) }
 /// ```
+#[derive(Debug)]
+#[must_use = "a Migrator does nothing until `run` (or `dry_run`) is called"]
 pub struct Migrator {
     models: Vec<ModelIndex>,
     indexing_timeout: Duration,

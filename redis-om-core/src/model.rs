@@ -71,10 +71,24 @@ pub trait Model: Sized + Send + Sync {
     /// A query for the documents that match `filter`, written with the typed
     /// field handles: a misspelled or non-indexed field does not compile.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// use redis_om::prelude::*;
+    ///
+    /// #[derive(HashModel)]
+    /// struct User {
+    ///     pk: Option<String>,
+    ///     #[redis_om(index)]
+    ///     age: u32,
+    ///     #[redis_om(index)]
+    ///     email: String,
+    /// }
+    ///
+    /// # async fn run() -> redis_om::Result<()> {
+    /// # let mut con = redis_om::connect().await?;
     /// let adults = User::find(|u| u.age.ge(18) & !u.email.ends_with("@test.com"))
     ///     .all(&mut con)
     ///     .await?;
+    /// # Ok(()) }
     /// ```
     fn find(
         filter: impl FnOnce(&Self::Fields) -> crate::query::Expr<Self>,
@@ -325,6 +339,7 @@ pub enum Condition {
 /// let opts = SaveOptions::new().only_if_new().ttl(Duration::from_secs(60));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use = "SaveOptions do nothing until given to `save_with`"]
 pub struct SaveOptions {
     pub(crate) condition: Option<Condition>,
     pub(crate) ttl: Option<Duration>,

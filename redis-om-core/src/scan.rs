@@ -111,9 +111,16 @@ impl PkScan {
 /// [`SyncModel::all_pks`](crate::SyncModel::all_pks).
 ///
 /// Like `SCAN`, it may return a key twice if the keyspace is resized during the scan.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct PkIter<'c, C> {
     con: &'c mut C,
     scan: PkScan,
+}
+
+impl<C> std::fmt::Debug for PkIter<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PkIter").finish_non_exhaustive()
+    }
 }
 
 impl<'c, C> PkIter<'c, C> {

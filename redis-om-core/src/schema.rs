@@ -8,6 +8,7 @@ use crate::value::HashValue;
 
 /// How a field is indexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FieldKind {
     /// Exact-match values (strings, enums, UUIDs): `TAG SEPARATOR |`.
     Tag,

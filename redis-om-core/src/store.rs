@@ -16,7 +16,7 @@ use crate::scan::{PkIter, PkScan};
 /// Async operations on a [`Model`], on any `redis::aio::ConnectionLike`
 /// (`MultiplexedConnection`, `ConnectionManager`, bb8 or deadpool pooled connections).
 ///
-/// ```ignore
+/// ```no_run
 /// use redis_om::prelude::*;
 ///
 /// #[derive(HashModel, Debug, PartialEq)]
@@ -187,7 +187,7 @@ pub trait AsyncModel: Model {
 
     /// Every primary key of the model, scanned in batches (`SCAN MATCH prefix* TYPE …`).
     ///
-    /// ```ignore
+    /// ```no_run
     /// # use redis_om::prelude::*;
     /// # #[derive(HashModel)] struct User { pk: String }
     /// use futures_util::TryStreamExt;
@@ -223,7 +223,7 @@ impl<M: Model> AsyncModel for M {}
 /// Blocking operations on a [`Model`], on any `redis::ConnectionLike`
 /// (`redis::Connection`, r2d2 pooled connections). Same methods as [`AsyncModel`].
 ///
-/// ```ignore
+/// ```no_run
 /// use redis_om::{HashModel, SyncModel};
 ///
 /// #[derive(HashModel, Debug, PartialEq)]

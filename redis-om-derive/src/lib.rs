@@ -1,11 +1,13 @@
-//! Derive macros of [redis-om](https://docs.rs/redis-om): `HashModel`,
-//! `JsonModel`, `EmbeddedModel` and `HashValue`. Use them through the `redis-om` crate; the
-//! generated code refers to `::redis_om` (or the path given with
-//! `#[redis_om(crate = "…")]`).
+//! Derive macros of [redis-om](https://docs.rs/redis-om-rs): `HashModel`,
+//! `JsonModel`, `EmbeddedModel` and `HashValue`. Use them through the
+//! `redis-om-rs` crate (`use redis_om::prelude::*;`); the generated code
+//! refers to `::redis_om` (or the path given with `#[redis_om(crate = "…")]`).
+//! Each derive documents the attributes it accepts.
 //!
 //! This crate only parses, checks and generates code: attributes are parsed in
 //! `attr` (with darling), checked in `model`, and every line of
 //! output in `expand`.
+#![warn(missing_docs)]
 
 mod attr;
 mod expand;
@@ -14,7 +16,74 @@ mod model;
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
-/// Stores a struct as a Redis hash; see the `redis-om` crate docs.
+/// Stores a struct as a Redis hash, one hash field per struct field, with the
+/// key layout and encodings of redis-om-python's `HashModel`; implements
+/// `redis_om::Model` (and so `AsyncModel` / `SyncModel`).
+///
+/// ```
+/// use redis_om::prelude::*;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, HashValue, Debug, Clone, PartialEq)]
+/// enum Plan { Free, Pro }
+///
+/// #[derive(HashModel, Debug, Clone, PartialEq)]
+/// #[redis_om(global_prefix = "app", prefix = "User")]
+/// struct User {
+///     #[redis_om(primary_key)]
+///     pk: Option<String>,          // empty: a UUID v7 is generated on save
+///     #[redis_om(index, sortable)]
+///     age: u32,                    // NUMERIC SORTABLE
+///     #[redis_om(index, case_sensitive)]
+///     email: String,               // TAG SEPARATOR | CASESENSITIVE
+///     #[redis_om(full_text)]
+///     bio: String,                 // TAG, and bio_fts TEXT
+///     #[redis_om(index)]
+///     plan: Plan,                  // TAG, stored by its serde name
+///     #[redis_om(rename = "avatar_url")]
+///     avatar: Option<String>,      // not indexed; None is not stored
+/// }
+///
+/// assert_eq!(User::key_layout().key("01J"), "app:User:01J");
+/// assert!(User::index_schema().text().contains("age NUMERIC SORTABLE"));
+/// let _query = User::find(|u| u.age.ge(18) & u.bio.matches("rust") & u.plan.eq(Plan::Pro));
+/// ```
+///
+/// # Field types
+///
+/// `String`, every integer and float type, `bool`, `uuid::Uuid`,
+/// `chrono::DateTime<Utc>` and `chrono::NaiveDate` (feature `chrono`), unit-only
+/// enums with [`#[derive(HashValue)]`](derive@HashValue), and `Option<T>` of
+/// those (`None` is not stored). Any other type is a compile error at the field
+/// that says to use a `JsonModel`.
+///
+/// # Struct attributes: `#[redis_om(...)]`
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `global_prefix = "app"` | first part of every key: `{global_prefix}:{prefix}:{pk}` (default empty, which gives a leading `:`) |
+/// | `prefix = "User"` | model part of the key (default: the type's name); not empty |
+/// | `index_name = "…"` | the RediSearch index name (default `{global_prefix}:{prefix}:index`); not empty |
+/// | `crate = "path::to::redis_om"` | where the generated code finds the runtime, when the dependency is renamed or re-exported (default `::redis_om`) |
+///
+/// Leading and trailing `:` of the prefixes are stripped, as redis-om-python does.
+///
+/// # Field attributes: `#[redis_om(...)]`
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `primary_key` | the primary key (otherwise the field named `pk`; one of them must exist, and only one field may be marked): `String`, `Option<String>`, `Uuid`, `Option<Uuid>` (generated when empty) or an integer (set by you). Always indexed |
+/// | `index` | index the field: `TAG SEPARATOR \|` for strings, enums, UUIDs and `bool`; `NUMERIC` for numbers, datetimes and dates |
+/// | `sortable` | index the field `SORTABLE` (implies `index`) |
+/// | `full_text` | also index a string as `{name}_fts TEXT`, for `matches`, `matches_phrase`, `matches_prefix` and `fuzzy` (implies `index`) |
+/// | `case_sensitive` | a `CASESENSITIVE` TAG (needs `index`, `sortable` or `full_text`) |
+/// | `separator = ","` | the TAG separator, one non-space character (default `\|`; needs an index) |
+/// | `rename = "…"` | the name of the hash field (default: the field's name); not empty |
+///
+/// Misuse is a compile error pointing at the attribute: an unknown or
+/// duplicate attribute (with a suggestion for a misspelling), two primary keys,
+/// no primary key, a tuple struct or an enum, `case_sensitive` or `separator`
+/// on a field that is not indexed, `embed` (JSON models only), two fields
+/// stored under one name.
 #[proc_macro_derive(HashModel, attributes(redis_om))]
 pub fn derive_hash_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -23,7 +92,72 @@ pub fn derive_hash_model(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Stores a serde struct as a RedisJSON document; see the `redis-om` crate docs.
+/// Stores a serde struct (`Serialize + Deserialize`) as a RedisJSON document
+/// (`JSON.SET key $ …`), with the key layout of redis-om-python's
+/// `JsonModel`; implements `redis_om::Model` (and so `AsyncModel` / `SyncModel`).
+///
+/// Fields may be any serde type: nested structs, `Vec`, maps. Stored names
+/// follow serde: `#[serde(rename = "…")]` and `#[serde(rename_all = "…")]`
+/// are read, and an indexed field is indexed under its stored name
+/// (`$.name AS name`, `$.tags[*] AS tags` for a `Vec`).
+///
+/// ```
+/// use redis_om::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(EmbeddedModel, Serialize, Deserialize)]
+/// struct Address {
+///     #[redis_om(index)]
+///     city: String,
+///     street: String,
+/// }
+///
+/// #[derive(JsonModel, Serialize, Deserialize)]
+/// #[serde(rename_all = "camelCase")]
+/// #[redis_om(prefix = "Customer")]
+/// struct Customer {
+///     pk: Option<String>,
+///     #[redis_om(index, sortable)]
+///     first_name: String,          // stored and indexed as $.firstName
+///     #[redis_om(index)]
+///     tags: Vec<String>,           // $.tags[*], a TAG per item
+///     #[redis_om(embed)]
+///     address: Address,            // $.address.city AS address_city
+///     notes: Vec<String>,          // stored, not indexed
+/// }
+///
+/// assert!(Customer::index_schema().text().contains("$.firstName AS firstName"));
+/// let _query = Customer::find(|c| c.address.city.eq("Paris") & c.tags.eq("vip"));
+/// ```
+///
+/// Datetimes are stored as epoch seconds, as redis-om-python does, with
+/// `#[serde(with = "redis_om::timestamp")]` (feature `chrono`;
+/// `timestamp::option`, `timestamp::date`, `timestamp::date::option` for the
+/// other types). An *indexed* chrono field without it is a compile error
+/// naming the fix.
+///
+/// # Struct attributes: `#[redis_om(...)]`
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `global_prefix = "app"` | first part of every key: `{global_prefix}:{prefix}:{pk}` (default empty) |
+/// | `prefix = "Customer"` | model part of the key (default: the type's name); not empty |
+/// | `index_name = "…"` | the RediSearch index name (default `{global_prefix}:{prefix}:index`); not empty |
+/// | `crate = "path::to::redis_om"` | where the generated code finds the runtime (default `::redis_om`) |
+///
+/// # Field attributes: `#[redis_om(...)]`
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `primary_key` | the primary key (otherwise the field named `pk`): `String`, `Option<String>`, `Uuid`, `Option<Uuid>` (generated when empty) or an integer (set by you) |
+/// | `index` | index the field at `$.{name}`: TAG for strings, enums, UUIDs, `bool` and `Vec`s of them; NUMERIC for numbers |
+/// | `sortable` | index the field `SORTABLE` (implies `index`) |
+/// | `full_text` | also index a string as `{name}_fts TEXT` (implies `index`) |
+/// | `case_sensitive` | a `CASESENSITIVE` TAG (needs an index) |
+/// | `separator = ","` | the TAG separator, one non-space character (default `\|`; needs an index) |
+/// | `embed` | the field is a [`#[derive(EmbeddedModel)]`](derive@EmbeddedModel) struct (`T`, `Option<T>` or `Vec<T>`) whose own indexed fields are indexed as `$.{field}.{name} AS {field}_{name}` and queried as `c.field.name` |
+///
+/// `rename` is refused on JSON models: use `#[serde(rename = "…")]`.
 #[proc_macro_derive(JsonModel, attributes(redis_om))]
 pub fn derive_json_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -32,7 +166,32 @@ pub fn derive_json_model(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Lets a unit-only enum be a `HashModel` field, stored by its serde name.
+/// Lets a unit-only enum be a `HashModel` field (and an indexed TAG), stored by
+/// its serde name; the enum also derives `serde::Serialize` and
+/// `serde::Deserialize`.
+///
+/// ```
+/// use redis_om::prelude::*;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, HashValue, Debug, Clone, Copy, PartialEq)]
+/// #[serde(rename_all = "lowercase")]
+/// enum Status { Active, Suspended }
+///
+/// #[derive(HashModel)]
+/// struct Account {
+///     pk: Option<String>,
+///     #[redis_om(index)]
+///     status: Status,              // stored as "active" / "suspended"
+/// }
+///
+/// let _query = Account::find(|a| a.status.eq(Status::Active));
+/// ```
+///
+/// # Attributes
+///
+/// `#[redis_om(crate = "path::to::redis_om")]` on the enum, when the
+/// dependency is renamed or re-exported. An enum with a variant that has
+/// fields, or a struct, is a compile error.
 #[proc_macro_derive(HashValue, attributes(redis_om))]
 pub fn derive_hash_value(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -42,8 +201,42 @@ pub fn derive_hash_value(input: TokenStream) -> TokenStream {
 }
 
 /// A serde struct stored inside a `JsonModel` field marked
-/// `#[redis_om(embed)]`, whose own `#[redis_om(index)]` fields are indexed
-/// (`$.address.city AS address_city`); see the `redis-om` crate docs.
+/// `#[redis_om(embed)]` (the field may be `T`, `Option<T>` or `Vec<T>`). Its
+/// `#[redis_om(index)]` fields are indexed at `$.field.name AS field_name`
+/// (`$.field[*].name` in a list), as redis-om-python's embedded models, and
+/// queried through the parent's handles: `Order::find(|o| o.address.city.eq("Paris"))`.
+///
+/// ```
+/// use redis_om::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(EmbeddedModel, Serialize, Deserialize)]
+/// struct Line {
+///     #[redis_om(index)]
+///     sku: String,
+///     #[redis_om(index)]
+///     quantity: u32,
+/// }
+///
+/// #[derive(JsonModel, Serialize, Deserialize)]
+/// struct Order {
+///     pk: Option<String>,
+///     #[redis_om(embed)]
+///     lines: Vec<Line>,
+/// }
+///
+/// assert!(Order::index_schema().text().contains("$.lines[*].sku AS lines_sku"));
+/// let _query = Order::find(|o| o.lines.sku.eq("A-1"));
+/// ```
+///
+/// # Attributes
+///
+/// On the struct, only `crate = "path::to::redis_om"` (an embedded struct has
+/// no key of its own: `global_prefix`, `prefix` and `index_name` are compile
+/// errors, and so is `primary_key`). On fields, the same as
+/// [`JsonModel`](derive@JsonModel): `index`, `sortable`, `full_text`,
+/// `case_sensitive`, `separator = "…"`, and `embed` for a further embedded struct.
+/// Generic structs are not supported.
 #[proc_macro_derive(EmbeddedModel, attributes(redis_om))]
 pub fn derive_embedded_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

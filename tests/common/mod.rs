@@ -1,6 +1,10 @@
 //! Shared helpers of the integration tests: they run against the real server
-//! that `scripts/test` starts (never a mock), with both RESP2 and RESP3.
+//! that `scripts/test` starts (never a mock), with both RESP2 and RESP3. Run
+//! without `scripts/test` (plain `cargo test`), they start the servers
+//! themselves with `scripts/redis-stack`.
 #![allow(dead_code)]
+
+use std::sync::OnceLock;
 
 use redis::aio::MultiplexedConnection;
 use redis_om::HashModel;
@@ -37,20 +41,81 @@ macro_rules! versioned_model {
     };
 }
 
-/// The URL of the Redis Stack under test (`REDIS_OM_URL`, set by `scripts/test`).
+/// The URL of the Redis Stack under test: `REDIS_OM_URL` (set by
+/// `scripts/test`), or else a local Redis Stack on `REDIS_OM_TEST_PORT`
+/// (default 16379) that `scripts/redis-stack` installs on first use and
+/// starts if it is not running, so that plain `cargo test` works too.
 pub fn url() -> String {
-    std::env::var("REDIS_OM_URL").unwrap_or_else(|_| {
-        panic!(
-            "REDIS_OM_URL is not set: run the tests with `scripts/test`, which starts a Redis Stack \
-             (or point REDIS_OM_URL at a Redis Stack / Redis 8 server)"
-        )
-    })
+    static STARTED: OnceLock<String> = OnceLock::new();
+    env_or_start("REDIS_OM_URL", &STARTED, "REDIS_OM_TEST_PORT", 16379, &[])
 }
 
-/// A URL given by `scripts/test` for a special server (password, no modules).
+/// A URL given by `scripts/test` for a special server: `REDIS_OM_PASSWORD_URL`
+/// (with a password) or `REDIS_OM_PLAIN_URL` (without modules). When it is
+/// unset, the server is started as `scripts/test` does.
 pub fn env_url(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `scripts/test`"))
+    static PASSWORD: OnceLock<String> = OnceLock::new();
+    static PLAIN: OnceLock<String> = OnceLock::new();
+    match name {
+        "REDIS_OM_URL" => url(),
+        "REDIS_OM_PASSWORD_URL" => env_or_start(
+            name,
+            &PASSWORD,
+            "REDIS_OM_TEST_PASSWORD_PORT",
+            16380,
+            &["--requirepass", "om-test-pw"],
+        ),
+        "REDIS_OM_PLAIN_URL" => env_or_start(
+            name,
+            &PLAIN,
+            "REDIS_OM_TEST_PLAIN_PORT",
+            16381,
+            &["--no-modules"],
+        ),
+        _ => std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set")),
+    }
+}
+
+/// The URL in the environment variable `name`, or else the URL of the server
+/// that `scripts/redis-stack start` starts (once per test binary; the script
+/// is idempotent, so the other test binaries reuse the running server).
+fn env_or_start(
+    name: &str,
+    started: &OnceLock<String>,
+    port_var: &str,
+    default_port: u16,
+    args: &[&str],
+) -> String {
+    if let Ok(url) = std::env::var(name) {
+        if !url.trim().is_empty() {
+            return url;
+        }
+    }
+    started
+        .get_or_init(|| {
+            let port = std::env::var(port_var)
+                .ok()
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or(default_port);
+            let out = std::process::Command::new(Server::script())
+                .arg("start")
+                .arg("--port")
+                .arg(port.to_string())
+                .args(args)
+                .output()
+                .unwrap_or_else(|err| {
+                    panic!("{name} is not set, and scripts/redis-stack could not run: {err}")
+                });
+            let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            assert!(
+                out.status.success() && !url.is_empty(),
+                "{name} is not set, and `scripts/redis-stack start --port {port}` failed \
+                 (run the tests with `scripts/test`, or point {name} at a server): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            url
+        })
+        .clone()
 }
 
 fn with_protocol(url: &str, resp3: bool) -> String {
@@ -154,7 +219,7 @@ pub async fn indexes_starting_with(con: &mut MultiplexedConnection, start: &str)
 }
 
 /// A server of its own for a test that must stop, kill or pause it; started
-/// with the project's `scripts/redis-stack` (installed by `scripts/test`).
+/// with the project's `scripts/redis-stack` (which installs it on first use).
 pub struct Server {
     pub port: u16,
     args: Vec<String>,

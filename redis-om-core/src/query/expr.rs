@@ -17,9 +17,13 @@ pub type QueryParams = Vec<(Cow<'static, str>, String)>;
 /// handles that `#[derive(HashModel)]`/`#[derive(JsonModel)]` generate, and
 /// combined with `&`, `|` and `!`.
 ///
-/// ```ignore
+/// ```
+/// # use redis_om::prelude::*;
+/// # #[derive(HashModel)]
+/// # struct User { pk: Option<String>, #[redis_om(index)] age: u32, #[redis_om(index)] name: String, #[redis_om(index)] active: bool }
 /// let adults_named_ada = User::find(|u| u.age.ge(18) & (u.name.eq("Ada") | !u.active.eq(true)));
 /// ```
+#[must_use = "a condition does nothing until it is given to `find` or combined with `&`, `|`, `!`"]
 pub struct Expr<M> {
     pub(crate) node: Node,
     _model: PhantomData<fn() -> M>,
@@ -68,7 +72,11 @@ impl<M> Expr<M> {
     /// user input in it; values belong in the typed operators, which send them
     /// as parameters.
     ///
-    /// ```ignore
+    /// ```
+    /// # use redis_om::prelude::*;
+    /// use redis_om::Expr;
+    /// # #[derive(HashModel)]
+    /// # struct User { pk: Option<String>, #[redis_om(index)] age: u32, #[redis_om(index)] name: String }
     /// let q = User::find(|u| u.age.gt(18) & Expr::raw("@name:{ada|grace}"));
     /// ```
     pub fn raw(query: impl Into<String>) -> Self {

@@ -24,14 +24,17 @@ pub use field::{
 pub use run::{AsyncQuery, QueryIter, SyncQuery};
 
 pub(crate) use expr::push_attr;
+#[cfg(feature = "fuzzing")]
 pub(crate) use field::words;
 
 /// For the fuzz entry points.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn reply_search(value: Value) -> Result<u64> {
     reply::search(value).map(|(total, _)| total)
 }
 
 /// For the fuzz entry points.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn reply_cursor(value: Value) -> Result<u64> {
     reply::cursor(value).map(|(_, rows, id)| {
         for row in &rows {
@@ -74,13 +77,19 @@ const DEFAULT_BATCH: usize = 1_000;
 /// [`Model::find`] or [`Model::find_all`]. Run it with the methods of
 /// [`AsyncQuery`] or [`SyncQuery`].
 ///
-/// ```ignore
+/// ```no_run
 /// use redis_om::prelude::*;
+/// # #[derive(HashModel)]
+/// # struct User { pk: Option<String>, #[redis_om(index, sortable)] age: u32, #[redis_om(index)] email: String }
+/// # async fn run() -> redis_om::Result<()> {
+/// # let mut con = redis_om::connect().await?;
 /// let page = User::find(|u| u.age.ge(18) & u.email.ends_with("@example.com"))
 ///     .sort_by(|u| u.age, SortOrder::Desc)
 ///     .page(&mut con, 0, 20)
 ///     .await?;
+/// # Ok(()) }
 /// ```
+#[must_use = "a query does nothing until it is run (`all`, `first`, `count`, `page`, ...)"]
 pub struct Query<M> {
     filter: Node,
     sort: Option<(&'static str, SortOrder)>,
@@ -152,11 +161,17 @@ impl<M: Model> Query<M> {
     /// Returns only the chosen indexed fields, decoded into their types: a
     /// single handle gives its value, a tuple of handles a tuple of values.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use redis_om::prelude::*;
+    /// # #[derive(HashModel)]
+    /// # struct User { pk: Option<String>, #[redis_om(index)] name: String, #[redis_om(index)] age: u32 }
+    /// # async fn run() -> redis_om::Result<()> {
+    /// # let mut con = redis_om::connect().await?;
     /// let names: Vec<(String, u32)> = User::find_all()
     ///     .select(|u| (u.name, u.age))
     ///     .all(&mut con)
     ///     .await?;
+    /// # Ok(()) }
     /// ```
     pub fn select<P: Projection<M>>(self, fields: impl FnOnce(&M::Fields) -> P) -> Select<M, P> {
         let projection = fields(&M::fields());
@@ -197,9 +212,19 @@ impl<M: Model> Query<M> {
 }
 
 /// A query that returns chosen fields: [`Query::select`].
+#[must_use = "a query does nothing until it is run (`all`, `first`, `count`, `page`, ...)"]
 pub struct Select<M, P> {
     query: Query<M>,
     projection: P,
+}
+
+impl<M, P: std::fmt::Debug> std::fmt::Debug for Select<M, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Select")
+            .field("query", &self.query)
+            .field("projection", &self.projection)
+            .finish()
+    }
 }
 
 /// Fields chosen by [`Query::select`]: a field handle, or a tuple of up to 8 of them.

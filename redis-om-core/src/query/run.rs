@@ -303,10 +303,15 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
 /// Runs queries on async connections (any `redis::aio::ConnectionLike`):
 /// implemented by [`Query`](crate::Query) and [`Select`](crate::Select).
 ///
-/// ```ignore
+/// ```no_run
 /// use redis_om::prelude::*;
+/// # #[derive(HashModel)]
+/// # struct User { pk: Option<String>, #[redis_om(index)] age: u32 }
+/// # async fn run() -> redis_om::Result<()> {
+/// # let mut con = redis_om::connect().await?;
 /// let adults: Vec<User> = User::find(|u| u.age.ge(18)).all(&mut con).await?;
 /// let how_many = User::find(|u| u.age.ge(18)).count(&mut con).await?;
+/// # Ok(()) }
 /// ```
 pub trait AsyncQuery: Search + Sized {
     /// Every match, however many (read in batches through an aggregate cursor,
@@ -464,10 +469,19 @@ pub trait SyncQuery: Search + Sized {
 impl<Q: Search> SyncQuery for Q {}
 
 /// The iterator of [`SyncQuery::iter`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct QueryIter<'a, Q: Search, C> {
     query: Q,
     con: &'a mut C,
     scan: Result<Option<Scan>>,
+}
+
+impl<Q: Search + std::fmt::Debug, C> std::fmt::Debug for QueryIter<'_, Q, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryIter")
+            .field("query", &self.query)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<Q: Search, C: ConnectionLike> Iterator for QueryIter<'_, Q, C> {
