@@ -396,7 +396,8 @@ async fn count_first_page_sort_select_delete() {
         .select(|i| (i.rank, i.note, i.group))
         .page(con, 0, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(
         rows,
         vec![
@@ -658,7 +659,8 @@ async fn json_operators_projection_and_sort() {
                 .select(|o| (o.title, o.tags, o.coupon, o.paid))
                 .page(con, 0, 10)
                 .await
-                .unwrap();
+                .unwrap()
+                .items;
         assert_eq!(
             rows,
             vec![

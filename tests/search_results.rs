@@ -860,8 +860,13 @@ async fn sort_by_any_indexed_field_and_page_with_any_limit() {
             .map(|p| p.n)
             .collect();
         assert_eq!(tail, vec![45, 46, 47, 48, 49]);
-        assert_eq!(q().page(con, u64::MAX, u64::MAX).await.unwrap().len(), 0);
-        assert_eq!(q().page(con, 3, u64::MAX).await.unwrap().len(), 47);
+        let past_the_end = q().page(con, u64::MAX, u64::MAX).await.unwrap();
+        assert_eq!((past_the_end.len(), past_the_end.total), (0, 50));
+        let rest = q().page(con, 3, u64::MAX).await.unwrap();
+        assert_eq!((rest.len(), rest.total), (47, 50));
+        let first = q().page(con, 0, 10).await.unwrap();
+        assert_eq!((first.len(), first.total, first.pages(10)), (10, 50, 5));
+        assert_eq!(q().page(con, 5, 0).await.unwrap().total, 50);
         q().delete(con).await.unwrap();
         PagesJson::find(|p| p.run.eq(run.as_str()))
             .delete(con)
@@ -894,7 +899,11 @@ async fn pages_follow_a_server_with_a_small_result_window() {
         let run = run.clone();
         Pages::find(move |p| p.run.eq(run.as_str()))
     };
-    let ns = |pages: Vec<Pages>| pages.iter().map(|p| p.n).collect::<Vec<u32>>();
+    let ns = |page: redis_om::Page<Pages>| {
+        // Every page knows how many documents match in all.
+        assert_eq!(page.total, 200);
+        page.iter().map(|p| p.n).collect::<Vec<u32>>()
+    };
     for order in [SortOrder::Asc, SortOrder::Desc] {
         let sorted = q().sort_by(|p| p.n, order);
         let expect = |range: std::ops::Range<u32>| -> Vec<u32> {
@@ -920,13 +929,17 @@ async fn pages_follow_a_server_with_a_small_result_window() {
     assert_eq!(q().page(con, 150, 10).await.unwrap().len(), 10);
     assert_eq!(q().all(con).await.unwrap().len(), 200);
     assert_eq!(q().count(con).await.unwrap(), 200);
-    let json: Vec<u32> = PagesJson::find(|p| p.run.eq(run.as_str()))
+    let json = PagesJson::find(|p| p.run.eq(run.as_str()))
         .sort_by(|p| p.unsorted, SortOrder::Asc)
         .select(|p| p.unsorted)
         .page(con, 98, 4)
         .await
         .unwrap();
     assert_eq!(json, vec![98, 99, 100, 101]);
+    assert_eq!(json.total, 200);
+    // Unsorted past the window (through the cursor): the total is counted.
+    let unsorted = q().page(con, 150, 10).await.unwrap();
+    assert_eq!((unsorted.len(), unsorted.total), (10, 200));
 }
 
 /// The blocking API (`SyncModel`, `SyncQuery`), kept apart from the async one

@@ -39,12 +39,12 @@ pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
 pub use model::{
     decode_json, Condition, Encoded, HashFields, HashPairs, Model, SaveOptions, Storage, Stored,
 };
-pub use pk::PrimaryKey;
+pub use pk::{PkArg, PrimaryKey};
 pub use query::{
     AsyncQuery, BoolField, Expr, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField,
-    NumericOnly, ProjectedField, Projection, Query, QueryIter, QueryParams, Select, SortOrder,
-    SortableField, SyncQuery, TagArg, TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS,
-    MAX_WORD_BYTES, MIN_PATTERN_CHARS,
+    NumericOnly, Page, ProjectedField, Projection, Query, QueryIter, QueryParams, Select,
+    SortOrder, SortableField, SyncQuery, TagArg, TagField, TextField, MAX_TAG_BYTES,
+    MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 pub use redis;
 pub use scan::PkIter;

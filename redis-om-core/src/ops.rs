@@ -1,6 +1,5 @@
 //! The operations on one document, built as requests (pure) with their reply parsers.
 
-use std::fmt;
 use std::time::Duration;
 
 use redis::{cmd, Cmd, Value};
@@ -161,7 +160,7 @@ fn conditional_save(
 }
 
 /// `get`: the document with primary key `pk`, or [`Error::NotFound`].
-pub(crate) fn get<M: Model>(pk: impl fmt::Display) -> Op<M, impl Parse<M>> {
+pub(crate) fn get<M: Model>(pk: &str) -> Op<M, impl Parse<M>> {
     let key = M::key_layout().key(pk);
     let mut request = cmd(match M::STORAGE {
         Storage::Hash => "HGETALL",
@@ -200,31 +199,28 @@ pub(crate) fn decode_reply<M: Model>(key: &str, reply: Value) -> Result<M> {
     }
 }
 
-fn key_cmd<M: Model>(name: &str, pk: impl fmt::Display) -> Cmd {
+fn key_cmd<M: Model>(name: &str, pk: &str) -> Cmd {
     let mut c = cmd(name);
     c.arg(M::key_layout().key(pk));
     c
 }
 
 /// `delete`: whether a document existed.
-pub(crate) fn delete<M: Model>(pk: impl fmt::Display) -> Op<bool, impl Parse<bool>> {
+pub(crate) fn delete<M: Model>(pk: &str) -> Op<bool, impl Parse<bool>> {
     Op::new(Request::Cmd(key_cmd::<M>("DEL", pk)), |reply, _| {
         Ok(int_reply("DEL", reply)? > 0)
     })
 }
 
 /// `exists`: whether a document exists.
-pub(crate) fn exists<M: Model>(pk: impl fmt::Display) -> Op<bool, impl Parse<bool>> {
+pub(crate) fn exists<M: Model>(pk: &str) -> Op<bool, impl Parse<bool>> {
     Op::new(Request::Cmd(key_cmd::<M>("EXISTS", pk)), |reply, _| {
         Ok(int_reply("EXISTS", reply)? > 0)
     })
 }
 
 /// `expire`: sets a TTL; whether the document existed.
-pub(crate) fn expire<M: Model>(
-    pk: impl fmt::Display,
-    ttl: Duration,
-) -> Result<Op<bool, impl Parse<bool>>> {
+pub(crate) fn expire<M: Model>(pk: &str, ttl: Duration) -> Result<Op<bool, impl Parse<bool>>> {
     let mut c = key_cmd::<M>("PEXPIRE", pk);
     c.arg(ttl_millis(ttl)?);
     Ok(Op::new(Request::Cmd(c), |reply, _| {
@@ -233,9 +229,7 @@ pub(crate) fn expire<M: Model>(
 }
 
 /// `ttl`: the remaining time to live, `None` for a document that does not expire.
-pub(crate) fn ttl<M: Model>(
-    pk: impl fmt::Display,
-) -> Op<Option<Duration>, impl Parse<Option<Duration>>> {
+pub(crate) fn ttl<M: Model>(pk: &str) -> Op<Option<Duration>, impl Parse<Option<Duration>>> {
     let key = M::key_layout().key(pk);
     let c = cmd("PTTL").arg(&key).to_owned();
     Op::new(Request::Cmd(c), move |reply, _| {

@@ -82,6 +82,83 @@ macro_rules! int_pk {
 }
 int_pk!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
 
+/// A primary key as the operations that look documents up take it
+/// ([`get`](crate::AsyncModel::get), `get_optional`, `delete`, `exists`,
+/// `expire`, `ttl`, `get_many`): `&str`, `String`, a `Uuid`, an integer, or the
+/// model's own primary key field, also when it is an `Option`
+/// (`User::get(&mut con, &user.pk)`).
+///
+/// ```
+/// use redis_om_core::PkArg;
+/// assert_eq!(PkArg::pk_part("01J").as_deref(), Some("01J"));
+/// assert_eq!(PkArg::pk_part(&Some("01J".to_string())).as_deref(), Some("01J"));
+/// assert_eq!(PkArg::pk_part(&42u64).as_deref(), Some("42"));
+/// // An empty key (`None`, `""`) names no document.
+/// assert_eq!(PkArg::pk_part(&None::<String>), None);
+/// assert_eq!(PkArg::pk_part(""), None);
+/// ```
+pub trait PkArg {
+    /// The key as it appears at the end of the Redis key, or `None` when it is empty.
+    fn pk_part(&self) -> Option<Cow<'_, str>>;
+}
+
+impl PkArg for str {
+    fn pk_part(&self) -> Option<Cow<'_, str>> {
+        (!self.is_empty()).then_some(Cow::Borrowed(self))
+    }
+}
+
+impl PkArg for String {
+    fn pk_part(&self) -> Option<Cow<'_, str>> {
+        self.as_str().pk_part()
+    }
+}
+
+impl PkArg for Cow<'_, str> {
+    fn pk_part(&self) -> Option<Cow<'_, str>> {
+        self.as_ref().pk_part()
+    }
+}
+
+impl PkArg for uuid::Uuid {
+    fn pk_part(&self) -> Option<Cow<'_, str>> {
+        self.key_part()
+    }
+}
+
+impl<T: PkArg + ?Sized> PkArg for &T {
+    fn pk_part(&self) -> Option<Cow<'_, str>> {
+        (**self).pk_part()
+    }
+}
+
+impl<T: PkArg> PkArg for Option<T> {
+    fn pk_part(&self) -> Option<Cow<'_, str>> {
+        self.as_ref().and_then(T::pk_part)
+    }
+}
+
+macro_rules! int_pk_arg {
+    ($($t:ty),*) => {$(
+        impl PkArg for $t {
+            fn pk_part(&self) -> Option<Cow<'_, str>> {
+                self.key_part()
+            }
+        }
+    )*};
+}
+int_pk_arg!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+/// The key part of `pk` for model `model`, or the error of an empty key.
+pub(crate) fn required<'p>(pk: &'p impl PkArg, model: &str) -> crate::Result<Cow<'p, str>> {
+    pk.pk_part().ok_or_else(|| {
+        crate::Error::InvalidArgument(format!(
+            "{model}: the primary key is empty (None or \"\"), so it names no document: \
+             save the document first (save fills its key), or pass the key"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

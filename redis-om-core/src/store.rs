@@ -1,7 +1,6 @@
 //! The operations on models: [`AsyncModel`] and [`SyncModel`], with the same
 //! method names (as redis-rs's `AsyncCommands` and `Commands`); import the one you use.
 
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use redis::{aio, ConnectionLike, Value};
 use crate::error::Result;
 use crate::model::{Model, SaveOptions};
 use crate::ops;
+use crate::pk::PkArg;
 use crate::scan::{PkIter, PkScan};
 
 /// Async operations on a [`Model`], on any `redis::aio::ConnectionLike`
@@ -93,11 +93,10 @@ pub trait AsyncModel: Model {
     ) -> impl Future<Output = Result<Vec<Option<Self>>>> + Send
     where
         C: aio::ConnectionLike + Send,
-        P: fmt::Display,
+        P: PkArg,
     {
-        let layout = Self::key_layout();
-        let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
-        async move { crate::bulk::get_many(&mut crate::exec::AsyncExec(con), keys).await }
+        let keys = keys_of::<Self, P>(pks);
+        async move { crate::bulk::get_many(&mut crate::exec::AsyncExec(con), keys?).await }
     }
 
     /// Like [`get_many`](AsyncModel::get_many), with each document's own
@@ -109,64 +108,77 @@ pub trait AsyncModel: Model {
     ) -> impl Future<Output = Result<Vec<Result<Option<Self>>>>> + Send
     where
         C: aio::ConnectionLike + Send,
-        P: fmt::Display,
+        P: PkArg,
     {
-        let layout = Self::key_layout();
-        let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
-        async move { crate::bulk::get_many_each(&mut crate::exec::AsyncExec(con), &keys).await }
+        let keys = keys_of::<Self, P>(pks);
+        async move { crate::bulk::get_many_each(&mut crate::exec::AsyncExec(con), &keys?).await }
     }
 
-    /// The document with primary key `pk`, or [`Error::NotFound`](crate::Error::NotFound).
-    fn get<C>(con: &mut C, pk: impl fmt::Display) -> impl Future<Output = Result<Self>> + Send
+    /// The document with primary key `pk`, or [`Error::NotFound`](crate::Error::NotFound)
+    /// (see [`get_optional`](AsyncModel::get_optional) for a cache lookup).
+    /// `pk` is a [`PkArg`]: `&str`, `String`, a `Uuid`, an integer or the
+    /// model's own key field (`&user.pk`); an empty one is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    fn get<C>(con: &mut C, pk: impl PkArg) -> impl Future<Output = Result<Self>> + Send
     where
         C: aio::ConnectionLike + Send,
     {
-        let op = ops::get::<Self>(pk);
-        async move { op.run_async(con).await }
+        let op = required::<Self>(&pk).map(|pk| ops::get::<Self>(&pk));
+        async move { op?.run_async(con).await }
+    }
+
+    /// The document with primary key `pk`, or `None` when there is none (a
+    /// cache miss is not an error here).
+    fn get_optional<C>(
+        con: &mut C,
+        pk: impl PkArg,
+    ) -> impl Future<Output = Result<Option<Self>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = required::<Self>(&pk).map(|pk| ops::get::<Self>(&pk));
+        async move { optional(op?.run_async(con).await) }
     }
 
     /// Deletes the document; returns whether it existed.
-    fn delete<C>(con: &mut C, pk: impl fmt::Display) -> impl Future<Output = Result<bool>> + Send
+    fn delete<C>(con: &mut C, pk: impl PkArg) -> impl Future<Output = Result<bool>> + Send
     where
         C: aio::ConnectionLike + Send,
     {
-        let op = ops::delete::<Self>(pk);
-        async move { op.run_async(con).await }
+        let op = required::<Self>(&pk).map(|pk| ops::delete::<Self>(&pk));
+        async move { op?.run_async(con).await }
     }
 
     /// Whether a document with primary key `pk` exists.
-    fn exists<C>(con: &mut C, pk: impl fmt::Display) -> impl Future<Output = Result<bool>> + Send
+    fn exists<C>(con: &mut C, pk: impl PkArg) -> impl Future<Output = Result<bool>> + Send
     where
         C: aio::ConnectionLike + Send,
     {
-        let op = ops::exists::<Self>(pk);
-        async move { op.run_async(con).await }
+        let op = required::<Self>(&pk).map(|pk| ops::exists::<Self>(&pk));
+        async move { op?.run_async(con).await }
     }
 
     /// Makes the document expire after `ttl`; returns whether it existed.
     fn expire<C>(
         con: &mut C,
-        pk: impl fmt::Display,
+        pk: impl PkArg,
         ttl: Duration,
     ) -> impl Future<Output = Result<bool>> + Send
     where
         C: aio::ConnectionLike + Send,
     {
-        let op = ops::expire::<Self>(pk, ttl);
+        let op = required::<Self>(&pk).and_then(|pk| ops::expire::<Self>(&pk, ttl));
         async move { op?.run_async(con).await }
     }
 
     /// The remaining time to live: `None` when the document does not expire,
     /// [`Error::NotFound`](crate::Error::NotFound) when it does not exist.
-    fn ttl<C>(
-        con: &mut C,
-        pk: impl fmt::Display,
-    ) -> impl Future<Output = Result<Option<Duration>>> + Send
+    fn ttl<C>(con: &mut C, pk: impl PkArg) -> impl Future<Output = Result<Option<Duration>>> + Send
     where
         C: aio::ConnectionLike + Send,
     {
-        let op = ops::ttl::<Self>(pk);
-        async move { op.run_async(con).await }
+        let op = required::<Self>(&pk).map(|pk| ops::ttl::<Self>(&pk));
+        async move { op?.run_async(con).await }
     }
 
     /// The state of the model's search index (`FT.INFO`): how many documents
@@ -195,26 +207,30 @@ pub trait AsyncModel: Model {
     /// let pks: Vec<String> = User::all_pks(con).try_collect().await?;
     /// # Ok(()) }
     /// ```
-    fn all_pks<C>(con: &mut C) -> impl Stream<Item = Result<String>> + Send + '_
+    fn all_pks<C>(con: &mut C) -> impl Stream<Item = Result<String>> + Send + Unpin + '_
     where
         C: aio::ConnectionLike + Send,
     {
-        futures_util::stream::unfold((con, PkScan::new::<Self>()), |(con, mut scan)| async move {
-            loop {
-                if let Some(item) = scan.pop() {
-                    return Some((item, (con, scan)));
+        // Boxed, so that the stream is `Unpin`: `.next()` works without pinning.
+        Box::pin(futures_util::stream::unfold(
+            (con, PkScan::new::<Self>()),
+            |(con, mut scan)| async move {
+                loop {
+                    if let Some(item) = scan.pop() {
+                        return Some((item, (con, scan)));
+                    }
+                    let cmd = scan.next_cmd()?;
+                    let fed = match cmd.query_async::<Value>(con).await {
+                        Ok(reply) => scan.feed(reply),
+                        Err(err) => Err(crate::Error::from_redis(err)),
+                    };
+                    if let Err(err) = fed {
+                        scan.finish();
+                        return Some((Err(err), (con, scan)));
+                    }
                 }
-                let cmd = scan.next_cmd()?;
-                let fed = match cmd.query_async::<Value>(con).await {
-                    Ok(reply) => scan.feed(reply),
-                    Err(err) => Err(crate::Error::from_redis(err)),
-                };
-                if let Err(err) = fed {
-                    scan.finish();
-                    return Some((Err(err), (con, scan)));
-                }
-            }
-        })
+            },
+        ))
     }
 }
 
@@ -269,22 +285,20 @@ pub trait SyncModel: Model {
     }
 
     /// See [`AsyncModel::get_many`].
-    fn get_many<C: ConnectionLike + Send, P: fmt::Display>(
+    fn get_many<C: ConnectionLike + Send, P: PkArg>(
         con: &mut C,
         pks: impl IntoIterator<Item = P>,
     ) -> Result<Vec<Option<Self>>> {
-        let layout = Self::key_layout();
-        let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
+        let keys = keys_of::<Self, P>(pks)?;
         crate::exec::block_on(crate::bulk::get_many(&mut crate::exec::SyncExec(con), keys))
     }
 
     /// See [`AsyncModel::get_many_each`].
-    fn get_many_each<C: ConnectionLike + Send, P: fmt::Display>(
+    fn get_many_each<C: ConnectionLike + Send, P: PkArg>(
         con: &mut C,
         pks: impl IntoIterator<Item = P>,
     ) -> Result<Vec<Result<Option<Self>>>> {
-        let layout = Self::key_layout();
-        let keys: Vec<String> = pks.into_iter().map(|pk| layout.key(pk)).collect();
+        let keys = keys_of::<Self, P>(pks)?;
         crate::exec::block_on(crate::bulk::get_many_each(
             &mut crate::exec::SyncExec(con),
             &keys,
@@ -292,32 +306,33 @@ pub trait SyncModel: Model {
     }
 
     /// See [`AsyncModel::get`].
-    fn get<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<Self> {
-        ops::get::<Self>(pk).run_sync(con)
+    fn get<C: ConnectionLike>(con: &mut C, pk: impl PkArg) -> Result<Self> {
+        ops::get::<Self>(&required::<Self>(&pk)?).run_sync(con)
+    }
+
+    /// See [`AsyncModel::get_optional`].
+    fn get_optional<C: ConnectionLike>(con: &mut C, pk: impl PkArg) -> Result<Option<Self>> {
+        optional(ops::get::<Self>(&required::<Self>(&pk)?).run_sync(con))
     }
 
     /// See [`AsyncModel::delete`].
-    fn delete<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<bool> {
-        ops::delete::<Self>(pk).run_sync(con)
+    fn delete<C: ConnectionLike>(con: &mut C, pk: impl PkArg) -> Result<bool> {
+        ops::delete::<Self>(&required::<Self>(&pk)?).run_sync(con)
     }
 
     /// See [`AsyncModel::exists`].
-    fn exists<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<bool> {
-        ops::exists::<Self>(pk).run_sync(con)
+    fn exists<C: ConnectionLike>(con: &mut C, pk: impl PkArg) -> Result<bool> {
+        ops::exists::<Self>(&required::<Self>(&pk)?).run_sync(con)
     }
 
     /// See [`AsyncModel::expire`].
-    fn expire<C: ConnectionLike>(
-        con: &mut C,
-        pk: impl fmt::Display,
-        ttl: Duration,
-    ) -> Result<bool> {
-        ops::expire::<Self>(pk, ttl)?.run_sync(con)
+    fn expire<C: ConnectionLike>(con: &mut C, pk: impl PkArg, ttl: Duration) -> Result<bool> {
+        ops::expire::<Self>(&required::<Self>(&pk)?, ttl)?.run_sync(con)
     }
 
     /// See [`AsyncModel::ttl`].
-    fn ttl<C: ConnectionLike>(con: &mut C, pk: impl fmt::Display) -> Result<Option<Duration>> {
-        ops::ttl::<Self>(pk).run_sync(con)
+    fn ttl<C: ConnectionLike>(con: &mut C, pk: impl PkArg) -> Result<Option<Duration>> {
+        ops::ttl::<Self>(&required::<Self>(&pk)?).run_sync(con)
     }
 
     /// See [`AsyncModel::index_status`].
@@ -334,3 +349,25 @@ pub trait SyncModel: Model {
 }
 
 impl<M: Model> SyncModel for M {}
+
+/// The key part of `pk` for model `M` (see [`crate::pk::required`]).
+fn required<M: Model>(pk: &impl PkArg) -> Result<std::borrow::Cow<'_, str>> {
+    crate::pk::required(pk, std::any::type_name::<M>())
+}
+
+/// `Ok(None)` for a document that does not exist.
+fn optional<M>(found: Result<M>) -> Result<Option<M>> {
+    match found {
+        Ok(model) => Ok(Some(model)),
+        Err(crate::Error::NotFound { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The keys of `pks`; an empty one is an error.
+fn keys_of<M: Model, P: PkArg>(pks: impl IntoIterator<Item = P>) -> Result<Vec<String>> {
+    let layout = M::key_layout();
+    pks.into_iter()
+        .map(|pk| required::<M>(&pk).map(|part| layout.key(part)))
+        .collect()
+}

@@ -211,6 +211,60 @@ impl<M: Model> Query<M> {
     }
 }
 
+/// One page of results ([`AsyncQuery::page`]) and the total number of
+/// matches, for a paginated API. It dereferences to a slice of the items and
+/// compares equal to a `Vec` of them.
+///
+/// ```
+/// let page = redis_om_core::Page { items: vec!["a", "b"], total: 40 };
+/// assert_eq!(page.len(), 2);
+/// assert_eq!(page, vec!["a", "b"]);
+/// assert_eq!(page.pages(10), 4);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page<T> {
+    /// The matches on this page, in order.
+    pub items: Vec<T>,
+    /// How many documents match the query in all (on every page).
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    /// How many pages of `per_page` items the matches fill.
+    pub fn pages(&self, per_page: u64) -> u64 {
+        self.total.div_ceil(per_page.max(1))
+    }
+}
+
+impl<T> std::ops::Deref for Page<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
+impl<T: PartialEq> PartialEq<Vec<T>> for Page<T> {
+    fn eq(&self, other: &Vec<T>) -> bool {
+        self.items == *other
+    }
+}
+
+impl<T> IntoIterator for Page<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Page<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
 /// A query that returns chosen fields: [`Query::select`].
 #[must_use = "a query does nothing until it is run (`all`, `first`, `count`, `page`, ...)"]
 pub struct Select<M, P> {

@@ -8,7 +8,7 @@ use redis::{aio, Cmd, ConnectionLike, Value};
 
 use super::reply::{self, Row};
 use super::sealed::Search;
-use super::{Plan, SEARCH_WINDOW};
+use super::{Page, Plan, SEARCH_WINDOW};
 use crate::error::{Error, Result};
 use crate::exec::{block_on, AsyncExec, Exec, SyncExec};
 
@@ -28,6 +28,8 @@ pub(crate) struct Scan {
     rows: std::vec::IntoIter<Row>,
     /// The match count the first aggregate reply gave.
     total: Option<u64>,
+    /// The match count `FT.SEARCH` gave before a sorted read (see [`Scan::counted`]).
+    counted: Option<u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -55,6 +57,7 @@ impl Scan {
             state: State::Start,
             rows: Vec::new().into_iter(),
             total: None,
+            counted: None,
         }
     }
 
@@ -94,6 +97,7 @@ impl Scan {
         match self.state {
             State::CountSent => {
                 let (total, _) = reply::search(reply)?;
+                self.counted = Some(total);
                 self.state = State::Counted(total);
             }
             State::AggregateSent | State::ReadSent => {
@@ -144,6 +148,13 @@ impl Scan {
     pub(crate) fn total(&self) -> Option<u64> {
         self.total
     }
+
+    /// How many documents match, when a sorted read counted them with
+    /// `FT.SEARCH` first (not for a scoped plan: that count includes the
+    /// documents left out).
+    pub(crate) fn counted(&self) -> Option<u64> {
+        self.counted.filter(|_| !self.plan.scoped())
+    }
 }
 
 async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
@@ -166,17 +177,39 @@ async fn scan_to_end<E: Exec>(
     Ok(())
 }
 
-async fn all<Q: Search, E: Exec>(
+async fn all<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Vec<Q::Item>> {
+    Ok(read(query, exec, None).await?.0)
+}
+
+/// A page, with the total number of matches: `FT.SEARCH` reports it with
+/// the page; a page read through the cursor counts separately.
+async fn page<Q: Search, E: Exec>(
+    query: &Q,
+    exec: &mut E,
+    offset: u64,
+    limit: u64,
+) -> Result<Page<Q::Item>> {
+    let (items, total) = read(query, exec, Some((offset, limit))).await?;
+    let total = match total {
+        Some(total) => total,
+        None => count(query, exec).await?,
+    };
+    Ok(Page { items, total })
+}
+
+/// The matches (a page of them with `limit`), and the total number of
+/// matches when a reply said it.
+async fn read<Q: Search, E: Exec>(
     query: &Q,
     exec: &mut E,
     limit: Option<(u64, u64)>,
-) -> Result<Vec<Q::Item>> {
+) -> Result<(Vec<Q::Item>, Option<u64>)> {
     let Some(plan) = query.plan()? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Some(0)));
     };
     if let Some((offset, count)) = limit {
         if count == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         // One `FT.SEARCH` when the page lies inside the default window; a server
         // configured with a smaller `MAXSEARCHRESULTS` refuses it or cuts it
@@ -187,7 +220,7 @@ async fn all<Q: Search, E: Exec>(
                     let (total, rows) = reply::search(reply)?;
                     let read = rows.len() as u64;
                     if read >= count || total <= offset.saturating_add(read) {
-                        return decode_all(query, rows);
+                        return Ok((decode_all(query, rows)?, Some(total)));
                     }
                 }
                 Err(err) if is_window_error(&err) => {}
@@ -213,7 +246,16 @@ async fn all<Q: Search, E: Exec>(
             }
         }
     }
-    Ok(out)
+    Ok((out, scan.counted()))
+}
+
+/// `Ok(None)` when nothing matched.
+fn optional<T>(found: Result<T>) -> Result<Option<T>> {
+    match found {
+        Ok(item) => Ok(Some(item)),
+        Err(Error::NoMatch { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// `FT.SEARCH`'s refusal of a page past `MAXSEARCHRESULTS` (`LIMIT exceeds
@@ -325,7 +367,7 @@ pub trait AsyncQuery: Search + Sized {
     where
         C: aio::ConnectionLike + Send,
     {
-        async move { all(self, &mut AsyncExec(con), None).await }
+        async move { all(self, &mut AsyncExec(con)).await }
     }
 
     /// The first match (in sort order), or [`Error::NoMatch`] (for which
@@ -337,6 +379,17 @@ pub trait AsyncQuery: Search + Sized {
         async move { first(self, &mut AsyncExec(con)).await }
     }
 
+    /// The first match (in sort order), or `None` when nothing matches.
+    fn first_optional<C>(
+        &self,
+        con: &mut C,
+    ) -> impl Future<Output = Result<Option<Self::Item>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { optional(first(self, &mut AsyncExec(con)).await) }
+    }
+
     /// How many documents match (`LIMIT 0 0`: no document is sent).
     fn count<C>(&self, con: &mut C) -> impl Future<Output = Result<u64>> + Send
     where
@@ -346,17 +399,19 @@ pub trait AsyncQuery: Search + Sized {
     }
 
     /// `limit` matches after skipping `offset` (in sort order; give the query a
-    /// `sort_by` for stable pages).
+    /// `sort_by` for stable pages), with the total number of matches
+    /// ([`Page::total`], from the same `FT.SEARCH`: no second round trip).
+    /// Any `limit` works (`u64::MAX`: the rest).
     fn page<C>(
         &self,
         con: &mut C,
         offset: u64,
         limit: u64,
-    ) -> impl Future<Output = Result<Vec<Self::Item>>> + Send
+    ) -> impl Future<Output = Result<Page<Self::Item>>> + Send
     where
         C: aio::ConnectionLike + Send,
     {
-        async move { all(self, &mut AsyncExec(con), Some((offset, limit))).await }
+        async move { page(self, &mut AsyncExec(con), offset, limit).await }
     }
 
     /// Deletes every matching document; returns how many were deleted.
@@ -373,7 +428,10 @@ pub trait AsyncQuery: Search + Sized {
     /// stream continues; a server error ends it. A stream dropped early leaves
     /// its server cursor to expire (RediSearch's cursor idle timeout, 300 s by
     /// default).
-    fn stream<'a, C>(self, con: &'a mut C) -> impl Stream<Item = Result<Self::Item>> + Send + 'a
+    fn stream<'a, C>(
+        self,
+        con: &'a mut C,
+    ) -> impl Stream<Item = Result<Self::Item>> + Send + Unpin + 'a
     where
         C: aio::ConnectionLike + Send,
         Self: Send + 'a,
@@ -381,41 +439,45 @@ pub trait AsyncQuery: Search + Sized {
         let scan = self
             .plan()
             .map(|plan| plan.map(|plan| Scan::new(plan, None)));
-        futures_util::stream::unfold((con, scan, self), |(con, mut scan, query)| async move {
-            let active = match &mut scan {
-                Ok(Some(active)) => active,
-                Ok(None) => return None,
-                Err(_) => {
-                    let err = std::mem::replace(&mut scan, Ok(None)).err()?;
-                    return Some((Err(err), (con, scan, query)));
-                }
-            };
-            loop {
-                while let Some(row) = active.pop() {
-                    match query.decode(row) {
-                        Ok(Some(item)) => return Some((Ok(item), (con, scan, query))),
-                        Ok(None) => {}
-                        // A document that does not decode is reported; the stream goes on.
-                        Err(err) => return Some((Err(err), (con, scan, query))),
+        // Boxed, so that the stream is `Unpin`: `.next()` works without pinning.
+        Box::pin(futures_util::stream::unfold(
+            (con, scan, self),
+            |(con, mut scan, query)| async move {
+                let active = match &mut scan {
+                    Ok(Some(active)) => active,
+                    Ok(None) => return None,
+                    Err(_) => {
+                        let err = std::mem::replace(&mut scan, Ok(None)).err()?;
+                        return Some((Err(err), (con, scan, query)));
+                    }
+                };
+                loop {
+                    while let Some(row) = active.pop() {
+                        match query.decode(row) {
+                            Ok(Some(item)) => return Some((Ok(item), (con, scan, query))),
+                            Ok(None) => {}
+                            // A document that does not decode is reported; the stream goes on.
+                            Err(err) => return Some((Err(err), (con, scan, query))),
+                        }
+                    }
+                    let cmd = active.next_cmd()?;
+                    if let Err(err) =
+                        crate::live_schema::check(&mut AsyncExec(&mut *con), active.plan()).await
+                    {
+                        active.finish();
+                        return Some((Err(err), (con, scan, query)));
+                    }
+                    let fed = match cmd.query_async::<Value>(con).await {
+                        Ok(reply) => active.feed(reply),
+                        Err(err) => Err(active.plan().error(err)),
+                    };
+                    if let Err(err) = fed {
+                        active.finish();
+                        return Some((Err(err), (con, scan, query)));
                     }
                 }
-                let cmd = active.next_cmd()?;
-                if let Err(err) =
-                    crate::live_schema::check(&mut AsyncExec(&mut *con), active.plan()).await
-                {
-                    active.finish();
-                    return Some((Err(err), (con, scan, query)));
-                }
-                let fed = match cmd.query_async::<Value>(con).await {
-                    Ok(reply) => active.feed(reply),
-                    Err(err) => Err(active.plan().error(err)),
-                };
-                if let Err(err) = fed {
-                    active.finish();
-                    return Some((Err(err), (con, scan, query)));
-                }
-            }
-        })
+            },
+        ))
     }
 }
 
@@ -426,12 +488,17 @@ impl<Q: Search> AsyncQuery for Q {}
 pub trait SyncQuery: Search + Sized {
     /// See [`AsyncQuery::all`].
     fn all<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<Vec<Self::Item>> {
-        block_on(all(self, &mut SyncExec(con), None))
+        block_on(all(self, &mut SyncExec(con)))
     }
 
     /// See [`AsyncQuery::first`].
     fn first<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<Self::Item> {
         block_on(first(self, &mut SyncExec(con)))
+    }
+
+    /// See [`AsyncQuery::first_optional`].
+    fn first_optional<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<Option<Self::Item>> {
+        optional(block_on(first(self, &mut SyncExec(con))))
     }
 
     /// See [`AsyncQuery::count`].
@@ -445,8 +512,8 @@ pub trait SyncQuery: Search + Sized {
         con: &mut C,
         offset: u64,
         limit: u64,
-    ) -> Result<Vec<Self::Item>> {
-        block_on(all(self, &mut SyncExec(con), Some((offset, limit))))
+    ) -> Result<Page<Self::Item>> {
+        block_on(page(self, &mut SyncExec(con), offset, limit))
     }
 
     /// See [`AsyncQuery::delete`].
