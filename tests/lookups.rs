@@ -51,7 +51,19 @@ async fn the_primary_key_field_itself_looks_documents_up() {
             UserReadCache::delete(con, "").await,
             Err(Error::InvalidArgument(_))
         ));
+        // reload: another writer changed the document; this copy catches up.
+        let mut theirs = u.clone();
+        theirs.name = "changed elsewhere".into();
+        theirs.save(con).await.unwrap();
+        let mut mine = u.clone();
+        mine.reload(con).await.unwrap();
+        assert_eq!(mine, theirs);
         assert!(UserReadCache::delete(con, &u.pk).await.unwrap());
+        assert!(mine.reload(con).await.unwrap_err().is_not_found());
+        assert!(matches!(
+            user("unsaved").reload(con).await,
+            Err(Error::InvalidArgument(_))
+        ));
     }
 }
 
@@ -154,6 +166,10 @@ fn the_blocking_forms_are_the_same() {
     assert_eq!(SyncQuery::first_optional(&q, con).unwrap(), Some(u.clone()));
     let page = SyncQuery::page(&q, con, 0, 10).unwrap();
     assert_eq!((page.len(), page.total), (1, 1));
+    let mut copy = u.clone();
+    copy.name = "stale".into();
+    SyncModel::reload(&mut copy, con).unwrap();
+    assert_eq!(copy, u);
     assert!(<UserReadCache as SyncModel>::delete(con, &u.pk).unwrap());
     assert_eq!(SyncQuery::first_optional(&q, con).unwrap(), None);
 }

@@ -127,6 +127,21 @@ pub trait AsyncModel: Model {
         async move { op?.run_async(con).await }
     }
 
+    /// Reads this document again from Redis (by its primary key), replacing
+    /// every field: redis-om-python's `reload`. [`Error::NotFound`](crate::Error::NotFound)
+    /// when it is gone; an unsaved model (empty key) is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    fn reload<C>(&mut self, con: &mut C) -> impl Future<Output = Result<()>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = required::<Self>(&self.primary_key()).map(|pk| ops::get::<Self>(&pk));
+        async move {
+            *self = op?.run_async(con).await?;
+            Ok(())
+        }
+    }
+
     /// The document with primary key `pk`, or `None` when there is none (a
     /// cache miss is not an error here).
     fn get_optional<C>(
@@ -308,6 +323,12 @@ pub trait SyncModel: Model {
     /// See [`AsyncModel::get`].
     fn get<C: ConnectionLike>(con: &mut C, pk: impl PkArg) -> Result<Self> {
         ops::get::<Self>(&required::<Self>(&pk)?).run_sync(con)
+    }
+
+    /// See [`AsyncModel::reload`].
+    fn reload<C: ConnectionLike>(&mut self, con: &mut C) -> Result<()> {
+        *self = ops::get::<Self>(&required::<Self>(&self.primary_key())?).run_sync(con)?;
+        Ok(())
     }
 
     /// See [`AsyncModel::get_optional`].
