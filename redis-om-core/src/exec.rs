@@ -60,15 +60,33 @@ impl<C: ConnectionLike + Send> Exec for SyncExec<'_, C> {
 }
 
 /// Drives a future built on [`SyncExec`] to completion. Such a future never
-/// waits on anything, so it is ready at its first poll; the loop only guards
-/// that invariant.
+/// waits on anything, so it is ready at its first poll. A future that is not
+/// would wait for a wake-up that never comes (an async step slipped into a
+/// blocking flow): that is a bug in redis-om, reported loudly instead of
+/// spinning a core forever.
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::yield_now();
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => unreachable!(
+            "redis-om bug: a blocking call awaited something that is not ready; please report it"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ready_flow_completes_at_its_first_poll() {
+        assert_eq!(block_on(async { 1 + std::future::ready(2).await }), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "redis-om bug")]
+    fn a_flow_that_would_wait_fails_loudly() {
+        block_on(std::future::pending::<()>());
     }
 }
