@@ -20,9 +20,19 @@ pub enum Error {
     /// connections: 500 ms by default, set with [`connect_with`](crate::connect_with)).
     /// The command may or may not have been applied.
     #[error(
-        "the Redis server did not answer in time (the command may or may not have been applied): {0}"
+        "the Redis server did not answer in time (the command may or may not have been applied)"
     )]
     Timeout(#[source] redis::RedisError),
+
+    /// The server answered with a reply of a shape redis-om does not read (a
+    /// server or module version it does not know, or a proxy in between).
+    #[error("unexpected reply to {command}: {detail}")]
+    UnexpectedReply {
+        /// The command that got the reply (`SCAN`, `FT.SEARCH`, …).
+        command: &'static str,
+        /// What came back, or what was missing from it.
+        detail: String,
+    },
 
     /// No document is stored at `key`.
     #[error("no document found at key {key:?}")]

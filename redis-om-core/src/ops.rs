@@ -8,12 +8,11 @@ use crate::error::{Error, Result};
 use crate::model::{bytes_of, describe, Condition, Encoded, Model, SaveOptions, Storage, Stored};
 use crate::request::{Op, Parse, Request, SAVE_SCRIPT};
 
-fn unexpected(command: &str, reply: &Value) -> Error {
-    Error::Redis(redis::RedisError::from((
-        redis::ErrorKind::Parse,
-        "unexpected reply",
-        format!("{command} answered {}", describe(reply)),
-    )))
+fn unexpected(command: &'static str, reply: &Value) -> Error {
+    Error::UnexpectedReply {
+        command,
+        detail: format!("answered {}", describe(reply)),
+    }
 }
 
 fn int_reply(command: &'static str, reply: Value) -> Result<i64> {

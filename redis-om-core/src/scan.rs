@@ -71,12 +71,9 @@ impl PkScan {
     /// Takes a `SCAN` reply: `[cursor, [key, …]]`.
     pub(crate) fn feed(&mut self, reply: Value) -> Result<()> {
         // The caller calls `finish` on error.
-        let bad = |v: &Value| {
-            Error::Redis(redis::RedisError::from((
-                redis::ErrorKind::Parse,
-                "unexpected reply",
-                format!("SCAN answered {}", describe(v)),
-            )))
+        let bad = |v: &Value| Error::UnexpectedReply {
+            command: "SCAN",
+            detail: format!("answered {}", describe(v)),
         };
         let Value::Array(mut parts) = reply else {
             return Err(bad(&reply));

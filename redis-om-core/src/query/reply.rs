@@ -52,7 +52,10 @@ pub(crate) fn attr<'v>(attrs: &'v Value, name: &str) -> Option<&'v [u8]> {
 }
 
 fn bad(what: &str) -> Error {
-    Error::decode("", None, format!("unexpected search reply: {what}"))
+    Error::UnexpectedReply {
+        command: "FT.SEARCH/FT.AGGREGATE",
+        detail: what.to_owned(),
+    }
 }
 
 fn map_get<'v>(pairs: &'v mut [(Value, Value)], name: &str) -> Option<&'v mut Value> {
@@ -230,6 +233,11 @@ mod tests {
         let (_, rows, id) = cursor(resp3).unwrap();
         assert_eq!(id, 0);
         assert_eq!(rows[0].key(), ("k:2"));
-        assert!(cursor(Value::Int(1)).is_err());
+        // A reply of another shape is one error kind, naming the command.
+        assert!(matches!(
+            cursor(Value::Int(1)),
+            Err(Error::UnexpectedReply { command, .. }) if command.contains("FT.AGGREGATE")
+        ));
+        assert!(matches!(search(Value::Nil), Err(Error::UnexpectedReply { .. })));
     }
 }

@@ -335,7 +335,12 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
         if any {
             match exec.query(&unlink).await.map_err(Error::from_redis)? {
                 Value::Int(n) => deleted += u64::try_from(n).unwrap_or(0),
-                _ => return Err(Error::decode("", None, "UNLINK did not return a count")),
+                other => {
+                    return Err(Error::UnexpectedReply {
+                        command: "UNLINK",
+                        detail: format!("answered {}, not a count", crate::model::describe(&other)),
+                    })
+                }
             }
         }
     }
