@@ -10,7 +10,7 @@ use std::time::Duration;
 use redis::{aio, Cmd, ConnectionLike, Pipeline, RedisResult, Value};
 
 /// Runs commands on a connection, async or blocking.
-pub(crate) trait Exec: Send {
+pub(crate) trait Exec {
     fn query(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send;
     fn query_pipe(
         &mut self,
@@ -43,7 +43,7 @@ impl<C: aio::ConnectionLike + Send> Exec for AsyncExec<'_, C> {
 
 pub(crate) struct SyncExec<'c, C>(pub(crate) &'c mut C);
 
-impl<C: ConnectionLike + Send> Exec for SyncExec<'_, C> {
+impl<C: ConnectionLike> Exec for SyncExec<'_, C> {
     fn query(&mut self, cmd: &Cmd) -> impl Future<Output = RedisResult<Value>> + Send {
         std::future::ready(cmd.query(self.0))
     }

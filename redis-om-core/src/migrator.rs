@@ -238,7 +238,7 @@ impl Migrator {
     ///
     /// # Errors
     /// See [`run`](Self::run).
-    pub fn run_sync<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<MigrationReport> {
+    pub fn run_sync<C: ConnectionLike>(&self, con: &mut C) -> Result<MigrationReport> {
         block_on(self.migrate(&mut SyncExec(con), false))
     }
 
@@ -257,7 +257,7 @@ impl Migrator {
     ///
     /// # Errors
     /// See [`run`](Self::run).
-    pub fn dry_run_sync<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<MigrationReport> {
+    pub fn dry_run_sync<C: ConnectionLike>(&self, con: &mut C) -> Result<MigrationReport> {
         block_on(self.migrate(&mut SyncExec(con), true))
     }
 

@@ -292,7 +292,7 @@ pub trait SyncModel: Model {
     }
 
     /// See [`AsyncModel::save_all`].
-    fn save_all<C: ConnectionLike + Send>(con: &mut C, models: &mut [Self]) -> Result<Vec<String>> {
+    fn save_all<C: ConnectionLike>(con: &mut C, models: &mut [Self]) -> Result<Vec<String>> {
         crate::exec::block_on(crate::bulk::save_all(
             &mut crate::exec::SyncExec(con),
             models,
@@ -300,7 +300,7 @@ pub trait SyncModel: Model {
     }
 
     /// See [`AsyncModel::get_many`].
-    fn get_many<C: ConnectionLike + Send, P: PkArg>(
+    fn get_many<C: ConnectionLike, P: PkArg>(
         con: &mut C,
         pks: impl IntoIterator<Item = P>,
     ) -> Result<Vec<Option<Self>>> {
@@ -309,7 +309,7 @@ pub trait SyncModel: Model {
     }
 
     /// See [`AsyncModel::get_many_each`].
-    fn get_many_each<C: ConnectionLike + Send, P: PkArg>(
+    fn get_many_each<C: ConnectionLike, P: PkArg>(
         con: &mut C,
         pks: impl IntoIterator<Item = P>,
     ) -> Result<Vec<Result<Option<Self>>>> {

@@ -238,6 +238,9 @@ mod tests {
             cursor(Value::Int(1)),
             Err(Error::UnexpectedReply { command, .. }) if command.contains("FT.AGGREGATE")
         ));
-        assert!(matches!(search(Value::Nil), Err(Error::UnexpectedReply { .. })));
+        assert!(matches!(
+            search(Value::Nil),
+            Err(Error::UnexpectedReply { .. })
+        ));
     }
 }

@@ -492,27 +492,27 @@ impl<Q: Search> AsyncQuery for Q {}
 /// same methods as [`AsyncQuery`], with [`iter`](SyncQuery::iter) for `stream`.
 pub trait SyncQuery: Search + Sized {
     /// See [`AsyncQuery::all`].
-    fn all<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<Vec<Self::Item>> {
+    fn all<C: ConnectionLike>(&self, con: &mut C) -> Result<Vec<Self::Item>> {
         block_on(all(self, &mut SyncExec(con)))
     }
 
     /// See [`AsyncQuery::first`].
-    fn first<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<Self::Item> {
+    fn first<C: ConnectionLike>(&self, con: &mut C) -> Result<Self::Item> {
         block_on(first(self, &mut SyncExec(con)))
     }
 
     /// See [`AsyncQuery::first_optional`].
-    fn first_optional<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<Option<Self::Item>> {
+    fn first_optional<C: ConnectionLike>(&self, con: &mut C) -> Result<Option<Self::Item>> {
         optional(block_on(first(self, &mut SyncExec(con))))
     }
 
     /// See [`AsyncQuery::count`].
-    fn count<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<u64> {
+    fn count<C: ConnectionLike>(&self, con: &mut C) -> Result<u64> {
         block_on(count(self, &mut SyncExec(con)))
     }
 
     /// See [`AsyncQuery::page`].
-    fn page<C: ConnectionLike + Send>(
+    fn page<C: ConnectionLike>(
         &self,
         con: &mut C,
         offset: u64,
@@ -522,7 +522,7 @@ pub trait SyncQuery: Search + Sized {
     }
 
     /// See [`AsyncQuery::delete`].
-    fn delete<C: ConnectionLike + Send>(&self, con: &mut C) -> Result<u64> {
+    fn delete<C: ConnectionLike>(&self, con: &mut C) -> Result<u64> {
         block_on(delete(self, &mut SyncExec(con)))
     }
 
