@@ -12,6 +12,7 @@
 mod attr;
 mod expand;
 mod model;
+mod serde_attrs;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
