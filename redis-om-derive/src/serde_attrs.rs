@@ -8,6 +8,8 @@
 //! serde's derive reports the errors in serde's attributes; they are not
 //! reported twice here.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use serde_derive_internals::{ast, attr, Ctxt, Derive};
@@ -49,9 +51,16 @@ pub(crate) struct SerdeField {
 /// when serde cannot read it (serde's derive then reports why).
 pub(crate) fn struct_fields(input: &syn::DeriveInput) -> Option<Vec<SerdeField>> {
     let input: syn3::DeriveInput = syn3::parse2(input.to_token_stream()).ok()?;
+    // serde's code panics on a few inputs (`camelCase` of a field that starts
+    // with a non-ASCII letter); serde's derive then reports it, this one
+    // does not panic.
+    catch_unwind(AssertUnwindSafe(|| read_struct(&input))).ok()?
+}
+
+fn read_struct(input: &syn3::DeriveInput) -> Option<Vec<SerdeField>> {
     let cx = Ctxt::new();
     let private = Ident::new("__private", Span::call_site());
-    let container = ast::Container::from_ast(&cx, &input, Derive::Serialize, &private);
+    let container = ast::Container::from_ast(&cx, input, Derive::Serialize, &private);
     // Checked (a Ctxt must be), and left to serde's derive to report.
     let serde_errors = cx.check().is_err();
     let container = container?;
@@ -115,6 +124,11 @@ pub(crate) struct Unsupported {
 /// serde option that makes it so (empty when every variant is written as its
 /// serde name).
 pub(crate) fn enum_not_a_string(input: &syn::DeriveInput) -> Vec<Unsupported> {
+    // As in `struct_fields`: what serde's code panics on, serde reports.
+    catch_unwind(AssertUnwindSafe(|| read_enum(input))).unwrap_or_default()
+}
+
+fn read_enum(input: &syn::DeriveInput) -> Vec<Unsupported> {
     let mut out = Vec::new();
     let Ok(parsed) = syn3::parse2::<syn3::DeriveInput>(input.to_token_stream()) else {
         return out;
@@ -221,4 +235,81 @@ pub(crate) fn serde_span(attrs: &[syn::Attribute], key: &str) -> Option<Span> {
             syn::Meta::List(list) => find(list.tokens.clone(), key),
             _ => None,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{struct_fields, Missing};
+
+    fn names(rule: &str, fields: &str) -> Option<Vec<String>> {
+        let input: syn::DeriveInput = syn::parse_str(&format!(
+            "#[serde(rename_all = \"{rule}\")] struct S {{ {fields} }}"
+        ))
+        .unwrap();
+        Some(struct_fields(&input)?.into_iter().map(|f| f.name).collect())
+    }
+
+    #[test]
+    fn rename_all_rules_are_serdes_with_ascii_case() {
+        let fields = "total_cents: u32, élan_vital: u32, r#type: u32";
+        let cases = [
+            ("lowercase", ["total_cents", "élan_vital", "type"]),
+            ("UPPERCASE", ["TOTAL_CENTS", "éLAN_VITAL", "TYPE"]),
+            ("PascalCase", ["TotalCents", "élanVital", "Type"]),
+            ("snake_case", ["total_cents", "élan_vital", "type"]),
+            (
+                "SCREAMING_SNAKE_CASE",
+                ["TOTAL_CENTS", "éLAN_VITAL", "TYPE"],
+            ),
+            ("kebab-case", ["total-cents", "élan-vital", "type"]),
+            (
+                "SCREAMING-KEBAB-CASE",
+                ["TOTAL-CENTS", "éLAN-VITAL", "TYPE"],
+            ),
+        ];
+        for (rule, expected) in cases {
+            assert_eq!(names(rule, fields).unwrap(), expected, "{rule}");
+        }
+        assert_eq!(
+            names("camelCase", "total_cents: u32, vital_élan: u32").unwrap(),
+            ["totalCents", "vitalélan"]
+        );
+    }
+
+    #[test]
+    fn what_serde_panics_on_is_left_to_serde() {
+        // serde_derive panics on camelCase of a field starting with `é`; this
+        // derive reads nothing and does not panic.
+        assert_eq!(names("camelCase", "élan_vital: u32"), None);
+    }
+
+    #[test]
+    fn skip_flatten_default_and_with() {
+        let input: syn::DeriveInput = syn::parse_str(
+            r#"#[serde(default)] struct S {
+                #[serde(skip)] a: u32,
+                #[serde(skip_serializing)] b: u32,
+                #[serde(skip_deserializing)] c: u32,
+                #[serde(flatten)] d: Other,
+                #[serde(default = "five", with = "m", rename = "E")] e: u32,
+                #[serde(default)] f: u32,
+                g: u32,
+            }"#,
+        )
+        .unwrap();
+        let f = struct_fields(&input).unwrap();
+        assert!(f[0].skip_serializing && f[0].skip_deserializing);
+        assert!(f[1].skip_serializing && !f[1].skip_deserializing);
+        assert!(!f[2].skip_serializing && f[2].skip_deserializing);
+        assert!(f[3].flatten);
+        assert_eq!(f[4].name, "E");
+        assert!(f[4].serialize_with);
+        assert_eq!(
+            f[4].deserialize_with.as_ref().unwrap().to_string(),
+            "m :: deserialize"
+        );
+        assert!(matches!(&f[4].missing, Missing::FieldPath(p) if p.to_string() == "five"));
+        assert!(matches!(f[5].missing, Missing::FieldDefault));
+        assert!(matches!(f[6].missing, Missing::StructDefault));
+    }
 }
