@@ -84,6 +84,31 @@ struct Accent {
     first_word: String,
 }
 
+/// A generic model with serde's struct-level `default`: a selected field
+/// missing from a document is taken from the struct's `Default`.
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(default)]
+#[redis_om(global_prefix = "om-test", prefix = "SerdeBox")]
+struct Boxed<T> {
+    pk: Option<String>,
+    #[redis_om(index)]
+    label: String,
+    #[redis_om(index)]
+    weight: u32,
+    content: T,
+}
+
+impl<T: Default> Default for Boxed<T> {
+    fn default() -> Self {
+        Boxed {
+            pk: None,
+            label: "unlabelled".into(),
+            weight: 42,
+            content: T::default(),
+        }
+    }
+}
+
 fn ticket(name: &str, tags: &[&str], nick: Option<&str>, priority: u32, city: &str) -> Ticket {
     Ticket {
         pk: None,
@@ -300,4 +325,30 @@ fn fields_types_can_be_renamed() {
     let _mine = PlaceFields { mine: 2 };
     let handles: TicketQuery = Ticket::fields();
     let _: &PlaceQuery<Ticket> = &handles.place;
+}
+
+#[tokio::test]
+async fn struct_default_fills_selected_fields() {
+    let mut con = common::multiplexed(&common::urls()[1]).await;
+    let con = &mut con;
+    Migrator::new()
+        .model::<Boxed<Vec<u8>>>()
+        .run(con)
+        .await
+        .unwrap();
+    common::clear_prefix(con, Boxed::<Vec<u8>>::key_layout().key_prefix()).await;
+    json_set(
+        con,
+        &Boxed::<Vec<u8>>::key_layout().key("bare"),
+        serde_json::json!({"pk": "bare", "label": "bare"}),
+    )
+    .await;
+    let got = Boxed::<Vec<u8>>::get(con, "bare").await.unwrap();
+    assert_eq!((got.weight, got.content), (42, vec![]));
+    let selected: Vec<(String, u32)> = Boxed::<Vec<u8>>::find(|b| b.label.eq("bare"))
+        .select(|b| (b.label, b.weight))
+        .all(con)
+        .await
+        .unwrap();
+    assert_eq!(selected, [("bare".to_owned(), 42)]);
 }

@@ -34,6 +34,18 @@ enum Variants {
     Loose,
 }
 
+#[derive(HashValue, Serialize, Deserialize, Clone)]
+#[serde(into = "u8")]
+enum Into8 {
+    A,
+}
+
+impl From<Into8> for u8 {
+    fn from(_: Into8) -> u8 {
+        0
+    }
+}
+
 // Renaming by serde's rules is supported.
 #[derive(HashValue, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING-KEBAB-CASE")]
