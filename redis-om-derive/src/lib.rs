@@ -5,7 +5,8 @@
 //! Each derive documents the attributes it accepts.
 //!
 //! This crate only parses, checks and generates code: attributes are parsed in
-//! `attr` (with darling), checked in `model`, and every line of
+//! `attr` (with darling) and `#[serde(...)]` in `serde_attrs` (with serde's
+//! own `serde_derive_internals`), checked in `model`, and every line of
 //! output in `expand`.
 #![warn(missing_docs)]
 
