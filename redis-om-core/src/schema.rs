@@ -24,7 +24,8 @@ pub enum FieldKind {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be indexed",
     label = "not an indexable field type",
-    note = "indexable fields are strings, numbers, bools, UUIDs, chrono dates, #[derive(HashValue)] enums, and Option/Vec of those"
+    note = "indexable fields are strings, numbers, bools, UUIDs, chrono dates, #[derive(HashValue)] enums, and Option/Vec of those",
+    note = "to index the fields of a nested struct in a JsonModel: put #[derive(EmbeddedModel)] on the struct (and #[redis_om(index)] on its fields to index), and mark this field #[redis_om(embed)] instead of `index`"
 )]
 pub trait Indexable {
     /// How values of this type are indexed.

@@ -5,13 +5,11 @@ use darling::util::{Flag, Ignored, SpannedValue};
 use darling::{ast, FromDeriveInput, FromField};
 use syn::{Generics, Ident, Path, Type};
 
-/// Container attributes: `#[redis_om(global_prefix = "…", prefix = "…", index_name = "…", crate = "…")]`.
+/// Container attributes: `#[redis_om(global_prefix = "…", prefix = "…", index_name = "…", crate = "…", fields = "…")]`.
 #[derive(FromDeriveInput)]
-#[darling(attributes(redis_om), forward_attrs(serde))]
+#[darling(attributes(redis_om))]
 pub(crate) struct ContainerAttrs {
     pub ident: Ident,
-    /// `#[serde(...)]` attributes: `rename_all` sets a JsonModel's stored names.
-    pub attrs: Vec<syn::Attribute>,
     pub vis: syn::Visibility,
     pub generics: Generics,
     pub data: ast::Data<Ignored, FieldAttrs>,
@@ -23,6 +21,10 @@ pub(crate) struct ContainerAttrs {
     pub index_name: Option<SpannedValue<String>>,
     #[darling(default, rename = "crate")]
     pub krate: Option<Path>,
+    /// `fields = "UserQueryFields"`: the name of the generated struct of
+    /// query handles (default `{Model}Fields`).
+    #[darling(default)]
+    pub fields: Option<Ident>,
 }
 
 /// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed)]`.
@@ -30,7 +32,7 @@ pub(crate) struct ContainerAttrs {
 #[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct FieldAttrs {
     pub ident: Option<Ident>,
-    /// `#[serde(...)]` attributes: a JsonModel field's stored name comes from serde.
+    /// `#[serde(...)]` attributes: where serde's options are written, for errors.
     pub attrs: Vec<syn::Attribute>,
     pub ty: Type,
     pub primary_key: Flag,

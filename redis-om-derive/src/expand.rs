@@ -9,11 +9,16 @@ use syn::{DeriveInput, Ident, LitByteStr, LitStr, Type};
 
 use crate::attr::ContainerAttrs;
 use crate::model::{ModelDef, Storage};
+use crate::serde_attrs::{self, Missing};
 
 /// `#[derive(HashModel)]` and `#[derive(JsonModel)]`.
 pub(crate) fn model(input: &DeriveInput, storage: Storage) -> syn::Result<TokenStream> {
     let attrs = ContainerAttrs::from_derive_input(input)?;
-    let def = ModelDef::from_attrs(attrs, storage)?;
+    let serde = match storage {
+        Storage::Json => serde_attrs::struct_fields(input),
+        Storage::Hash => None,
+    };
+    let def = ModelDef::from_attrs(attrs, storage, serde)?;
     Ok(expand_model(&def, storage))
 }
 
@@ -45,6 +50,17 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 where_clause.predicates.push(syn::parse_quote!(
                     #ident #ty_generics: #krate::__private::serde::Serialize
                         + #krate::__private::serde::de::DeserializeOwned
+                ));
+            }
+            // A selected field missing from a document is taken from the
+            // struct's `Default`, as serde's `#[serde(default)]` on the struct.
+            if def
+                .fields
+                .iter()
+                .any(|f| matches!(f.missing, Missing::StructDefault))
+            {
+                where_clause.predicates.push(syn::parse_quote!(
+                    #ident #ty_generics: ::core::default::Default
                 ));
             }
         }
@@ -221,8 +237,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     }
 }
 
-fn fields_ident(def: &ModelDef) -> Ident {
-    format_ident!("{}Fields", def.ident)
+fn fields_ident(def: &ModelDef) -> &Ident {
+    &def.fields_ident
 }
 
 /// Every field in redis-om-python's schema order: a primary key named `pk`
@@ -407,11 +423,7 @@ fn handles(
         let doc = format!("{kind}{sort_doc}.");
         // A JSON field that serde reads with a function of its own (a
         // `redis_om::timestamp` datetime) is decoded with it when selected.
-        let with = f
-            .deserialize_with
-            .as_deref()
-            .filter(|_| json)
-            .and_then(|path| syn::parse_str::<syn::Path>(path).ok());
+        let with = f.deserialize_with.as_ref().filter(|_| json);
         let field_decoder = match with {
             Some(path) => quote! {
                 (|raw: ::core::option::Option<&[u8]>| {
@@ -419,6 +431,35 @@ fn handles(
                 }) as #krate::FieldDecoder<#ty>
             },
             None => quote!(#krate::__private::#decoder::<#ty>),
+        };
+        // A JSON field missing from the document is what serde's `default`
+        // makes of it, as when the whole document is read (`[]`: no match).
+        let (_, owner_generics, _) = def.generics.split_for_impl();
+        let owner_ident = &def.ident;
+        let owner = quote!(#owner_ident #owner_generics);
+        let missing = match &f.missing {
+            _ if !json => None,
+            Missing::Required => None,
+            Missing::FieldDefault => Some(quote!(<#ty as ::core::default::Default>::default())),
+            Missing::FieldPath(path) => Some(quote!(#path())),
+            Missing::StructDefault => Some(quote! {
+                <#owner as ::core::default::Default>::default().#name
+            }),
+            Missing::StructPath(path) => Some(quote! {{
+                let whole: #owner = #path();
+                whole.#name
+            }}),
+        };
+        let field_decoder = match missing {
+            Some(default) => quote! {
+                (|raw: ::core::option::Option<&[u8]>| match raw {
+                    ::core::option::Option::Some(raw) if raw.trim_ascii() != b"[]" => {
+                        (#field_decoder)(::core::option::Option::Some(raw))
+                    }
+                    _ => ::core::result::Result::Ok(#default),
+                }) as #krate::FieldDecoder<#ty>
+            },
+            None => field_decoder,
         };
         out.decls.push(quote! {
             #[doc = #doc]
@@ -480,7 +521,7 @@ fn query_fields(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> To
 /// `#[derive(EmbeddedModel)]`: a struct stored inside a JsonModel field marked `embed`.
 pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
     let attrs = ContainerAttrs::from_derive_input(input)?;
-    let def = ModelDef::embedded(attrs)?;
+    let def = ModelDef::embedded(attrs, serde_attrs::struct_fields(input))?;
     let krate = &def.krate;
     let ident = &def.ident;
     let vis = &def.vis;
@@ -737,6 +778,14 @@ pub(crate) fn hash_value(input: &DeriveInput) -> syn::Result<TokenStream> {
                 Some(all) => all.combine(err),
                 None => errors = Some(err),
             }
+        }
+    }
+    // Stored by its serde name: serde must write each variant as a string.
+    for unsupported in serde_attrs::enum_not_a_string(input) {
+        let err = syn::Error::new(unsupported.span, unsupported.message);
+        match &mut errors {
+            Some(all) => all.combine(err),
+            None => errors = Some(err),
         }
     }
     if let Some(err) = errors {

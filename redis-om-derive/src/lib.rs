@@ -5,13 +5,15 @@
 //! Each derive documents the attributes it accepts.
 //!
 //! This crate only parses, checks and generates code: attributes are parsed in
-//! `attr` (with darling), checked in `model`, and every line of
+//! `attr` (with darling) and `#[serde(...)]` in `serde_attrs` (with serde's
+//! own `serde_derive_internals`), checked in `model`, and every line of
 //! output in `expand`.
 #![warn(missing_docs)]
 
 mod attr;
 mod expand;
 mod model;
+mod serde_attrs;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
@@ -64,6 +66,7 @@ use syn::{parse_macro_input, DeriveInput};
 /// | `prefix = "User"` | model part of the key (default: the type's name); not empty |
 /// | `index_name = "…"` | the RediSearch index name (default `{global_prefix}:{prefix}:index`); not empty |
 /// | `crate = "path::to::redis_om"` | where the generated code finds the runtime, when the dependency is renamed or re-exported (default `::redis_om`) |
+/// | `fields = "UserQuery"` | the name of the generated struct of query handles (default `{Model}Fields`, declared beside the struct with its visibility; rename it when a type of that name exists) |
 ///
 /// Leading and trailing `:` of the prefixes are stripped, as redis-om-python does.
 ///
@@ -96,10 +99,34 @@ pub fn derive_hash_model(input: TokenStream) -> TokenStream {
 /// (`JSON.SET key $ …`), with the key layout of redis-om-python's
 /// `JsonModel`; implements `redis_om::Model` (and so `AsyncModel` / `SyncModel`).
 ///
-/// Fields may be any serde type: nested structs, `Vec`, maps. Stored names
-/// follow serde: `#[serde(rename = "…")]` and `#[serde(rename_all = "…")]`
-/// are read, and an indexed field is indexed under its stored name
-/// (`$.name AS name`, `$.tags[*] AS tags` for a `Vec`).
+/// Fields may be any serde type: nested structs, `Vec`, maps. The
+/// `#[serde(...)]` attributes are read as serde reads them (with serde's own
+/// parser, `serde_derive_internals`), so an indexed field is indexed under the
+/// name serde writes (`$.name AS name`, `$.tags[*] AS tags` for a `Vec`):
+///
+/// - `rename` and `rename_all` (every rule; case is converted in ASCII, as
+///   serde does) set the stored and indexed names;
+/// - `skip_serializing_if`, `default`, `with`/`serialize_with`/`deserialize_with`
+///   and `flatten` work as in serde; a selected field (`select`) missing
+///   from a document takes serde's `default`, as `get` does, and is read with
+///   the field's `with`/`deserialize_with`;
+/// - a field serde does not write (`skip`, `skip_serializing`), does not read
+///   back (`skip_deserializing`) or writes into its parent (`flatten`) cannot
+///   be indexed, embedded or the primary key: that is a compile error at the
+///   serde option. Not indexed, it is serde's business only.
+///
+/// ```compile_fail
+/// use redis_om::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(JsonModel, Serialize, Deserialize)]
+/// struct Note {
+///     pk: Option<String>,
+///     #[redis_om(index)]
+///     #[serde(skip)]          // error: `title` is indexed, but with #[serde(skip)] serde never writes it
+///     title: String,
+/// }
+/// ```
 ///
 /// ```
 /// use redis_om::prelude::*;
@@ -144,6 +171,7 @@ pub fn derive_hash_model(input: TokenStream) -> TokenStream {
 /// | `prefix = "Customer"` | model part of the key (default: the type's name); not empty |
 /// | `index_name = "…"` | the RediSearch index name (default `{global_prefix}:{prefix}:index`); not empty |
 /// | `crate = "path::to::redis_om"` | where the generated code finds the runtime (default `::redis_om`) |
+/// | `fields = "UserQuery"` | the name of the generated struct of query handles (default `{Model}Fields`, declared beside the struct with its visibility; rename it when a type of that name exists) |
 ///
 /// # Field attributes: `#[redis_om(...)]`
 ///
@@ -192,6 +220,22 @@ pub fn derive_json_model(input: TokenStream) -> TokenStream {
 /// `#[redis_om(crate = "path::to::redis_om")]` on the enum, when the
 /// dependency is renamed or re-exported. An enum with a variant that has
 /// fields, or a struct, is a compile error.
+///
+/// Of serde's attributes, `rename_all` (every rule), and `rename` and
+/// `alias` on variants, are supported. Any that makes serde write a variant as
+/// something other than its name is a compile error at the attribute (a
+/// value that is not a string could not be stored in a hash field):
+/// `untagged`, `tag` (and `content`), `into` and `remote` on the enum;
+/// `untagged`, `skip`, `skip_serializing`, `skip_deserializing`, `with`,
+/// `serialize_with` and `deserialize_with` on a variant.
+///
+/// ```compile_fail
+/// use redis_om::prelude::*;
+///
+/// #[derive(serde::Serialize, serde::Deserialize, HashValue)]
+/// #[serde(untagged)]          // error: serde would write a unit variant as `null`
+/// enum Status { Active, Suspended }
+/// ```
 #[proc_macro_derive(HashValue, attributes(redis_om))]
 pub fn derive_hash_value(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -231,9 +275,11 @@ pub fn derive_hash_value(input: TokenStream) -> TokenStream {
 ///
 /// # Attributes
 ///
-/// On the struct, only `crate = "path::to::redis_om"` (an embedded struct has
-/// no key of its own: `global_prefix`, `prefix` and `index_name` are compile
-/// errors, and so is `primary_key`). On fields, the same as
+/// On the struct, only `crate = "path::to::redis_om"` and `fields = "…"` (the
+/// name of its generated struct of query handles, default `{Type}Fields`); an
+/// embedded struct has no key of its own: `global_prefix`, `prefix` and
+/// `index_name` are compile errors, and so is `primary_key`. Its
+/// `#[serde(...)]` attributes are read as in a [`JsonModel`](derive@JsonModel). On fields, the same as
 /// [`JsonModel`](derive@JsonModel): `index`, `sortable`, `full_text`,
 /// `case_sensitive`, `separator = "…"`, and `embed` for a further embedded struct.
 /// Generic structs are not supported.

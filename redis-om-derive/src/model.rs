@@ -6,6 +6,7 @@ use proc_macro2::Span;
 use syn::{Generics, Ident, Path, Type};
 
 use crate::attr::{ContainerAttrs, FieldAttrs};
+use crate::serde_attrs::{serde_span, Missing, SerdeField};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Storage {
@@ -31,6 +32,9 @@ pub(crate) struct ModelDef {
     pub global_prefix: String,
     pub prefix: String,
     pub index_name: Option<String>,
+    /// The name of the generated struct of query handles (`{Model}Fields`
+    /// unless `#[redis_om(fields = "…")]`).
+    pub fields_ident: Ident,
     pub fields: Vec<FieldDef>,
     /// Index into `fields` of the primary key.
     pub pk: usize,
@@ -49,9 +53,28 @@ pub(crate) struct FieldDef {
     /// The function serde deserializes the field with (`with = "m"` gives
     /// `m::deserialize`, `deserialize_with = "f"` gives `f`), for reading a
     /// selected JSON field as the struct reads it.
-    pub deserialize_with: Option<String>,
+    pub deserialize_with: Option<proc_macro2::TokenStream>,
     /// `#[serde(with = "…")]` or `serialize_with`: serde's encoding is the user's.
     pub serde_with: bool,
+    /// What serde makes of a JSON field missing from the document (`default`).
+    pub missing: Missing,
+    /// Whether serde writes the field (not `skip`/`skip_serializing`).
+    pub written: bool,
+    /// Why serde's handling of the field keeps it from being indexed (`skip`,
+    /// `skip_deserializing`, `flatten`), at the serde attribute.
+    pub unindexable: Option<Unindexable>,
+}
+
+/// Why serde's handling of a field keeps it from being indexed.
+pub(crate) struct Unindexable {
+    /// The serde option, where it is written (else the field's name).
+    pub span: Span,
+    /// The serde option: `skip`, `skip_serializing`, `skip_deserializing`, `flatten`.
+    pub key: &'static str,
+    /// What serde does with the field.
+    pub reason: String,
+    /// The other way out, for an indexed field.
+    pub fix: &'static str,
 }
 
 /// An embedded struct field: `T`, `Option<T>` (one) or `Vec<T>` (many, `[*]`).
@@ -95,16 +118,30 @@ pub(crate) struct IndexOpts {
 }
 
 impl ModelDef {
-    pub(crate) fn from_attrs(attrs: ContainerAttrs, storage: Storage) -> syn::Result<Self> {
-        Self::parse(attrs, storage, false)
+    /// A model; `serde` is serde's reading of the struct's fields (JSON
+    /// models; `None` for hash models, or when serde reports an error itself).
+    pub(crate) fn from_attrs(
+        attrs: ContainerAttrs,
+        storage: Storage,
+        serde: Option<Vec<SerdeField>>,
+    ) -> syn::Result<Self> {
+        Self::parse(attrs, storage, false, serde)
     }
 
     /// `#[derive(EmbeddedModel)]`: JSON naming, no key, no index of its own.
-    pub(crate) fn embedded(attrs: ContainerAttrs) -> syn::Result<Self> {
-        Self::parse(attrs, Storage::Json, true)
+    pub(crate) fn embedded(
+        attrs: ContainerAttrs,
+        serde: Option<Vec<SerdeField>>,
+    ) -> syn::Result<Self> {
+        Self::parse(attrs, Storage::Json, true, serde)
     }
 
-    fn parse(attrs: ContainerAttrs, storage: Storage, embedded: bool) -> syn::Result<Self> {
+    fn parse(
+        attrs: ContainerAttrs,
+        storage: Storage,
+        embedded: bool,
+        serde: Option<Vec<SerdeField>>,
+    ) -> syn::Result<Self> {
         let derive = if embedded {
             "EmbeddedModel"
         } else {
@@ -176,21 +213,19 @@ impl ModelDef {
             }
         }
 
-        let rename_all = match storage {
-            Storage::Json => serde_rename_all(&attrs.attrs),
+        // serde's reading of each field, by position (JSON models only).
+        let mut serde = match storage {
+            Storage::Json => serde.filter(|s| s.len() == fields.len()),
             Storage::Hash => None,
-        };
+        }
+        .map(|fields| fields.into_iter().map(Some).collect::<Vec<_>>());
         let mut out = Vec::with_capacity(fields.len());
         let mut marked_pk: Option<(usize, Span)> = None;
         for (i, field) in fields.into_iter().enumerate() {
-            let Some(def) = check_field(
-                field,
-                storage,
-                rename_all.as_deref(),
-                i,
-                &mut marked_pk,
-                &mut errors,
-            ) else {
+            let serde_field = serde.as_mut().and_then(|s| s[i].take());
+            let Some(def) =
+                check_field(field, storage, serde_field, i, &mut marked_pk, &mut errors)
+            else {
                 continue;
             };
             out.push(def);
@@ -198,7 +233,13 @@ impl ModelDef {
 
         // Two fields stored under one name would overwrite each other.
         for (i, a) in out.iter().enumerate() {
-            if let Some(b) = out[..i].iter().find(|b| b.stored_name == a.stored_name) {
+            if !a.written {
+                continue;
+            }
+            if let Some(b) = out[..i]
+                .iter()
+                .find(|b| b.written && b.stored_name == a.stored_name)
+            {
                 errors.push(
                     darling::Error::custom(format!(
                         "field `{}` is stored under the name `{}`, which field `{}` already uses",
@@ -223,6 +264,34 @@ impl ModelDef {
             Some((i, _)) => Some(i),
             None => out.iter().position(|f| f.ident == "pk"),
         };
+
+        // What serde does not write, or writes elsewhere, cannot be indexed.
+        for (i, f) in out.iter().enumerate() {
+            let Some(why) = &f.unindexable else {
+                continue;
+            };
+            let (ident, key) = (&f.ident, why.key);
+            let message = if Some(i) == pk && !embedded {
+                format!(
+                    "`{ident}` is the primary key, which is always indexed, but {}; remove `{key}`",
+                    why.reason
+                )
+            } else if f.embed.is_some() {
+                format!(
+                    "`{ident}` is embedded (its fields are indexed at `$.{}`), but {}; remove `{key}`",
+                    f.stored_name, why.reason
+                )
+            } else if f.index.indexed {
+                format!(
+                    "`{ident}` is indexed, but {}; remove `{key}`{}",
+                    why.reason, why.fix
+                )
+            } else {
+                continue;
+            };
+            errors.push(darling::Error::custom(message).with_span(&why.span));
+        }
+
         if out.is_empty() {
             errors.push(
                 darling::Error::custom(format!("{derive} `{ident}` has no fields"))
@@ -242,6 +311,9 @@ impl ModelDef {
 
         let type_name = ident.to_string();
         Ok(ModelDef {
+            fields_ident: attrs
+                .fields
+                .unwrap_or_else(|| quote::format_ident!("{}Fields", ident)),
             global_prefix: attrs
                 .global_prefix
                 .map(|v| v.into_inner())
@@ -261,7 +333,7 @@ impl ModelDef {
 fn check_field(
     field: FieldAttrs,
     storage: Storage,
-    rename_all: Option<&str>,
+    serde: Option<SerdeField>,
     position: usize,
     marked_pk: &mut Option<(usize, Span)>,
     errors: &mut darling::error::Accumulator,
@@ -298,21 +370,15 @@ fn check_field(
             }
             rename.as_str().to_owned()
         }
-        (None, storage) => {
-            let serde_name = if storage == Storage::Json {
-                serde_rename(&field.attrs)
-            } else {
-                None
-            };
-            serde_name.unwrap_or_else(|| {
+        // A JSON field's name is serde's; without serde's reading (serde
+        // reports an error in its attributes itself), the field's own.
+        (None, _) => match &serde {
+            Some(serde) => serde.name.clone(),
+            None => {
                 let name = ident.to_string();
-                let name = name.strip_prefix("r#").map(str::to_owned).unwrap_or(name);
-                match rename_all {
-                    Some(rule) => apply_rename_all(rule, &name),
-                    None => name,
-                }
-            })
-        }
+                name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
+            }
+        },
     };
 
     let separator = field.separator.as_ref().and_then(|sep| {
@@ -384,14 +450,63 @@ fn check_field(
         }
     }
 
-    let deserialize_with = serde_string(&field.attrs, "deserialize_with").or_else(|| {
-        serde_string(&field.attrs, "with").map(|module| format!("{module}::deserialize"))
+    let unindexable = serde.as_ref().and_then(|serde| {
+        let at = |keys: &[&'static str]| {
+            keys.iter()
+                .find_map(|key| serde_span(&field.attrs, key).map(|span| (span, *key)))
+                .unwrap_or((ident.span(), keys[0]))
+        };
+        let (keys, reason, fix): (&[&'static str], &str, &str) = if serde.flatten {
+            (
+                &["flatten"],
+                "#[serde(flatten)] writes its fields into the parent object, so it has no value of its own to index",
+                " (to index the fields of a nested struct, derive EmbeddedModel on it and mark \
+                 the field #[redis_om(embed)] instead of `index`)",
+            )
+        } else if serde.skip_serializing {
+            (
+                &["skip", "skip_serializing"],
+                "serde never writes it, so the index would never see a value",
+                " or do not index the field",
+            )
+        } else if serde.skip_deserializing {
+            (
+                &["skip_deserializing"],
+                "serde never reads it back, so a document found by its value would load with a default instead",
+                " or do not index the field",
+            )
+        } else {
+            return None;
+        };
+        let (span, key) = at(keys);
+        let reason = if serde.flatten {
+            reason.to_owned()
+        } else {
+            format!("with #[serde({key})] {reason}")
+        };
+        Some(Unindexable {
+            span,
+            key,
+            reason,
+            fix,
+        })
     });
-    let serde_with = serde_has(&field.attrs, &["with", "serialize_with"]);
+    let (deserialize_with, serde_with, missing, written) = match serde {
+        Some(serde) => (
+            serde.deserialize_with,
+            serde.serialize_with,
+            serde.missing,
+            !serde.skip_serializing,
+        ),
+        None => (None, false, Missing::Required, true),
+    };
     Some(FieldDef {
         ident,
         deserialize_with,
         serde_with,
+        missing,
+        written,
+        unindexable,
         embed: embed.then(|| embedded_type(&field.ty)),
         ty: field.ty,
         stored_name,
@@ -403,112 +518,4 @@ fn check_field(
             separator,
         },
     })
-}
-
-/// Whether a `#[serde(…)]` attribute has one of the options `keys` (each a
-/// `key = "…"` option).
-fn serde_has(attrs: &[syn::Attribute], keys: &[&str]) -> bool {
-    keys.iter().any(|key| serde_string(attrs, key).is_some())
-}
-
-/// `#[serde(rename = "…")]` (or `rename(serialize = "…")`) of a field.
-fn serde_rename(attrs: &[syn::Attribute]) -> Option<String> {
-    serde_string(attrs, "rename")
-}
-
-/// `#[serde(rename_all = "…")]` (or `rename_all(serialize = "…")`) of a struct.
-fn serde_rename_all(attrs: &[syn::Attribute]) -> Option<String> {
-    serde_string(attrs, "rename_all")
-}
-
-/// The serialize-side string of serde option `key`: `key = "…"` or
-/// `key(serialize = "…")`. Other serde options are serde's business: what is
-/// not read is skipped.
-fn serde_string(attrs: &[syn::Attribute], key: &str) -> Option<String> {
-    let mut found = None;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        let _ = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident(key) {
-                if meta.input.peek(syn::Token![=]) {
-                    let lit: syn::LitStr = meta.value()?.parse()?;
-                    found = Some(lit.value());
-                } else {
-                    meta.parse_nested_meta(|inner| {
-                        let lit: syn::LitStr = inner.value()?.parse()?;
-                        if inner.path.is_ident("serialize") {
-                            found = Some(lit.value());
-                        }
-                        Ok(())
-                    })?;
-                }
-            } else if meta.input.peek(syn::Token![=]) {
-                let _: syn::Expr = meta.value()?.parse()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _content;
-                syn::parenthesized!(_content in meta.input);
-            }
-            Ok(())
-        });
-    }
-    found
-}
-
-/// The name serde gives a snake_case field under a `rename_all` rule (as
-/// serde_derive's `RenameRule::apply_to_field`); an unknown rule is serde's
-/// error to report, and leaves the name as is.
-pub(crate) fn apply_rename_all(rule: &str, field: &str) -> String {
-    let pascal = || {
-        let mut out = String::new();
-        let mut upper = true;
-        for c in field.chars() {
-            if c == '_' {
-                upper = true;
-            } else if upper {
-                out.extend(c.to_uppercase());
-                upper = false;
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    };
-    match rule {
-        "lowercase" | "snake_case" => field.to_owned(),
-        "UPPERCASE" | "SCREAMING_SNAKE_CASE" => field.to_ascii_uppercase(),
-        "PascalCase" => pascal(),
-        "camelCase" => {
-            let p = pascal();
-            let mut chars = p.chars();
-            match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
-                None => p,
-            }
-        }
-        "kebab-case" => field.replace('_', "-"),
-        "SCREAMING-KEBAB-CASE" => field.to_ascii_uppercase().replace('_', "-"),
-        _ => field.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::apply_rename_all;
-
-    #[test]
-    fn rename_all_rules_match_serde() {
-        let cases = [
-            ("lowercase", "total_cents"),
-            ("UPPERCASE", "TOTAL_CENTS"),
-            ("PascalCase", "TotalCents"),
-            ("camelCase", "totalCents"),
-            ("snake_case", "total_cents"),
-            ("SCREAMING_SNAKE_CASE", "TOTAL_CENTS"),
-            ("kebab-case", "total-cents"),
-            ("SCREAMING-KEBAB-CASE", "TOTAL-CENTS"),
-        ];
-        for (rule, expected) in cases {
-            assert_eq!(apply_rename_all(rule, "total_cents"), expected, "{rule}");
-        }
-        assert_eq!(apply_rename_all("camelCase", "pk"), "pk");
-    }
 }
