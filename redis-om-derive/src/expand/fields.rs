@@ -1,0 +1,254 @@
+//! The `{Model}Fields` structs of typed query handles, of models and embedded structs.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Ident, Type};
+
+use super::{fields_ident, fmt_literal, json_member, mentions_any};
+use crate::model::{ModelDef, Storage};
+use crate::serde_attrs::Missing;
+
+/// The indexed fields in index order: the primary key first.
+fn indexed_order(def: &ModelDef) -> impl Iterator<Item = usize> + '_ {
+    std::iter::once(def.pk).chain((0..def.fields.len()).filter(|i| {
+        let f = &def.fields[*i];
+        *i != def.pk && (f.index.indexed || f.embed.is_some())
+    }))
+}
+
+/// Where the handles of a fields struct get their names: literals for a
+/// model, or built from the `path` and `alias` arguments for an embedded struct.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Names {
+    Model(Storage),
+    Embedded,
+}
+
+/// The field declarations, initializers and type checks of a fields struct.
+pub(super) struct Handles {
+    pub(super) decls: Vec<TokenStream>,
+    pub(super) inits: Vec<TokenStream>,
+    pub(super) checks: Vec<TokenStream>,
+}
+
+pub(super) fn handles(
+    def: &ModelDef,
+    order: impl Iterator<Item = usize>,
+    model: &TokenStream,
+    names: Names,
+) -> Handles {
+    let krate = &def.krate;
+    let mut out = Handles {
+        decls: Vec::new(),
+        inits: Vec::new(),
+        checks: Vec::new(),
+    };
+    let json = !matches!(names, Names::Model(Storage::Hash));
+    let (storage_variant, decoder) = if json {
+        (quote!(Json), quote!(decode_json_field))
+    } else {
+        (quote!(Hash), quote!(decode_hash_field))
+    };
+    let params: Vec<&Ident> = def.generics.type_params().map(|p| &p.ident).collect();
+    let runtime = |suffix: &str| -> TokenStream {
+        quote!(#krate::__private::intern(::std::format!(#suffix, alias)))
+    };
+    for i in order {
+        let f = &def.fields[i];
+        let name = &f.ident;
+        let ty = &f.ty;
+        let span = ty.span();
+        let stored = &f.stored_name;
+        if let Some(embed) = &f.embed {
+            let inner = &embed.inner;
+            let star = if embed.many { "[*]" } else { "" };
+            let (path, alias) = match names {
+                Names::Model(_) => {
+                    let path = format!("${}{star}", json_member(stored));
+                    (quote!(#path), quote!(#stored))
+                }
+                Names::Embedded => {
+                    let path = format!("{{}}{}{star}", fmt_literal(&json_member(stored)));
+                    let alias = format!("{{}}_{}", fmt_literal(stored));
+                    (
+                        quote!(&::std::format!(#path, path)),
+                        quote!(&::std::format!(#alias, alias)),
+                    )
+                }
+            };
+            let doc = format!("The indexed fields of the embedded `{stored}`.");
+            out.decls.push(quote_spanned! {span=>
+                #[doc = #doc]
+                pub #name: <#inner as #krate::Embedded>::Fields<#model>
+            });
+            out.inits.push(quote_spanned! {span=>
+                #name: <#inner as #krate::Embedded>::fields::<#model>(#path, #alias)
+            });
+            continue;
+        }
+        if names != Names::Model(Storage::Hash) && !f.serde_with && !mentions_any(ty, &params) {
+            // chrono writes text, which a NUMERIC index refuses: every document
+            // would fail to index and `find` would silently return nothing.
+            let date = ty.to_token_stream().to_string().contains("NaiveDate");
+            let fix = match (date, is_option(ty)) {
+                (false, false) => "redis_om::timestamp",
+                (false, true) => "redis_om::timestamp::option",
+                (true, false) => "redis_om::timestamp::date",
+                (true, true) => "redis_om::timestamp::date::option",
+            };
+            let message = format!(
+                "the indexed field `{name}` is a chrono date or datetime, which a JsonModel must store \
+                 as epoch seconds to be indexed: add #[serde(with = \"{fix}\")] to it"
+            );
+            out.checks.push(quote_spanned! {span=>
+                const _: () = if <#ty as #krate::Indexable>::TIMESTAMP {
+                    ::core::panic!(#message)
+                };
+            });
+        }
+        let sortable = f.index.sortable;
+        let handle = if f.index.full_text {
+            // Checked here, at the field's type, for a clear error.
+            out.checks.push(quote_spanned! {span=>
+                const _: fn() = || {
+                    fn full_text<T: ?::core::marker::Sized + #krate::FullText>() {}
+                    full_text::<#ty>();
+                };
+            });
+            quote_spanned!(span=> #krate::TextField<#model, #ty, #sortable>)
+        } else {
+            quote_spanned!(span=> <#ty as #krate::Indexable>::Field<#model, #ty, #sortable>)
+        };
+        let (spec_name, text_name, source) = match names {
+            Names::Model(storage) => {
+                let text_name = format!("{stored}_fts");
+                let source = match storage {
+                    Storage::Hash => stored.clone(),
+                    Storage::Json => format!("${}", json_member(stored)),
+                };
+                (quote!(#stored), quote!(#text_name), quote!(#source))
+            }
+            Names::Embedded => {
+                let source = format!("{{}}{}", fmt_literal(&json_member(stored)));
+                let stored = fmt_literal(stored);
+                (
+                    runtime(&format!("{{}}_{stored}")),
+                    runtime(&format!("{{}}_{stored}_fts")),
+                    quote!(#krate::__private::intern(::std::format!(#source, path))),
+                )
+            }
+        };
+        let separator = f.index.separator.unwrap_or('|');
+        let kind = if f.index.full_text {
+            format!("`{stored}`: a full-text field (TAG and TEXT `{stored}_fts`)")
+        } else {
+            format!("`{stored}`")
+        };
+        let sort_doc = if sortable { "; sortable" } else { "" };
+        let doc = format!("{kind}{sort_doc}.");
+        // A JSON field that serde reads with a function of its own (a
+        // `redis_om::timestamp` datetime) is decoded with it when selected.
+        let with = f.deserialize_with.as_ref().filter(|_| json);
+        let field_decoder = match with {
+            Some(path) => quote! {
+                (|raw: ::core::option::Option<&[u8]>| {
+                    #krate::__private::decode_json_field_with(raw, |value| #path(value))
+                }) as #krate::FieldDecoder<#ty>
+            },
+            None => quote!(#krate::__private::#decoder::<#ty>),
+        };
+        // A JSON field missing from the document is what serde's `default`
+        // makes of it, as when the whole document is read (`[]`: no match).
+        let (_, owner_generics, _) = def.generics.split_for_impl();
+        let owner_ident = &def.ident;
+        let owner = quote!(#owner_ident #owner_generics);
+        let missing = match &f.missing {
+            _ if !json => None,
+            Missing::Required => None,
+            Missing::FieldDefault => Some(quote!(<#ty as ::core::default::Default>::default())),
+            Missing::FieldPath(path) => Some(quote!(#path())),
+            Missing::StructDefault => Some(quote! {
+                <#owner as ::core::default::Default>::default().#name
+            }),
+            Missing::StructPath(path) => Some(quote! {{
+                let whole: #owner = #path();
+                whole.#name
+            }}),
+        };
+        let field_decoder = match missing {
+            Some(default) => quote! {
+                (|raw: ::core::option::Option<&[u8]>| match raw {
+                    ::core::option::Option::Some(raw) if raw.trim_ascii() != b"[]" => {
+                        (#field_decoder)(::core::option::Option::Some(raw))
+                    }
+                    _ => ::core::result::Result::Ok(#default),
+                }) as #krate::FieldDecoder<#ty>
+            },
+            None => field_decoder,
+        };
+        out.decls.push(quote! {
+            #[doc = #doc]
+            pub #name: #handle
+        });
+        out.inits.push(quote_spanned! {span=>
+            #name: <#handle as #krate::FieldHandle<#ty>>::new(
+                #krate::FieldSpec {
+                    name: #spec_name,
+                    text_name: #text_name,
+                    source: #source,
+                    separator: #separator,
+                    storage: #krate::Storage::#storage_variant,
+                },
+                #field_decoder,
+            )
+        });
+    }
+    out
+}
+
+/// The `{Model}Fields` struct of typed query handles, one per indexed field.
+pub(super) fn query_fields(
+    def: &ModelDef,
+    storage: Storage,
+    bounded: &syn::Generics,
+) -> TokenStream {
+    let ident = &def.ident;
+    let vis = &def.vis;
+    let fields_ident = fields_ident(def);
+    let (impl_generics, ty_generics, where_clause) = bounded.split_for_impl();
+    let (_, model_generics, _) = def.generics.split_for_impl();
+    let model = quote!(#ident #model_generics);
+    let Handles {
+        decls,
+        inits,
+        checks,
+    } = handles(def, indexed_order(def), &model, Names::Model(storage));
+    let doc = format!(
+        "The typed query handles of the indexed fields of [`{ident}`], for \
+         `{ident}::find(|f| …)`; generated by the derive. A field that is not \
+         indexed has no handle, so a query on it does not compile."
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(non_snake_case, missing_debug_implementations)]
+        #vis struct #fields_ident #impl_generics #where_clause {
+            #(#decls,)*
+        }
+
+        #(#checks)*
+
+        #[allow(clippy::all)]
+        impl #impl_generics #fields_ident #ty_generics #where_clause {
+            #[doc(hidden)]
+            fn __new() -> Self {
+                #fields_ident { #(#inits,)* }
+            }
+        }
+    }
+}
+
+/// Whether the type is written `Option<…>`.
+fn is_option(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}

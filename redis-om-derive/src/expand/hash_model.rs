@@ -1,0 +1,96 @@
+//! The `encode` and `decode` bodies of `#[derive(HashModel)]`: one hash field per struct field.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Ident, LitByteStr, LitStr, Type};
+
+use crate::model::ModelDef;
+
+/// The bodies of `encode` and `decode` for a hash model.
+pub(super) fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
+    let krate = &def.krate;
+    let count = def.fields.len();
+    let names: Vec<LitStr> = def
+        .fields
+        .iter()
+        .map(|f| LitStr::new(&f.stored_name, f.ident.span()))
+        .collect();
+    let idents: Vec<&Ident> = def.fields.iter().map(|f| &f.ident).collect();
+    let tys: Vec<&Type> = def.fields.iter().map(|f| &f.ty).collect();
+    let slots: Vec<Ident> = (0..count).map(|i| format_ident!("__field{}", i)).collect();
+    let byte_names: Vec<LitByteStr> = def
+        .fields
+        .iter()
+        .map(|f| LitByteStr::new(f.stored_name.as_bytes(), f.ident.span()))
+        .collect();
+
+    // The primary key is always indexed.
+    let indexed: Vec<bool> = def
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| i == def.pk || f.index.indexed)
+        .collect();
+    let encode = quote! {
+        // Refuse what could not be read back or indexed, before anything is written.
+        #(
+            <#tys as #krate::HashValue>::check(&self.#idents, #indexed)
+                .map_err(|e| ::std::format!("field {:?}: {}", #names, e))?;
+        )*
+        let mut fields = #krate::HashFields::with_capacity(#count);
+        // `<Ty as HashValue>` everywhere, so that a type that is not storable
+        // gives one error at the field's type, not one per use.
+        #( fields.push(#names, <#tys as #krate::HashValue>::to_hash_arg(&self.#idents)); )*
+        ::core::result::Result::Ok(#krate::Encoded::Hash(fields))
+    };
+
+    let finish = def.fields.iter().enumerate().map(|(i, f)| {
+        let ident = &f.ident;
+        let ty = &f.ty;
+        let slot = &slots[i];
+        let name = &names[i];
+        let missing = if i == def.pk {
+            // A hash written without its pk field (by another tool) still has it in its key.
+            quote! {
+                match key.strip_prefix(<Self as #krate::Model>::key_layout().key_prefix()) {
+                    ::core::option::Option::Some(part) => <#ty as #krate::PrimaryKey>::from_key_part(part)
+                        .map_err(|e| #krate::__private::field_error(key, #name, e))?,
+                    ::core::option::Option::None => <#ty as #krate::HashValue>::from_missing()
+                        .map_err(|e| #krate::__private::field_error(key, #name, e))?,
+                }
+            }
+        } else {
+            quote! {
+                <#ty as #krate::HashValue>::from_missing()
+                    .map_err(|e| #krate::__private::field_error(key, #name, e))?
+            }
+        };
+        quote! {
+            #ident: match #slot {
+                ::core::option::Option::Some(value) => value,
+                ::core::option::Option::None => #missing,
+            }
+        }
+    });
+
+    let decode = quote! {
+        #( let mut #slots: ::core::option::Option<#tys> = ::core::option::Option::None; )*
+        for pair in stored.hash_fields(key)? {
+            let (name, raw) = pair?;
+            match name {
+                #(
+                    #byte_names => {
+                        #slots = ::core::option::Option::Some(
+                            <#tys as #krate::HashValue>::from_hash_bytes(raw)
+                                .map_err(|e| #krate::__private::field_error(key, #names, e))?,
+                        );
+                    }
+                )*
+                // Fields this struct does not know (written by another version or service).
+                _ => {}
+            }
+        }
+        ::core::result::Result::Ok(Self { #(#finish,)* })
+    };
+    (encode, decode)
+}

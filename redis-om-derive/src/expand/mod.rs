@@ -1,0 +1,93 @@
+//! Code generation, one file per derive; this file holds what they share.
+//! Generated code uses absolute paths through the `redis_om` crate (or
+//! `#[redis_om(crate = "…")]`) and lives in `const _: () = { … };`.
+
+mod embedded;
+mod fields;
+mod hash_model;
+mod hash_value;
+mod json_model;
+mod model;
+
+pub(crate) use self::embedded::embedded;
+pub(crate) use self::hash_value::hash_value;
+pub(crate) use self::model::model;
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::{quote, ToTokens};
+use syn::{Ident, Type};
+
+use crate::model::ModelDef;
+
+fn fields_ident(def: &ModelDef) -> &Ident {
+    &def.fields_ident
+}
+
+/// An `IndexedField` value for field `f`, named by the expression `name`,
+/// at the JSON path expression `path` when given.
+fn indexed_field(
+    krate: &syn::Path,
+    f: &crate::model::FieldDef,
+    name: TokenStream,
+    path: Option<TokenStream>,
+) -> TokenStream {
+    let ty = &f.ty;
+    let sortable = f.index.sortable;
+    let full_text = f.index.full_text;
+    let case_sensitive = f.index.case_sensitive;
+    let separator = f.index.separator.unwrap_or('|');
+    let path = match path {
+        Some(path) => quote!(field.path = ::core::option::Option::Some(#path);),
+        None => quote!(),
+    };
+    quote! {{
+        let mut field = #krate::IndexedField::new(
+            #name,
+            <#ty as #krate::Indexable>::KIND,
+            <#ty as #krate::Indexable>::MULTI,
+        );
+        field.sortable = #sortable;
+        field.full_text = #full_text;
+        field.case_sensitive = #case_sensitive;
+        field.separator = #separator;
+        #path
+        field
+    }}
+}
+
+fn mentions_any(ty: &Type, params: &[&Ident]) -> bool {
+    fn walk(tokens: TokenStream, params: &[&Ident]) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            TokenTree::Ident(ident) => params.iter().any(|p| **p == ident),
+            TokenTree::Group(group) => walk(group.stream(), params),
+            _ => false,
+        })
+    }
+    !params.is_empty() && walk(ty.to_token_stream(), params)
+}
+
+/// The JSON path step to a stored name: `.name` for a plain identifier (as
+/// redis-om-python writes it), `["na-me"]` for any other name, which dot
+/// notation cannot express. Kept equal to `redis_om_core`'s `json_member`.
+fn json_member(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        return format!(".{name}");
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    out.push_str("[\"");
+    for c in name.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push_str("\"]");
+    out
+}
+
+/// `text` as literal text inside a `format!` string.
+fn fmt_literal(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
+}

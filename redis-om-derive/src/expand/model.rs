@@ -1,0 +1,250 @@
+//! The `Model` impl of `#[derive(HashModel)]` and `#[derive(JsonModel)]`.
+
+use darling::FromDeriveInput;
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{DeriveInput, Ident};
+
+use super::fields::query_fields;
+use super::hash_model::hash_codec;
+use super::json_model::json_decode;
+use super::{fields_ident, indexed_field, json_member, mentions_any};
+use crate::attr::ContainerAttrs;
+use crate::model::{ModelDef, Storage};
+use crate::serde_attrs::{self, Missing};
+
+/// `#[derive(HashModel)]` and `#[derive(JsonModel)]`.
+pub(crate) fn model(input: &DeriveInput, storage: Storage) -> syn::Result<TokenStream> {
+    let attrs = ContainerAttrs::from_derive_input(input)?;
+    let serde = match storage {
+        Storage::Json => serde_attrs::struct_fields(input),
+        Storage::Hash => None,
+    };
+    let def = ModelDef::from_attrs(attrs, storage, serde)?;
+    Ok(expand_model(&def, storage))
+}
+
+fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
+    let krate = &def.krate;
+    let ident = &def.ident;
+    let pk = &def.fields[def.pk];
+    let pk_ident = &pk.ident;
+    let pk_ty = &pk.ty;
+    let global_prefix = &def.global_prefix;
+    let prefix = &def.prefix;
+    let index_name = match &def.index_name {
+        Some(name) => quote!(::core::option::Option::Some(#name)),
+        None => quote!(::core::option::Option::None),
+    };
+    let model_name = ident.to_string();
+
+    // Bounds for generic models: the types that mention a type parameter must be storable.
+    let params: Vec<&Ident> = def.generics.type_params().map(|p| &p.ident).collect();
+    let mut generics = def.generics.clone();
+    {
+        let where_clause = generics.make_where_clause();
+        let (_, ty_generics, _) = def.generics.split_for_impl();
+        if !params.is_empty() {
+            where_clause.predicates.push(
+                syn::parse_quote!(#ident #ty_generics: ::core::marker::Send + ::core::marker::Sync),
+            );
+            if storage == Storage::Json {
+                where_clause.predicates.push(syn::parse_quote!(
+                    #ident #ty_generics: #krate::__private::serde::Serialize
+                        + #krate::__private::serde::de::DeserializeOwned
+                ));
+            }
+            // A selected field missing from a document is taken from the
+            // struct's `Default`, as serde's `#[serde(default)]` on the struct.
+            if def
+                .fields
+                .iter()
+                .any(|f| matches!(f.missing, Missing::StructDefault))
+            {
+                where_clause.predicates.push(syn::parse_quote!(
+                    #ident #ty_generics: ::core::default::Default
+                ));
+            }
+        }
+        for field in &def.fields {
+            if mentions_any(&field.ty, &params) {
+                let ty = &field.ty;
+                if storage == Storage::Hash {
+                    where_clause
+                        .predicates
+                        .push(syn::parse_quote!(#ty: #krate::HashValue));
+                }
+                if storage == Storage::Json && field.index.indexed {
+                    where_clause.predicates.push(syn::parse_quote!(
+                        #ty: #krate::__private::serde::de::DeserializeOwned
+                    ));
+                }
+                if field.index.indexed || field.ident == *pk_ident {
+                    where_clause
+                        .predicates
+                        .push(syn::parse_quote!(#ty: #krate::Indexable));
+                }
+                if field.ident == *pk_ident {
+                    where_clause
+                        .predicates
+                        .push(syn::parse_quote!(#ty: #krate::PrimaryKey));
+                }
+            }
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+
+    let (storage_variant, encode, decode) = match storage {
+        Storage::Hash => {
+            let (encode, decode) = hash_codec(def);
+            (quote!(Hash), encode, decode)
+        }
+        Storage::Json => (
+            quote!(Json),
+            quote!(#krate::__private::encode_json(self)),
+            json_decode(def),
+        ),
+    };
+
+    // redis-om-python's order: a primary key named `pk` first (its base
+    // class declares it), any other where it is declared; in a JsonModel every
+    // field that is not indexed leaves an empty part in the schema text.
+    let order = schema_order(def);
+    let schema_steps: Vec<TokenStream> = order
+        .map(|i| {
+            let f = &def.fields[i];
+            let indexed = i == def.pk || f.index.indexed;
+            if let Some(embed) = &f.embed {
+                let inner = &embed.inner;
+                let star = if embed.many { "[*]" } else { "" };
+                let path = format!("${}{star}", json_member(&f.stored_name));
+                let alias = &f.stored_name;
+                return quote! {
+                    let before = out.len();
+                    <#inner as #krate::Embedded>::index_fields(#path, #alias, &mut out);
+                    if out.len() == before {
+                        empty.push(before);
+                    }
+                };
+            }
+            if !indexed {
+                return match storage {
+                    Storage::Json => quote! { empty.push(out.len()); },
+                    Storage::Hash => quote! {},
+                };
+            }
+            let name = &f.stored_name;
+            let field = indexed_field(krate, f, quote!(#name), None);
+            quote! { out.push(#field); }
+        })
+        .collect();
+
+    let fields = query_fields(def, storage, &generics);
+    let fields_ident = fields_ident(def);
+    let stored_names: Vec<&String> = match storage {
+        Storage::Hash => def.fields.iter().map(|f| &f.stored_name).collect(),
+        Storage::Json => Vec::new(),
+    };
+
+    // Every concrete model is known to the others, so that nested key prefixes
+    // are found (a generic struct has no single layout to register).
+    let register = if def.generics.params.is_empty() {
+        quote! {
+            #krate::__private::inventory::submit! {
+                #krate::__private::RegisteredModel {
+                    name: ::core::concat!(::core::module_path!(), "::", #model_name),
+                    layout: <#ident as #krate::Model>::key_layout,
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+
+    quote! {
+        #fields
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics #krate::Model for #ident #ty_generics #where_clause {
+                const STORAGE: #krate::Storage = #krate::Storage::#storage_variant;
+
+                fn key_layout() -> &'static #krate::KeyLayout {
+                    static LAYOUT: #krate::__private::LazyLock<#krate::KeyLayout> =
+                        #krate::__private::LazyLock::new(|| {
+                            #krate::KeyLayout::new(#global_prefix, #prefix, #index_name)
+                        });
+                    &LAYOUT
+                }
+
+                fn primary_key(&self) -> ::core::option::Option<::std::borrow::Cow<'_, str>> {
+                    <#pk_ty as #krate::PrimaryKey>::key_part(&self.#pk_ident)
+                }
+
+                fn generate_primary_key(&mut self) -> #krate::Result<()> {
+                    match <#pk_ty as #krate::PrimaryKey>::generate() {
+                        ::core::option::Option::Some(pk) => {
+                            self.#pk_ident = pk;
+                            ::core::result::Result::Ok(())
+                        }
+                        ::core::option::Option::None => {
+                            ::core::result::Result::Err(#krate::__private::cannot_generate(#model_name))
+                        }
+                    }
+                }
+
+                fn encode(&self) -> ::core::result::Result<#krate::Encoded<'_>, ::std::string::String> {
+                    #encode
+                }
+
+                fn decode(key: &str, stored: #krate::Stored<'_>) -> #krate::Result<Self> {
+                    #decode
+                }
+
+                fn index_fields() -> ::std::vec::Vec<#krate::IndexedField> {
+                    let mut out = ::std::vec::Vec::new();
+                    let mut empty: ::std::vec::Vec<usize> = ::std::vec::Vec::new();
+                    #(#schema_steps)*
+                    let _ = empty;
+                    out
+                }
+
+                fn index_schema() -> #krate::IndexSchema {
+                    let mut out = ::std::vec::Vec::new();
+                    let mut empty: ::std::vec::Vec<usize> = ::std::vec::Vec::new();
+                    #(#schema_steps)*
+                    #krate::IndexSchema::new(
+                        #krate::Storage::#storage_variant,
+                        <Self as #krate::Model>::key_layout().key_prefix(),
+                        out,
+                    )
+                    .with_empty_parts(empty)
+                }
+
+                type Fields = #fields_ident #ty_generics;
+
+                fn fields() -> Self::Fields {
+                    #fields_ident::__new()
+                }
+
+                fn stored_names() -> &'static [&'static str] {
+                    &[#(#stored_names),*]
+                }
+            }
+
+            #register
+        };
+    }
+}
+
+/// Every field in redis-om-python's schema order: a primary key named `pk`
+/// first, the others as declared.
+fn schema_order(def: &ModelDef) -> impl Iterator<Item = usize> + '_ {
+    let pk_first = def.fields[def.pk].stored_name == "pk";
+    let first = pk_first.then_some(def.pk);
+    first
+        .into_iter()
+        .chain((0..def.fields.len()).filter(move |i| !(pk_first && *i == def.pk)))
+}
