@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Value};
+use redis_om::__private::Stored;
 use redis_om::prelude::*;
-use redis_om::Stored;
 use serde::Serialize;
 
 // ---------------------------------------------------------------------------
@@ -963,7 +963,7 @@ fn codec_costs(quick: bool) -> Vec<CodecRow> {
                 let key = UserReadCache::key_layout().key(u.pk.as_deref().unwrap());
                 let mut cmd = redis::cmd("HSET");
                 cmd.arg(&key);
-                if let redis_om::Encoded::Hash(fields) = u.encode().unwrap() {
+                if let redis_om::__private::Encoded::Hash(fields) = u.encode().unwrap() {
                     for (name, value) in fields.set() {
                         cmd.arg(*name).arg(value);
                     }

@@ -45,7 +45,7 @@ struct Customer {
 #[tokio::main]
 async fn main() -> redis_om::Result<()> {
     println!("connecting to {}", redact(&redis_om::url()));
-    let mut con = redis_om::connect().await?;
+    let mut con = redis_om::connect(redis_om::url()).await?;
 
     // At startup: create or update the search indexes (zero downtime on change).
     let report = Migrator::new()

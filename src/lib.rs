@@ -21,7 +21,7 @@
 //! }
 //!
 //! # async fn run() -> redis_om::Result<()> {
-//! let mut con = redis_om::connect().await?; // REDIS_OM_URL, default redis://127.0.0.1:6379
+//! let mut con = redis_om::connect(redis_om::url()).await?; // REDIS_OM_URL, default redis://127.0.0.1:6379
 //! let mut user = UserReadCache { pk: None, id: 1, name: "Ada".into(), avatar: None };
 //! let pk = user.save(&mut con).await?;
 //! assert_eq!(UserReadCache::get(&mut con, &pk).await?, user);
@@ -58,27 +58,14 @@
 //! Keys are `{global_prefix}:{prefix}:{pk}`, as redis-om-python's `make_key`.
 //!
 //! ## Operations
-//! [`AsyncModel`] (on any `redis::aio::ConnectionLike`) and [`SyncModel`]
-//! (on any `redis::ConnectionLike`) have the same methods: `save`,
-//! `save_with` ([`SaveOptions`]: only if new / only if it exists / TTL, atomic),
-//! `get`, `delete`, `exists`, `expire`, `ttl`, `all_pks`.
+//! [`AsyncModel`] (on any `redis::aio::ConnectionLike`) gives every model
+//! `save`, `save_with` ([`SaveOptions`]: only if new / only if it exists / TTL,
+//! atomic), `save_all`, `get`, `get_optional`, `get_many`, `reload`, `delete`,
+//! `remove`, `exists`, `expire`, `expire_in`, `ttl`, `all_pks`; [`Find`] and
+//! [`AsyncQuery`] the typed queries. [`connect`] opens a connection.
 //!
-//! ```no_run
-//! use redis_om::{HashModel, SyncModel};
-//!
-//! #[derive(HashModel, Debug, PartialEq)]
-//! struct User {
-//!     pk: Option<String>,
-//!     name: String,
-//! }
-//!
-//! # fn run() -> redis_om::Result<()> {
-//! let mut con = redis_om::connect_sync()?;
-//! let mut user = User { pk: None, name: "Ada".into() };
-//! let pk = user.save(&mut con)?;
-//! assert_eq!(User::get(&mut con, &pk)?, user);
-//! # Ok(()) }
-//! ```
+//! The same API blocks in [`blocking`] (on any `redis::ConnectionLike`), with
+//! its own prelude: `use redis_om::blocking::prelude::*;`.
 //!
 //! ## Errors
 //! Every operation returns [`Result`] with the one [`Error`] type:
@@ -99,11 +86,51 @@ pub use redis_om_derive::{EmbeddedModel, HashModel, HashValue, JsonModel};
 
 /// The derives and the async operations: `use redis_om::prelude::*;`.
 ///
-/// Blocking code imports [`SyncModel`] and [`SyncQuery`] instead of this prelude's
-/// [`AsyncModel`] and [`AsyncQuery`].
+/// Blocking code uses [`blocking::prelude`] instead (one of the two per module:
+/// both have the same method names).
 pub mod prelude {
     pub use crate::{
-        AsyncModel, AsyncQuery, EmbeddedModel, HashModel, HashValue, JsonModel, Migrator, Model,
-        SaveOptions, SortOrder,
+        AsyncModel, AsyncQuery, EmbeddedModel, Find, HashModel, HashValue, JsonModel, Migrator,
+        Model, SaveOptions, SortOrder,
     };
+}
+
+pub mod blocking {
+    //! The blocking API: the same operations on blocking connections
+    //! (`redis::Connection`, r2d2's pooled connections), for worker threads and
+    //! programs without an async runtime, as `reqwest::blocking` is to reqwest.
+    //!
+    //! A module uses one of the two preludes, `redis_om::prelude` (async) or
+    //! `redis_om::blocking::prelude`. Both give the same method names (`save`,
+    //! `get`, `all`, …), so with both in scope a call is ambiguous (`E0034`); a
+    //! module that needs both names the trait: `SyncModel::save(&mut user, &mut con)`.
+    //!
+    //! ```no_run
+    //! use redis_om::blocking::prelude::*;
+    //!
+    //! #[derive(HashModel, Debug, PartialEq)]
+    //! struct User {
+    //!     pk: Option<String>,
+    //!     #[redis_om(index)]
+    //!     name: String,
+    //! }
+    //!
+    //! # fn run() -> redis_om::Result<()> {
+    //! let mut con = redis_om::blocking::connect(redis_om::url())?;
+    //! Migrator::new().model::<User>().run(&mut con)?;
+    //! let mut user = User { pk: None, name: "Ada".into() };
+    //! let pk = user.save(&mut con)?;
+    //! assert_eq!(User::get(&mut con, &pk)?, user);
+    //! let named_ada: Vec<User> = User::find(|u| u.name.eq("Ada")).all(&mut con)?;
+    //! # Ok(()) }
+    //! ```
+    pub use redis_om_core::blocking::{
+        connect, Migrator, PkIter, QueryIter, SyncModel, SyncQuery, RESPONSE_TIMEOUT,
+    };
+
+    /// The derives and the blocking operations: `use redis_om::blocking::prelude::*;`.
+    pub mod prelude {
+        pub use redis_om_core::blocking::prelude::*;
+        pub use redis_om_derive::{EmbeddedModel, HashModel, HashValue, JsonModel};
+    }
 }

@@ -69,10 +69,11 @@ async fn save_all_and_get_many_round_trip() {
             tags: vec![format!("t{n}")],
         })
         .collect();
-    let pks = redis_om::SyncModel::save_all(&mut con, &mut docs).unwrap();
+    let pks = redis_om::blocking::SyncModel::save_all(&mut con, &mut docs).unwrap();
     assert_eq!(pks[1_499], "d1499");
     let got =
-        <BulkDoc as redis_om::SyncModel>::get_many(&mut con, ["d0", "d1499", "nope"]).unwrap();
+        <BulkDoc as redis_om::blocking::SyncModel>::get_many(&mut con, ["d0", "d1499", "nope"])
+            .unwrap();
     assert_eq!(
         got,
         vec![Some(docs[0].clone()), Some(docs[1_499].clone()), None]

@@ -30,7 +30,7 @@ fn closed_port() -> u16 {
 async fn connecting_to_a_closed_port_fails_fast() {
     let url = format!("redis://127.0.0.1:{}", closed_port());
     let started = Instant::now();
-    let err = redis_om::connect_to(&url).await.unwrap_err();
+    let err = redis_om::connect(url.as_str()).await.unwrap_err();
     let took = started.elapsed();
     println!("connect_to(closed port) failed in {took:?}: {err}");
     assert!(took < BOUND, "took {took:?}");
@@ -40,7 +40,7 @@ async fn connecting_to_a_closed_port_fails_fast() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_fail_fast_while_the_server_is_down_and_the_first_after_it_returns_succeeds() {
     let server = common::Server::fresh(17611, &[]);
-    let mut con = redis_om::connect_to(&server.url()).await.unwrap();
+    let mut con = redis_om::connect(server.url()).await.unwrap();
     FastDoc {
         pk: "a".into(),
         n: 1,
@@ -100,7 +100,7 @@ async fn connecting_without_the_password_a_server_requires_fails_at_connect() {
         .expect("the password URL has user info");
     let url = format!("redis://{host}");
     let started = Instant::now();
-    let err = redis_om::connect_to(&url).await.unwrap_err();
+    let err = redis_om::connect(url.as_str()).await.unwrap_err();
     assert!(started.elapsed() < BOUND);
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     let text = err.to_string();
@@ -109,12 +109,12 @@ async fn connecting_without_the_password_a_server_requires_fails_at_connect() {
         "{text}"
     );
     // With it, the same server works.
-    assert!(redis_om::connect_to(&with_password).await.is_ok());
+    assert!(redis_om::connect(with_password.as_str()).await.is_ok());
     // The blocking connection too.
-    match redis_om::connect_sync_to(&url) {
+    match redis_om::blocking::connect(url.as_str()) {
         Err(Error::Config(text)) => assert!(text.contains("requires a password"), "{text}"),
         Err(other) => panic!("expected Config, got {other:?}"),
         Ok(_) => panic!("connect_sync_to without the password succeeded"),
     }
-    assert!(redis_om::connect_sync_to(&with_password).is_ok());
+    assert!(redis_om::blocking::connect(with_password.as_str()).is_ok());
 }

@@ -29,7 +29,7 @@ fn manager_config() -> ConnectionManagerConfig {
 async fn a_killed_and_restarted_server_loses_nothing_acknowledged() {
     // Persistence on, fsync on every write: what was acknowledged must survive kill -9.
     let server = common::Server::fresh(common::fault_port(1), &["--persist"]);
-    let mut con = redis_om::connect_with(&server.url(), manager_config())
+    let mut con = redis_om::connect_with(server.url(), manager_config())
         .await
         .unwrap();
 
@@ -116,7 +116,7 @@ async fn a_killed_and_restarted_server_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stops_answering_gives_timeouts_then_recovers() {
     let server = common::Server::fresh(common::fault_port(2), &[]);
-    let mut con = redis_om::connect_with(&server.url(), manager_config())
+    let mut con = redis_om::connect_with(server.url(), manager_config())
         .await
         .unwrap();
     FaultDoc {
@@ -169,8 +169,12 @@ fn migrator_child_process() {
     let url = std::env::var("REDIS_OM_CHILD_URL").expect("REDIS_OM_CHILD_URL");
     let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
     let report = match std::env::var("REDIS_OM_CHILD_VERSION").as_deref() {
-        Ok("2") => Migrator::new().model::<ProcV2>().run_sync(&mut con),
-        _ => Migrator::new().model::<ProcV1>().run_sync(&mut con),
+        Ok("2") => redis_om::blocking::Migrator::new()
+            .model::<ProcV2>()
+            .run(&mut con),
+        _ => redis_om::blocking::Migrator::new()
+            .model::<ProcV1>()
+            .run(&mut con),
     };
     let report = report.expect("the migrator failed in a child process");
     println!("child: {:?}", report.models[0].action);

@@ -775,7 +775,7 @@ async fn sync_queries() {
             .await
             .unwrap();
     }
-    use redis_om::{SyncModel, SyncQuery};
+    use redis_om::blocking::{SyncModel, SyncQuery};
     #[derive(HashModel, Debug, Clone, PartialEq)]
     #[redis_om(prefix = "FindSync")]
     struct Note {
@@ -783,7 +783,10 @@ async fn sync_queries() {
         #[redis_om(index, sortable)]
         n: i64,
     }
-    Migrator::new().model::<Note>().run_sync(&mut con).unwrap();
+    redis_om::blocking::Migrator::new()
+        .model::<Note>()
+        .run(&mut con)
+        .unwrap();
     let _: () = redis::cmd("EVAL")
         .arg("for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end")
         .arg(0)

@@ -420,7 +420,7 @@ async fn all_pks_streams_every_pk_and_only_this_models() {
         other.sort();
         assert_eq!(other, want, "ScanX sees its own keys only");
     }
-    let mut mgr = redis_om::connect_to(&common::url()).await.unwrap();
+    let mut mgr = redis_om::connect(common::url()).await.unwrap();
     let n = Scan::all_pks(&mut mgr)
         .try_fold(0usize, |n, _| async move { Ok(n + 1) })
         .await
@@ -432,7 +432,7 @@ async fn all_pks_streams_every_pk_and_only_this_models() {
 #[tokio::test]
 async fn works_on_a_connection_manager_from_connect() {
     std::env::set_var("REDIS_OM_URL", common::url());
-    let mut con = redis_om::connect().await.unwrap();
+    let mut con = redis_om::connect(redis_om::url()).await.unwrap();
     let mut u = user(5);
     let pk = u.save(&mut con).await.unwrap();
     assert_eq!(UserReadCache::get(&mut con, &pk).await.unwrap(), u);
@@ -555,6 +555,29 @@ async fn works_on_a_bb8_pooled_connection() {
             let pk = u.save(&mut *con).await.unwrap();
             assert_eq!(UserReadCache::get(&mut *con, &pk).await.unwrap(), u);
             assert!(UserReadCache::delete(&mut *con, &pk).await.unwrap());
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// deadpool-redis (built on the same redis-rs 1.x): its pooled connection is
+/// an async connection as it is, and `&mut *con` works too.
+#[tokio::test]
+async fn works_on_a_deadpool_pooled_connection() {
+    let pool = deadpool_redis::Config::from_url(common::url())
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut con = pool.get().await.unwrap();
+            let mut u = user(200 + i);
+            let pk = u.save(&mut con).await.unwrap();
+            assert_eq!(UserReadCache::get(&mut *con, &pk).await.unwrap(), u);
+            assert!(UserReadCache::delete(&mut con, &pk).await.unwrap());
         }));
     }
     for t in tasks {

@@ -169,9 +169,7 @@ async fn oversized_values_work() {
     // Room for 10 MB each way on a slower machine.
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(std::time::Duration::from_secs(10)));
-    let mut con = redis_om::connect_with(&common::url(), config)
-        .await
-        .unwrap();
+    let mut con = redis_om::connect_with(common::url(), config).await.unwrap();
     let big = "x".repeat(10 * 1024 * 1024);
     let mut flat = Flat {
         pk: "big".into(),

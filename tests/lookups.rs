@@ -147,11 +147,11 @@ async fn streams_work_with_next_and_pages_carry_the_total() {
 
 #[test]
 fn the_blocking_forms_are_the_same() {
-    use redis_om::{SyncModel, SyncQuery};
+    use redis_om::blocking::{SyncModel, SyncQuery};
     let con = &mut common::sync_con(&common::url());
-    Migrator::new()
+    redis_om::blocking::Migrator::new()
         .model::<UserReadCache>()
-        .run_sync(con)
+        .run(con)
         .unwrap();
     let name = common::unique("blocking");
     let mut u = user(&name);
@@ -162,7 +162,7 @@ fn the_blocking_forms_are_the_same() {
         <UserReadCache as SyncModel>::get_optional(con, &missing).unwrap(),
         None
     );
-    let q = <UserReadCache as Model>::find(|f| f.name.eq(name.as_str()));
+    let q = <UserReadCache as redis_om::Find>::find(|f| f.name.eq(name.as_str()));
     assert_eq!(SyncQuery::first_optional(&q, con).unwrap(), Some(u.clone()));
     let page = SyncQuery::page(&q, con, 0, 10).unwrap();
     assert_eq!((page.len(), page.total), (1, 1));

@@ -319,17 +319,17 @@ async fn dry_run_plans_without_changing_anything() {
 
     // The blocking API runs the same flow.
     let mut sync = common::sync_con(&common::url());
-    let report = Migrator::new()
+    let report = redis_om::blocking::Migrator::new()
         .model::<DryModel>()
-        .run_sync(&mut sync)
+        .run(&mut sync)
         .unwrap();
     assert!(matches!(
         report.models[0].action,
         MigrationAction::Created { .. }
     ));
-    let report = Migrator::new()
+    let report = redis_om::blocking::Migrator::new()
         .model::<DryModel>()
-        .run_sync(&mut sync)
+        .run(&mut sync)
         .unwrap();
     assert_eq!(report.models[0].action, MigrationAction::Unchanged);
     common::reset_index(&mut con, &index, DryModel::key_layout().key_prefix()).await;
@@ -402,9 +402,9 @@ versioned_model!(LegacyModel, "om-test-migrate-legacy",);
 fn migrator_race_child() {
     let url = std::env::var("REDIS_OM_CHILD_URL").expect("REDIS_OM_CHILD_URL");
     let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let report = Migrator::new()
+    let report = redis_om::blocking::Migrator::new()
         .model::<LegacyModel>()
-        .run_sync(&mut con)
+        .run(&mut con)
         .expect("the migrator failed in a child process");
     println!("child: {:?}", report.models[0].action);
 }

@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
-use redis_om::{Error, HashModel, Migrator, Model, SyncModel, SyncQuery};
+use redis_om::blocking::prelude::*;
+use redis_om::Error;
 
 #[derive(HashModel, Debug, Clone, PartialEq)]
 #[redis_om(prefix = "PropTag")]
@@ -66,9 +67,9 @@ fn config() -> Config {
 #[test]
 fn tag_eq_finds_exactly_what_was_saved() {
     let con = std::cell::RefCell::new(common::sync_con(&common::urls()[0]));
-    Migrator::new()
+    redis_om::blocking::Migrator::new()
         .model::<Tagged>()
-        .run_sync(&mut *con.borrow_mut())
+        .run(&mut *con.borrow_mut())
         .unwrap();
     let mut runner = TestRunner::new(config());
     let result = runner.run(
@@ -129,9 +130,9 @@ struct Texted {
 #[test]
 fn text_search_never_breaks_the_query_and_finds_its_document() {
     let con = std::cell::RefCell::new(common::sync_con(&common::urls()[0]));
-    Migrator::new()
+    redis_om::blocking::Migrator::new()
         .model::<Texted>()
-        .run_sync(&mut *con.borrow_mut())
+        .run(&mut *con.borrow_mut())
         .unwrap();
     let mut runner = TestRunner::new(config());
     let result = runner.run(&value_strategy(), |value| {

@@ -951,7 +951,7 @@ mod blocking {
     #[cfg(feature = "fuzzing")]
     use proptest::prelude::*;
     use proptest::test_runner::TestRunner;
-    use redis_om::{Migrator, Model, SortOrder, SyncModel, SyncQuery};
+    use redis_om::blocking::prelude::*;
 
     use super::{common, config, extremes, values_strategy, ExactHash, ExactJson};
 
@@ -1002,10 +1002,10 @@ mod blocking {
     fn extreme_numbers_come_back_exact_from_every_search_path() {
         for url in common::urls() {
             let con = &mut common::sync_con(&url);
-            Migrator::new()
+            redis_om::blocking::Migrator::new()
                 .model::<ExactHash>()
                 .model::<ExactJson>()
-                .run_sync(con)
+                .run(con)
                 .unwrap();
             for values in extremes() {
                 let case = common::unique("extreme");
@@ -1042,10 +1042,10 @@ mod blocking {
     fn random_numbers_come_back_from_search_as_get_returns_them() {
         for url in common::urls() {
             let con = std::cell::RefCell::new(common::sync_con(&url));
-            Migrator::new()
+            redis_om::blocking::Migrator::new()
                 .model::<ExactHash>()
                 .model::<ExactJson>()
-                .run_sync(&mut *con.borrow_mut())
+                .run(&mut *con.borrow_mut())
                 .unwrap();
             let mut runner = TestRunner::new(config(150));
             let result = runner.run(&values_strategy(), |values| {

@@ -30,7 +30,7 @@ struct AclIndexed {
 }
 
 async fn round_trip(url: &str) {
-    let mut con = redis_om::connect_to(url).await.unwrap();
+    let mut con = redis_om::connect(url).await.unwrap();
     let mut u = AuthUser {
         pk: None,
         name: "pw".into(),
@@ -61,7 +61,7 @@ async fn wrong_password_is_an_error_that_does_not_show_it() {
     let (scheme_user, host) = url.rsplit_once('@').unwrap();
     let (_, _) = scheme_user.split_once("://").unwrap();
     let bad = format!("redis://:not-the-Pa55word@{host}");
-    let err = match redis_om::connect_to(&bad).await {
+    let err = match redis_om::connect(bad.as_str()).await {
         Err(err) => err,
         Ok(mut con) => {
             // A lazy connection fails on first use instead.
@@ -108,7 +108,7 @@ async fn acl_user_and_db_number() {
         .await
         .unwrap();
     {
-        let mut con = redis_om::connect_to(&format!("redis://{user}:acl-secret@{host}"))
+        let mut con = redis_om::connect(format!("redis://{user}:acl-secret@{host}"))
             .await
             .unwrap();
         let mut doc = AclIndexed {
@@ -130,7 +130,7 @@ async fn acl_user_and_db_number() {
     struct Forbidden {
         pk: Option<String>,
     }
-    let mut con = redis_om::connect_to(&format!("redis://{user}:acl-secret@{host}"))
+    let mut con = redis_om::connect(format!("redis://{user}:acl-secret@{host}"))
         .await
         .unwrap();
     let err = Forbidden { pk: None }.save(&mut con).await.unwrap_err();
@@ -152,7 +152,7 @@ async fn acl_user_and_db_number() {
 #[tokio::test]
 async fn plain_redis_without_modules_says_what_is_missing() {
     let url = common::env_url("REDIS_OM_PLAIN_URL");
-    let mut con = redis_om::connect_to(&url).await.unwrap();
+    let mut con = redis_om::connect(url.as_str()).await.unwrap();
     // Hashes need no module.
     let mut u = AuthUser {
         pk: None,
@@ -180,7 +180,7 @@ async fn plain_redis_without_modules_says_what_is_missing() {
 
 #[tokio::test]
 async fn unparsable_url_is_a_config_error_without_the_password() {
-    let err = redis_om::connect_to("redis://:s3cr3t@host:port-is-not-a-number")
+    let err = redis_om::connect("redis://:s3cr3t@host:port-is-not-a-number")
         .await
         .unwrap_err();
     let text = format!("{err} / {err:?}");
@@ -190,13 +190,13 @@ async fn unparsable_url_is_a_config_error_without_the_password() {
 
 #[tokio::test]
 async fn debug_output_never_shows_the_password() {
-    let client = redis_om::client_for("redis://user:s3cr3t-pw@127.0.0.1:1/0").unwrap();
+    let client = redis::Client::open("redis://user:s3cr3t-pw@127.0.0.1:1/0").unwrap();
     let text = format!("{client:?} {:?}", client.get_connection_info());
     assert!(!text.contains("s3cr3t-pw"), "{text}");
     assert!(text.contains("redacted"), "{text}");
     // A live connection manager on the password-protected server, and its errors.
     let url = common::env_url("REDIS_OM_PASSWORD_URL");
-    let con = redis_om::connect_to(&url).await.unwrap();
+    let con = redis_om::connect(url.as_str()).await.unwrap();
     let password = url
         .split(':')
         .nth(2)

@@ -84,7 +84,7 @@ async fn rediss_with_the_right_ca_works_and_a_wrong_ca_is_refused() {
         },
     )
     .unwrap();
-    let mut con = redis_om::connect_client(client, Default::default())
+    let mut con = redis_om::connect(client.get_connection_info().clone())
         .await
         .unwrap();
     Migrator::new()
@@ -117,7 +117,7 @@ async fn rediss_with_the_right_ca_works_and_a_wrong_ca_is_refused() {
     )
     .unwrap();
     let t = Instant::now();
-    let err = redis_om::connect_client(client, Default::default())
+    let err = redis_om::connect(client.get_connection_info().clone())
         .await
         .unwrap_err();
     println!("wrong CA refused after {:?}: {err}", t.elapsed());

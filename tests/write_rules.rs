@@ -328,7 +328,7 @@ async fn index_status_reports_a_document_the_server_refused_to_index() {
     // The same through a blocking connection.
     let mut sync = common::sync_con(&common::url());
     assert_eq!(
-        <StatusDoc as redis_om::SyncModel>::index_status(&mut sync)
+        <StatusDoc as redis_om::blocking::SyncModel>::index_status(&mut sync)
             .unwrap()
             .indexing_failures,
         1
@@ -370,7 +370,7 @@ async fn only_if_exists_without_a_primary_key_is_none() {
     assert_eq!(doc.pk, None, "no primary key is generated");
     let mut sync = common::sync_con(&common::url());
     assert_eq!(
-        redis_om::SyncModel::save_with(&mut doc, &mut sync, options).unwrap(),
+        redis_om::blocking::SyncModel::save_with(&mut doc, &mut sync, options).unwrap(),
         None
     );
 }
@@ -506,7 +506,7 @@ async fn get_many_reports_each_unreadable_key_and_keeps_the_others() {
     assert_eq!(each[2].as_ref().unwrap().as_ref(), Some(&docs[2]));
     assert!(matches!(each[3], Ok(None)));
     let mut sync = common::sync_con(&common::url());
-    let each = <Mixed as redis_om::SyncModel>::get_many_each(&mut sync, asked).unwrap();
+    let each = <Mixed as redis_om::blocking::SyncModel>::get_many_each(&mut sync, asked).unwrap();
     assert!(matches!(each[1], Err(Error::WrongType { .. })));
 
     // A JSON model reading a hash.
@@ -552,7 +552,7 @@ async fn saving_onto_a_key_of_another_type_names_the_key() {
         assert!(err.to_string().contains(&key), "{err}");
     }
     let mut sync = common::sync_con(&common::url());
-    let err = redis_om::SyncModel::save(&mut doc, &mut sync).unwrap_err();
+    let err = redis_om::blocking::SyncModel::save(&mut doc, &mut sync).unwrap_err();
     assert!(matches!(err, Error::WrongType { .. }), "{err:?}");
 
     let json_key = MixedJson::key_layout().key(&pk);
@@ -579,7 +579,7 @@ async fn saving_onto_a_key_of_another_type_names_the_key() {
 #[tokio::test]
 async fn json_operations_without_redisjson_are_module_missing() {
     let url = common::env_url("REDIS_OM_PLAIN_URL");
-    let mut con = redis_om::connect_to(&url).await.unwrap();
+    let mut con = redis_om::connect(url.as_str()).await.unwrap();
     let missing = |err: &Error| matches!(err, Error::ModuleMissing { module: "ReJSON" });
     let mut doc = MixedJson { pk: None, n: 1 };
     let err = doc
@@ -601,8 +601,10 @@ async fn json_operations_without_redisjson_are_module_missing() {
     let err = MixedJson::get_many_each(&mut con, ["a"]).await.unwrap_err();
     assert!(missing(&err), "get_many_each: {err:?}");
     let mut sync = common::sync_con(&url);
-    let err =
-        <MixedJson as redis_om::SyncModel>::save_all(&mut sync, std::slice::from_mut(&mut doc))
-            .unwrap_err();
+    let err = <MixedJson as redis_om::blocking::SyncModel>::save_all(
+        &mut sync,
+        std::slice::from_mut(&mut doc),
+    )
+    .unwrap_err();
     assert!(missing(&err), "sync save_all: {err:?}");
 }

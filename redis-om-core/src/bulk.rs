@@ -5,8 +5,9 @@ use redis::{cmd, Pipeline, Value};
 
 use crate::error::{BulkFailure, Error, Result};
 use crate::exec::Exec;
-use crate::model::{Encoded, Model};
+use crate::model::Model;
 use crate::ops::decode_reply;
+use crate::storage::Encoded;
 
 /// Documents per round trip: large enough to amortize the round trip, small
 /// enough that one reply stays a few megabytes.

@@ -1,9 +1,10 @@
-//! Connecting: `REDIS_OM_URL`, or an explicit URL.
+//! Connecting: [`url()`] (`REDIS_OM_URL`) or any other target, with timeouts
+//! that let a read cache fall back quickly when Redis is away.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncConnectionConfig;
+use redis::{AsyncConnectionConfig, IntoConnectionInfo};
 
 use crate::error::{Error, Result};
 
@@ -25,52 +26,65 @@ pub fn url() -> String {
         .unwrap_or_else(|| DEFAULT_URL.to_owned())
 }
 
-/// A `redis::Client` for `url`.
+/// A `redis::Client` for `target`, with the rustls provider installed.
 ///
 /// # Errors
 /// [`Error::Config`] when the URL does not parse (the message never repeats the URL,
 /// which may hold a password).
-pub fn client_for(url: &str) -> Result<redis::Client> {
+pub(crate) fn client(target: impl IntoConnectionInfo) -> Result<redis::Client> {
     install_crypto_provider();
-    redis::Client::open(url).map_err(|err| {
+    let info = target.into_connection_info().map_err(|err| {
         Error::Config(format!(
             "the Redis URL is not valid ({}): expected redis://[user][:password@]host[:port][/db]",
             err.kind_description()
         ))
-    })
+    })?;
+    Ok(redis::Client::open(info)?)
 }
 
-/// A `redis::Client` for [`url()`].
-///
-/// # Errors
-/// See [`client_for`].
-pub fn client() -> Result<redis::Client> {
-    client_for(&url())
-}
-
-/// An auto-reconnecting async connection to [`url()`]: clone it freely, all
-/// clones share one multiplexed connection.
+/// An auto-reconnecting async connection to `target`: a URL (`&str`,
+/// `String`, [`url()`]) or a `redis::ConnectionInfo`. Clone it freely: all
+/// clones share one multiplexed connection. It uses [`manager_config`]: calls
+/// fail within about [`RESPONSE_TIMEOUT`] while the server is unreachable.
 ///
 /// ```no_run
 /// # async fn run() -> redis_om::Result<()> {
-/// let mut con = redis_om::connect().await?;
+/// let mut con = redis_om::connect(redis_om::url()).await?; // REDIS_OM_URL, or redis://127.0.0.1:6379
+/// # Ok(()) }
+/// ```
+///
+/// With your own TLS root certificate (feature `tls-rustls` or
+/// `tls-rustls-aws-lc`), connect to the connection info of a client built with it:
+///
+/// ```no_run
+/// # #[cfg(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc"))]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use redis_om::redis;
+///
+/// let ca_pem = std::fs::read("ca.crt")?;
+/// let client = redis::Client::build_with_tls(
+///     "rediss://cache.internal:6380",
+///     redis::TlsCertificates { client_tls: None, root_cert: Some(ca_pem) },
+/// )?;
+/// let mut con = redis_om::connect(client.get_connection_info().clone()).await?;
 /// # Ok(()) }
 /// ```
 ///
 /// # Errors
-/// [`Error::Config`] for a bad URL, [`Error::Redis`] when the server cannot be reached.
-pub async fn connect() -> Result<ConnectionManager> {
-    connect_to(&url()).await
+/// [`Error::Config`] for a bad URL or a missing password, [`Error::Redis`]
+/// when the server cannot be reached.
+pub async fn connect(target: impl IntoConnectionInfo) -> Result<ConnectionManager> {
+    connect_with(target, manager_config()).await
 }
 
-/// How long [`connect`] and [`connect_to`] wait for a connection to open.
+/// How long [`connect`] waits for a connection to open.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// How long [`connect`] and [`connect_to`] wait for the answer to a command
+/// How long [`connect`] waits for the answer to a command
 /// before the call fails with [`Error::Timeout`].
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The settings of [`connect`] and [`connect_to`], to start your own from:
+/// The settings of [`connect`], to start your own from (with [`connect_with`]):
 /// each connection attempt times out after [`CONNECTION_TIMEOUT`], each
 /// command after [`RESPONSE_TIMEOUT`], and a lost connection is reopened with
 /// one attempt per call, so that while the server is down every call fails
@@ -87,7 +101,7 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// let config = redis_om::manager_config()
 ///     .set_connection_timeout(Some(Duration::from_millis(200)))
 ///     .set_response_timeout(Some(Duration::from_millis(100)));
-/// let mut con = redis_om::connect_with(&redis_om::url(), config).await?;
+/// let mut con = redis_om::connect_with(redis_om::url(), config).await?;
 /// # Ok(()) }
 /// ```
 ///
@@ -101,49 +115,17 @@ pub fn manager_config() -> ConnectionManagerConfig {
         .set_number_of_retries(0)
 }
 
-/// Like [`connect`], to an explicit URL, with [`manager_config`].
-///
-/// # Errors
-/// See [`connect`].
-pub async fn connect_to(url: &str) -> Result<ConnectionManager> {
-    connect_with(url, manager_config()).await
-}
-
-/// Like [`connect_to`], with reconnection and timeout settings (start from
+/// Like [`connect`], with reconnection and timeout settings (start from
 /// [`manager_config`]: `ConnectionManagerConfig::new()` has redis-rs's
 /// defaults, which retry for about 9.5 s).
 ///
 /// # Errors
 /// See [`connect`].
-pub async fn connect_with(url: &str, config: ConnectionManagerConfig) -> Result<ConnectionManager> {
-    connect_client(client_for(url)?, config).await
-}
-
-/// Like [`connect_with`], from a `redis::Client` you built, for example with
-/// your own TLS root certificate (`redis::Client::build_with_tls`, feature
-/// `tls-rustls` or `tls-rustls-aws-lc`).
-///
-/// ```no_run
-/// # #[cfg(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc"))]
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use redis_om::redis;
-///
-/// let ca_pem = std::fs::read("ca.crt")?;
-/// let client = redis::Client::build_with_tls(
-///     "rediss://cache.internal:6380",
-///     redis::TlsCertificates { client_tls: None, root_cert: Some(ca_pem) },
-/// )?;
-/// let mut con = redis_om::connect_client(client, redis_om::manager_config()).await?;
-/// # Ok(()) }
-/// ```
-///
-/// # Errors
-/// See [`connect`].
-pub async fn connect_client(
-    client: redis::Client,
+pub async fn connect_with(
+    target: impl IntoConnectionInfo,
     config: ConnectionManagerConfig,
 ) -> Result<ConnectionManager> {
-    install_crypto_provider();
+    let client = client(target)?;
     // The manager retries its first connection with backoff, which is right for
     // a server that is restarting but makes a wrong password or ACL user wait
     // seconds for its error: one plain attempt first fails fast on those. The
@@ -188,7 +170,7 @@ fn install_crypto_provider() {
 }
 
 /// The error of a connection the server refused: `NOAUTH` says how to fix it.
-fn refused(err: redis::RedisError) -> Error {
+pub(crate) fn refused(err: redis::RedisError) -> Error {
     if err.code() == Some("NOAUTH") {
         return Error::Config(
             "the Redis server requires a password (NOAUTH): put it in the URL, \
@@ -205,34 +187,6 @@ fn is_transient(err: &redis::RedisError) -> bool {
     let network = err.is_io_error() || err.is_timeout() || err.is_connection_dropped();
     // TLS failures surface as I/O errors; a bad certificate will not get better.
     network && !err.to_string().to_ascii_lowercase().contains("certificate")
-}
-
-/// How long a blocking connection from [`connect_sync`] waits for an answer
-/// before the call fails with [`Error::Timeout`] (change it with
-/// `con.set_read_timeout`).
-pub const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// A blocking connection to [`url()`], with [`SYNC_TIMEOUT`] on reads and
-/// writes so that a server that stops answering cannot block forever; checked
-/// with a `PING`, so that a missing password fails here.
-///
-/// # Errors
-/// See [`connect`].
-pub fn connect_sync() -> Result<redis::Connection> {
-    connect_sync_to(&url())
-}
-
-/// Like [`connect_sync`], to an explicit URL.
-///
-/// # Errors
-/// See [`connect`].
-pub fn connect_sync_to(url: &str) -> Result<redis::Connection> {
-    let mut con = client_for(url)?.get_connection_with_timeout(SYNC_TIMEOUT)?;
-    con.set_read_timeout(Some(SYNC_TIMEOUT))?;
-    con.set_write_timeout(Some(SYNC_TIMEOUT))?;
-    // As `connect`: a server that requires a password fails here, not at the first command.
-    redis::cmd("PING").query::<()>(&mut con).map_err(refused)?;
-    Ok(con)
 }
 
 trait KindDescription {
@@ -252,7 +206,7 @@ mod tests {
 
     #[test]
     fn bad_url_error_does_not_leak_the_password() {
-        let err = client_for("redis//:hunter2@host:notaport").unwrap_err();
+        let err = client("redis//:hunter2@host:notaport").unwrap_err();
         let text = format!("{err} {err:?}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("not valid"), "{text}");

@@ -5,52 +5,58 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod bulk;
-mod connect;
+// The modules form layers, bottom to top; each uses only the layers below it.
+// Foundations: errors, values, primary keys, execution on either kind of connection.
 mod error;
 mod exec;
 mod json_encode;
-mod key;
-mod live_schema;
-mod migrator;
-mod model;
-mod ops;
 mod pk;
-mod query;
+mod value;
+// Storage: replies and encodings, not models.
+mod storage;
+// Where a model lives: the registry of models, then the key layout.
+mod key;
 mod registry;
+// The index definition (data only), then the model trait.
+mod model;
+mod schema;
+// Typed queries: handles, builder, plans, runners.
+mod query;
+// Commands as values, bulk pipelines, key scans, index status.
+mod bulk;
+mod ops;
 mod request;
 mod scan;
-mod schema;
 mod status;
+// Index migrations; the model operations; connecting; the blocking API.
+pub mod blocking;
+mod connect;
+mod migrator;
 mod store;
+
 #[cfg(feature = "chrono")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub mod timestamp;
-mod value;
 
 pub use connect::{
-    client, client_for, connect, connect_client, connect_sync, connect_sync_to, connect_to,
-    connect_with, manager_config, url, CONNECTION_TIMEOUT, DEFAULT_URL, RESPONSE_TIMEOUT,
-    SYNC_TIMEOUT, URL_ENV,
+    connect, connect_with, manager_config, url, CONNECTION_TIMEOUT, DEFAULT_URL, RESPONSE_TIMEOUT,
+    URL_ENV,
 };
 pub use error::{BulkFailure, Error, Result};
 pub use key::KeyLayout;
 pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
-pub use model::{
-    decode_json, Condition, Encoded, HashFields, HashPairs, Model, SaveOptions, Storage, Stored,
-};
+pub use model::{Condition, Model, SaveOptions};
 pub use pk::{PkArg, PrimaryKey};
 pub use query::{
-    AsyncQuery, BoolField, Expr, FieldDecoder, FieldHandle, FieldSpec, FullText, NumericField,
-    NumericOnly, Page, ProjectedField, Projection, Query, QueryIter, QueryParams, Select,
-    SortOrder, SortableField, SyncQuery, TagArg, TagField, TextField, MAX_TAG_BYTES,
-    MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
+    AsyncQuery, BoolField, Embedded, Expr, Find, FullText, Indexable, NumericField, NumericOnly,
+    Page, ProjectedField, Projection, Query, QueryParams, Select, SortOrder, SortableField, TagArg,
+    TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 pub use redis;
-pub use scan::PkIter;
-pub use schema::{Embedded, FieldKind, IndexSchema, Indexable, IndexedField};
+pub use schema::{FieldKind, IndexSchema, IndexedField};
 pub use status::IndexStatus;
-pub use store::{AsyncModel, SyncModel};
+pub use storage::Storage;
+pub use store::AsyncModel;
 pub use value::{HashArg, HashValue};
 
 // Every error can cross threads and live in `Box<dyn std::error::Error + Send + Sync>`.
@@ -67,9 +73,8 @@ const _: () = {
 pub mod __fuzz {
     use redis::Value;
 
-    use crate::model::{Storage, Stored};
-    use crate::query::{Expr, FieldSpec, NumericField, TagField, TextField};
-    use crate::FieldHandle;
+    use crate::query::{Expr, FieldHandle, FieldSpec, NumericField, TagField, TextField};
+    use crate::storage::{Storage, Stored};
 
     /// Parses `bytes` as a RESP reply, then reads it as every kind of reply
     /// redis-om interprets. Errors are fine; panics are bugs.
@@ -84,9 +89,9 @@ pub mod __fuzz {
                 let _ = pair;
             }
         }
-        let _ = crate::migrator::info_field(&value, "index_name");
+        let _ = crate::status::info_field(&value, "index_name");
         if let Value::BulkString(text) = &value {
-            let _ = crate::decode_json::<serde_json::Value>("k", text);
+            let _ = crate::storage::decode_json::<serde_json::Value>("k", text);
         }
     }
 
@@ -103,13 +108,7 @@ pub mod __fuzz {
     /// parameter, never inside the query text.
     pub fn query(bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
-        let spec = |name| FieldSpec {
-            name,
-            text_name: "body_fts",
-            source: name,
-            separator: '|',
-            storage: Storage::Hash,
-        };
+        let spec = |name| FieldSpec::new(name, "body_fts", name, '|', Storage::Hash);
         let tag: TagField<Model, String> =
             TagField::new(spec("tag"), crate::__private::decode_hash_field);
         let text_field: TextField<Model, String> =
@@ -152,7 +151,9 @@ pub mod __fuzz {
 /// What the derive macros' generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::query::{FieldDecoder, FieldHandle, FieldSpec, ProjectedAttr};
     pub use crate::registry::RegisteredModel;
+    pub use crate::storage::{decode_json, Encoded, HashFields, HashPairs, Stored};
     pub use crate::value::{unit_enum_from_bytes, unit_enum_to_str};
     pub use inventory;
     pub use serde;
@@ -168,11 +169,12 @@ pub mod __private {
         }
     }
 
-    /// Serializes a JSON model.
     /// Serializes a JSON model; a NaN or infinite float (which JSON would
     /// store as `null`, unreadable) is refused with the field's path.
-    pub fn encode_json<T: serde::Serialize>(value: &T) -> Result<crate::Encoded<'static>, String> {
-        crate::json_encode::encode(value).map(crate::Encoded::Json)
+    pub fn encode_json<T: serde::Serialize>(
+        value: &T,
+    ) -> Result<crate::storage::Encoded<'static>, String> {
+        crate::json_encode::encode(value).map(crate::storage::Encoded::Json)
     }
 
     /// Decodes a JSON document that failed to decode because it has no
@@ -196,7 +198,7 @@ pub mod __private {
         };
         doc.insert(pk_name.to_owned(), pk);
         match serde_json::to_vec(&doc) {
-            Ok(text) => crate::decode_json(key, &text),
+            Ok(text) => decode_json(key, &text),
             Err(_) => Err(err),
         }
     }

@@ -38,8 +38,10 @@ use redis::{aio, cmd, ConnectionLike, Value};
 
 use crate::error::{Error, Result};
 use crate::exec::{block_on, AsyncExec, Exec, SyncExec};
-use crate::model::{bytes_of, Model};
+use crate::model::Model;
 use crate::schema::IndexSchema;
+use crate::status::info_field;
+use crate::storage::bytes_of;
 
 /// What the migrator did (or, in a dry run, would do) for one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,7 @@ pub enum MigrationAction {
 
 /// The migrator's work for one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelMigration {
     /// The model's Rust type.
     pub model: &'static str,
@@ -98,6 +101,7 @@ pub struct ModelMigration {
 
 /// What [`Migrator::run`] did, per model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MigrationReport {
     /// One entry per model, in the order they were added.
     pub models: Vec<ModelMigration>,
@@ -151,7 +155,7 @@ struct ModelIndex {
 /// # #[derive(HashModel)] struct User { pk: Option<String>, #[redis_om(index)] name: String }
 /// # #[derive(HashModel)] struct Order { pk: Option<String>, #[redis_om(index)] total: f64 }
 /// # async fn run() -> redis_om::Result<()> {
-/// # let mut con = redis_om::connect().await?;
+/// # let mut con = redis_om::connect(redis_om::url()).await?;
 /// let report = Migrator::new().model::<User>().model::<Order>().run(&mut con).await?;
 /// println!("{report}");
 /// # Ok(()) }
@@ -234,11 +238,8 @@ impl Migrator {
         self.migrate(&mut AsyncExec(con), false).await
     }
 
-    /// [`run`](Self::run) on a blocking connection.
-    ///
-    /// # Errors
-    /// See [`run`](Self::run).
-    pub fn run_sync<C: ConnectionLike>(&self, con: &mut C) -> Result<MigrationReport> {
+    /// [`run`](Self::run) on a blocking connection ([`crate::blocking::Migrator`]).
+    pub(crate) fn run_sync<C: ConnectionLike>(&self, con: &mut C) -> Result<MigrationReport> {
         block_on(self.migrate(&mut SyncExec(con), false))
     }
 
@@ -254,10 +255,7 @@ impl Migrator {
     }
 
     /// [`dry_run`](Self::dry_run) on a blocking connection.
-    ///
-    /// # Errors
-    /// See [`run`](Self::run).
-    pub fn dry_run_sync<C: ConnectionLike>(&self, con: &mut C) -> Result<MigrationReport> {
+    pub(crate) fn dry_run_sync<C: ConnectionLike>(&self, con: &mut C) -> Result<MigrationReport> {
         block_on(self.migrate(&mut SyncExec(con), true))
     }
 
@@ -320,7 +318,7 @@ impl Migrator {
                 Err(e) => Err(e),
             };
             let released = release(exec, &names.lock, &token).await;
-            crate::live_schema::forget(&names.index_name);
+            crate::query::live_schema::forget(&names.index_name);
             let out = out?;
             released?;
             out
@@ -545,8 +543,8 @@ impl LiveIndex {
     /// What makes the index cover other keys than `schema`, if anything.
     fn differs_from(&self, schema: &IndexSchema) -> Option<String> {
         let storage = match schema.storage() {
-            crate::model::Storage::Hash => "HASH",
-            crate::model::Storage::Json => "JSON",
+            crate::storage::Storage::Hash => "HASH",
+            crate::storage::Storage::Json => "JSON",
         };
         let mut differs = Vec::new();
         if let Some(kind) = &self.key_type {
@@ -713,21 +711,6 @@ async fn list_indexes<E: Exec>(exec: &mut E) -> Result<Vec<String>> {
             .collect(),
         _ => Vec::new(),
     })
-}
-
-/// A field of an `FT.INFO` reply: a flat array (RESP2) or a map (RESP3).
-pub(crate) fn info_field<'v>(info: &'v Value, name: &str) -> Option<&'v Value> {
-    match info {
-        Value::Array(items) => items
-            .chunks_exact(2)
-            .find(|p| bytes_of(&p[0]) == Some(name.as_bytes()))
-            .map(|p| &p[1]),
-        Value::Map(pairs) => pairs
-            .iter()
-            .find(|(k, _)| bytes_of(k) == Some(name.as_bytes()))
-            .map(|(_, v)| v),
-        _ => None,
-    }
 }
 
 fn as_f64(v: &Value) -> Option<f64> {

@@ -5,8 +5,9 @@ use std::time::Duration;
 use redis::{cmd, Cmd, Value};
 
 use crate::error::{Error, Result};
-use crate::model::{bytes_of, describe, Condition, Encoded, Model, SaveOptions, Storage, Stored};
+use crate::model::{Condition, Model, SaveOptions};
 use crate::request::{Op, Parse, Request, SAVE_SCRIPT};
+use crate::storage::{bytes_of, describe, Encoded, Storage, Stored};
 
 fn unexpected(command: &'static str, reply: &Value) -> Error {
     Error::UnexpectedReply {
@@ -137,8 +138,7 @@ fn conditional_save(
     ttl: Option<u64>,
     condition: Condition,
 ) -> Request {
-    let mut eval = cmd("EVALSHA");
-    eval.arg(SAVE_SCRIPT.get_hash()).arg(1).arg(key);
+    let mut eval = SAVE_SCRIPT.key(key);
     eval.arg(match condition {
         Condition::IfNew => "NX",
         Condition::IfExists => "XX",

@@ -11,17 +11,20 @@
 //! keys under a nested prefix out of `Order`'s results, primary keys and
 //! deletes.
 
-use crate::key::KeyLayout;
-
 /// One model, as `#[derive(HashModel)]`/`#[derive(JsonModel)]` register it
 /// (generic models are not registered). Not a public API.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct RegisteredModel {
-    /// The type's name.
-    pub name: &'static str,
-    /// Its key layout.
-    pub layout: fn() -> &'static KeyLayout,
+    name: &'static str,
+    key_prefix: fn() -> &'static str,
+}
+
+impl RegisteredModel {
+    /// The model named `name` (its type's path), whose keys start with `key_prefix()`.
+    pub const fn new(name: &'static str, key_prefix: fn() -> &'static str) -> Self {
+        RegisteredModel { name, key_prefix }
+    }
 }
 
 inventory::collect!(RegisteredModel);
@@ -31,7 +34,7 @@ inventory::collect!(RegisteredModel);
 pub(crate) fn nested_in(prefix: &str) -> Vec<(&'static str, &'static str)> {
     let mut nested: Vec<(&'static str, &'static str)> = inventory::iter::<RegisteredModel>
         .into_iter()
-        .map(|model| (model.name, (model.layout)().key_prefix()))
+        .map(|model| (model.name, (model.key_prefix)()))
         .filter(|(_, other)| other.len() > prefix.len() && other.starts_with(prefix))
         .collect();
     nested.sort_unstable();

@@ -18,8 +18,9 @@ pub(crate) enum Request {
     Cmd(Cmd),
     /// Several commands sent together (a `MULTI`/`EXEC` block when atomic).
     Pipe(Pipeline),
-    /// An `EVALSHA` of [`SAVE_SCRIPT`]; on `NOSCRIPT` the script is loaded and the call repeated.
-    Script(Cmd),
+    /// A call of [`SAVE_SCRIPT`]: redis-rs sends `EVALSHA`, and on `NOSCRIPT`
+    /// loads the script and repeats the call.
+    Script(redis::ScriptInvocation<'static>),
 }
 
 /// Saves a document atomically under a condition (NX/XX) with an optional TTL.
@@ -53,22 +54,12 @@ return 1
     )
 });
 
-fn is_noscript(err: &redis::RedisError) -> bool {
-    err.code() == Some("NOSCRIPT")
-}
-
 impl Request {
     pub(crate) fn run_sync<C: ConnectionLike>(&self, con: &mut C) -> redis::RedisResult<Value> {
         match self {
             Request::Cmd(cmd) => cmd.query(con),
             Request::Pipe(pipe) => pipe.query(con),
-            Request::Script(cmd) => match cmd.query(con) {
-                Err(err) if is_noscript(&err) => {
-                    SAVE_SCRIPT.load(con)?;
-                    cmd.query(con)
-                }
-                other => other,
-            },
+            Request::Script(call) => call.invoke(con),
         }
     }
 
@@ -91,13 +82,7 @@ impl Request {
         match self {
             Request::Cmd(cmd) => cmd.query_async(con).await,
             Request::Pipe(pipe) => pipe.query_async(con).await,
-            Request::Script(cmd) => match cmd.query_async(con).await {
-                Err(err) if is_noscript(&err) => {
-                    SAVE_SCRIPT.load_async(con).await?;
-                    cmd.query_async(con).await
-                }
-                other => other,
-            },
+            Request::Script(call) => call.invoke_async(con).await,
         }
     }
 }
@@ -115,7 +100,7 @@ pub(crate) struct Op<T, F> {
     /// The key and storage of a single-document write: a `WRONGTYPE` error
     /// names the key, and a script calling a command the server does not
     /// have (`JSON.SET` without RedisJSON) is [`Error::ModuleMissing`].
-    write: Option<(String, crate::model::Storage)>,
+    write: Option<(String, crate::storage::Storage)>,
     parse: F,
     _out: PhantomData<fn() -> T>,
 }
@@ -138,14 +123,14 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
     }
 
     /// Names `key` in the error when it holds another Redis type (a write).
-    pub(crate) fn writing(mut self, key: String, storage: crate::model::Storage) -> Self {
+    pub(crate) fn writing(mut self, key: String, storage: crate::storage::Storage) -> Self {
         self.write = Some((key, storage));
         self
     }
 
     fn error(
         key: Option<String>,
-        write: Option<(String, crate::model::Storage)>,
+        write: Option<(String, crate::storage::Storage)>,
         err: redis::RedisError,
     ) -> Error {
         if let Some((key, storage)) = write {
@@ -159,7 +144,7 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
             // JSON.SET from the save script ("Unknown Redis command called from
             // script") or in a MULTI block ("Transaction aborted: … unknown command 'JSON.SET'").
             let lower = format!("{message} {err}").to_ascii_lowercase();
-            if storage == crate::model::Storage::Json
+            if storage == crate::storage::Storage::Json
                 && (lower.contains("unknown redis command")
                     || lower.contains("unknown command 'json."))
             {

@@ -9,7 +9,8 @@ use redis::{Cmd, ConnectionLike, Value};
 
 use crate::error::{Error, Result};
 use crate::key::KeyLayout;
-use crate::model::{bytes_of, describe, Model};
+use crate::model::Model;
+use crate::storage::{bytes_of, describe};
 
 /// Keys asked for per `SCAN` call.
 const SCAN_COUNT: usize = 1000;
@@ -105,7 +106,7 @@ impl PkScan {
 }
 
 /// The primary keys of a model, fetched lazily in `SCAN` batches; from
-/// [`SyncModel::all_pks`](crate::SyncModel::all_pks).
+/// [`SyncModel::all_pks`](crate::blocking::SyncModel::all_pks).
 ///
 /// Like `SCAN`, it may return a key twice if the keyspace is resized during the scan.
 #[must_use = "iterators are lazy and do nothing unless consumed"]

@@ -2,9 +2,7 @@
 //! `FT.CREATE` arguments, following redis-om-python's mapping so that a Python
 //! and a Rust service can share one index.
 
-use crate::model::Storage;
-use crate::query::{BoolField, FieldHandle, NumericField, TagField};
-use crate::value::HashValue;
+use crate::storage::Storage;
 
 /// How a field is indexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,115 +16,30 @@ pub enum FieldKind {
     Bool,
 }
 
-/// A type whose values can be indexed. Implemented for strings, numbers,
-/// `bool`, `uuid::Uuid`, chrono types, `#[derive(HashValue)]` enums, and
-/// `Option`/`Vec` of those (a `Vec` in a JsonModel is a multi-value TAG).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be indexed",
-    label = "not an indexable field type",
-    note = "indexable fields are strings, numbers, bools, UUIDs, chrono dates, #[derive(HashValue)] enums, and Option/Vec of those",
-    note = "to index the fields of a nested struct in a JsonModel: put #[derive(EmbeddedModel)] on the struct (and #[redis_om(index)] on its fields to index), and mark this field #[redis_om(embed)] instead of `index`"
-)]
-pub trait Indexable {
-    /// How values of this type are indexed.
-    const KIND: FieldKind;
-    /// Whether the type holds several values (a list, indexed with `[*]`).
-    const MULTI: bool = false;
-    /// A chrono date or datetime: in a `JsonModel` it must be stored as epoch
-    /// seconds (`#[serde(with = "redis_om::timestamp")]`) to be indexed, which
-    /// the derive checks.
-    #[doc(hidden)]
-    const TIMESTAMP: bool = false;
-    /// The type of one value in a query (`String` for `Option<String>` and `Vec<String>`).
-    type Elem: HashValue;
-    /// The typed query handle of a field of type `T` in model `M`
-    /// ([`TagField`], [`NumericField`] or [`BoolField`]).
-    type Field<M, T: Indexable, const SORTABLE: bool>: FieldHandle<T>;
-}
-
-macro_rules! indexable {
-    ($kind:ident, $handle:ident: $($t:ty),*) => {$(
-        impl Indexable for $t {
-            const KIND: FieldKind = FieldKind::$kind;
-            type Elem = $t;
-            type Field<M, T: Indexable, const SORTABLE: bool> = $handle<M, T, SORTABLE>;
-        }
-    )*};
-}
-indexable!(Tag, TagField: String, uuid::Uuid);
-indexable!(Numeric, NumericField: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
-indexable!(Bool, BoolField: bool);
-#[cfg(feature = "chrono")]
-impl Indexable for chrono::DateTime<chrono::Utc> {
-    const KIND: FieldKind = FieldKind::Numeric;
-    const TIMESTAMP: bool = true;
-    type Elem = Self;
-    type Field<M, T: Indexable, const SORTABLE: bool> = NumericField<M, T, SORTABLE>;
-}
-
-#[cfg(feature = "chrono")]
-impl Indexable for chrono::NaiveDate {
-    const KIND: FieldKind = FieldKind::Numeric;
-    const TIMESTAMP: bool = true;
-    type Elem = Self;
-    type Field<M, T: Indexable, const SORTABLE: bool> = NumericField<M, T, SORTABLE>;
-}
-
-impl<X: Indexable> Indexable for Option<X> {
-    const KIND: FieldKind = X::KIND;
-    const MULTI: bool = X::MULTI;
-    const TIMESTAMP: bool = X::TIMESTAMP;
-    type Elem = X::Elem;
-    type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
-}
-
-impl<X: Indexable> Indexable for Vec<X> {
-    const KIND: FieldKind = X::KIND;
-    const MULTI: bool = true;
-    const TIMESTAMP: bool = X::TIMESTAMP;
-    type Elem = X::Elem;
-    type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
-}
-
-/// A struct stored inside a [`JsonModel`](crate::Model) field marked
-/// `#[redis_om(embed)]`: its indexed fields become `{field}_{name}`
-/// attributes at `$.{field}.{name}` (or `$.{field}[*].{name}` in a list), as
-/// redis-om-python's embedded models. Implemented by `#[derive(EmbeddedModel)]`.
-pub trait Embedded {
-    /// The typed query handles of the indexed fields, inside model `M`.
-    type Fields<M>;
-
-    /// Adds the indexed fields found at JSON `path`, named with `alias_` in front.
-    fn index_fields(path: &str, alias: &str, out: &mut Vec<IndexedField>);
-
-    /// The handles of the fields at JSON `path`.
-    fn fields<M>(path: &str, alias: &str) -> Self::Fields<M>;
-}
-
-/// One indexed field of a model, as the derive describes it.
+/// One indexed field of a model, as the derive describes it: built with
+/// [`new`](Self::new) and the `with_` methods, read with the others.
+///
+/// ```
+/// use redis_om_core::{FieldKind, IndexedField};
+/// let email = IndexedField::new("email", FieldKind::Tag, false).with_sortable(true);
+/// assert!(email.is_sortable());
+/// assert_eq!(email.separator(), '|');
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedField {
-    /// The field's name in the index (and in hashes, its stored name).
-    pub name: &'static str,
-    /// How it is indexed.
-    pub kind: FieldKind,
-    /// A list of values (JSON `[*]`).
-    pub multi: bool,
-    /// `SORTABLE`.
-    pub sortable: bool,
-    /// Also indexed as full text (`{name}_fts TEXT`).
-    pub full_text: bool,
-    /// `CASESENSITIVE` (tags).
-    pub case_sensitive: bool,
-    /// The tag separator (default `|`).
-    pub separator: char,
-    /// The JSON path of a field inside an embedded struct (`$.address.city`,
-    /// `$.orders[*].name`); `None` for `$.{name}`.
-    pub path: Option<&'static str>,
+    name: &'static str,
+    kind: FieldKind,
+    multi: bool,
+    sortable: bool,
+    full_text: bool,
+    case_sensitive: bool,
+    separator: char,
+    path: Option<&'static str>,
 }
 
 impl IndexedField {
-    /// A field indexed with the defaults for its kind.
+    /// A field indexed with the defaults for its kind: attribute `name`, a
+    /// list of values when `multi` (JSON `[*]`).
     pub const fn new(name: &'static str, kind: FieldKind, multi: bool) -> Self {
         IndexedField {
             name,
@@ -139,14 +52,84 @@ impl IndexedField {
             path: None,
         }
     }
+
+    /// `SORTABLE`.
+    pub const fn with_sortable(mut self, sortable: bool) -> Self {
+        self.sortable = sortable;
+        self
+    }
+
+    /// Also indexed as full text (`{name}_fts TEXT`).
+    pub const fn with_full_text(mut self, full_text: bool) -> Self {
+        self.full_text = full_text;
+        self
+    }
+
+    /// `CASESENSITIVE` (tags).
+    pub const fn with_case_sensitive(mut self, case_sensitive: bool) -> Self {
+        self.case_sensitive = case_sensitive;
+        self
+    }
+
+    /// The tag separator (default `|`).
+    pub const fn with_separator(mut self, separator: char) -> Self {
+        self.separator = separator;
+        self
+    }
+
+    /// The JSON path of a field inside an embedded struct (`$.address.city`,
+    /// `$.orders[*].name`), instead of `$.{name}`.
+    pub const fn with_path(mut self, path: &'static str) -> Self {
+        self.path = Some(path);
+        self
+    }
+
+    /// The field's name in the index (and in hashes, its stored name).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// How it is indexed.
+    pub const fn kind(&self) -> FieldKind {
+        self.kind
+    }
+
+    /// Whether it holds a list of values (JSON `[*]`).
+    pub const fn is_multi(&self) -> bool {
+        self.multi
+    }
+
+    /// Whether it is `SORTABLE`.
+    pub const fn is_sortable(&self) -> bool {
+        self.sortable
+    }
+
+    /// Whether it is also indexed as full text (`{name}_fts TEXT`).
+    pub const fn is_full_text(&self) -> bool {
+        self.full_text
+    }
+
+    /// Whether its tags are `CASESENSITIVE`.
+    pub const fn is_case_sensitive(&self) -> bool {
+        self.case_sensitive
+    }
+
+    /// The tag separator.
+    pub const fn separator(&self) -> char {
+        self.separator
+    }
+
+    /// The JSON path of a field inside an embedded struct; `None` for `$.{name}`.
+    pub const fn path(&self) -> Option<&'static str> {
+        self.path
+    }
 }
 
 /// The complete definition of a model's index: `FT.CREATE {name} {args…}`.
 ///
 /// ```
 /// use redis_om_core::{FieldKind, IndexSchema, IndexedField, Storage};
-/// let mut email = IndexedField::new("email", FieldKind::Tag, false);
-/// email.sortable = true;
+/// let email = IndexedField::new("email", FieldKind::Tag, false).with_sortable(true);
 /// let schema = IndexSchema::new(
 ///     Storage::Hash,
 ///     ":User:",
@@ -473,13 +456,5 @@ mod tests {
         assert!(schema
             .missing_from("ON JSON PREFIX 1 :J: SCHEMA $.pk AS pk TAG SEPARATOR | $.age AS age NUMERIC SORTABLE")
             .is_empty());
-    }
-
-    #[test]
-    fn kinds_come_from_the_type() {
-        assert_eq!(<Option<String> as Indexable>::KIND, FieldKind::Tag);
-        assert_eq!(<u16 as Indexable>::KIND, FieldKind::Numeric);
-        const { assert!(<Vec<String> as Indexable>::MULTI) };
-        assert_eq!(<bool as Indexable>::KIND, FieldKind::Bool);
     }
 }

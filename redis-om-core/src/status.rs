@@ -7,9 +7,9 @@ use std::fmt;
 use redis::{cmd, Value};
 
 use crate::error::Error;
-use crate::migrator::info_field;
-use crate::model::{bytes_of, Model};
+use crate::model::Model;
 use crate::request::{Op, Parse, Request};
+use crate::storage::bytes_of;
 
 /// The state of a model's search index, from `FT.INFO`.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,5 +106,20 @@ pub(crate) fn missing<M: Model>(err: Error) -> Error {
             index: M::key_layout().index_name().to_owned(),
         },
         other => other,
+    }
+}
+
+/// A field of an `FT.INFO` reply: a flat array (RESP2) or a map (RESP3).
+pub(crate) fn info_field<'v>(info: &'v Value, name: &str) -> Option<&'v Value> {
+    match info {
+        Value::Array(items) => items
+            .chunks_exact(2)
+            .find(|p| bytes_of(&p[0]) == Some(name.as_bytes()))
+            .map(|p| &p[1]),
+        Value::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| bytes_of(k) == Some(name.as_bytes()))
+            .map(|(_, v)| v),
+        _ => None,
     }
 }

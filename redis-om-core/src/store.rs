@@ -1,5 +1,5 @@
-//! The operations on models: [`AsyncModel`] and [`SyncModel`], with the same
-//! method names (as redis-rs's `AsyncCommands` and `Commands`); import the one you use.
+//! The operations on models: [`AsyncModel`] and [`SyncModel`] (re-exported in
+//! [`crate::blocking`]), with the same method names; import the one you use.
 
 use std::future::Future;
 use std::time::Duration;
@@ -26,7 +26,7 @@ use crate::scan::{PkIter, PkScan};
 /// }
 ///
 /// # async fn run() -> redis_om::Result<()> {
-/// let mut con = redis_om::connect().await?;
+/// let mut con = redis_om::connect(redis_om::url()).await?;
 /// let mut user = User { pk: None, name: "Ada".into() };
 /// let pk = user.save(&mut con).await?;
 /// assert_eq!(User::get(&mut con, &pk).await?, user);
@@ -164,6 +164,17 @@ pub trait AsyncModel: Model {
         async move { op?.run_async(con).await }
     }
 
+    /// Deletes this document (by its primary key): redis-om-python's
+    /// `instance.delete()`. Returns whether it existed; an unsaved model
+    /// (empty key) is [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    fn remove<C>(&self, con: &mut C) -> impl Future<Output = Result<bool>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = required::<Self>(&self.primary_key()).map(|pk| ops::delete::<Self>(&pk));
+        async move { op?.run_async(con).await }
+    }
+
     /// Whether a document with primary key `pk` exists.
     fn exists<C>(con: &mut C, pk: impl PkArg) -> impl Future<Output = Result<bool>> + Send
     where
@@ -183,6 +194,16 @@ pub trait AsyncModel: Model {
         C: aio::ConnectionLike + Send,
     {
         let op = required::<Self>(&pk).and_then(|pk| ops::expire::<Self>(&pk, ttl));
+        async move { op?.run_async(con).await }
+    }
+
+    /// Makes this document expire after `ttl` (by its primary key):
+    /// redis-om-python's `instance.expire(seconds)`. Returns whether it existed.
+    fn expire_in<C>(&self, con: &mut C, ttl: Duration) -> impl Future<Output = Result<bool>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = required::<Self>(&self.primary_key()).and_then(|pk| ops::expire::<Self>(&pk, ttl));
         async move { op?.run_async(con).await }
     }
 
@@ -255,7 +276,7 @@ impl<M: Model> AsyncModel for M {}
 /// (`redis::Connection`, r2d2 pooled connections). Same methods as [`AsyncModel`].
 ///
 /// ```no_run
-/// use redis_om::{HashModel, SyncModel};
+/// use redis_om::blocking::prelude::*;
 ///
 /// #[derive(HashModel, Debug, PartialEq)]
 /// struct User {
@@ -264,7 +285,7 @@ impl<M: Model> AsyncModel for M {}
 /// }
 ///
 /// # fn run() -> redis_om::Result<()> {
-/// let mut con = redis_om::connect_sync()?;
+/// let mut con = redis_om::blocking::connect(redis_om::url())?;
 /// let mut user = User { pk: None, name: "Ada".into() };
 /// let pk = user.save(&mut con)?;
 /// assert_eq!(User::get(&mut con, &pk)?, user);
@@ -341,6 +362,11 @@ pub trait SyncModel: Model {
         ops::delete::<Self>(&required::<Self>(&pk)?).run_sync(con)
     }
 
+    /// See [`AsyncModel::remove`].
+    fn remove<C: ConnectionLike>(&self, con: &mut C) -> Result<bool> {
+        ops::delete::<Self>(&required::<Self>(&self.primary_key())?).run_sync(con)
+    }
+
     /// See [`AsyncModel::exists`].
     fn exists<C: ConnectionLike>(con: &mut C, pk: impl PkArg) -> Result<bool> {
         ops::exists::<Self>(&required::<Self>(&pk)?).run_sync(con)
@@ -349,6 +375,11 @@ pub trait SyncModel: Model {
     /// See [`AsyncModel::expire`].
     fn expire<C: ConnectionLike>(con: &mut C, pk: impl PkArg, ttl: Duration) -> Result<bool> {
         ops::expire::<Self>(&required::<Self>(&pk)?, ttl)?.run_sync(con)
+    }
+
+    /// See [`AsyncModel::expire_in`].
+    fn expire_in<C: ConnectionLike>(&self, con: &mut C, ttl: Duration) -> Result<bool> {
+        ops::expire::<Self>(&required::<Self>(&self.primary_key())?, ttl)?.run_sync(con)
     }
 
     /// See [`AsyncModel::ttl`].

@@ -7,6 +7,7 @@ use redis::{RedisWrite, ToRedisArgs};
 /// One encoded hash field value, borrowed where possible so that saving a
 /// model does not copy its strings.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum HashArg<'a> {
     /// Text stored as is.
     Str(Cow<'a, str>),

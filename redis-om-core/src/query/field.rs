@@ -5,9 +5,12 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use crate::model::Storage;
-use crate::query::expr::{Expr, Leaf, Node, Pattern, TextMode};
-use crate::schema::Indexable;
+use super::expr::{Expr, Leaf, Node, Pattern, TextMode};
+use super::text::{
+    words, MAX_TAG_BYTES, MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS, STOP_WORDS,
+};
+use crate::schema::{FieldKind, IndexedField};
+use crate::storage::Storage;
 use crate::value::{HashArg, HashValue};
 
 /// Reads a field's value out of a search result: the raw hash value, or for a
@@ -19,15 +22,35 @@ pub type FieldDecoder<T> = fn(Option<&[u8]>) -> Result<T, String>;
 #[derive(Debug, Clone, Copy)]
 pub struct FieldSpec {
     /// The attribute name in the index (`email`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The TEXT attribute of a `full_text` field (`email_fts`).
-    pub text_name: &'static str,
+    pub(crate) text_name: &'static str,
     /// Where the value is stored: the hash field, or the JSON path (`$.email`).
-    pub source: &'static str,
+    pub(crate) source: &'static str,
     /// The tag separator.
-    pub separator: char,
+    pub(crate) separator: char,
     /// Hash or JSON (bools are indexed as `1`/`0` or `true`/`false`).
-    pub storage: Storage,
+    pub(crate) storage: Storage,
+}
+
+impl FieldSpec {
+    /// The field indexed as attribute `name` (and `text_name` when full text),
+    /// stored at `source` (a hash field or a JSON path).
+    pub fn new(
+        name: &'static str,
+        text_name: &'static str,
+        source: &'static str,
+        separator: char,
+        storage: Storage,
+    ) -> Self {
+        FieldSpec {
+            name,
+            text_name,
+            source,
+            separator,
+            storage,
+        }
+    }
 }
 
 /// Made by the derive for each indexed field.
@@ -422,123 +445,6 @@ macro_rules! tag_ops {
 tag_ops!(TagField);
 tag_ops!(TextField);
 
-/// RediSearch's default stop words: they are not indexed, so a query term
-/// that is one of them would match nothing.
-const STOP_WORDS: &[&str] = &[
-    "a", "is", "the", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into",
-    "it", "no", "not", "of", "on", "or", "such", "that", "their", "then", "there", "these", "they",
-    "this", "to", "was", "will", "with",
-];
-
-/// The bytes at which RediSearch splits text into words (`ToksepMap_g` in its
-/// `toksep.h`): ASCII space, tab and punctuation other than `_` and `\\`.
-/// Nothing else separates words: not a newline, not a no-break space.
-fn is_word_break(b: u8) -> bool {
-    matches!(
-        b,
-        b' ' | b'\t'
-            | b','
-            | b'.'
-            | b'/'
-            | b'('
-            | b')'
-            | b'{'
-            | b'}'
-            | b'['
-            | b']'
-            | b':'
-            | b';'
-            | b'~'
-            | b'!'
-            | b'@'
-            | b'#'
-            | b'$'
-            | b'%'
-            | b'^'
-            | b'&'
-            | b'*'
-            | b'-'
-            | b'='
-            | b'+'
-            | b'|'
-            | b'\''
-            | b'`'
-            | b'"'
-            | b'<'
-            | b'>'
-            | b'?'
-    )
-}
-
-/// The words of `text` exactly as RediSearch indexes them (its tokenizer and
-/// `DefaultNormalize`, byte by byte):
-/// - a separator byte ends a word unless a backslash escapes it (a backslash
-///   that is not itself escaped);
-/// - in a word, ASCII letters are lowercased (no other letter is: `É` stays);
-///   control characters (newline included) are dropped, so `a\nb` is `ab`;
-///   a backslash is dropped and keeps the next byte, even a space.
-///
-/// Stop words are not removed here.
-pub(crate) fn words(text: &str) -> Vec<String> {
-    let bytes = text.as_bytes();
-    let mut words = Vec::new();
-    let mut start = 0;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'\\' && !escaped {
-            escaped = true;
-            continue;
-        }
-        if is_word_break(b) && !escaped {
-            push_word(&mut words, &bytes[start..i]);
-            start = i + 1;
-        }
-        escaped = false;
-    }
-    push_word(&mut words, &bytes[start..]);
-    words
-}
-
-fn push_word(words: &mut Vec<String>, token: &[u8]) {
-    let word = normalize(token);
-    if !word.is_empty() {
-        words.push(word);
-    }
-}
-
-/// One token normalized as RediSearch does (see [`words`]).
-fn normalize(token: &[u8]) -> String {
-    let mut out = Vec::with_capacity(token.len());
-    let mut escaped = false;
-    for &b in token {
-        if b.is_ascii_uppercase() {
-            out.push(b.to_ascii_lowercase());
-        } else if (matches!(b, b' ' | b'\t') && !escaped) || b.is_ascii_control() {
-        } else if b == b'\\' && !escaped {
-            escaped = true;
-            continue;
-        } else {
-            out.push(b);
-        }
-        escaped = false;
-    }
-    // Only ASCII bytes were dropped or changed, so the rest is still UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// The longest word RediSearch indexes whole: a longer one is indexed as its
-/// first 128 bytes, so no query for the whole word can match it.
-pub const MAX_WORD_BYTES: usize = 128;
-/// The most distinct words one full-text condition may hold: the server's
-/// query parser overflows at about 250.
-pub const MAX_TEXT_WORDS: usize = 128;
-/// The longest tag RediSearch indexes whole (a longer value is indexed as its
-/// first 4,096 bytes, so no query for the whole value can match it).
-pub const MAX_TAG_BYTES: usize = 4096;
-/// The fewest characters a prefix, suffix or infix pattern needs: RediSearch's
-/// `MINPREFIX` (2 by default); a shorter one matches nothing.
-pub const MIN_PATTERN_CHARS: usize = 2;
-
 fn tag_too_long(value: &str) -> Option<String> {
     (value.len() > MAX_TAG_BYTES).then(|| {
         format!(
@@ -721,4 +627,89 @@ impl<M, T: Indexable, const S: bool> BoolField<M, T, S> {
     pub fn ne(self, value: bool) -> Expr<M> {
         !self.eq(value)
     }
+}
+
+/// A type whose values can be indexed. Implemented for strings, numbers,
+/// `bool`, `uuid::Uuid`, chrono types, `#[derive(HashValue)]` enums, and
+/// `Option`/`Vec` of those (a `Vec` in a JsonModel is a multi-value TAG).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be indexed",
+    label = "not an indexable field type",
+    note = "indexable fields are strings, numbers, bools, UUIDs, chrono dates, #[derive(HashValue)] enums, and Option/Vec of those",
+    note = "to index the fields of a nested struct in a JsonModel: put #[derive(EmbeddedModel)] on the struct (and #[redis_om(index)] on its fields to index), and mark this field #[redis_om(embed)] instead of `index`"
+)]
+pub trait Indexable {
+    /// How values of this type are indexed.
+    const KIND: FieldKind;
+    /// Whether the type holds several values (a list, indexed with `[*]`).
+    const MULTI: bool = false;
+    /// A chrono date or datetime: in a `JsonModel` it must be stored as epoch
+    /// seconds (`#[serde(with = "redis_om::timestamp")]`) to be indexed, which
+    /// the derive checks.
+    #[doc(hidden)]
+    const TIMESTAMP: bool = false;
+    /// The type of one value in a query (`String` for `Option<String>` and `Vec<String>`).
+    type Elem: HashValue;
+    /// The typed query handle of a field of type `T` in model `M`
+    /// ([`TagField`], [`NumericField`] or [`BoolField`]).
+    type Field<M, T: Indexable, const SORTABLE: bool>: FieldHandle<T>;
+}
+
+macro_rules! indexable {
+    ($kind:ident, $handle:ident: $($t:ty),*) => {$(
+        impl Indexable for $t {
+            const KIND: FieldKind = FieldKind::$kind;
+            type Elem = $t;
+            type Field<M, T: Indexable, const SORTABLE: bool> = $handle<M, T, SORTABLE>;
+        }
+    )*};
+}
+indexable!(Tag, TagField: String, uuid::Uuid);
+indexable!(Numeric, NumericField: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
+indexable!(Bool, BoolField: bool);
+#[cfg(feature = "chrono")]
+impl Indexable for chrono::DateTime<chrono::Utc> {
+    const KIND: FieldKind = FieldKind::Numeric;
+    const TIMESTAMP: bool = true;
+    type Elem = Self;
+    type Field<M, T: Indexable, const SORTABLE: bool> = NumericField<M, T, SORTABLE>;
+}
+
+#[cfg(feature = "chrono")]
+impl Indexable for chrono::NaiveDate {
+    const KIND: FieldKind = FieldKind::Numeric;
+    const TIMESTAMP: bool = true;
+    type Elem = Self;
+    type Field<M, T: Indexable, const SORTABLE: bool> = NumericField<M, T, SORTABLE>;
+}
+
+impl<X: Indexable> Indexable for Option<X> {
+    const KIND: FieldKind = X::KIND;
+    const MULTI: bool = X::MULTI;
+    const TIMESTAMP: bool = X::TIMESTAMP;
+    type Elem = X::Elem;
+    type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
+}
+
+impl<X: Indexable> Indexable for Vec<X> {
+    const KIND: FieldKind = X::KIND;
+    const MULTI: bool = true;
+    const TIMESTAMP: bool = X::TIMESTAMP;
+    type Elem = X::Elem;
+    type Field<M, T: Indexable, const SORTABLE: bool> = X::Field<M, T, SORTABLE>;
+}
+
+/// A struct stored inside a [`JsonModel`](crate::Model) field marked
+/// `#[redis_om(embed)]`: its indexed fields become `{field}_{name}`
+/// attributes at `$.{field}.{name}` (or `$.{field}[*].{name}` in a list), as
+/// redis-om-python's embedded models. Implemented by `#[derive(EmbeddedModel)]`.
+pub trait Embedded {
+    /// The typed query handles of the indexed fields, inside model `M`.
+    type Fields<M>;
+
+    /// Adds the indexed fields found at JSON `path`, named with `alias_` in front.
+    fn index_fields(path: &str, alias: &str, out: &mut Vec<IndexedField>);
+
+    /// The handles of the fields at JSON `path`.
+    fn fields<M>(path: &str, alias: &str) -> Self::Fields<M>;
 }

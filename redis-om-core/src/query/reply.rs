@@ -4,7 +4,7 @@
 use redis::Value;
 
 use crate::error::{Error, Result};
-use crate::model::bytes_of;
+use crate::storage::bytes_of;
 
 /// One result: its key (when known) and its attributes as returned, a flat
 /// name/value array (RESP2) or a map (RESP3), which is what `Stored::Hash` reads.

@@ -6,9 +6,10 @@ use std::future::Future;
 use futures_util::Stream;
 use redis::{aio, Cmd, ConnectionLike, Value};
 
+use super::builder::Page;
+use super::plan::Search;
+use super::plan::{Plan, SEARCH_WINDOW};
 use super::reply::{self, Row};
-use super::sealed::Search;
-use super::{Page, Plan, SEARCH_WINDOW};
 use crate::error::{Error, Result};
 use crate::exec::{block_on, AsyncExec, Exec, SyncExec};
 
@@ -158,7 +159,7 @@ impl Scan {
 }
 
 async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
-    crate::live_schema::check(exec, plan).await?;
+    crate::query::live_schema::check(exec, plan).await?;
     exec.query(cmd).await.map_err(|err| plan.error(err))
 }
 
@@ -338,7 +339,10 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
                 other => {
                     return Err(Error::UnexpectedReply {
                         command: "UNLINK",
-                        detail: format!("answered {}, not a count", crate::model::describe(&other)),
+                        detail: format!(
+                            "answered {}, not a count",
+                            crate::storage::describe(&other)
+                        ),
                     })
                 }
             }
@@ -355,7 +359,7 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
 /// # #[derive(HashModel)]
 /// # struct User { pk: Option<String>, #[redis_om(index)] age: u32 }
 /// # async fn run() -> redis_om::Result<()> {
-/// # let mut con = redis_om::connect().await?;
+/// # let mut con = redis_om::connect(redis_om::url()).await?;
 /// let adults: Vec<User> = User::find(|u| u.age.ge(18)).all(&mut con).await?;
 /// let how_many = User::find(|u| u.age.ge(18)).count(&mut con).await?;
 /// # Ok(()) }
@@ -467,7 +471,8 @@ pub trait AsyncQuery: Search + Sized {
                     }
                     let cmd = active.next_cmd()?;
                     if let Err(err) =
-                        crate::live_schema::check(&mut AsyncExec(&mut *con), active.plan()).await
+                        crate::query::live_schema::check(&mut AsyncExec(&mut *con), active.plan())
+                            .await
                     {
                         active.finish();
                         return Some((Err(err), (con, scan, query)));
@@ -574,7 +579,7 @@ impl<Q: Search, C: ConnectionLike> Iterator for QueryIter<'_, Q, C> {
                 }
             }
             let cmd = active.next_cmd()?;
-            if let Err(err) = crate::live_schema::check_sync(self.con, active.plan()) {
+            if let Err(err) = crate::query::live_schema::check_sync(self.con, active.plan()) {
                 active.finish();
                 return Some(Err(err));
             }

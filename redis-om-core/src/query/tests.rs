@@ -1,16 +1,14 @@
 use super::*;
-use crate::query::field::words;
+use crate::query::text::words;
+use crate::schema::FieldKind;
+use crate::storage::Storage;
+use plan::{Load, Plan};
+use redis::Cmd;
 
 struct User;
 
 fn spec(name: &'static str, storage: Storage) -> FieldSpec {
-    FieldSpec {
-        name,
-        text_name: "name_fts",
-        source: name,
-        separator: '|',
-        storage,
-    }
+    FieldSpec::new(name, "name_fts", name, '|', storage)
 }
 
 fn tag(name: &'static str) -> TagField<User, String> {
@@ -399,4 +397,12 @@ fn projected_json_values() {
     assert_eq!(decode_json_field::<Option<u32>>(Some(b"[]")), Ok(None));
     assert_eq!(decode_json_field::<Option<u32>>(None), Ok(None));
     assert!(decode_json_field::<u32>(None).is_err());
+}
+
+#[test]
+fn kinds_come_from_the_type() {
+    assert_eq!(<Option<String> as Indexable>::KIND, FieldKind::Tag);
+    assert_eq!(<u16 as Indexable>::KIND, FieldKind::Numeric);
+    const { assert!(<Vec<String> as Indexable>::MULTI) };
+    assert_eq!(<bool as Indexable>::KIND, FieldKind::Bool);
 }

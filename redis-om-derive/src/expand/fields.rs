@@ -154,7 +154,7 @@ pub(super) fn handles(
             Some(path) => quote! {
                 (|raw: ::core::option::Option<&[u8]>| {
                     #krate::__private::decode_json_field_with(raw, |value| #path(value))
-                }) as #krate::FieldDecoder<#ty>
+                }) as #krate::__private::FieldDecoder<#ty>
             },
             None => quote!(#krate::__private::#decoder::<#ty>),
         };
@@ -183,7 +183,7 @@ pub(super) fn handles(
                         (#field_decoder)(::core::option::Option::Some(raw))
                     }
                     _ => ::core::result::Result::Ok(#default),
-                }) as #krate::FieldDecoder<#ty>
+                }) as #krate::__private::FieldDecoder<#ty>
             },
             None => field_decoder,
         };
@@ -192,14 +192,14 @@ pub(super) fn handles(
             pub #name: #handle
         });
         out.inits.push(quote_spanned! {span=>
-            #name: <#handle as #krate::FieldHandle<#ty>>::new(
-                #krate::FieldSpec {
-                    name: #spec_name,
-                    text_name: #text_name,
-                    source: #source,
-                    separator: #separator,
-                    storage: #krate::Storage::#storage_variant,
-                },
+            #name: <#handle as #krate::__private::FieldHandle<#ty>>::new(
+                #krate::__private::FieldSpec::new(
+                    #spec_name,
+                    #text_name,
+                    #source,
+                    #separator,
+                    #krate::Storage::#storage_variant,
+                ),
                 #field_decoder,
             )
         });

@@ -37,11 +37,11 @@ pub(super) fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
             <#tys as #krate::HashValue>::check(&self.#idents, #indexed)
                 .map_err(|e| ::std::format!("field {:?}: {}", #names, e))?;
         )*
-        let mut fields = #krate::HashFields::with_capacity(#count);
+        let mut fields = #krate::__private::HashFields::with_capacity(#count);
         // `<Ty as HashValue>` everywhere, so that a type that is not storable
         // gives one error at the field's type, not one per use.
         #( fields.push(#names, <#tys as #krate::HashValue>::to_hash_arg(&self.#idents)); )*
-        ::core::result::Result::Ok(#krate::Encoded::Hash(fields))
+        ::core::result::Result::Ok(#krate::__private::Encoded::Hash(fields))
     };
 
     let finish = def.fields.iter().enumerate().map(|(i, f)| {

@@ -16,7 +16,7 @@ pub(super) fn json_decode(def: &ModelDef) -> TokenStream {
     quote! {
         let json = stored.json(key)?;
         let part = key.strip_prefix(<Self as #krate::Model>::key_layout().key_prefix());
-        let mut model: Self = match #krate::decode_json::<Self>(key, json) {
+        let mut model: Self = match #krate::__private::decode_json::<Self>(key, json) {
             ::core::result::Result::Ok(model) => model,
             ::core::result::Result::Err(err) => {
                 match part.and_then(|part| <#pk_ty as #krate::PrimaryKey>::from_key_part(part).ok()) {

@@ -36,23 +36,19 @@ fn indexed_field(
     let full_text = f.index.full_text;
     let case_sensitive = f.index.case_sensitive;
     let separator = f.index.separator.unwrap_or('|');
-    let path = match path {
-        Some(path) => quote!(field.path = ::core::option::Option::Some(#path);),
-        None => quote!(),
-    };
-    quote! {{
-        let mut field = #krate::IndexedField::new(
+    let path = path.map(|path| quote!(.with_path(#path)));
+    quote! {
+        #krate::IndexedField::new(
             #name,
             <#ty as #krate::Indexable>::KIND,
             <#ty as #krate::Indexable>::MULTI,
-        );
-        field.sortable = #sortable;
-        field.full_text = #full_text;
-        field.case_sensitive = #case_sensitive;
-        field.separator = #separator;
+        )
+        .with_sortable(#sortable)
+        .with_full_text(#full_text)
+        .with_case_sensitive(#case_sensitive)
+        .with_separator(#separator)
         #path
-        field
-    }}
+    }
 }
 
 fn mentions_any(ty: &Type, params: &[&Ident]) -> bool {

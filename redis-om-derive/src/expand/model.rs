@@ -151,10 +151,10 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     let register = if def.generics.params.is_empty() {
         quote! {
             #krate::__private::inventory::submit! {
-                #krate::__private::RegisteredModel {
-                    name: ::core::concat!(::core::module_path!(), "::", #model_name),
-                    layout: <#ident as #krate::Model>::key_layout,
-                }
+                #krate::__private::RegisteredModel::new(
+                    ::core::concat!(::core::module_path!(), "::", #model_name),
+                    || <#ident as #krate::Model>::key_layout().key_prefix(),
+                )
             }
         }
     } else {
@@ -195,11 +195,11 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                     }
                 }
 
-                fn encode(&self) -> ::core::result::Result<#krate::Encoded<'_>, ::std::string::String> {
+                fn encode(&self) -> ::core::result::Result<#krate::__private::Encoded<'_>, ::std::string::String> {
                     #encode
                 }
 
-                fn decode(key: &str, stored: #krate::Stored<'_>) -> #krate::Result<Self> {
+                fn decode(key: &str, stored: #krate::__private::Stored<'_>) -> #krate::Result<Self> {
                     #decode
                 }
 

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use redis::{cmd, Value};
 
+use super::plan::Plan;
 use crate::error::{Error, Result};
 use crate::exec::Exec;
-use crate::model::bytes_of;
-use crate::query::Plan;
 use crate::schema::IndexSchema;
+use crate::storage::bytes_of;
 
 /// How long a comparison is trusted.
 pub(crate) const RECHECK: Duration = Duration::from_secs(1);
@@ -78,7 +78,7 @@ fn verdict(plan: &Plan, missing: &Missing) -> Result<()> {
 fn uses(plan: &Plan, attr: &str) -> bool {
     // As the query text writes it (`@e\-mail:`).
     let mut reference = String::with_capacity(attr.len() + 4);
-    crate::query::push_attr(&mut reference, attr);
+    super::expr::push_attr(&mut reference, attr);
     reference.push(':');
     plan.query.contains(&reference) || plan.sort.is_some_and(|(field, _)| field == attr)
 }
@@ -133,9 +133,9 @@ fn compare(schema: &IndexSchema, live: &str) -> Vec<(Vec<String>, String)> {
         .zip(schema.field_parts())
         .filter(|(_, part)| lacking.contains(part))
         .map(|(field, part)| {
-            let mut attrs = vec![field.name.to_owned()];
-            if field.full_text {
-                attrs.push(format!("{}_fts", field.name));
+            let mut attrs = vec![field.name().to_owned()];
+            if field.is_full_text() {
+                attrs.push(format!("{}_fts", field.name()));
             }
             (attrs, part)
         })
@@ -145,8 +145,8 @@ fn compare(schema: &IndexSchema, live: &str) -> Vec<(Vec<String>, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Storage;
-    use crate::query::{Load, SortOrder};
+    use crate::query::{plan::Load, SortOrder};
+    use crate::storage::Storage;
 
     fn plan(query: &str, sort: Option<&'static str>) -> Plan {
         static LAYOUT: LazyLock<crate::KeyLayout> =

@@ -1,0 +1,136 @@
+//! The blocking API: the same operations on blocking connections
+//! (`redis::Connection`, r2d2's pooled connections, `redis::cluster::ClusterConnection`),
+//! for worker threads and programs without an async runtime, as
+//! `reqwest::blocking` is to reqwest.
+//!
+//! A module uses one of the two preludes: `redis_om::prelude` (async) or
+//! `redis_om::blocking::prelude`. Both give the same method names (`save`,
+//! `get`, `all`, …), so with both in scope a call is ambiguous (`E0034`); a
+//! module that needs both names the trait: `SyncModel::save(&mut user, &mut con)`.
+//!
+//! ```no_run
+//! use redis_om::blocking::prelude::*;
+//!
+//! #[derive(HashModel, Debug, PartialEq)]
+//! struct User {
+//!     pk: Option<String>,
+//!     #[redis_om(index)]
+//!     name: String,
+//! }
+//!
+//! # fn run() -> redis_om::Result<()> {
+//! let mut con = redis_om::blocking::connect(redis_om::url())?;
+//! Migrator::new().model::<User>().run(&mut con)?;
+//! let mut user = User { pk: None, name: "Ada".into() };
+//! let pk = user.save(&mut con)?;
+//! assert_eq!(User::get(&mut con, &pk)?, user);
+//! let named_ada: Vec<User> = User::find(|u| u.name.eq("Ada")).all(&mut con)?;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use redis::{ConnectionLike, IntoConnectionInfo};
+
+use crate::error::Result;
+use crate::migrator::MigrationReport;
+use crate::model::Model;
+
+pub use crate::query::{QueryIter, SyncQuery};
+pub use crate::scan::PkIter;
+pub use crate::store::SyncModel;
+
+/// The blocking operations: `use redis_om::blocking::prelude::*;` (the facade
+/// crate adds the derive macros).
+pub mod prelude {
+    pub use super::{Migrator, SyncModel, SyncQuery};
+    pub use crate::{Find, Model, SaveOptions, SortOrder};
+}
+
+/// How long a connection from [`connect`] waits for an answer before the call
+/// fails with [`Error::Timeout`](crate::Error::Timeout) (change it with
+/// `con.set_read_timeout`).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A blocking connection to `target` (a URL such as [`crate::url()`], or a
+/// `redis::ConnectionInfo`), with [`RESPONSE_TIMEOUT`] on reads and writes so
+/// that a server that stops answering cannot block forever; checked with a
+/// `PING`, so that a missing password fails here.
+///
+/// # Errors
+/// See [`crate::connect`].
+pub fn connect(target: impl IntoConnectionInfo) -> Result<redis::Connection> {
+    let client = crate::connect::client(target)?;
+    let mut con = client.get_connection_with_timeout(RESPONSE_TIMEOUT)?;
+    con.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+    con.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
+    // As `connect`: a server that requires a password fails here, not at the first command.
+    redis::cmd("PING")
+        .query::<()>(&mut con)
+        .map_err(crate::connect::refused)?;
+    Ok(con)
+}
+
+/// [`crate::Migrator`] on blocking connections: the same settings, with
+/// [`run`](Self::run) and [`dry_run`](Self::dry_run) that block.
+///
+/// ```no_run
+/// use redis_om::blocking::prelude::*;
+/// # #[derive(HashModel)] struct User { pk: Option<String>, #[redis_om(index)] name: String }
+/// # fn run() -> redis_om::Result<()> {
+/// let mut con = redis_om::blocking::connect(redis_om::url())?;
+/// println!("{}", Migrator::new().model::<User>().run(&mut con)?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "a Migrator does nothing until `run` (or `dry_run`) is called"]
+pub struct Migrator(crate::Migrator);
+
+impl Migrator {
+    /// A migrator with no models.
+    pub fn new() -> Self {
+        Migrator(crate::Migrator::new())
+    }
+
+    /// See [`crate::Migrator::model`].
+    pub fn model<M: Model>(self) -> Self {
+        Migrator(self.0.model::<M>())
+    }
+
+    /// See [`crate::Migrator::indexing_timeout`].
+    pub fn indexing_timeout(self, timeout: Duration) -> Self {
+        Migrator(self.0.indexing_timeout(timeout))
+    }
+
+    /// See [`crate::Migrator::allow_downgrade`].
+    pub fn allow_downgrade(self) -> Self {
+        Migrator(self.0.allow_downgrade())
+    }
+
+    /// See [`crate::Migrator::replace_foreign`].
+    pub fn replace_foreign(self) -> Self {
+        Migrator(self.0.replace_foreign())
+    }
+
+    /// See [`crate::Migrator::run`].
+    ///
+    /// # Errors
+    /// See [`crate::Migrator::run`].
+    pub fn run<C: ConnectionLike>(&self, con: &mut C) -> Result<MigrationReport> {
+        self.0.run_sync(con)
+    }
+
+    /// See [`crate::Migrator::dry_run`].
+    ///
+    /// # Errors
+    /// See [`crate::Migrator::run`].
+    pub fn dry_run<C: ConnectionLike>(&self, con: &mut C) -> Result<MigrationReport> {
+        self.0.dry_run_sync(con)
+    }
+}
+
+impl From<crate::Migrator> for Migrator {
+    fn from(migrator: crate::Migrator) -> Self {
+        Migrator(migrator)
+    }
+}

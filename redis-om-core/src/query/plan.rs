@@ -1,0 +1,276 @@
+//! The plan of one search, and the commands it becomes: `FT.SEARCH` for a
+//! page, `FT.AGGREGATE … WITHCURSOR` for every match.
+
+use redis::{Cmd, Value};
+
+use super::expr::QueryParams;
+use super::reply::Row;
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+/// How many results `FT.SEARCH` can page through (`MAXSEARCHRESULTS` on Redis
+/// Stack); pages beyond it are read with `FT.AGGREGATE`.
+pub(super) const SEARCH_WINDOW: u64 = 10_000;
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SortOrder {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+impl SortOrder {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            SortOrder::Asc => "ASC",
+            SortOrder::Desc => "DESC",
+        }
+    }
+}
+
+/// One attribute chosen by [`Query::select`](super::Query::select).
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct ProjectedAttr {
+    /// The hash field or JSON path.
+    pub source: &'static str,
+    /// The attribute name (the alias in results).
+    pub name: &'static str,
+    /// Indexed as NUMERIC (see [`ProjectedField::numeric`](super::ProjectedField::numeric)).
+    pub numeric: bool,
+}
+
+/// What a search returns for each document.
+#[derive(Debug, Clone)]
+#[doc(hidden)]
+pub enum Load {
+    /// The whole document: every hash field, or the JSON root.
+    Document { storage: Storage },
+    /// Chosen attributes; JSON values come as arrays (`DIALECT 3`).
+    Fields {
+        storage: Storage,
+        fields: Vec<ProjectedAttr>,
+    },
+    /// Only the key (for `delete`).
+    Key,
+}
+
+/// Everything needed to build the commands of one search.
+#[derive(Debug, Clone)]
+#[doc(hidden)]
+pub struct Plan {
+    pub(crate) index: &'static str,
+    /// Where the model's keys are: results under the prefix of another model
+    /// nested in this one's are left out ([`Plan::scoped`]).
+    pub(crate) layout: &'static crate::key::KeyLayout,
+    pub(crate) model: &'static str,
+    /// The model's schema, to compare with the live one (`crate::live_schema`).
+    pub(crate) schema: fn() -> crate::schema::IndexSchema,
+    pub(crate) query: String,
+    pub(crate) params: QueryParams,
+    pub(crate) sort: Option<(&'static str, SortOrder)>,
+    pub(crate) load: Load,
+    pub(crate) batch: usize,
+}
+
+impl Plan {
+    /// Whether the index may hold documents of another model whose key prefix
+    /// nests in this model's: every result must then pass
+    /// [`KeyLayout::owns_key`](crate::KeyLayout::owns_key), so pages, first
+    /// results and counts are read through the cursor and filtered on the way,
+    /// never taken from `FT.SEARCH`'s numbers.
+    pub(crate) fn scoped(&self) -> bool {
+        !self.layout.nested_models().is_empty()
+    }
+
+    fn dialect(&self) -> &'static str {
+        // DIALECT 3 returns JSON values as arrays, so that a string and a
+        // number stay distinguishable; it is DIALECT 2 plus that.
+        match self.load {
+            Load::Fields {
+                storage: Storage::Json,
+                ..
+            } => "3",
+            _ => "2",
+        }
+    }
+
+    fn tail(&self, cmd: &mut Cmd) {
+        if !self.params.is_empty() {
+            cmd.arg("PARAMS").arg(self.params.len() * 2);
+            for (name, value) in &self.params {
+                cmd.arg(name.as_ref()).arg(value);
+            }
+        }
+        cmd.arg("DIALECT").arg(self.dialect());
+    }
+
+    /// `FT.SEARCH` of one page (`limit` 0 counts).
+    ///
+    /// Values are read as stored, never as the index renders them: the server
+    /// formats a NUMERIC attribute named in `RETURN` or `LOAD` with 12
+    /// significant digits (`1795849964676585473` comes back as
+    /// `1795849964676585472`, `i64::MAX` as `9.22337203685e+18`). So hash
+    /// documents are returned whole (no `RETURN`, `LOAD *`), and JSON values
+    /// are read by path as JSON (`$`, or `DIALECT 3` arrays).
+    pub(crate) fn search(&self, offset: u64, limit: u64) -> Cmd {
+        let mut cmd = redis::cmd("FT.SEARCH");
+        cmd.arg(self.index).arg(&self.query);
+        match &self.load {
+            Load::Document { .. } => {}
+            Load::Key => {
+                cmd.arg("NOCONTENT");
+            }
+            // A numeric attribute would be rounded: read the whole hash.
+            Load::Fields {
+                storage: Storage::Hash,
+                fields,
+            } if fields.iter().any(|f| f.numeric) => {}
+            Load::Fields { storage, fields } => {
+                cmd.arg("RETURN");
+                match storage {
+                    Storage::Hash => {
+                        cmd.arg(fields.len());
+                        for field in fields {
+                            cmd.arg(field.name);
+                        }
+                    }
+                    Storage::Json => {
+                        cmd.arg(fields.len() * 3);
+                        for field in fields {
+                            cmd.arg(field.source).arg("AS").arg(field.name);
+                        }
+                    }
+                }
+            }
+        }
+        if limit > 0 {
+            if let Some((field, order)) = self.sort {
+                cmd.arg("SORTBY").arg(field).arg(order.as_str());
+            }
+        }
+        cmd.arg("LIMIT").arg(offset).arg(limit);
+        self.tail(&mut cmd);
+        cmd
+    }
+
+    /// `FT.AGGREGATE … WITHCURSOR`: every match, sorted among at most `max`
+    /// results when the query sorts.
+    pub(crate) fn aggregate(&self, max: u64) -> Cmd {
+        let mut cmd = redis::cmd("FT.AGGREGATE");
+        cmd.arg(self.index).arg(&self.query);
+        // Sorted before loading: after `LOAD *` the attribute would be the
+        // stored text and sort as text (`19` after `189`).
+        if let Some((field, order)) = self.sort {
+            // Without MAX, an aggregate sorts only the first 10 results; a MAX
+            // far above the matches makes the server allocate for all of it.
+            cmd.arg("SORTBY")
+                .arg(2)
+                .arg(format!("@{field}"))
+                .arg(order.as_str())
+                .arg("MAX")
+                .arg(max.max(1));
+        }
+        match &self.load {
+            // `LOAD *` reads the hash as stored (see `search`); the key needs a
+            // `LOAD` of its own.
+            Load::Document {
+                storage: Storage::Hash,
+            }
+            | Load::Fields {
+                storage: Storage::Hash,
+                ..
+            } => {
+                cmd.arg("LOAD").arg("*").arg("LOAD").arg(1).arg("@__key");
+            }
+            Load::Document {
+                storage: Storage::Json,
+            } => {
+                cmd.arg("LOAD").arg(2).arg("@__key").arg("$");
+            }
+            Load::Fields {
+                storage: Storage::Json,
+                fields,
+            } => {
+                cmd.arg("LOAD").arg(1 + fields.len() * 3).arg("@__key");
+                for field in fields {
+                    cmd.arg(field.source).arg("AS").arg(field.name);
+                }
+            }
+            Load::Key => {
+                cmd.arg("LOAD").arg(1).arg("@__key");
+            }
+        }
+        cmd.arg("WITHCURSOR").arg("COUNT").arg(self.batch);
+        self.tail(&mut cmd);
+        cmd
+    }
+
+    pub(crate) fn read_cursor(&self, cursor: u64) -> Cmd {
+        let mut cmd = redis::cmd("FT.CURSOR");
+        cmd.arg("READ")
+            .arg(self.index)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(self.batch);
+        cmd
+    }
+
+    pub(crate) fn delete_cursor(&self, cursor: u64) -> Cmd {
+        let mut cmd = redis::cmd("FT.CURSOR");
+        cmd.arg("DEL").arg(self.index).arg(cursor);
+        cmd
+    }
+
+    /// A server error, with the model, index and query it concerns.
+    pub(crate) fn error(&self, err: redis::RedisError) -> Error {
+        match Error::from_redis(err) {
+            Error::Redis(err) if crate::error::is_unknown_index(&err) => Error::IndexMissing {
+                model: self.model.to_owned(),
+                index: self.index.to_owned(),
+            },
+            Error::Redis(err) if err.code().is_some() => Error::Query {
+                query: shorten(&self.query, 500),
+                message: shorten(&crate::error::server_message(&err), 500),
+            },
+            other => other,
+        }
+    }
+}
+
+/// `text` cut to about `max` bytes (at a character boundary), saying how long
+/// it was: a rejected query can be megabytes long, and so can the server's
+/// message that quotes it.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
+/// A document that vanished (expired or deleted) between matching and loading.
+pub(super) fn vanished(attrs: &Value) -> bool {
+    let is_key = |name: &Value| crate::storage::bytes_of(name) == Some(&b"__key"[..]);
+    match attrs {
+        Value::Array(items) => items.iter().step_by(2).all(is_key),
+        Value::Map(pairs) => pairs.iter().all(|(k, _)| is_key(k)),
+        _ => true,
+    }
+}
+
+/// What the query runners need from [`Query`] and [`Select`].
+pub trait Search: Sync {
+    type Item: Send;
+    fn plan(&self) -> Result<Option<Plan>>;
+    /// The plan of [`delete`](crate::AsyncQuery::delete): keys only, unsorted.
+    fn key_plan(&self) -> Result<Option<Plan>>;
+    /// The model's index (alias) name.
+    fn index(&self) -> &'static str;
+    fn decode(&self, row: Row) -> Result<Option<Self::Item>>;
+}
