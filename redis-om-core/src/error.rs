@@ -34,6 +34,20 @@ pub enum Error {
         detail: String,
     },
 
+    /// A save of a model with a `#[redis_om(version)]` field found another
+    /// version stored than the one the model was loaded with: another writer
+    /// saved in between. Nothing was written; reload the document, apply the
+    /// change again, and save (see [`is_conflict`](Error::is_conflict)).
+    #[error("conflict at {key:?}: the model holds version {expected}, but version {found} is stored (another writer saved in between): reload and retry")]
+    Conflict {
+        /// The full Redis key of the document.
+        key: String,
+        /// The version the model held (what it was loaded with).
+        expected: i64,
+        /// The version stored (0 when there is no document, or it has no version).
+        found: i64,
+    },
+
     /// No document is stored at `key`.
     #[error("no document found at key {key:?}")]
     NotFound {
@@ -246,6 +260,12 @@ impl fmt::Display for DisplayField<'_> {
 }
 
 impl Error {
+    /// Whether this is [`Error::Conflict`]: another writer saved a versioned
+    /// document in between; reload and retry.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
+    }
+
     /// Whether this is [`Error::NotFound`] or [`Error::NoMatch`]: no document was there.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. } | Error::NoMatch { .. })

@@ -45,7 +45,7 @@ pub use connect::{
 pub use error::{BulkFailure, Error, Result};
 pub use key::KeyLayout;
 pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
-pub use model::{Condition, Model, SaveOptions};
+pub use model::{Condition, Model, SaveOptions, Version};
 pub use pk::{PkArg, PrimaryKey};
 pub use query::{
     AsyncQuery, BoolField, Embedded, Expr, Find, FullText, Indexable, NumericField, NumericOnly,

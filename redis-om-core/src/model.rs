@@ -66,12 +66,59 @@ pub trait Model: Sized + Send + Sync {
         )
     }
 
+    /// The stored name of the `#[redis_om(version)]` field (hash field, or
+    /// JSON member), if the model has one.
+    #[doc(hidden)]
+    const VERSION_FIELD: Option<&'static str> = None;
+
+    /// The value of the version field (`None`: no version field, or a value
+    /// that does not fit an `i64`).
+    #[doc(hidden)]
+    fn version(&self) -> Option<i64> {
+        None
+    }
+
+    /// Sets the version field; `false` when `version` does not fit its type.
+    #[doc(hidden)]
+    fn set_version(&mut self, version: i64) -> bool {
+        let _ = version;
+        false
+    }
+
     /// Decodes a stored document read from `key`.
     ///
     /// # Errors
     /// [`Error::Decode`](crate::Error::Decode) naming the key and, where known, the field.
     fn decode(key: &str, stored: Stored<'_>) -> Result<Self>;
 }
+
+/// An integer type that can be a model's `#[redis_om(version)]` field: the
+/// version a save checks and increments on the server (optimistic locking).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a version field",
+    label = "not an integer type",
+    note = "a #[redis_om(version)] field is an integer: u32, u64, i32, i64, usize, isize, u16, i16"
+)]
+pub trait Version: Sized {
+    /// The version as an `i64` (`None` when it does not fit).
+    fn to_i64(&self) -> Option<i64>;
+    /// The version from an `i64` (`None` when it does not fit).
+    fn from_i64(version: i64) -> Option<Self>;
+}
+
+macro_rules! version {
+    ($($t:ty),*) => {$(
+        impl Version for $t {
+            fn to_i64(&self) -> Option<i64> {
+                i64::try_from(*self).ok()
+            }
+            fn from_i64(version: i64) -> Option<Self> {
+                <$t>::try_from(version).ok()
+            }
+        }
+    )*};
+}
+version!(i16, i32, i64, isize, u16, u32, u64, usize);
 
 /// A condition on a save.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,10 @@ use redis::{cmd, Cmd, Value};
 
 use crate::error::{Error, Result};
 use crate::model::{Condition, Model, SaveOptions};
-use crate::request::{Op, Parse, Request, SAVE_SCRIPT};
+use crate::request::{Op, Parse, Request, SAVE_SCRIPT, VERSIONED_SAVE_SCRIPT};
 use crate::storage::{bytes_of, describe, Encoded, Storage, Stored};
 
-fn unexpected(command: &'static str, reply: &Value) -> Error {
+pub(crate) fn unexpected(command: &'static str, reply: &Value) -> Error {
     Error::UnexpectedReply {
         command,
         detail: format!("answered {}", describe(reply)),
@@ -33,14 +33,17 @@ fn ttl_millis(ttl: Duration) -> Result<u64> {
     }
 }
 
-/// `save_with`: fills an empty primary key, then writes the document in one
-/// round trip; returns the pk, or `None` when the condition kept it from being written.
-/// `Ok(None)` when nothing needs to be sent: `only_if_exists` on a model whose
-/// primary key is empty (no such document can exist).
-pub(crate) fn save<M: Model>(
-    model: &mut M,
-    options: SaveOptions,
-) -> Result<Option<Op<Option<String>, impl Parse<Option<String>>>>> {
+/// What every save settles first: the options are consistent, the primary
+/// key is filled, the key is writable. `Ok(None)` when nothing needs to be
+/// sent: `only_if_exists` on a model whose primary key is empty (no such
+/// document can exist).
+struct Prepared {
+    pk: String,
+    key: String,
+    ttl: Option<u64>,
+}
+
+fn prepare<M: Model>(model: &mut M, options: &SaveOptions) -> Result<Option<Prepared>> {
     // Check the options before touching the model.
     if options.conflict {
         return Err(Error::InvalidArgument(
@@ -57,7 +60,6 @@ pub(crate) fn save<M: Model>(
         }
         model.generate_primary_key()?;
     }
-    let model = &*model;
     let pk = match model.primary_key() {
         Some(pk) => pk.into_owned(),
         None => {
@@ -68,6 +70,19 @@ pub(crate) fn save<M: Model>(
     };
     let key = M::key_layout().key(&pk);
     M::key_layout().check_writable(&key)?;
+    Ok(Some(Prepared { pk, key, ttl }))
+}
+
+/// `save_with` of a model without a version field: fills an empty primary
+/// key, then writes the document in one round trip; returns the pk, or
+/// `None` when the condition kept it from being written.
+pub(crate) fn save<M: Model>(
+    model: &mut M,
+    options: SaveOptions,
+) -> Result<Option<Op<Option<String>, impl Parse<Option<String>>>>> {
+    let Some(Prepared { pk, key, ttl }) = prepare(model, &options)? else {
+        return Ok(None);
+    };
     let encoded = model.encode().map_err(|reason| Error::Encode {
         key: key.clone(),
         reason,
@@ -158,6 +173,127 @@ fn conditional_save(
     Request::Script(eval)
 }
 
+/// `save_with` of a model with a version field: the model's version is moved
+/// to the next one (the caller puts the loaded one back when the save does
+/// not happen), and the server writes only if it still stores the loaded one.
+pub(crate) fn versioned_save<M: Model>(
+    model: &mut M,
+    field: &'static str,
+    options: SaveOptions,
+) -> Result<Option<Op<Option<String>, impl Parse<Option<String>>>>> {
+    let Some(Prepared { pk, key, ttl }) = prepare(model, &options)? else {
+        return Ok(None);
+    };
+    let condition = options.condition;
+    let encode_error = |reason: String| Error::Encode {
+        key: key.clone(),
+        reason: format!("field {field:?}: {reason}"),
+    };
+    let expected = model
+        .version()
+        .ok_or_else(|| encode_error("the version does not fit an i64".to_owned()))?;
+    let next = expected
+        .checked_add(1)
+        .filter(|next| model.set_version(*next))
+        .ok_or_else(|| encode_error(format!("version {expected} cannot be incremented")))?;
+    let encoded = match model.encode() {
+        Ok(encoded) => encoded,
+        Err(reason) => {
+            model.set_version(expected);
+            return Err(Error::Encode { key, reason });
+        }
+    };
+    debug_assert_eq!(model.version(), Some(next));
+    let call = versioned_call::<M>(&key, field, &encoded, expected, ttl, condition);
+    let written_key = key.clone();
+    Ok(Some(
+        Op::new(Request::Script(call), move |reply, _| {
+            versioned_reply(reply, pk, &key, field, expected)
+        })
+        .writing(written_key, M::STORAGE),
+    ))
+}
+
+/// The call of [`VERSIONED_SAVE_SCRIPT`] that writes `encoded` at `key` if
+/// version `expected` is stored.
+pub(crate) fn versioned_call<M: Model>(
+    key: &str,
+    field: &str,
+    encoded: &Encoded<'_>,
+    expected: i64,
+    ttl: Option<u64>,
+    condition: Option<Condition>,
+) -> redis::ScriptInvocation<'static> {
+    let path = match M::STORAGE {
+        Storage::Hash => field.to_owned(),
+        Storage::Json => format!("${}", crate::schema::json_member(field)),
+    };
+    let mut call = VERSIONED_SAVE_SCRIPT.key(key);
+    call.arg(match condition {
+        None => "",
+        Some(Condition::IfNew) => "NX",
+        Some(Condition::IfExists) => "XX",
+    });
+    call.arg(ttl.unwrap_or(0)).arg(match encoded {
+        Encoded::Json(_) => "J",
+        Encoded::Hash(_) => "H",
+    });
+    call.arg(path).arg(expected);
+    match encoded {
+        Encoded::Json(doc) => {
+            call.arg(doc.as_slice());
+        }
+        Encoded::Hash(fields) => {
+            call.arg(fields.unset().len()).arg(fields.unset());
+            for (name, value) in fields.set() {
+                call.arg(*name).arg(value);
+            }
+        }
+    }
+    call
+}
+
+/// The reply of a [`versioned_call`]: the pk when written, `None` when the
+/// condition failed, [`Error::Conflict`] when another version is stored.
+pub(crate) fn versioned_reply(
+    reply: Value,
+    pk: String,
+    key: &str,
+    field: &str,
+    expected: i64,
+) -> Result<Option<String>> {
+    let items = match reply {
+        Value::Array(items) => items,
+        other => return Err(unexpected("EVALSHA", &other)),
+    };
+    match items.as_slice() {
+        [Value::Int(1)] => Ok(Some(pk)),
+        [Value::Int(0)] => Ok(None),
+        [Value::Int(2), found] => {
+            let text = bytes_of(found).map(String::from_utf8_lossy);
+            match text.as_deref().map(str::parse::<i64>) {
+                Some(Ok(found)) => Err(Error::Conflict {
+                    key: key.to_owned(),
+                    expected,
+                    found,
+                }),
+                _ => Err(Error::decode(
+                    key,
+                    Some(field),
+                    format!(
+                        "the stored version {:?} is not an integer",
+                        text.unwrap_or_default()
+                    ),
+                )),
+            }
+        }
+        _ => Err(Error::UnexpectedReply {
+            command: "EVALSHA",
+            detail: "answered an array of another shape".to_owned(),
+        }),
+    }
+}
+
 /// `get`: the document with primary key `pk`, or [`Error::NotFound`].
 pub(crate) fn get<M: Model>(pk: &str) -> Op<M, impl Parse<M>> {
     let key = M::key_layout().key(pk);
@@ -238,4 +374,55 @@ pub(crate) fn ttl<M: Model>(pk: &str) -> Op<Option<Duration>, impl Parse<Option<
             ms => Ok(Some(Duration::from_millis(ms as u64))),
         }
     })
+}
+
+/// `save_in`: adds the write of `model` to the caller's pipeline (its replies
+/// ignored, so the caller's reply type is unchanged), generating an empty
+/// primary key first; returns the pk. A hash that clears fields is written
+/// with `HDEL` and `HSET` in one `MULTI`, unless the pipeline is a
+/// transaction already.
+pub(crate) fn save_in<M: Model>(model: &mut M, pipe: &mut redis::Pipeline) -> Result<String> {
+    if let Some(field) = M::VERSION_FIELD {
+        return Err(Error::InvalidArgument(format!(
+            "{} has a version field ({field:?}): its check on the server happens in `save`, \
+             whose conflict a pipeline would not report; save it with `save`",
+            std::any::type_name::<M>()
+        )));
+    }
+    if model.primary_key().is_none() {
+        model.generate_primary_key()?;
+    }
+    let pk = model
+        .primary_key()
+        .map(std::borrow::Cow::into_owned)
+        .ok_or_else(|| Error::InvalidArgument("the generated primary key is empty".to_owned()))?;
+    let key = M::key_layout().key(&pk);
+    M::key_layout().check_writable(&key)?;
+    let encoded = model.encode().map_err(|reason| Error::Encode {
+        key: key.clone(),
+        reason,
+    })?;
+    match &encoded {
+        Encoded::Hash(fields) if !fields.unset().is_empty() => {
+            let own_transaction = !pipe.is_transaction();
+            if own_transaction {
+                pipe.cmd("MULTI").ignore();
+            }
+            pipe.cmd("HDEL").arg(&key).arg(fields.unset()).ignore();
+            pipe.add_command(write_cmd(&key, &encoded)).ignore();
+            if own_transaction {
+                pipe.cmd("EXEC").ignore();
+            }
+        }
+        _ => {
+            pipe.add_command(write_cmd(&key, &encoded)).ignore();
+        }
+    }
+    Ok(pk)
+}
+
+/// `delete_in`: adds the delete of the document with primary key `pk` to the
+/// caller's pipeline (its reply ignored).
+pub(crate) fn delete_in<M: Model>(pk: &str, pipe: &mut redis::Pipeline) {
+    pipe.add_command(key_cmd::<M>("DEL", pk)).ignore();
 }

@@ -54,6 +54,55 @@ return 1
     )
 });
 
+/// [`SAVE_SCRIPT`] for a model with a version field: the write happens only
+/// when the stored version equals the one the model was loaded with, checked
+/// and written in one step on the server.
+///
+/// KEYS[1] = key; ARGV = condition, ttl in ms, kind, the version's hash field
+/// or JSON path, the expected version, then the document as for
+/// [`SAVE_SCRIPT`]. Returns `{1}` when written, `{0}` when the condition
+/// failed, `{2, found}` when another version is stored (a missing document or
+/// field counts as version 0).
+pub(crate) static VERSIONED_SAVE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local key = KEYS[1]
+local cond, ttl, kind, vpath, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local exists = redis.call('EXISTS', key) == 1
+if (cond == 'NX' and exists) or (cond == 'XX' and not exists) then
+  return {0}
+end
+local found = '0'
+if exists then
+  if kind == 'J' then
+    local raw = redis.call('JSON.GET', key, vpath)
+    if raw and raw ~= '[]' then
+      found = string.match(raw, '^%[(-?%d+)%]$') or raw
+    end
+  else
+    found = redis.call('HGET', key, vpath) or '0'
+  end
+end
+if found ~= expected then
+  return {2, found}
+end
+if kind == 'J' then
+  redis.call('JSON.SET', key, '$', ARGV[6])
+else
+  local n = tonumber(ARGV[6])
+  if n > 0 then
+    redis.call('HDEL', key, unpack(ARGV, 7, 6 + n))
+  end
+  redis.call('HSET', key, unpack(ARGV, 7 + n))
+end
+if ttl ~= '0' then
+  redis.call('PEXPIRE', key, ttl)
+end
+return {1}
+",
+    )
+});
+
 impl Request {
     pub(crate) fn run_sync<C: ConnectionLike>(&self, con: &mut C) -> redis::RedisResult<Value> {
         match self {

@@ -40,13 +40,9 @@ pub trait AsyncModel: Model {
     where
         C: aio::ConnectionLike + Send,
     {
-        async move {
-            // An unconditional save always writes.
-            match ops::save(self, SaveOptions::new())? {
-                Some(op) => Ok(op.run_async(con).await?.unwrap_or_default()),
-                None => Ok(String::new()),
-            }
-        }
+        // An unconditional save always writes.
+        let saved = self.save_with(con, SaveOptions::new());
+        async move { Ok(saved.await?.unwrap_or_default()) }
     }
 
     /// Saves with a condition and/or a TTL, atomically and in one round trip.
@@ -60,10 +56,20 @@ pub trait AsyncModel: Model {
         C: aio::ConnectionLike + Send,
     {
         async move {
-            match ops::save(self, options)? {
-                Some(op) => op.run_async(con).await,
-                None => Ok(None),
-            }
+            let Some(field) = Self::VERSION_FIELD else {
+                return match ops::save(self, options)? {
+                    Some(op) => op.run_async(con).await,
+                    None => Ok(None),
+                };
+            };
+            let loaded = self.version();
+            let result = match ops::versioned_save(self, field, options) {
+                Ok(Some(op)) => op.run_async(con).await,
+                Ok(None) => Ok(None),
+                Err(err) => Err(err),
+            };
+            settle(self, loaded, &result);
+            result
         }
     }
 
@@ -80,6 +86,65 @@ pub trait AsyncModel: Model {
         C: aio::ConnectionLike + Send,
     {
         async move { crate::bulk::save_all(&mut crate::exec::AsyncExec(con), models).await }
+    }
+
+    /// Deletes the documents with these primary keys, pipelined 1,000 per
+    /// round trip; returns how many existed. An empty key is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) before
+    /// anything is sent. Not a transaction: after a connection failure the
+    /// earlier round trips are applied.
+    fn delete_many<C, P>(
+        con: &mut C,
+        pks: impl IntoIterator<Item = P> + Send,
+    ) -> impl Future<Output = Result<u64>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+        P: PkArg,
+    {
+        let keys = keys_of::<Self, P>(pks);
+        async move { crate::bulk::delete_many(&mut crate::exec::AsyncExec(con), &keys?).await }
+    }
+
+    /// Adds this document's write to a pipeline you own and run yourself
+    /// (atomic or not), with other models' writes and any other commands,
+    /// as redis-om-python's `save(pipeline=…)`: the primary key is generated
+    /// now and returned; the pipeline's replies for it are ignored. Writes
+    /// on a model with a `#[redis_om(version)]` field need the check on the
+    /// server that only [`save`](AsyncModel::save) does, and are refused here.
+    ///
+    /// ```no_run
+    /// use redis_om::prelude::*;
+    /// # #[derive(HashModel)] struct User { pk: Option<String>, name: String }
+    /// # #[derive(HashModel)] struct Order { pk: Option<String>, total: f64 }
+    /// # async fn run() -> redis_om::Result<()> {
+    /// # let mut con = redis_om::connect(redis_om::url()).await?;
+    /// let mut user = User { pk: None, name: "Ada".into() };
+    /// let mut order = Order { pk: None, total: 9.5 };
+    /// let mut pipe = redis_om::redis::pipe();
+    /// pipe.atomic();
+    /// user.save_in(&mut pipe)?;
+    /// order.save_in(&mut pipe)?;
+    /// Order::delete_in(&mut pipe, "01J-old-order")?;
+    /// pipe.query_async::<()>(&mut con).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Encode`](crate::Error::Encode) for a value that cannot be
+    /// stored, [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a
+    /// primary key that cannot be generated.
+    fn save_in(&mut self, pipe: &mut redis::Pipeline) -> Result<String> {
+        ops::save_in(self, pipe)
+    }
+
+    /// Adds the delete of the document with primary key `pk` to a pipeline you
+    /// own (see [`save_in`](AsyncModel::save_in)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for an empty key.
+    fn delete_in(pipe: &mut redis::Pipeline, pk: impl PkArg) -> Result<()> {
+        ops::delete_in::<Self>(&required::<Self>(&pk)?, pipe);
+        Ok(())
     }
 
     /// The documents with these primary keys, in order, `None` where there is
@@ -294,10 +359,7 @@ impl<M: Model> AsyncModel for M {}
 pub trait SyncModel: Model {
     /// See [`AsyncModel::save`].
     fn save<C: ConnectionLike>(&mut self, con: &mut C) -> Result<String> {
-        match ops::save(self, SaveOptions::new())? {
-            Some(op) => Ok(op.run_sync(con)?.unwrap_or_default()),
-            None => Ok(String::new()),
-        }
+        Ok(self.save_with(con, SaveOptions::new())?.unwrap_or_default())
     }
 
     /// See [`AsyncModel::save_with`].
@@ -306,10 +368,20 @@ pub trait SyncModel: Model {
         con: &mut C,
         options: SaveOptions,
     ) -> Result<Option<String>> {
-        match ops::save(self, options)? {
-            Some(op) => op.run_sync(con),
-            None => Ok(None),
-        }
+        let Some(field) = Self::VERSION_FIELD else {
+            return match ops::save(self, options)? {
+                Some(op) => op.run_sync(con),
+                None => Ok(None),
+            };
+        };
+        let loaded = self.version();
+        let result = match ops::versioned_save(self, field, options) {
+            Ok(Some(op)) => op.run_sync(con),
+            Ok(None) => Ok(None),
+            Err(err) => Err(err),
+        };
+        settle(self, loaded, &result);
+        result
     }
 
     /// See [`AsyncModel::save_all`].
@@ -318,6 +390,29 @@ pub trait SyncModel: Model {
             &mut crate::exec::SyncExec(con),
             models,
         ))
+    }
+
+    /// See [`AsyncModel::delete_many`].
+    fn delete_many<C: ConnectionLike, P: PkArg>(
+        con: &mut C,
+        pks: impl IntoIterator<Item = P>,
+    ) -> Result<u64> {
+        let keys = keys_of::<Self, P>(pks)?;
+        crate::exec::block_on(crate::bulk::delete_many(
+            &mut crate::exec::SyncExec(con),
+            &keys,
+        ))
+    }
+
+    /// See [`AsyncModel::save_in`].
+    fn save_in(&mut self, pipe: &mut redis::Pipeline) -> Result<String> {
+        ops::save_in(self, pipe)
+    }
+
+    /// See [`AsyncModel::delete_in`].
+    fn delete_in(pipe: &mut redis::Pipeline, pk: impl PkArg) -> Result<()> {
+        ops::delete_in::<Self>(&required::<Self>(&pk)?, pipe);
+        Ok(())
     }
 
     /// See [`AsyncModel::get_many`].
@@ -417,6 +512,18 @@ fn optional<M>(found: Result<M>) -> Result<Option<M>> {
 }
 
 /// The keys of `pks`; an empty one is an error.
+/// A versioned save moves the model to the next version before sending; when
+/// it did not write (a conflict, a failed condition, an error), the model gets
+/// the version it was loaded with back, so that a retry after `reload` or a
+/// second attempt checks the right one.
+fn settle<M: Model>(model: &mut M, loaded: Option<i64>, result: &Result<Option<String>>) {
+    if !matches!(result, Ok(Some(_))) {
+        if let Some(version) = loaded {
+            model.set_version(version);
+        }
+    }
+}
+
 fn keys_of<M: Model, P: PkArg>(pks: impl IntoIterator<Item = P>) -> Result<Vec<String>> {
     let layout = M::key_layout();
     pks.into_iter()

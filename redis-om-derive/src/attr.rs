@@ -27,7 +27,7 @@ pub(crate) struct ContainerAttrs {
     pub fields: Option<Ident>,
 }
 
-/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed)]`.
+/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, version)]`.
 #[derive(FromField)]
 #[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct FieldAttrs {
@@ -41,6 +41,7 @@ pub(crate) struct FieldAttrs {
     pub full_text: Flag,
     pub case_sensitive: Flag,
     pub embed: Flag,
+    pub version: Flag,
     #[darling(default)]
     pub separator: Option<SpannedValue<String>>,
     #[darling(default)]

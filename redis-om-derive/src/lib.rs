@@ -81,6 +81,7 @@ use syn::{parse_macro_input, DeriveInput};
 /// | `case_sensitive` | a `CASESENSITIVE` TAG (needs `index`, `sortable` or `full_text`) |
 /// | `separator = ","` | the TAG separator, one non-space character (default `\|`; needs an index) |
 /// | `rename = "…"` | the name of the hash field (default: the field's name); not empty |
+/// | `version` | an integer field (`u64`, `i64`, `u32`, …; at most one, not the primary key) for optimistic locking: `save` writes only if the stored version equals the model's (a document not stored yet counts as version 0), checked and written atomically on the server, and moves the model to the next version; otherwise `Error::Conflict { key, expected, found }` and nothing is written |
 ///
 /// Misuse is a compile error pointing at the attribute: an unknown or
 /// duplicate attribute (with a suggestion for a misspelling), two primary keys,
@@ -184,6 +185,7 @@ pub fn derive_hash_model(input: TokenStream) -> TokenStream {
 /// | `case_sensitive` | a `CASESENSITIVE` TAG (needs an index) |
 /// | `separator = ","` | the TAG separator, one non-space character (default `\|`; needs an index) |
 /// | `embed` | the field is a [`#[derive(EmbeddedModel)]`](derive@EmbeddedModel) struct (`T`, `Option<T>` or `Vec<T>`) whose own indexed fields are indexed as `$.{field}.{name} AS {field}_{name}` and queried as `c.field.name` |
+/// | `version` | an integer field (`u64`, `i64`, `u32`, …; at most one, not the primary key) for optimistic locking: `save` writes only if the stored version equals the model's (a document not stored yet counts as version 0), checked and written atomically on the server, and moves the model to the next version; otherwise `Error::Conflict { key, expected, found }` and nothing is written |
 ///
 /// `rename` is refused on JSON models: use `#[serde(rename = "…")]`.
 #[proc_macro_derive(JsonModel, attributes(redis_om))]

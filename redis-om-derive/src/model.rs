@@ -38,6 +38,8 @@ pub(crate) struct ModelDef {
     pub fields: Vec<FieldDef>,
     /// Index into `fields` of the primary key.
     pub pk: usize,
+    /// Index into `fields` of the `#[redis_om(version)]` field, if any.
+    pub version: Option<usize>,
 }
 
 /// A checked field.
@@ -63,6 +65,8 @@ pub(crate) struct FieldDef {
     /// Why serde's handling of the field keeps it from being indexed (`skip`,
     /// `skip_deserializing`, `flatten`), at the serde attribute.
     pub unindexable: Option<Unindexable>,
+    /// `#[redis_om(version)]`, where it is written.
+    pub version: Option<Span>,
 }
 
 /// Why serde's handling of a field keeps it from being indexed.
@@ -307,6 +311,37 @@ impl ModelDef {
             );
         }
 
+        // The version field: one, a plain stored field, not the key.
+        let mut version = None;
+        for (i, f) in out.iter().enumerate() {
+            let Some(span) = f.version else {
+                continue;
+            };
+            let problem = if embedded {
+                Some("an EmbeddedModel has no version of its own: put #[redis_om(version)] on a field of the model that embeds it".to_owned())
+            } else if version.is_some() {
+                Some("only one field can be the version: another field is already marked #[redis_om(version)]".to_owned())
+            } else if Some(i) == pk {
+                Some("the primary key cannot be the version: add an integer field such as `version: u64`".to_owned())
+            } else if f.embed.is_some() {
+                Some(
+                    "`version` cannot be combined with `embed`: the version is an integer field"
+                        .to_owned(),
+                )
+            } else if !f.written {
+                Some(format!(
+                    "`{}` is the version, but serde does not write it: remove the serde `skip`",
+                    f.ident
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some(message) => errors.push(darling::Error::custom(message).with_span(&span)),
+                None => version = Some(i),
+            }
+        }
+
         errors.finish()?;
 
         let type_name = ident.to_string();
@@ -326,6 +361,7 @@ impl ModelDef {
             ident,
             fields: out,
             pk: pk.unwrap_or(0),
+            version,
         })
     }
 }
@@ -508,6 +544,7 @@ fn check_field(
         written,
         unindexable,
         embed: embed.then(|| embedded_type(&field.ty)),
+        version: field.version.is_present().then(|| field.version.span()),
         ty: field.ty,
         stored_name,
         index: IndexOpts {

@@ -2,7 +2,8 @@
 
 use darling::FromDeriveInput;
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident};
 
 use super::fields::query_fields;
@@ -161,6 +162,32 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         TokenStream::new()
     };
 
+    // `#[redis_om(version)]`: the field the server checks and increments on save.
+    let version = match def.version.map(|i| &def.fields[i]) {
+        Some(f) => {
+            let (ident, ty, name) = (&f.ident, &f.ty, &f.stored_name);
+            quote_spanned! {f.ty.span()=>
+                const VERSION_FIELD: ::core::option::Option<&'static str> =
+                    ::core::option::Option::Some(#name);
+
+                fn version(&self) -> ::core::option::Option<i64> {
+                    <#ty as #krate::Version>::to_i64(&self.#ident)
+                }
+
+                fn set_version(&mut self, version: i64) -> bool {
+                    match <#ty as #krate::Version>::from_i64(version) {
+                        ::core::option::Option::Some(value) => {
+                            self.#ident = value;
+                            true
+                        }
+                        ::core::option::Option::None => false,
+                    }
+                }
+            }
+        }
+        None => TokenStream::new(),
+    };
+
     quote! {
         #fields
 
@@ -232,6 +259,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 fn stored_names() -> &'static [&'static str] {
                     &[#(#stored_names),*]
                 }
+
+                #version
             }
 
             #register

@@ -1,0 +1,365 @@
+//! Rich writes: `delete_many`, writes in the caller's pipelines and
+//! transactions (`save_in`, `delete_in`), and optimistic locking with a
+//! `#[redis_om(version)]` field checked and incremented on the server.
+
+mod common;
+
+use redis::AsyncCommands;
+use redis_om::prelude::*;
+use redis_om::Error;
+use serde::{Deserialize, Serialize};
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwUser")]
+struct RwUser {
+    pk: Option<String>,
+    name: String,
+    nick: Option<String>,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwOrder")]
+struct RwOrder {
+    pk: Option<String>,
+    total: f64,
+    lines: Vec<String>,
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwInvoice")]
+struct RwInvoice {
+    pk: Option<String>,
+    amount: i64,
+}
+
+/// A counter saved by many writers at once: `count` must never lose an increment.
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwCounter")]
+struct RwCounter {
+    pk: String,
+    count: i64,
+    #[redis_om(version)]
+    version: u64,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwAccount")]
+struct RwAccount {
+    pk: String,
+    balance: i64,
+    #[serde(rename = "rev-no")]
+    #[redis_om(version)]
+    rev: i32,
+}
+
+#[tokio::test]
+async fn delete_many_deletes_in_chunks_and_counts_what_existed() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let mut users: Vec<RwUser> = (0..2_345)
+            .map(|i| RwUser {
+                pk: Some(common::unique(&format!("dm{i}"))),
+                name: format!("n{i}"),
+                nick: None,
+            })
+            .collect();
+        let pks = RwUser::save_all(&mut con, &mut users).await.unwrap();
+        let mut asked = pks.clone();
+        asked.push(common::unique("never-saved"));
+        asked.push(pks[0].clone()); // twice: deleted once
+        assert_eq!(RwUser::delete_many(&mut con, &asked).await.unwrap(), 2_345);
+        let left = RwUser::get_many(&mut con, &pks).await.unwrap();
+        assert!(left.iter().all(Option::is_none));
+        assert_eq!(RwUser::delete_many(&mut con, &pks).await.unwrap(), 0);
+
+        // An empty key names no document: refused before anything is sent.
+        let keep = RwUser {
+            pk: Some(common::unique("keep")),
+            name: "k".into(),
+            nick: None,
+        };
+        keep.clone().save(&mut con).await.unwrap();
+        let err = RwUser::delete_many(&mut con, [keep.pk.clone(), None])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        assert!(RwUser::exists(&mut con, &keep.pk).await.unwrap());
+
+        // The blocking form.
+        let mut sync = common::sync_con(&url);
+        assert_eq!(
+            <RwUser as redis_om::blocking::SyncModel>::delete_many(
+                &mut sync,
+                [keep.pk.as_deref().unwrap(), "nope"]
+            )
+            .unwrap(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_transaction_saves_two_models_and_deletes_a_third() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let mut old = RwInvoice {
+            pk: None,
+            amount: 5,
+        };
+        let old_pk = old.save(&mut con).await.unwrap();
+        let mut user = RwUser {
+            pk: None,
+            name: "Ada".into(),
+            nick: Some("ada".into()),
+        };
+        let mut order = RwOrder {
+            pk: None,
+            total: 12.5,
+            lines: vec!["book".into()],
+        };
+        let counter = common::unique("rw-counter");
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let user_pk = user.save_in(&mut pipe).unwrap();
+        let order_pk = order.save_in(&mut pipe).unwrap();
+        RwInvoice::delete_in(&mut pipe, &old_pk).unwrap();
+        pipe.incr(&counter, 1);
+        // The keys are generated before the pipeline runs.
+        assert_eq!(user.pk.as_deref(), Some(user_pk.as_str()));
+        assert_eq!(order.pk.as_deref(), Some(order_pk.as_str()));
+        assert!(!RwUser::exists(&mut con, &user_pk).await.unwrap());
+        // The models' replies are ignored: the caller's shape is its own.
+        let (n,): (i64,) = pipe.query_async(&mut con).await.unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(RwUser::get(&mut con, &user_pk).await.unwrap(), user);
+        assert_eq!(RwOrder::get(&mut con, &order_pk).await.unwrap(), order);
+        assert!(!RwInvoice::exists(&mut con, &old_pk).await.unwrap());
+
+        // Clearing a field in a plain (non-atomic) pipeline removes it, in
+        // its own MULTI; in an atomic one, inside the caller's.
+        for atomic in [false, true] {
+            user.nick = None;
+            let mut pipe = redis::pipe();
+            if atomic {
+                pipe.atomic();
+            }
+            user.save_in(&mut pipe).unwrap();
+            pipe.query_async::<()>(&mut con).await.unwrap();
+            assert_eq!(RwUser::get(&mut con, &user_pk).await.unwrap().nick, None);
+            user.nick = Some("back".into());
+            user.save(&mut con).await.unwrap();
+        }
+        let _: () = con.del(&counter).await.unwrap();
+        RwUser::delete(&mut con, &user_pk).await.unwrap();
+        RwOrder::delete(&mut con, &order_pk).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_stale_save_is_a_conflict_and_writes_nothing() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let pk = common::unique("stale");
+        let mut first = RwCounter {
+            pk: pk.clone(),
+            count: 1,
+            version: 0,
+        };
+        first.save(&mut con).await.unwrap();
+        assert_eq!(
+            first.version, 1,
+            "a save moves the model to the stored version"
+        );
+        let mut a = RwCounter::get(&mut con, &pk).await.unwrap();
+        let mut b = a.clone();
+        a.count = 10;
+        a.save(&mut con).await.unwrap();
+        assert_eq!(a.version, 2);
+        b.count = 20;
+        let err = b.save(&mut con).await.unwrap_err();
+        match &err {
+            Error::Conflict {
+                key,
+                expected,
+                found,
+            } => {
+                assert_eq!(key, &RwCounter::key_layout().key(&pk));
+                assert_eq!((*expected, *found), (1, 2));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert!(err.is_conflict());
+        assert_eq!(b.version, 1, "the loaded version is kept for the retry");
+        let stored = RwCounter::get(&mut con, &pk).await.unwrap();
+        assert_eq!((stored.count, stored.version), (10, 2));
+        // Reload, change again, save: the retry works.
+        b.reload(&mut con).await.unwrap();
+        b.count += 20;
+        b.save(&mut con).await.unwrap();
+        assert_eq!(RwCounter::get(&mut con, &pk).await.unwrap().count, 30);
+
+        // A new document must be saved with version 0 …
+        let mut fresh = RwCounter {
+            pk: pk.clone(),
+            count: 0,
+            version: 0,
+        };
+        assert!(fresh.save(&mut con).await.unwrap_err().is_conflict());
+        // … and a save_with condition still applies on top of the check.
+        let other = common::unique("stale-new");
+        let mut created = RwCounter {
+            pk: other.clone(),
+            count: 7,
+            version: 0,
+        };
+        let opts = SaveOptions::new().only_if_exists();
+        assert_eq!(created.save_with(&mut con, opts).await.unwrap(), None);
+        assert_eq!(created.version, 0);
+        let opts = SaveOptions::new().only_if_new();
+        assert!(created.save_with(&mut con, opts).await.unwrap().is_some());
+        assert_eq!(created.version, 1);
+
+        // A versioned model cannot be saved into a pipeline (its conflict
+        // would be lost among the pipeline's replies).
+        let mut pipe = redis::pipe();
+        assert!(matches!(
+            created.save_in(&mut pipe),
+            Err(Error::InvalidArgument(_))
+        ));
+        RwCounter::delete_many(&mut con, [&pk, &other])
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn json_versions_live_at_the_serde_name() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let pk = common::unique("acct");
+    let mut acct = RwAccount {
+        pk: pk.clone(),
+        balance: 100,
+        rev: 0,
+    };
+    acct.save(&mut con).await.unwrap();
+    let raw: String = redis::cmd("JSON.GET")
+        .arg(RwAccount::key_layout().key(&pk))
+        .arg("$[\"rev-no\"]")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(raw, "[1]");
+    let mut stale = acct.clone();
+    acct.balance -= 30;
+    acct.save(&mut con).await.unwrap();
+    stale.balance -= 50;
+    let err = stale.save(&mut con).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(RwAccount::get(&mut con, &pk).await.unwrap().balance, 70);
+    RwAccount::delete(&mut con, &pk).await.unwrap();
+}
+
+/// 32 tasks, each doing 50 load-modify-save increments with a retry on
+/// conflict: every increment lands, none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_increments_lose_nothing() {
+    let url = common::url();
+    let mut con = common::multiplexed(&url).await;
+    let pk = common::unique("race");
+    RwCounter {
+        pk: pk.clone(),
+        count: 0,
+        version: 0,
+    }
+    .save(&mut con)
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (url, pk) = (url.clone(), pk.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut con = common::multiplexed(&url).await;
+            let mut conflicts = 0u32;
+            for _ in 0..50 {
+                loop {
+                    let mut c = RwCounter::get(&mut con, &pk).await.unwrap();
+                    c.count += 1;
+                    match c.save(&mut con).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_conflict() => conflicts += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    let mut conflicts = 0;
+    for t in tasks {
+        conflicts += t.await.unwrap();
+    }
+    let end = RwCounter::get(&mut con, &pk).await.unwrap();
+    println!("1,600 increments, {conflicts} conflicts retried");
+    assert_eq!(end.count, 1_600);
+    assert_eq!(end.version, 1_601);
+    assert!(
+        conflicts > 0,
+        "32 writers never collided: the test proves nothing"
+    );
+    RwCounter::delete(&mut con, &pk).await.unwrap();
+}
+
+#[tokio::test]
+async fn save_all_checks_each_version() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let mut counters: Vec<RwCounter> = (0..1_500)
+            .map(|i| RwCounter {
+                pk: common::unique(&format!("bulk{i}")),
+                count: i,
+                version: 0,
+            })
+            .collect();
+        RwCounter::save_all(&mut con, &mut counters).await.unwrap();
+        assert!(counters.iter().all(|c| c.version == 1));
+        // Another writer moves one document on; the batch reports it, writes
+        // the rest, and leaves that model at the version it was loaded with.
+        let mut other = counters[1_234].clone();
+        other.save(&mut con).await.unwrap();
+        for c in &mut counters {
+            c.count += 1;
+        }
+        let err = RwCounter::save_all(&mut con, &mut counters)
+            .await
+            .unwrap_err();
+        match &err {
+            Error::BulkWrite { total, failed } => {
+                assert_eq!(*total, 1_500);
+                assert_eq!(failed.len(), 1, "{failed:?}");
+                assert_eq!(failed[0].index, 1_234);
+                assert!(
+                    failed[0].reason.contains("conflict"),
+                    "{}",
+                    failed[0].reason
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(counters[1_234].version, 1);
+        assert_eq!(counters[0].version, 2);
+        let stored = RwCounter::get(&mut con, &counters[0].pk).await.unwrap();
+        assert_eq!(stored, counters[0]);
+        let pks: Vec<&String> = counters.iter().map(|c| &c.pk).collect();
+        assert_eq!(RwCounter::delete_many(&mut con, pks).await.unwrap(), 1_500);
+    }
+}
