@@ -363,3 +363,254 @@ async fn save_all_checks_each_version() {
         assert_eq!(RwCounter::delete_many(&mut con, pks).await.unwrap(), 1_500);
     }
 }
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwProfile")]
+struct RwProfile {
+    pk: Option<String>,
+    #[redis_om(index)]
+    team: String,
+    #[redis_om(index)]
+    score: f64,
+    #[redis_om(rename = "display-name")]
+    display: String,
+    nick: Option<String>,
+    visits: u32,
+}
+
+#[derive(EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct RwAddress {
+    #[redis_om(index)]
+    city: String,
+    zip: String,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwCustomer")]
+#[serde(rename_all = "camelCase")]
+struct RwCustomer {
+    pk: Option<String>,
+    #[redis_om(index)]
+    full_name: String,
+    #[redis_om(embed)]
+    address: RwAddress,
+    tags: Vec<String>,
+    note: Option<String>,
+    #[serde(with = "redis_om::timestamp")]
+    seen: chrono::DateTime<chrono::Utc>,
+}
+
+fn profile(team: &str, i: u32) -> RwProfile {
+    RwProfile {
+        pk: None,
+        team: team.into(),
+        score: f64::from(i),
+        display: format!("Player {i}"),
+        nick: Some(format!("p{i}")),
+        visits: i,
+    }
+}
+
+#[tokio::test]
+async fn update_sets_only_the_chosen_hash_fields() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let mut p = profile("red", 7);
+        let pk = p.save(&mut con).await.unwrap();
+        let key = RwProfile::key_layout().key(&pk);
+        let _: () = con.pexpire(&key, 60_000).await.unwrap();
+        // Another writer changes a field the update does not touch.
+        let _: () = con.hset(&key, "visits", 99).await.unwrap();
+        let applied = RwProfile::update(&mut con, &pk, |u| {
+            u.display.set("Ada L.") & u.nick.set(None) & u.score.set(9.5)
+        })
+        .await
+        .unwrap();
+        assert!(applied);
+        let stored = RwProfile::get(&mut con, &pk).await.unwrap();
+        p.display = "Ada L.".into();
+        p.nick = None;
+        p.score = 9.5;
+        p.visits = 99; // untouched: not rewritten from a stale copy
+        assert_eq!(stored, p);
+        let raw: Option<String> = con.hget(&key, "display-name").await.unwrap();
+        assert_eq!(raw.as_deref(), Some("Ada L."));
+        let ttl: i64 = con.pttl(&key).await.unwrap();
+        assert!(ttl > 0, "the TTL is kept: {ttl}");
+        // The index follows: the new value is found.
+        let found = RwProfile::find(|u| u.score.eq(9.5) & u.team.eq("red"))
+            .all(&mut con)
+            .await
+            .unwrap();
+        assert!(found.iter().any(|f| f.pk == p.pk));
+
+        // No document: nothing is created.
+        let ghost = common::unique("ghost");
+        let applied = RwProfile::update(&mut con, &ghost, |u| u.team.set("blue"))
+            .await
+            .unwrap();
+        assert!(!applied);
+        assert!(!RwProfile::exists(&mut con, &ghost).await.unwrap());
+
+        // What save refuses, update refuses, before sending anything.
+        let err = RwProfile::update(&mut con, &pk, |u| u.score.set(f64::NAN))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Encode { .. }), "{err}");
+        assert_eq!(RwProfile::get(&mut con, &pk).await.unwrap().score, 9.5);
+        RwProfile::delete(&mut con, &pk).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn update_sets_json_members_by_their_serde_names() {
+    let mut con = common::multiplexed(&common::url()).await;
+    redis_om::Migrator::new()
+        .model::<RwCustomer>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let seen = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let mut c = RwCustomer {
+        pk: None,
+        full_name: "Ada".into(),
+        address: RwAddress {
+            city: "London".into(),
+            zip: "N1".into(),
+        },
+        tags: vec!["a".into()],
+        note: Some("x".into()),
+        seen,
+    };
+    let pk = c.save(&mut con).await.unwrap();
+    let later = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let moved = RwAddress {
+        city: "Paris".into(),
+        zip: "75001".into(),
+    };
+    assert!(RwCustomer::update(&mut con, &pk, |u| {
+        u.full_name.set("Ada Lovelace")
+            & u.address.set(moved.clone())
+            & u.note.set(None)
+            & u.seen.set(later)
+    })
+    .await
+    .unwrap());
+    c.full_name = "Ada Lovelace".into();
+    c.address = moved;
+    c.note = None;
+    c.seen = later;
+    assert_eq!(RwCustomer::get(&mut con, &pk).await.unwrap(), c);
+    // Stored as save stores it: camelCase names, epoch seconds.
+    let raw: String = redis::cmd("JSON.GET")
+        .arg(RwCustomer::key_layout().key(&pk))
+        .arg("$.fullName")
+        .arg("$.seen")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(raw.contains("\"Ada Lovelace\""), "{raw}");
+    assert!(raw.contains("1800000000"), "{raw}");
+    let in_paris = RwCustomer::find(|u| u.address.city.eq("Paris"))
+        .count(&mut con)
+        .await
+        .unwrap();
+    assert!(in_paris >= 1);
+    RwCustomer::delete(&mut con, &pk).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_update_moves_the_version_and_can_require_one() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let pk = common::unique("upd-version");
+    let mut c = RwCounter {
+        pk: pk.clone(),
+        count: 1,
+        version: 0,
+    };
+    c.save(&mut con).await.unwrap();
+    assert!(RwCounter::update(&mut con, &pk, |u| u.count.set(5))
+        .await
+        .unwrap());
+    // The copy loaded before the update is now stale.
+    c.count = 2;
+    assert!(c.save(&mut con).await.unwrap_err().is_conflict());
+    let stored = RwCounter::get(&mut con, &pk).await.unwrap();
+    assert_eq!((stored.count, stored.version), (5, 2));
+    let err = RwCounter::update(&mut con, &pk, |u| u.count.set(6).if_version(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        RwCounter::update(&mut con, &pk, |u| u.count.set(6).if_version(2))
+            .await
+            .unwrap()
+    );
+    assert_eq!(RwCounter::get(&mut con, &pk).await.unwrap().version, 3);
+    // if_version on a model without a version field is refused.
+    let err = RwProfile::update(&mut con, &pk, |u| u.team.set("x").if_version(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    RwCounter::delete(&mut con, &pk).await.unwrap();
+}
+
+#[tokio::test]
+async fn find_update_changes_every_match_and_nothing_else() {
+    let mut con = common::multiplexed(&common::url()).await;
+    redis_om::Migrator::new()
+        .model::<RwProfile>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let team = common::unique("team");
+    let other = common::unique("other");
+    let mut players: Vec<RwProfile> = (0..2_300).map(|i| profile(&team, i)).collect();
+    players.extend((0..50).map(|i| profile(&other, i)));
+    RwProfile::save_all(&mut con, &mut players).await.unwrap();
+    let changed = RwProfile::find(|u| u.team.eq(team.as_str()) & u.score.ge(300.0))
+        .update(&mut con, |u| {
+            u.nick.set(Some("promoted".to_owned())) & u.visits.set(1u32)
+        })
+        .await
+        .unwrap();
+    assert_eq!(changed, 2_000);
+    let promoted = RwProfile::find(|u| u.team.eq(team.as_str()))
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(promoted.len(), 2_300);
+    for p in &promoted {
+        let want = p.score >= 300.0;
+        assert_eq!(p.nick.as_deref() == Some("promoted"), want, "{p:?}");
+        assert_eq!(p.visits == 1, want || p.score == 1.0, "{p:?}");
+    }
+    let untouched = RwProfile::find(|u| u.team.eq(other.as_str()))
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert!(untouched
+        .iter()
+        .all(|p| p.nick.as_deref() != Some("promoted")));
+    // The blocking form.
+    let mut sync = common::sync_con(&common::url());
+    let n = redis_om::blocking::SyncQuery::update(
+        &RwProfile::find(|u| u.team.eq(other.as_str())),
+        &mut sync,
+        |u| u.visits.set(7u32),
+    )
+    .unwrap();
+    assert_eq!(n, 50);
+    let pks: Vec<String> = players.iter().filter_map(|p| p.pk.clone()).collect();
+    RwProfile::delete_many(&mut con, &pks).await.unwrap();
+}

@@ -5,8 +5,9 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The modules form layers, bottom to top; each uses only the layers below it.
-// Foundations: errors, values, primary keys, execution on either kind of connection.
+// The modules form layers, bottom to top; each uses only the layers above it
+// in this list. Foundations: errors, values, primary keys, execution on
+// either kind of connection.
 mod error;
 mod exec;
 mod json_encode;
@@ -14,25 +15,34 @@ mod pk;
 mod value;
 // Storage: replies and encodings, not models.
 mod storage;
-// Where a model lives: the registry of models, then the key layout.
-mod key;
+// The registry of the program's models.
 mod registry;
-// The index definition (data only), then the model trait.
-mod model;
+// The key layout of a model.
+mod key;
+// The index definition (data only).
 mod schema;
+// The model trait.
+mod model;
+// Commands as values, run on any connection.
+mod request;
+// Single-document operations.
+mod ops;
+// Partial updates.
+mod update;
 // Typed queries: handles, builder, plans, runners.
 mod query;
-// Commands as values, bulk pipelines, key scans, index status.
+// Bulk pipelines, key scans, index status.
 mod bulk;
-mod ops;
-mod request;
 mod scan;
 mod status;
-// Index migrations; the model operations; connecting; the blocking API.
-pub mod blocking;
-mod connect;
+// Index migrations.
 mod migrator;
+// The model operations.
 mod store;
+// Connecting.
+mod connect;
+// The blocking API.
+pub mod blocking;
 
 #[cfg(feature = "chrono")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
@@ -57,6 +67,7 @@ pub use schema::{FieldKind, IndexSchema, IndexedField};
 pub use status::IndexStatus;
 pub use storage::Storage;
 pub use store::AsyncModel;
+pub use update::{Patch, Set};
 pub use value::{HashArg, HashValue};
 
 // Every error can cross threads and live in `Box<dyn std::error::Error + Send + Sync>`.
@@ -154,6 +165,34 @@ pub mod __private {
     pub use crate::query::{FieldDecoder, FieldHandle, FieldSpec, ProjectedAttr};
     pub use crate::registry::RegisteredModel;
     pub use crate::storage::{decode_json, Encoded, HashFields, HashPairs, Stored};
+    pub use crate::update::SetEncoder;
+
+    /// Encodes a hash field's new value for a patch, as `save` would store it.
+    pub fn hash_patch_value<T: crate::HashValue>(
+        value: &T,
+        indexed: bool,
+    ) -> Result<Option<Vec<u8>>, String> {
+        use redis::ToRedisArgs;
+        value.check(indexed)?;
+        Ok(value
+            .to_hash_arg()
+            .map(|arg| arg.to_redis_args().into_iter().next().unwrap_or_default()))
+    }
+
+    /// Encodes a JSON field's new value for a patch (refusing a NaN or an
+    /// infinite float, as `save` does).
+    pub fn json_patch_value<T: serde::Serialize>(value: &T) -> Result<Option<Vec<u8>>, String> {
+        crate::json_encode::encode(value).map(Some)
+    }
+
+    /// Encodes a JSON field's new value for a patch with the function serde
+    /// writes the field with (`#[serde(with = "redis_om::timestamp")]`).
+    pub fn json_patch_value_with(
+        value: Result<serde_json::Value, serde_json::Error>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let value = value.map_err(|e| e.to_string())?;
+        crate::json_encode::encode(&value).map(Some)
+    }
     pub use crate::value::{unit_enum_from_bytes, unit_enum_to_str};
     pub use inventory;
     pub use serde;

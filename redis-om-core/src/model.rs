@@ -54,6 +54,13 @@ pub trait Model: Sized + Send + Sync {
     /// The handles of the indexed fields, for building queries.
     fn fields() -> Self::Fields;
 
+    /// The setters of the stored fields (a struct the derive generates), for
+    /// [`update`](crate::AsyncModel::update): `|u| u.name.set("Ada")`.
+    type Setters;
+
+    /// The setters of the stored fields.
+    fn setters() -> Self::Setters;
+
     /// Every stored hash field name (HashModel; empty for a JsonModel).
     fn stored_names() -> &'static [&'static str];
 

@@ -240,6 +240,40 @@ pub trait AsyncModel: Model {
         async move { op?.run_async(con).await }
     }
 
+    /// Sets chosen fields of the stored document with primary key `pk`,
+    /// without reading or rewriting the others: `patch` gets the model's
+    /// setters, one per stored field, typed (`|u| u.name.set("Ada") &
+    /// u.age.set(37)`). One Lua call on the server: applied only if the
+    /// document exists (never creating a partial one), all fields at once,
+    /// its TTL kept; on a model with a `#[redis_om(version)]` field the
+    /// version is incremented too. Returns whether the document existed.
+    ///
+    /// ```no_run
+    /// use redis_om::prelude::*;
+    /// # #[derive(HashModel)] struct User { pk: Option<String>, name: String, age: u32, nick: Option<String> }
+    /// # async fn run() -> redis_om::Result<()> {
+    /// # let mut con = redis_om::connect(redis_om::url()).await?;
+    /// let applied = User::update(&mut con, "01J", |u| u.name.set("Ada") & u.nick.set(None)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Encode`](crate::Error::Encode) for a value that cannot be
+    /// stored, [`Error::Conflict`](crate::Error::Conflict) when the patch has
+    /// [`if_version`](crate::Patch::if_version) and another version is stored.
+    fn update<C>(
+        con: &mut C,
+        pk: impl PkArg,
+        patch: impl FnOnce(&Self::Setters) -> crate::Patch<Self>,
+    ) -> impl Future<Output = Result<bool>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let op = required::<Self>(&pk)
+            .and_then(|pk| crate::update::update::<Self>(&pk, &patch(&Self::setters())));
+        async move { op?.run_async(con).await }
+    }
+
     /// Whether a document with primary key `pk` exists.
     fn exists<C>(con: &mut C, pk: impl PkArg) -> impl Future<Output = Result<bool>> + Send
     where
@@ -460,6 +494,16 @@ pub trait SyncModel: Model {
     /// See [`AsyncModel::remove`].
     fn remove<C: ConnectionLike>(&self, con: &mut C) -> Result<bool> {
         ops::delete::<Self>(&required::<Self>(&self.primary_key())?).run_sync(con)
+    }
+
+    /// See [`AsyncModel::update`].
+    fn update<C: ConnectionLike>(
+        con: &mut C,
+        pk: impl PkArg,
+        patch: impl FnOnce(&Self::Setters) -> crate::Patch<Self>,
+    ) -> Result<bool> {
+        crate::update::update::<Self>(&required::<Self>(&pk)?, &patch(&Self::setters()))?
+            .run_sync(con)
     }
 
     /// See [`AsyncModel::exists`].

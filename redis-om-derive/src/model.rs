@@ -58,6 +58,8 @@ pub(crate) struct FieldDef {
     pub deserialize_with: Option<proc_macro2::TokenStream>,
     /// `#[serde(with = "…")]` or `serialize_with`: serde's encoding is the user's.
     pub serde_with: bool,
+    /// The function serde serializes the field with, when the user wrote one.
+    pub serialize_with: Option<proc_macro2::TokenStream>,
     /// What serde makes of a JSON field missing from the document (`default`).
     pub missing: Missing,
     /// Whether serde writes the field (not `skip`/`skip_serializing`).
@@ -527,18 +529,20 @@ fn check_field(
             fix,
         })
     });
-    let (deserialize_with, serde_with, missing, written) = match serde {
+    let (deserialize_with, serialize_with, serde_with, missing, written) = match serde {
         Some(serde) => (
             serde.deserialize_with,
+            serde.serialize_with_path,
             serde.serialize_with,
             serde.missing,
             !serde.skip_serializing,
         ),
-        None => (None, false, Missing::Required, true),
+        None => (None, None, false, Missing::Required, true),
     };
     Some(FieldDef {
         ident,
         deserialize_with,
+        serialize_with,
         serde_with,
         missing,
         written,

@@ -40,6 +40,9 @@ pub(crate) struct SerdeField {
     pub flatten: bool,
     /// `with` or `serialize_with`: serde's encoding is the user's.
     pub serialize_with: bool,
+    /// The function serde serializes the field with (`with = "m"` gives
+    /// `m::serialize`), when the user wrote one.
+    pub serialize_with_path: Option<TokenStream>,
     /// The function serde deserializes the field with (`with = "m"` gives
     /// `m::deserialize`), when the user wrote one.
     pub deserialize_with: Option<TokenStream>,
@@ -99,7 +102,17 @@ fn read_struct(input: &syn3::DeriveInput) -> Option<Vec<SerdeField>> {
                             .is_none_or(|first| first.ident != "_serde")
                     })
                     .map(ToTokens::to_token_stream);
+                let serialize_with_path = attrs
+                    .serialize_with()
+                    .filter(|path| {
+                        path.path
+                            .segments
+                            .first()
+                            .is_none_or(|first| first.ident != "_serde")
+                    })
+                    .map(ToTokens::to_token_stream);
                 SerdeField {
+                    serialize_with_path,
                     name: attrs.name().serialize_name().value.clone(),
                     skip_serializing: attrs.skip_serializing(),
                     skip_deserializing: attrs.skip_deserializing(),

@@ -220,6 +220,7 @@ impl<'a, T> IntoIterator for &'a Page<T> {
 }
 
 impl<M: Model> Search for Query<M> {
+    type Model = M;
     type Item = M;
 
     fn plan(&self) -> Result<Option<Plan>> {

@@ -266,6 +266,8 @@ pub(super) fn vanished(attrs: &Value) -> bool {
 
 /// What the query runners need from [`Query`] and [`Select`].
 pub trait Search: Sync {
+    /// The model searched.
+    type Model: crate::model::Model;
     type Item: Send;
     fn plan(&self) -> Result<Option<Plan>>;
     /// The plan of [`delete`](crate::AsyncQuery::delete): keys only, unsorted.

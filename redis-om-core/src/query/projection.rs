@@ -120,6 +120,7 @@ impl<M: Model, P: Projection<M> + Sync> Search for Select<M, P>
 where
     P::Output: Send,
 {
+    type Model = M;
     type Item = P::Output;
 
     fn plan(&self) -> Result<Option<Plan>> {

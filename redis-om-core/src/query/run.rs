@@ -351,6 +351,48 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
     Ok(deleted)
 }
 
+/// Applies `patch` to every match, in batches over the cursor: one pipeline
+/// of update calls per batch (the script loaded at its start); returns how
+/// many documents were changed (a match deleted in between is not).
+async fn update<Q: Search, E: Exec>(
+    query: &Q,
+    exec: &mut E,
+    patch: &crate::update::Patch<Q::Model>,
+) -> Result<u64> {
+    // Checked before the search: an invalid patch sends nothing.
+    crate::update::call::<Q::Model>("", patch)?;
+    let Some(plan) = query.key_plan()? else {
+        return Ok(0);
+    };
+    let mut scan = Scan::new(plan, None);
+    let mut changed = 0;
+    while let Some(cmd) = scan.next_cmd() {
+        let reply = run(exec, scan.plan(), &cmd).await?;
+        scan.feed(reply)?;
+        let mut pipe = redis::pipe();
+        pipe.load_script(crate::update::script()).ignore();
+        let mut keys = Vec::new();
+        while let Some(row) = scan.pop() {
+            let key = row.key().into_owned();
+            pipe.invoke_script(&crate::update::call::<Q::Model>(&key, patch)?);
+            keys.push(key);
+        }
+        if keys.is_empty() {
+            continue;
+        }
+        let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
+        for (reply, key) in replies.into_iter().zip(&keys) {
+            if let Value::ServerError(err) = &reply {
+                return Err(Error::from_redis(err.clone().into()));
+            }
+            if crate::update::reply::<Q::Model>(reply, key, patch.expected())? {
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// Runs queries on async connections (any `redis::aio::ConnectionLike`):
 /// implemented by [`Query`](crate::Query) and [`Select`](crate::Select).
 ///
@@ -429,6 +471,22 @@ pub trait AsyncQuery: Search + Sized {
         C: aio::ConnectionLike + Send,
     {
         async move { delete(self, &mut AsyncExec(con)).await }
+    }
+
+    /// Applies `patch` to every matching document (see
+    /// [`AsyncModel::update`](crate::AsyncModel::update)), in batches over the
+    /// cursor, each document atomically on its own; returns how many were
+    /// changed. Not a transaction across documents.
+    fn update<C>(
+        &self,
+        con: &mut C,
+        patch: impl FnOnce(&<Self::Model as crate::Model>::Setters) -> crate::Patch<Self::Model>,
+    ) -> impl Future<Output = Result<u64>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let patch = patch(&<Self::Model as crate::Model>::setters());
+        async move { update(self, &mut AsyncExec(con), &patch).await }
     }
 
     /// Every match as a stream (consuming the query), fetched in batches of
@@ -529,6 +587,16 @@ pub trait SyncQuery: Search + Sized {
     /// See [`AsyncQuery::delete`].
     fn delete<C: ConnectionLike>(&self, con: &mut C) -> Result<u64> {
         block_on(delete(self, &mut SyncExec(con)))
+    }
+
+    /// See [`AsyncQuery::update`].
+    fn update<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        patch: impl FnOnce(&<Self::Model as crate::Model>::Setters) -> crate::Patch<Self::Model>,
+    ) -> Result<u64> {
+        let patch = patch(&<Self::Model as crate::Model>::setters());
+        block_on(update(self, &mut SyncExec(con), &patch))
     }
 
     /// See [`AsyncQuery::stream`]: an iterator that fetches in batches.

@@ -80,6 +80,12 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                         #ty: #krate::__private::serde::de::DeserializeOwned
                     ));
                 }
+                // The field's setter (for `update`) writes it with serde.
+                if storage == Storage::Json && field.serialize_with.is_none() {
+                    where_clause.predicates.push(syn::parse_quote!(
+                        #ty: #krate::__private::serde::Serialize
+                    ));
+                }
                 if field.index.indexed || field.ident == *pk_ident {
                     where_clause
                         .predicates
@@ -188,6 +194,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         None => TokenStream::new(),
     };
 
+    let setters = setters(def, storage, &generics);
+
     quote! {
         #fields
 
@@ -256,6 +264,12 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                     #fields_ident::__new()
                 }
 
+                type Setters = __RedisOmSetters #ty_generics;
+
+                fn setters() -> Self::Setters {
+                    __RedisOmSetters::__new()
+                }
+
                 fn stored_names() -> &'static [&'static str] {
                     &[#(#stored_names),*]
                 }
@@ -264,6 +278,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             }
 
             #register
+
+            #setters
         };
     }
 }
@@ -276,4 +292,72 @@ fn schema_order(def: &ModelDef) -> impl Iterator<Item = usize> + '_ {
     first
         .into_iter()
         .chain((0..def.fields.len()).filter(move |i| !(pk_first && *i == def.pk)))
+}
+
+/// The setters of the stored fields, for `update`: a struct inside the
+/// derive's `const _` block, so that its name cannot collide with the user's
+/// types (it is only ever reached as `<Model as Model>::Setters`).
+fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenStream {
+    let krate = &def.krate;
+    let ident = &def.ident;
+    let (impl_generics, ty_generics, where_clause) = bounded.split_for_impl();
+    let (_, model_generics, _) = def.generics.split_for_impl();
+    let model = quote!(#ident #model_generics);
+    let mut decls = Vec::new();
+    let mut inits = Vec::new();
+    for (i, f) in def.fields.iter().enumerate() {
+        // The key names the document; the version moves only with saves; a
+        // field serde does not write, or writes elsewhere, has no place to set.
+        if i == def.pk || Some(i) == def.version || !f.written || f.unindexable.is_some() {
+            continue;
+        }
+        let (field, ty) = (&f.ident, &f.ty);
+        let doc = format!("Sets `{field}`.");
+        let (target, encode) = match storage {
+            Storage::Hash => {
+                let indexed = f.index.indexed;
+                (
+                    f.stored_name.clone(),
+                    quote! { |value: &#ty| #krate::__private::hash_patch_value(value, #indexed) },
+                )
+            }
+            Storage::Json => {
+                let encode = match &f.serialize_with {
+                    Some(path) => quote! {
+                        |value: &#ty| #krate::__private::json_patch_value_with(
+                            #path(value, #krate::__private::serde_json::value::Serializer)
+                        )
+                    },
+                    None => quote! { |value: &#ty| #krate::__private::json_patch_value(value) },
+                };
+                (format!("${}", json_member(&f.stored_name)), encode)
+            }
+        };
+        decls.push(quote! {
+            #[doc = #doc]
+            pub #field: #krate::Set<#model, #ty>
+        });
+        inits.push(quote! { #field: #krate::Set::new(#target, #encode) });
+    }
+    let marker = (!def.generics.params.is_empty()).then(|| {
+        quote! { __model: ::core::marker::PhantomData<fn() -> #model> }
+    });
+    let marker_init = marker
+        .as_ref()
+        .map(|_| quote! { __model: ::core::marker::PhantomData });
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, non_camel_case_types, missing_debug_implementations, missing_docs)]
+        pub struct __RedisOmSetters #impl_generics #where_clause {
+            #(#decls,)*
+            #marker
+        }
+
+        #[allow(clippy::all)]
+        impl #impl_generics __RedisOmSetters #ty_generics #where_clause {
+            fn __new() -> Self {
+                __RedisOmSetters { #(#inits,)* #marker_init }
+            }
+        }
+    }
 }

@@ -1,0 +1,308 @@
+//! Partial updates: a [`Patch`] sets chosen fields of a stored document
+//! without rewriting it, typed by the setters the derives generate
+//! (`User::update(&mut con, &pk, |u| u.name.set("Ada") & u.age.set(37))`).
+//!
+//! A patch is applied by one Lua call: only if the document exists (a patch
+//! never creates a partial document), all its fields at once, the TTL kept.
+//! On a model with a `#[redis_om(version)]` field the stored version is
+//! incremented with the change (so a concurrent `save` of an older copy
+//! conflicts), and [`Patch::if_version`] makes the patch itself conditional.
+
+use std::marker::PhantomData;
+use std::ops::BitAnd;
+use std::sync::LazyLock;
+
+use redis::Value;
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::request::{Op, Parse, Request};
+use crate::storage::{bytes_of, Storage};
+
+/// Encodes a field's new value for a patch: the bytes to store (a hash
+/// field's text, or JSON), or `None` to remove a hash field.
+#[doc(hidden)]
+pub type SetEncoder<T> = fn(&T) -> std::result::Result<Option<Vec<u8>>, String>;
+
+/// The setter of one field of model `M`, of type `T`: one per stored field in
+/// the struct the derive generates for [`update`](crate::AsyncModel::update)
+/// (the primary key and the version field have none).
+pub struct Set<M, T> {
+    target: &'static str,
+    encode: SetEncoder<T>,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M, T> Clone for Set<M, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M, T> Copy for Set<M, T> {}
+
+impl<M, T> std::fmt::Debug for Set<M, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Set").field(&self.target).finish()
+    }
+}
+
+impl<M, T> Set<M, T> {
+    /// The setter of the hash field, or JSON path, `target`. Made by the derives.
+    #[doc(hidden)]
+    pub const fn new(target: &'static str, encode: SetEncoder<T>) -> Self {
+        Set {
+            target,
+            encode,
+            _model: PhantomData,
+        }
+    }
+
+    /// Sets the field to `value` (`None` removes an `Option` field of a hash,
+    /// and stores `null` in JSON, as `save` does). A value that could not be
+    /// stored (a NaN in an indexed float, …) makes the patch an
+    /// [`Error::Encode`] when it is applied, before anything is sent.
+    pub fn set(self, value: impl Into<T>) -> Patch<M> {
+        let value = value.into();
+        let mut patch = Patch::empty();
+        match (self.encode)(&value) {
+            Ok(bytes) => patch.sets.push((self.target, bytes)),
+            Err(reason) => patch.invalid = Some(format!("field {:?}: {reason}", self.target)),
+        }
+        patch
+    }
+}
+
+/// Changes to some fields of a document of model `M`: made by
+/// [`Set::set`], combined with `&`.
+#[must_use = "a patch does nothing until given to `update`"]
+pub struct Patch<M> {
+    sets: Vec<(&'static str, Option<Vec<u8>>)>,
+    invalid: Option<String>,
+    expected_version: Option<i64>,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M> std::fmt::Debug for Patch<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields: Vec<&str> = self.sets.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("Patch")
+            .field("fields", &fields)
+            .field("if_version", &self.expected_version)
+            .finish()
+    }
+}
+
+impl<M> Patch<M> {
+    fn empty() -> Self {
+        Patch {
+            sets: Vec::new(),
+            invalid: None,
+            expected_version: None,
+            _model: PhantomData,
+        }
+    }
+
+    /// Applies the patch only if the stored version is `version` (a model
+    /// with a `#[redis_om(version)]` field); otherwise the update is
+    /// [`Error::Conflict`] and changes nothing.
+    pub fn if_version(mut self, version: i64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
+    /// The fields this patch sets (hash field names or JSON paths), in order.
+    pub fn fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.sets.iter().map(|(name, _)| *name)
+    }
+}
+
+impl<M> BitAnd for Patch<M> {
+    type Output = Patch<M>;
+
+    /// Both patches; where both set a field, the right one wins.
+    fn bitand(mut self, other: Patch<M>) -> Patch<M> {
+        for (target, value) in other.sets {
+            self.sets.retain(|(t, _)| *t != target);
+            self.sets.push((target, value));
+        }
+        self.invalid = self.invalid.or(other.invalid);
+        self.expected_version = other.expected_version.or(self.expected_version);
+        self
+    }
+}
+
+/// Applies a patch. KEYS[1] = key; ARGV = kind ('H'|'J'), the version's hash
+/// field or JSON path ('' for none), the expected version ('' for any), the
+/// number of hash fields to delete, their names, then target/value pairs.
+/// Returns `{0}` when there is no document, `{1}` when applied, `{2, found}`
+/// when another version is stored.
+static UPDATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then
+  return {0}
+end
+local kind, vpath, expected = ARGV[1], ARGV[2], ARGV[3]
+local found = '0'
+if vpath ~= '' then
+  if kind == 'J' then
+    local raw = redis.call('JSON.GET', key, vpath)
+    if raw and raw ~= '[]' then
+      found = string.match(raw, '^%[(-?%d+)%]$') or raw
+    end
+  else
+    found = redis.call('HGET', key, vpath) or '0'
+  end
+  if expected ~= '' and found ~= expected then
+    return {2, found}
+  end
+end
+local n = tonumber(ARGV[4])
+if kind == 'J' then
+  for i = 5 + n, #ARGV, 2 do
+    redis.call('JSON.SET', key, ARGV[i], ARGV[i + 1])
+  end
+else
+  if n > 0 then
+    redis.call('HDEL', key, unpack(ARGV, 5, 4 + n))
+  end
+  if #ARGV > 4 + n then
+    redis.call('HSET', key, unpack(ARGV, 5 + n))
+  end
+end
+if vpath ~= '' then
+  local next = tostring((tonumber(found) or 0) + 1)
+  if kind == 'J' then
+    redis.call('JSON.SET', key, vpath, next)
+  else
+    redis.call('HSET', key, vpath, next)
+  end
+end
+return {1}
+",
+    )
+});
+
+/// The update script, to load at the start of a pipeline of updates.
+pub(crate) fn script() -> &'static redis::Script {
+    &UPDATE_SCRIPT
+}
+
+impl<M> Patch<M> {
+    /// The version given to [`if_version`](Patch::if_version).
+    pub(crate) fn expected(&self) -> Option<i64> {
+        self.expected_version
+    }
+}
+
+/// The version's hash field, or JSON path.
+fn version_target<M: Model>(field: &str) -> String {
+    match M::STORAGE {
+        Storage::Hash => field.to_owned(),
+        Storage::Json => format!("${}", crate::schema::json_member(field)),
+    }
+}
+
+/// The call that applies `patch` to the document at `key`.
+pub(crate) fn call<M: Model>(
+    key: &str,
+    patch: &Patch<M>,
+) -> Result<redis::ScriptInvocation<'static>> {
+    if let Some(reason) = &patch.invalid {
+        return Err(Error::Encode {
+            key: key.to_owned(),
+            reason: reason.clone(),
+        });
+    }
+    if patch.sets.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "the update of {key:?} sets no field: combine setters with `&`, such as `|u| u.name.set(\"Ada\") & u.age.set(37)`"
+        )));
+    }
+    if patch.expected_version.is_some() && M::VERSION_FIELD.is_none() {
+        return Err(Error::InvalidArgument(format!(
+            "{} has no #[redis_om(version)] field, so `if_version` cannot be checked",
+            std::any::type_name::<M>()
+        )));
+    }
+    let mut call = UPDATE_SCRIPT.key(key);
+    call.arg(match M::STORAGE {
+        Storage::Hash => "H",
+        Storage::Json => "J",
+    });
+    call.arg(
+        M::VERSION_FIELD
+            .map(version_target::<M>)
+            .unwrap_or_default(),
+    );
+    call.arg(
+        patch
+            .expected_version
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+    );
+    let removed: Vec<&str> = patch
+        .sets
+        .iter()
+        .filter(|(_, value)| value.is_none())
+        .map(|(target, _)| *target)
+        .collect();
+    call.arg(removed.len()).arg(&removed);
+    for (target, value) in &patch.sets {
+        if let Some(value) = value {
+            call.arg(*target).arg(value.as_slice());
+        }
+    }
+    Ok(call)
+}
+
+/// Reads the reply of [`call`]: whether the document existed (and was changed).
+pub(crate) fn reply<M: Model>(reply: Value, key: &str, expected: Option<i64>) -> Result<bool> {
+    let items = match reply {
+        Value::Array(items) => items,
+        other => return Err(crate::ops::unexpected("EVALSHA", &other)),
+    };
+    match items.as_slice() {
+        [Value::Int(1)] => Ok(true),
+        [Value::Int(0)] => Ok(false),
+        [Value::Int(2), found] => {
+            let text = bytes_of(found).map(String::from_utf8_lossy);
+            let found = text.as_deref().and_then(|t| t.parse::<i64>().ok());
+            match found {
+                Some(found) => Err(Error::Conflict {
+                    key: key.to_owned(),
+                    expected: expected.unwrap_or_default(),
+                    found,
+                }),
+                None => Err(Error::decode(
+                    key,
+                    M::VERSION_FIELD,
+                    format!(
+                        "the stored version {:?} is not an integer",
+                        text.unwrap_or_default()
+                    ),
+                )),
+            }
+        }
+        _ => Err(Error::UnexpectedReply {
+            command: "EVALSHA",
+            detail: "answered an array of another shape".to_owned(),
+        }),
+    }
+}
+
+/// `update`: applies `patch` to the document with primary key `pk`.
+pub(crate) fn update<M: Model>(pk: &str, patch: &Patch<M>) -> Result<Op<bool, impl Parse<bool>>> {
+    let key = M::key_layout().key(pk);
+    M::key_layout().check_writable(&key)?;
+    let call = call(&key, patch)?;
+    let expected = patch.expected_version;
+    Ok(
+        Op::new(Request::Script(call), move |value, key: Option<String>| {
+            reply::<M>(value, key.as_deref().unwrap_or_default(), expected)
+        })
+        .reading(key.clone())
+        .writing(key, M::STORAGE),
+    )
+}
