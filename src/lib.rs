@@ -1,9 +1,10 @@
 //! # redis-om
 //!
 //! Object mapping for Redis: put `#[derive(HashModel)]` or `#[derive(JsonModel)]`
-//! on a struct, then `save`, `get`, `delete` and scan it, sync or async, with the
-//! key layout and encodings of redis-om-python, so that Python and Rust
-//! services share the same data.
+//! on a struct, run the [`Migrator`] at startup, then `save`, `get`, `update`
+//! and `find` it with a typed query builder, async or [`blocking`], with the key
+//! layout, index schema and encodings of redis-om-python, so that Python and
+//! Rust services share the same data and indexes.
 //!
 //! ```no_run
 //! use redis_om::prelude::*;
@@ -22,9 +23,15 @@
 //!
 //! # async fn run() -> redis_om::Result<()> {
 //! let mut con = redis_om::connect(redis_om::url()).await?; // REDIS_OM_URL, default redis://127.0.0.1:6379
+//! Migrator::new().model::<UserReadCache>().run(&mut con).await?; // at startup: the search index
+//!
 //! let mut user = UserReadCache { pk: None, id: 1, name: "Ada".into(), avatar: None };
 //! let pk = user.save(&mut con).await?;
 //! assert_eq!(UserReadCache::get(&mut con, &pk).await?, user);
+//!
+//! // Typed queries: a field that is not indexed, or `.gt()` on a TAG, does not compile.
+//! let ada = UserReadCache::find(|u| u.name.eq("Ada") & u.id.between(1, 10)).first(&mut con).await?;
+//! UserReadCache::update(&mut con, &pk, |u| u.avatar.set(Some("ada.png".to_owned()))).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -91,7 +98,7 @@ pub use redis_om_derive::{EmbeddedModel, HashModel, HashValue, JsonModel};
 pub mod prelude {
     pub use crate::{
         AsyncModel, AsyncQuery, EmbeddedModel, Find, HashModel, HashValue, JsonModel, Migrator,
-        Model, SaveOptions, SortOrder,
+        Model, Page, SaveOptions, SortOrder,
     };
 }
 
@@ -103,7 +110,9 @@ pub mod blocking {
     //! A module uses one of the two preludes, `redis_om::prelude` (async) or
     //! `redis_om::blocking::prelude`. Both give the same method names (`save`,
     //! `get`, `all`, …), so with both in scope a call is ambiguous (`E0034`); a
-    //! module that needs both names the trait: `SyncModel::save(&mut user, &mut con)`.
+    //! module that needs both names the trait (`SyncModel::save(&mut user, &mut
+    //! con)`, `<User as SyncModel>::get(..)`) and the migrator
+    //! (`redis_om::blocking::Migrator`: both preludes bring a `Migrator`).
     //!
     //! ```no_run
     //! use redis_om::blocking::prelude::*;

@@ -44,7 +44,7 @@ pub use crate::store::SyncModel;
 /// crate adds the derive macros).
 pub mod prelude {
     pub use super::{Migrator, SyncModel, SyncQuery};
-    pub use crate::{Find, Model, SaveOptions, SortOrder};
+    pub use crate::{Find, Model, Page, SaveOptions, SortOrder};
 }
 
 /// How long a connection from [`connect`] waits for an answer before the call
@@ -54,20 +54,26 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A blocking connection to `target` (a URL such as [`crate::url()`], or a
 /// `redis::ConnectionInfo`), with [`RESPONSE_TIMEOUT`] on reads and writes so
-/// that a server that stops answering cannot block forever; checked with a
-/// `PING`, so that a missing password fails here.
+/// that a server that stops answering cannot block forever; opened and
+/// checked with a `PING` within [`CONNECTION_TIMEOUT`](crate::CONNECTION_TIMEOUT)
+/// each, so that an unreachable server or a missing password fails here, fast.
 ///
 /// # Errors
 /// See [`crate::connect`].
 pub fn connect(target: impl IntoConnectionInfo) -> Result<redis::Connection> {
     let client = crate::connect::client(target)?;
-    let mut con = client.get_connection_with_timeout(RESPONSE_TIMEOUT)?;
-    con.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
-    con.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
+    // Opening and checking the connection gets the async API's connection
+    // timeout, so that a server that accepts but never answers fails in
+    // about a second here too; the longer response timeout is for commands.
+    let mut con = client.get_connection_with_timeout(crate::CONNECTION_TIMEOUT)?;
+    con.set_read_timeout(Some(crate::CONNECTION_TIMEOUT))?;
+    con.set_write_timeout(Some(crate::CONNECTION_TIMEOUT))?;
     // As `connect`: a server that requires a password fails here, not at the first command.
     redis::cmd("PING")
         .query::<()>(&mut con)
         .map_err(crate::connect::refused)?;
+    con.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+    con.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
     Ok(con)
 }
 

@@ -34,6 +34,14 @@ pub fn url() -> String {
 pub(crate) fn client(target: impl IntoConnectionInfo) -> Result<redis::Client> {
     install_crypto_provider();
     let info = target.into_connection_info().map_err(|err| {
+        #[cfg(not(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc")))]
+        if err.to_string().contains("TLS") || err.to_string().contains("tls") {
+            return Error::Config(
+                "a rediss:// (TLS) URL needs the feature `tls-rustls` or `tls-rustls-aws-lc` \
+                 of redis-om-rs"
+                    .to_owned(),
+            );
+        }
         Error::Config(format!(
             "the Redis URL is not valid ({}): expected redis://[user][:password@]host[:port][/db]",
             err.kind_description()
@@ -203,6 +211,13 @@ impl KindDescription for redis::RedisError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(not(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc")))]
+    #[test]
+    fn a_tls_url_without_a_tls_feature_names_the_features() {
+        let err = client("rediss://127.0.0.1:6380").unwrap_err();
+        assert!(err.to_string().contains("tls-rustls"), "{err}");
+    }
 
     #[test]
     fn bad_url_error_does_not_leak_the_password() {

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 /// `{global_prefix}:{prefix}:index` (not stripped, as in redis-om-python).
 ///
 /// ```
-/// use redis_om_core::KeyLayout;
+/// use redis_om::KeyLayout;
 /// let layout = KeyLayout::new("", "UserReadCache", None);
 /// assert_eq!(layout.key("01J"), ":UserReadCache:01J");
 /// assert_eq!(layout.key_prefix(), ":UserReadCache:");

@@ -31,6 +31,7 @@ pub trait Model: Sized + Send + Sync {
         self.primary_key().map(|pk| Self::key_layout().key(pk))
     }
 
+    #[doc(hidden)]
     /// Sets a freshly generated primary key.
     ///
     /// # Errors
@@ -38,12 +39,14 @@ pub trait Model: Sized + Send + Sync {
     /// (integers).
     fn generate_primary_key(&mut self) -> Result<()>;
 
+    #[doc(hidden)]
     /// Encodes the model for storage.
     ///
     /// # Errors
     /// A description of the failure; the caller adds the key.
     fn encode(&self) -> Result<Encoded<'_>, String>;
 
+    #[doc(hidden)]
     /// The fields of the model's index: the primary key first, then the fields
     /// marked `index`, `sortable` or `full_text`.
     fn index_fields() -> Vec<crate::schema::IndexedField>;
@@ -61,6 +64,7 @@ pub trait Model: Sized + Send + Sync {
     /// The setters of the stored fields.
     fn setters() -> Self::Setters;
 
+    #[doc(hidden)]
     /// Every stored hash field name (HashModel; empty for a JsonModel).
     fn stored_names() -> &'static [&'static str];
 
@@ -92,6 +96,7 @@ pub trait Model: Sized + Send + Sync {
         false
     }
 
+    #[doc(hidden)]
     /// Decodes a stored document read from `key`.
     ///
     /// # Errors
@@ -142,7 +147,7 @@ pub enum Condition {
 ///
 /// ```
 /// use std::time::Duration;
-/// use redis_om_core::SaveOptions;
+/// use redis_om::SaveOptions;
 /// let opts = SaveOptions::new().only_if_new().ttl(Duration::from_secs(60));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -89,7 +89,7 @@ int_pk!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
 /// (`User::get(&mut con, &user.pk)`).
 ///
 /// ```
-/// use redis_om_core::PkArg;
+/// use redis_om::PkArg;
 /// assert_eq!(PkArg::pk_part("01J").as_deref(), Some("01J"));
 /// assert_eq!(PkArg::pk_part(&Some("01J".to_string())).as_deref(), Some("01J"));
 /// assert_eq!(PkArg::pk_part(&42u64).as_deref(), Some("42"));
@@ -154,7 +154,7 @@ pub(crate) fn required<'p>(pk: &'p impl PkArg, model: &str) -> crate::Result<Cow
     pk.pk_part().ok_or_else(|| {
         crate::Error::InvalidArgument(format!(
             "{model}: the primary key is empty (None or \"\"), so it names no document: \
-             save the document first (save fills its key), or pass the key"
+             save the document first (save fills its key), or give a non-empty key"
         ))
     })
 }

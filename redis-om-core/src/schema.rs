@@ -20,7 +20,7 @@ pub enum FieldKind {
 /// [`new`](Self::new) and the `with_` methods, read with the others.
 ///
 /// ```
-/// use redis_om_core::{FieldKind, IndexedField};
+/// use redis_om::{FieldKind, IndexedField};
 /// let email = IndexedField::new("email", FieldKind::Tag, false).with_sortable(true);
 /// assert!(email.is_sortable());
 /// assert_eq!(email.separator(), '|');
@@ -128,7 +128,7 @@ impl IndexedField {
 /// The complete definition of a model's index: `FT.CREATE {name} {args…}`.
 ///
 /// ```
-/// use redis_om_core::{FieldKind, IndexSchema, IndexedField, Storage};
+/// use redis_om::{FieldKind, IndexSchema, IndexedField, Storage};
 /// let email = IndexedField::new("email", FieldKind::Tag, false).with_sortable(true);
 /// let schema = IndexSchema::new(
 ///     Storage::Hash,
@@ -169,7 +169,7 @@ impl IndexSchema {
     /// `FT.CREATE` arguments do not. Positions past the end count as the end.
     ///
     /// ```
-    /// use redis_om_core::{FieldKind, IndexSchema, IndexedField, Storage};
+    /// use redis_om::{FieldKind, IndexSchema, IndexedField, Storage};
     /// let schema = IndexSchema::new(
     ///     Storage::Json,
     ///     ":User:",

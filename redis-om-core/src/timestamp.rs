@@ -14,7 +14,7 @@
 //! struct Order {
 //!     #[serde(with = "redis_om_core::timestamp")]
 //!     created: DateTime<Utc>,
-//!     #[serde(with = "redis_om_core::timestamp::option")]
+//!     #[serde(with = "redis_om::timestamp::option")]
 //!     shipped: Option<DateTime<Utc>>,
 //!     #[serde(with = "redis_om_core::timestamp::date")]
 //!     due: NaiveDate,
@@ -108,7 +108,7 @@ pub mod date {
 /// # use chrono::{DateTime, Utc};
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct Order {
-///     #[serde(default, with = "redis_om_core::timestamp::option")]
+///     #[serde(default, with = "redis_om::timestamp::option")]
 ///     shipped: Option<DateTime<Utc>>,
 /// }
 /// ```

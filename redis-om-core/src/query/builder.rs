@@ -170,7 +170,7 @@ impl<M: Model> Query<M> {
 /// compares equal to a `Vec` of them.
 ///
 /// ```
-/// let page = redis_om_core::Page { items: vec!["a", "b"], total: 40 };
+/// let page = redis_om::Page { items: vec!["a", "b"], total: 40 };
 /// assert_eq!(page.len(), 2);
 /// assert_eq!(page, vec!["a", "b"]);
 /// assert_eq!(page.pages(10), 4);
