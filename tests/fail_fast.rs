@@ -118,3 +118,38 @@ async fn connecting_without_the_password_a_server_requires_fails_at_connect() {
     }
     assert!(redis_om::blocking::connect(with_password.as_str()).is_ok());
 }
+
+/// A server that accepts connections but never answers (a hung process, a
+/// wrong port behind a proxy): both connect functions give up in about the
+/// connection timeout (blocking::connect took 20 s before).
+#[tokio::test]
+async fn a_server_that_never_answers_fails_fast_at_connect() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    // Accept and hold the connections, never writing a byte.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    // About 2 s (opening, then the check, 1 s each); before: 20 s blocking.
+    let bound = Duration::from_secs(6);
+    let t = Instant::now();
+    let err = redis_om::connect(url.as_str()).await.unwrap_err();
+    println!("async connect gave up after {:?}: {err}", t.elapsed());
+    assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
+    let url2 = url.clone();
+    let (elapsed, err) = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        let err = redis_om::blocking::connect(url2.as_str())
+            .err()
+            .expect("a mute server cannot be connected to");
+        (t.elapsed(), err)
+    })
+    .await
+    .unwrap();
+    println!("blocking connect gave up after {elapsed:?}: {err}");
+    assert!(elapsed < bound, "took {elapsed:?}");
+    assert!(err.is_timeout() || err.is_connection_error(), "{err:?}");
+}
