@@ -695,6 +695,175 @@ async fn main() {
         )
         .await;
 
+    // --- JSON bulk: the per-document pipelines, against the same pipelines
+    // written by hand and against the multi-key commands (JSON.MSET/MGET,
+    // RedisJSON 2.6+), to choose between them.
+    let json_docs: Vec<UserDoc> = (0..bulk as i64).map(doc).collect();
+    let save_all_json = |con: MultiplexedConnection, docs: Vec<UserDoc>| async move {
+        let (mut con, mut docs) = (con, docs);
+        let (start, cpu) = (Instant::now(), cpu_time());
+        UserDoc::save_all(&mut con, &mut docs).await.unwrap();
+        Run {
+            ops: bulk,
+            elapsed: start.elapsed(),
+            cpu: cpu_time() - cpu,
+            lat: Vec::new(),
+        }
+    };
+    for (name, mset) in [
+        ("pipelines of 1,000 JSON.SET", false),
+        ("JSON.MSET of 1,000", true),
+    ] {
+        bench
+            .compare(
+                &format!("save_all {bulk} (json) vs {name}"),
+                "docs/s",
+                name,
+                || save_all_json(c.clone(), json_docs.clone()),
+                || {
+                    let mut con = c.clone();
+                    let docs = json_docs.clone();
+                    async move {
+                        let (start, cpu) = (Instant::now(), cpu_time());
+                        for chunk in docs.chunks(1_000) {
+                            if mset {
+                                let mut cmd = redis::cmd("JSON.MSET");
+                                for d in chunk {
+                                    let key = format!("{JSON_PREFIX}{}", d.pk.as_deref().unwrap());
+                                    cmd.arg(key).arg("$").arg(serde_json::to_vec(d).unwrap());
+                                }
+                                let _: Value = cmd.query_async(&mut con).await.unwrap();
+                            } else {
+                                let mut pipe = redis::pipe();
+                                for d in chunk {
+                                    let key = format!("{JSON_PREFIX}{}", d.pk.as_deref().unwrap());
+                                    pipe.cmd("JSON.SET")
+                                        .arg(key)
+                                        .arg("$")
+                                        .arg(serde_json::to_vec(d).unwrap());
+                                }
+                                let _: Vec<Value> = pipe.query_async(&mut con).await.unwrap();
+                            }
+                        }
+                        Run {
+                            ops: bulk,
+                            elapsed: start.elapsed(),
+                            cpu: cpu_time() - cpu,
+                            lat: Vec::new(),
+                        }
+                    }
+                },
+            )
+            .await;
+    }
+    for (name, mget) in [
+        ("pipelines of 1,000 JSON.GET", false),
+        ("JSON.MGET of 1,000", true),
+    ] {
+        bench
+            .compare(
+                &format!("get_many {bulk} (json) vs {name}"),
+                "docs/s",
+                name,
+                || {
+                    let mut con = c.clone();
+                    let pks = pks.clone();
+                    async move {
+                        let (start, cpu) = (Instant::now(), cpu_time());
+                        let got = UserDoc::get_many(&mut con, &pks).await.unwrap();
+                        assert_eq!(got.len(), bulk);
+                        black_box(got);
+                        Run {
+                            ops: bulk,
+                            elapsed: start.elapsed(),
+                            cpu: cpu_time() - cpu,
+                            lat: Vec::new(),
+                        }
+                    }
+                },
+                || {
+                    let mut con = c.clone();
+                    let pks = pks.clone();
+                    async move {
+                        let (start, cpu) = (Instant::now(), cpu_time());
+                        let mut out: Vec<Option<UserDoc>> = Vec::with_capacity(bulk);
+                        for chunk in pks.chunks(1_000) {
+                            let texts: Vec<Option<Vec<u8>>> = if mget {
+                                let mut cmd = redis::cmd("JSON.MGET");
+                                for pk in chunk {
+                                    cmd.arg(format!("{JSON_PREFIX}{pk}"));
+                                }
+                                cmd.arg("$").query_async(&mut con).await.unwrap()
+                            } else {
+                                let mut pipe = redis::pipe();
+                                for pk in chunk {
+                                    pipe.cmd("JSON.GET").arg(format!("{JSON_PREFIX}{pk}"));
+                                }
+                                pipe.query_async(&mut con).await.unwrap()
+                            };
+                            out.extend(texts.into_iter().map(|t| {
+                                t.map(|t| {
+                                    if mget {
+                                        let mut v: Vec<UserDoc> =
+                                            serde_json::from_slice(&t).unwrap();
+                                        v.remove(0)
+                                    } else {
+                                        serde_json::from_slice(&t).unwrap()
+                                    }
+                                })
+                            }));
+                        }
+                        assert_eq!(out.len(), bulk);
+                        black_box(out);
+                        Run {
+                            ops: bulk,
+                            elapsed: start.elapsed(),
+                            cpu: cpu_time() - cpu,
+                            lat: Vec::new(),
+                        }
+                    }
+                },
+            )
+            .await;
+    }
+
+    // --- Partial update against re-saving the whole document, and
+    // delete_many against hand-written pipelines of DEL.
+    let update_runs = if quick { 500 } else { 2_000 };
+    bench
+        .compare(
+            "update one field vs save whole doc (hash)",
+            "ops/s",
+            "om: update (1 Lua call); hand: HSET of the whole document",
+            || {
+                let con = c.clone();
+                timed_seq(update_runs, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        let pk = format!("u{:06}", i % bulk);
+                        black_box(
+                            UserReadCache::update(&mut con, &pk, |u| u.name.set(format!("n{i}")))
+                                .await
+                                .unwrap(),
+                        );
+                    }
+                })
+            },
+            || {
+                let con = c.clone();
+                let users = users.clone();
+                timed_seq(update_runs, move |i| {
+                    let mut con = con.clone();
+                    let mut u = users[i % bulk].clone();
+                    async move {
+                        u.name = format!("n{i}");
+                        let _: Value = hand_hset(&u).query_async(&mut con).await.unwrap();
+                    }
+                })
+            },
+        )
+        .await;
+
     // --- Search over the bulk set: a sorted page, and 25,000 results.
     fill(&mut con, bulk).await;
     let page_runs = if quick { 30 } else { 100 };

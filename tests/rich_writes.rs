@@ -614,3 +614,48 @@ async fn find_update_changes_every_match_and_nothing_else() {
     let pks: Vec<String> = players.iter().filter_map(|p| p.pk.clone()).collect();
     RwProfile::delete_many(&mut con, &pks).await.unwrap();
 }
+
+/// JSON save_all writes each chunk with one JSON.MSET and get_many reads it
+/// with one JSON.MGET; a key of another type among them is still that
+/// item's error (MSET is atomic: the chunk is written again per document),
+/// and MGET's nil for it is never taken for a missing document.
+#[tokio::test]
+async fn json_bulk_uses_multi_key_commands_and_still_reports_each_item() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        let mut orders: Vec<RwOrder> = (0..2_100)
+            .map(|i| RwOrder {
+                pk: Some(common::unique(&format!("mset{i}"))),
+                total: f64::from(i),
+                lines: vec![format!("l{i}")],
+            })
+            .collect();
+        let squatted = RwOrder::key_layout().key(orders[1_500].pk.as_deref().unwrap());
+        let _: () = con.hset(&squatted, "not", "json").await.unwrap();
+        let err = RwOrder::save_all(&mut con, &mut orders).await.unwrap_err();
+        match &err {
+            Error::BulkWrite { total, failed } => {
+                assert_eq!(*total, 2_100);
+                assert_eq!(failed.len(), 1, "{failed:?}");
+                assert_eq!(failed[0].index, 1_500);
+                assert_eq!(failed[0].key, squatted);
+            }
+            other => panic!("{other:?}"),
+        }
+        let pks: Vec<String> = orders.iter().filter_map(|o| o.pk.clone()).collect();
+        let mut asked = pks.clone();
+        asked.push(common::unique("absent"));
+        let each = RwOrder::get_many_each(&mut con, &asked).await.unwrap();
+        assert_eq!(each.len(), 2_101);
+        for (i, item) in each.iter().enumerate() {
+            match (i, item) {
+                (1_500, Err(Error::WrongType { key, .. })) => assert_eq!(key, &squatted),
+                (2_100, Ok(None)) => {}
+                (i, Ok(Some(o))) if i < 2_100 => assert_eq!(o, &orders[i]),
+                (i, other) => panic!("item {i}: {other:?}"),
+            }
+        }
+        let _: () = con.del(&squatted).await.unwrap();
+        RwOrder::delete_many(&mut con, &pks).await.unwrap();
+    }
+}

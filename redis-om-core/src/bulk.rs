@@ -7,7 +7,7 @@ use crate::error::{BulkFailure, Error, Result};
 use crate::exec::Exec;
 use crate::model::Model;
 use crate::ops::decode_reply;
-use crate::storage::Encoded;
+use crate::storage::{bytes_of, Encoded};
 
 /// Documents per round trip: large enough to amortize the round trip, small
 /// enough that one reply stays a few megabytes.
@@ -77,7 +77,39 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
     let total = models.len();
     let mut pks = Vec::with_capacity(total);
     let mut failed = Vec::new();
+    // JSON documents go in one JSON.MSET per chunk (a fifth faster than a
+    // pipeline of JSON.SETs, measured in the benchmark): atomic, so when it
+    // fails on one document nothing is written, and the chunk is written
+    // again per document to report which one failed. Without JSON.MSET
+    // (RedisJSON before 2.6) every chunk uses the pipeline.
+    let mut mset = M::STORAGE == crate::Storage::Json;
     for (chunk_no, chunk) in models.chunks(CHUNK).enumerate() {
+        if mset {
+            match mset_chunk(exec, chunk).await? {
+                MsetOutcome::Written(written) => {
+                    pks.extend(written);
+                    continue;
+                }
+                MsetOutcome::Unsupported => mset = false,
+                MsetOutcome::Refused => {}
+                MsetOutcome::Unknown(err) => {
+                    let reason = format!("not confirmed: {err}");
+                    for (i, model) in models.iter().enumerate().skip(chunk_no * CHUNK) {
+                        let in_chunk = i < (chunk_no + 1) * CHUNK;
+                        failed.push(BulkFailure {
+                            index: i,
+                            key: M::key_layout().key(model.primary_key().unwrap_or_default()),
+                            reason: if in_chunk {
+                                reason.clone()
+                            } else {
+                                "not sent: an earlier chunk failed".into()
+                            },
+                        });
+                    }
+                    break;
+                }
+            }
+        }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         let mut items = Vec::with_capacity(chunk.len());
@@ -159,6 +191,61 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
     } else {
         Err(Error::BulkWrite { total, failed })
     }
+}
+
+/// What one `JSON.MSET` of a chunk did.
+enum MsetOutcome {
+    /// Every document was written: their pks.
+    Written(Vec<String>),
+    /// The server has no `JSON.MSET`: nothing was written.
+    Unsupported,
+    /// The server refused the command (a key of another type): nothing was
+    /// written, as it is atomic.
+    Refused,
+    /// The connection failed: it may or may not have been applied.
+    Unknown(Error),
+}
+
+async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, chunk: &[M]) -> Result<MsetOutcome> {
+    let mut mset = cmd("JSON.MSET");
+    let mut pks = Vec::with_capacity(chunk.len());
+    for model in chunk {
+        let pk = model
+            .primary_key()
+            .map(|pk| pk.into_owned())
+            .unwrap_or_default();
+        let key = M::key_layout().key(&pk);
+        M::key_layout().check_writable(&key)?;
+        match model.encode() {
+            Ok(Encoded::Json(doc)) => {
+                mset.arg(&key).arg("$").arg(doc);
+            }
+            Ok(Encoded::Hash(_)) => {
+                return Err(Error::Encode {
+                    key,
+                    reason: "a JSON model encoded as a hash".to_owned(),
+                })
+            }
+            Err(reason) => return Err(Error::Encode { key, reason }),
+        }
+        pks.push(pk);
+    }
+    Ok(match exec.query(&mset).await {
+        Ok(_) => MsetOutcome::Written(pks),
+        Err(err) if err.code().is_some() || err.kind() == redis::ErrorKind::Extension => {
+            let lower = err.to_string().to_ascii_lowercase();
+            let unknown =
+                lower.contains("unknown command") || lower.contains("unknown redis command");
+            if unknown && lower.contains("mset") {
+                MsetOutcome::Unsupported
+            } else if unknown {
+                return Err(Error::ModuleMissing { module: "ReJSON" });
+            } else {
+                MsetOutcome::Refused
+            }
+        }
+        Err(err) => MsetOutcome::Unknown(Error::from_redis(err)),
+    })
 }
 
 /// [`save_all`] of models with a version field: each document is written by
@@ -323,11 +410,11 @@ pub(crate) async fn get_many_each<M: Model, E: Exec>(
     exec: &mut E,
     keys: &[String],
 ) -> Result<Vec<Result<Option<M>>>> {
+    if M::STORAGE == crate::Storage::Json {
+        return get_many_json::<M, E>(exec, keys).await;
+    }
     let mut out = Vec::with_capacity(keys.len());
-    let command = match M::STORAGE {
-        crate::Storage::Hash => "HGETALL",
-        crate::Storage::Json => "JSON.GET",
-    };
+    let command = "HGETALL";
     for chunk in keys.chunks(CHUNK) {
         let mut pipe = redis::pipe();
         // One key of another type must not hide the others' documents.
@@ -362,6 +449,84 @@ pub(crate) async fn get_many_each<M: Model, E: Exec>(
                 continue;
             }
             out.push(match decode_reply::<M>(key, reply) {
+                Ok(model) => Ok(Some(model)),
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(err) => Err(err),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// [`get_many_each`] of a JSON model: one `JSON.MGET` per chunk (a third
+/// faster than a pipeline of `JSON.GET`s, measured in the benchmark). `MGET`
+/// answers nil both for a missing key and for a key of another Redis type,
+/// so when a chunk has nils their keys are checked (`EXISTS`, then `TYPE`
+/// only when some exist): a key of another type is an error, never `None`.
+async fn get_many_json<M: Model, E: Exec>(
+    exec: &mut E,
+    keys: &[String],
+) -> Result<Vec<Result<Option<M>>>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(CHUNK) {
+        let mut mget = cmd("JSON.MGET");
+        mget.arg(chunk).arg(".");
+        let reply = match exec.query(&mget).await {
+            Ok(reply) => reply,
+            Err(err) => {
+                let error = Error::from_redis(err);
+                if let Some(module) = missing_module::<M>(&error.to_string()) {
+                    return Err(Error::ModuleMissing { module });
+                }
+                return Err(error);
+            }
+        };
+        let Value::Array(items) = reply else {
+            return Err(crate::ops::unexpected("JSON.MGET", &reply));
+        };
+        if items.len() != chunk.len() {
+            return Err(Error::UnexpectedReply {
+                command: "JSON.MGET",
+                detail: format!("{} replies for {} keys", items.len(), chunk.len()),
+            });
+        }
+        let nils: Vec<&String> = chunk
+            .iter()
+            .zip(&items)
+            .filter(|(_, item)| matches!(item, Value::Nil))
+            .map(|(key, _)| key)
+            .collect();
+        let mut wrong_type = std::collections::HashSet::new();
+        if !nils.is_empty() {
+            let existing: i64 = match exec.query(cmd("EXISTS").arg(&nils)).await {
+                Ok(Value::Int(n)) => n,
+                Ok(other) => return Err(crate::ops::unexpected("EXISTS", &other)),
+                Err(err) => return Err(Error::from_redis(err)),
+            };
+            if existing > 0 {
+                let mut pipe = redis::pipe();
+                for key in &nils {
+                    pipe.cmd("TYPE").arg(*key);
+                }
+                let types = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
+                for (key, kind) in nils.iter().zip(types) {
+                    let kind = bytes_of(&kind).unwrap_or_default().to_vec();
+                    // `none`: gone; the model's own type: written since the MGET.
+                    if kind != b"none" && kind != M::STORAGE.redis_type().as_bytes() {
+                        wrong_type.insert(*key);
+                    }
+                }
+            }
+        }
+        for (key, item) in chunk.iter().zip(items) {
+            if wrong_type.contains(key) {
+                out.push(Err(Error::WrongType {
+                    key: key.clone(),
+                    expected: M::STORAGE.redis_type(),
+                }));
+                continue;
+            }
+            out.push(match decode_reply::<M>(key, item) {
                 Ok(model) => Ok(Some(model)),
                 Err(Error::NotFound { .. }) => Ok(None),
                 Err(err) => Err(err),

@@ -62,6 +62,7 @@ pub use query::{
     Page, ProjectedField, Projection, Query, QueryParams, Select, SortOrder, SortableField, TagArg,
     TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
+#[doc(no_inline)]
 pub use redis;
 pub use schema::{FieldKind, IndexSchema, IndexedField};
 pub use status::IndexStatus;
