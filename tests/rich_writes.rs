@@ -659,3 +659,94 @@ async fn json_bulk_uses_multi_key_commands_and_still_reports_each_item() {
         RwOrder::delete_many(&mut con, &pks).await.unwrap();
     }
 }
+
+/// Shared fields, flattened into several JSON models (composition instead of
+/// redis-om-python's inheritance): indexed under their own names, as if
+/// declared on each model.
+#[derive(EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct RwAudited {
+    #[redis_om(index)]
+    tenant: String,
+    #[redis_om(index, sortable)]
+    revision: u32,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwNote")]
+struct RwNote {
+    pk: Option<String>,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    audit: RwAudited,
+    #[redis_om(index)]
+    title: String,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwTask")]
+struct RwTask {
+    pk: Option<String>,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    audit: RwAudited,
+    #[redis_om(index)]
+    done: bool,
+}
+
+#[tokio::test]
+async fn two_models_share_flattened_indexed_fields() {
+    let schema = RwNote::index_schema().text();
+    assert!(schema.contains("$.tenant AS tenant TAG"), "{schema}");
+    assert!(
+        schema.contains("$.revision AS revision NUMERIC SORTABLE"),
+        "{schema}"
+    );
+    let mut con = common::multiplexed(&common::url()).await;
+    redis_om::Migrator::new()
+        .model::<RwNote>()
+        .model::<RwTask>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let tenant = common::unique("tenant");
+    let audit = |revision| RwAudited {
+        tenant: tenant.clone(),
+        revision,
+    };
+    let mut note = RwNote {
+        pk: None,
+        audit: audit(3),
+        title: "hello".into(),
+    };
+    let mut task = RwTask {
+        pk: None,
+        audit: audit(5),
+        done: false,
+    };
+    let note_pk = note.save(&mut con).await.unwrap();
+    let task_pk = task.save(&mut con).await.unwrap();
+    // Stored flat, as serde writes it.
+    let raw: String = redis::cmd("JSON.GET")
+        .arg(RwNote::key_layout().key(&note_pk))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        raw.contains("\"tenant\":") && !raw.contains("\"audit\""),
+        "{raw}"
+    );
+    assert_eq!(RwNote::get(&mut con, &note_pk).await.unwrap(), note);
+    let notes = RwNote::find(|n| n.audit.tenant.eq(tenant.as_str()) & n.audit.revision.ge(2))
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(notes, vec![note.clone()]);
+    let tasks = RwTask::find(|t| t.audit.tenant.eq(tenant.as_str()))
+        .sort_by(|t| t.audit.revision, SortOrder::Desc)
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(tasks, vec![task.clone()]);
+    RwNote::delete(&mut con, &note_pk).await.unwrap();
+    RwTask::delete(&mut con, &task_pk).await.unwrap();
+}

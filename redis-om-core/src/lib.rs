@@ -168,16 +168,10 @@ pub mod __private {
     pub use crate::storage::{decode_json, Encoded, HashFields, HashPairs, Stored};
     pub use crate::update::SetEncoder;
 
-    /// Encodes a hash field's new value for a patch, as `save` would store it.
-    pub fn hash_patch_value<T: crate::HashValue>(
-        value: &T,
-        indexed: bool,
-    ) -> Result<Option<Vec<u8>>, String> {
+    /// The bytes a hash field value is stored as (for a patch).
+    pub fn hash_arg_bytes(arg: crate::HashArg<'_>) -> Vec<u8> {
         use redis::ToRedisArgs;
-        value.check(indexed)?;
-        Ok(value
-            .to_hash_arg()
-            .map(|arg| arg.to_redis_args().into_iter().next().unwrap_or_default()))
+        arg.to_redis_args().into_iter().next().unwrap_or_default()
     }
 
     /// Encodes a JSON field's new value for a patch (refusing a NaN or an
@@ -260,6 +254,17 @@ pub mod __private {
         let leaked: &'static str = Box::leak(name.into_boxed_str());
         names.insert(leaked);
         leaked
+    }
+
+    /// The attribute name of field `name` of an embedded struct reached by
+    /// `alias` (`address_city`), or `name` itself when the struct is
+    /// flattened into the model (no alias).
+    pub fn attr_name(alias: &str, name: &str) -> &'static str {
+        if alias.is_empty() {
+            intern(name.to_owned())
+        } else {
+            intern(format!("{alias}_{name}"))
+        }
     }
 
     /// Reads a projected hash field (absent: the type's missing value).

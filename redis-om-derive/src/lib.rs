@@ -184,7 +184,7 @@ pub fn derive_hash_model(input: TokenStream) -> TokenStream {
 /// | `full_text` | also index a string as `{name}_fts TEXT` (implies `index`) |
 /// | `case_sensitive` | a `CASESENSITIVE` TAG (needs an index) |
 /// | `separator = ","` | the TAG separator, one non-space character (default `\|`; needs an index) |
-/// | `embed` | the field is a [`#[derive(EmbeddedModel)]`](derive@EmbeddedModel) struct (`T`, `Option<T>` or `Vec<T>`) whose own indexed fields are indexed as `$.{field}.{name} AS {field}_{name}` and queried as `c.field.name` |
+/// | `embed` | the field is a [`#[derive(EmbeddedModel)]`](derive@EmbeddedModel) struct (`T`, `Option<T>` or `Vec<T>`) whose own indexed fields are indexed as `$.{field}.{name} AS {field}_{name}` and queried as `c.field.name`; with `#[serde(flatten)]` on the field, the struct's fields are the model's own members, indexed as `$.{name} AS {name}` (shared fields composed into several models, as redis-om-python's inherited fields) |
 /// | `version` | an integer field (`u64`, `i64`, `u32`, …; at most one, not the primary key) for optimistic locking: `save` writes only if the stored version equals the model's (a document not stored yet counts as version 0), checked and written atomically on the server, and moves the model to the next version; otherwise `Error::Conflict { key, expected, found }` and nothing is written |
 ///
 /// `rename` is refused on JSON models: use `#[serde(rename = "…")]`.

@@ -87,6 +87,9 @@ pub(crate) struct Unindexable {
 pub(crate) struct Embed {
     pub inner: Type,
     pub many: bool,
+    /// `#[serde(flatten)]`: the struct's fields are the parent's own members,
+    /// indexed under their own names (composition instead of inheritance).
+    pub flatten: bool,
 }
 
 /// `Vec<T>` → (T, true), `Option<T>` → what T is, anything else → (it, false).
@@ -99,6 +102,7 @@ fn embedded_type(ty: &Type) -> Embed {
                         return Embed {
                             inner: inner.clone(),
                             many: true,
+                            flatten: false,
                         };
                     }
                     if last.ident == "Option" {
@@ -111,6 +115,7 @@ fn embedded_type(ty: &Type) -> Embed {
     Embed {
         inner: ty.clone(),
         many: false,
+        flatten: false,
     }
 }
 
@@ -494,7 +499,10 @@ fn check_field(
                 .find_map(|key| serde_span(&field.attrs, key).map(|span| (span, *key)))
                 .unwrap_or((ident.span(), keys[0]))
         };
-        let (keys, reason, fix): (&[&'static str], &str, &str) = if serde.flatten {
+        let (keys, reason, fix): (&[&'static str], &str, &str) = if serde.flatten && embed {
+            // An embedded struct flattened into its parent: its fields are indexed at the parent's level.
+            return None;
+        } else if serde.flatten {
             (
                 &["flatten"],
                 "#[serde(flatten)] writes its fields into the parent object, so it has no value of its own to index",
@@ -529,6 +537,13 @@ fn check_field(
             fix,
         })
     });
+    let serde_flatten = serde.as_ref().is_some_and(|s| s.flatten);
+    if serde_flatten && embed && embedded_type(&field.ty).many {
+        errors.push(
+            darling::Error::custom("a flattened embedded struct cannot be a list")
+                .with_span(&field.embed.span()),
+        );
+    }
     let (deserialize_with, serialize_with, serde_with, missing, written) = match serde {
         Some(serde) => (
             serde.deserialize_with,
@@ -547,7 +562,10 @@ fn check_field(
         missing,
         written,
         unindexable,
-        embed: embed.then(|| embedded_type(&field.ty)),
+        embed: embed.then(|| Embed {
+            flatten: serde_flatten,
+            ..embedded_type(&field.ty)
+        }),
         version: field.version.is_present().then(|| field.version.span()),
         ty: field.ty,
         stored_name,

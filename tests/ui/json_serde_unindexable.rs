@@ -26,6 +26,7 @@ struct Person {
     #[redis_om(index)]
     #[serde(flatten)]
     extra: Extra,
+    // Allowed: an embedded struct flattened into the model (composition).
     #[redis_om(embed)]
     #[serde(flatten)]
     address: Address,

@@ -33,24 +33,27 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
         let stored = &f.stored_name;
         if let Some(embed) = &f.embed {
             let inner = &embed.inner;
+            if embed.flatten {
+                return quote! {
+                    <#inner as #krate::Embedded>::index_fields(path, alias, out);
+                };
+            }
             let star = if embed.many { "[*]" } else { "" };
             let path = format!("{{}}{}{star}", fmt_literal(&json_member(stored)));
-            let alias = format!("{{}}_{}", fmt_literal(stored));
             return quote! {
                 <#inner as #krate::Embedded>::index_fields(
                     &::std::format!(#path, path),
-                    &::std::format!(#alias, alias),
+                    #krate::__private::attr_name(alias, #stored),
                     out,
                 );
             };
         }
         let ty = &f.ty;
-        let name_format = format!("{{}}_{}", fmt_literal(stored));
         let path_format = format!("{{}}{}{{}}", fmt_literal(&json_member(stored)));
         let field = indexed_field(
             krate,
             f,
-            quote!(#krate::__private::intern(::std::format!(#name_format, alias))),
+            quote!(#krate::__private::attr_name(alias, #stored)),
             Some(quote!(#krate::__private::intern(::std::format!(
                 #path_format,
                 path,

@@ -51,9 +51,6 @@ pub(super) fn handles(
         (quote!(Hash), quote!(decode_hash_field))
     };
     let params: Vec<&Ident> = def.generics.type_params().map(|p| &p.ident).collect();
-    let runtime = |suffix: &str| -> TokenStream {
-        quote!(#krate::__private::intern(::std::format!(#suffix, alias)))
-    };
     for i in order {
         let f = &def.fields[i];
         let name = &f.ident;
@@ -64,16 +61,17 @@ pub(super) fn handles(
             let inner = &embed.inner;
             let star = if embed.many { "[*]" } else { "" };
             let (path, alias) = match names {
+                Names::Model(_) if embed.flatten => (quote!("$"), quote!("")),
+                Names::Embedded if embed.flatten => (quote!(path), quote!(alias)),
                 Names::Model(_) => {
                     let path = format!("${}{star}", json_member(stored));
                     (quote!(#path), quote!(#stored))
                 }
                 Names::Embedded => {
                     let path = format!("{{}}{}{star}", fmt_literal(&json_member(stored)));
-                    let alias = format!("{{}}_{}", fmt_literal(stored));
                     (
                         quote!(&::std::format!(#path, path)),
-                        quote!(&::std::format!(#alias, alias)),
+                        quote!(#krate::__private::attr_name(alias, #stored)),
                     )
                 }
             };
@@ -133,8 +131,11 @@ pub(super) fn handles(
                 let source = format!("{{}}{}", fmt_literal(&json_member(stored)));
                 let stored = fmt_literal(stored);
                 (
-                    runtime(&format!("{{}}_{stored}")),
-                    runtime(&format!("{{}}_{stored}_fts")),
+                    quote!(#krate::__private::attr_name(alias, #stored)),
+                    {
+                        let fts = format!("{stored}_fts");
+                        quote!(#krate::__private::attr_name(alias, #fts))
+                    },
                     quote!(#krate::__private::intern(::std::format!(#source, path))),
                 )
             }

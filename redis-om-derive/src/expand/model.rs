@@ -124,8 +124,14 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             if let Some(embed) = &f.embed {
                 let inner = &embed.inner;
                 let star = if embed.many { "[*]" } else { "" };
-                let path = format!("${}{star}", json_member(&f.stored_name));
-                let alias = &f.stored_name;
+                let (path, alias) = if embed.flatten {
+                    ("$".to_owned(), "")
+                } else {
+                    (
+                        format!("${}{star}", json_member(&f.stored_name)),
+                        f.stored_name.as_str(),
+                    )
+                };
                 return quote! {
                     let before = out.len();
                     <#inner as #krate::Embedded>::index_fields(#path, #alias, &mut out);
@@ -308,7 +314,13 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
     for (i, f) in def.fields.iter().enumerate() {
         // The key names the document; the version moves only with saves; a
         // field serde does not write, or writes elsewhere, has no place to set.
-        if i == def.pk || Some(i) == def.version || !f.written || f.unindexable.is_some() {
+        let flattened = f.embed.as_ref().is_some_and(|e| e.flatten);
+        if i == def.pk
+            || Some(i) == def.version
+            || !f.written
+            || f.unindexable.is_some()
+            || flattened
+        {
             continue;
         }
         let (field, ty) = (&f.ident, &f.ty);
@@ -316,9 +328,19 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
         let (target, encode) = match storage {
             Storage::Hash => {
                 let indexed = f.index.indexed;
+                // `<Ty as HashValue>` as in `encode`, so that a type that is not
+                // storable gives its one error at the field's type.
                 (
                     f.stored_name.clone(),
-                    quote! { |value: &#ty| #krate::__private::hash_patch_value(value, #indexed) },
+                    quote! {
+                        |value: &#ty| {
+                            <#ty as #krate::HashValue>::check(value, #indexed)?;
+                            ::core::result::Result::Ok(
+                                <#ty as #krate::HashValue>::to_hash_arg(value)
+                                    .map(#krate::__private::hash_arg_bytes),
+                            )
+                        }
+                    },
                 )
             }
             Storage::Json => {
