@@ -34,6 +34,7 @@ mod connect;
 mod migrator;
 mod store;
 
+pub mod base64;
 #[cfg(feature = "chrono")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub mod timestamp;

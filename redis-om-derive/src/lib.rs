@@ -87,7 +87,7 @@ use syn::{parse_macro_input, DeriveInput};
 /// no primary key, a tuple struct or an enum, `case_sensitive` or `separator`
 /// on a field that is not indexed, `embed` (JSON models only), two fields
 /// stored under one name.
-#[proc_macro_derive(HashModel, attributes(redis_om))]
+#[proc_macro_derive(HashModel, attributes(redis_om, serde))]
 pub fn derive_hash_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::model(&input, model::Storage::Hash)
