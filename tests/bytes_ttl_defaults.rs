@@ -48,7 +48,7 @@ async fn binary_hash_fields_round_trip_any_bytes() {
             .map(|(i, data)| Blob {
                 pk: None,
                 name: name.clone(),
-                maybe: (i % 2 == 0).then(|| data.clone()),
+                maybe: i.is_multiple_of(2).then(|| data.clone()),
                 #[cfg(feature = "bytes")]
                 shared: bytes::Bytes::from(data.clone()),
                 data,
@@ -281,11 +281,7 @@ async fn model_ttl_case<M: Model + AsyncModel + Clone>(
         assert!(near(pttl(con, &doc.key().unwrap()).await, hour), "save_all");
     }
     let _: i64 = con
-        .del(vec![
-            key,
-            many[0].key().unwrap(),
-            many[1].key().unwrap(),
-        ])
+        .del(vec![key, many[0].key().unwrap(), many[1].key().unwrap()])
         .await
         .unwrap();
 }
@@ -460,7 +456,10 @@ async fn resaving_keeps_the_time_an_expiring_field_has_left() {
     doc.user = "grace".into();
     doc.save(&mut con).await.unwrap();
     let left = field_pttl(&mut con, &key, "token").await;
-    assert!(left > 0 && left <= 5000, "kept as redis-om-python does: {left}");
+    assert!(
+        left > 0 && left <= 5000,
+        "kept as redis-om-python does: {left}"
+    );
     // Cleared and written again: a fresh hour.
     doc.token = None;
     doc.save(&mut con).await.unwrap();
@@ -495,9 +494,7 @@ async fn field_expiration_on_an_older_server_is_a_clear_error_and_writes_nothing
     for url in common::both_protocols(&server.url()) {
         let mut con = common::multiplexed(&url).await;
         let check = |err: Error| match err {
-            Error::Unsupported {
-                feature, needs, ..
-            } => {
+            Error::Unsupported { feature, needs, .. } => {
                 assert!(feature.contains("\"code\""), "{feature}");
                 assert!(feature.contains("BtFieldTtl"), "{feature}");
                 assert!(needs.contains("7.4"), "{needs}");
@@ -514,11 +511,7 @@ async fn field_expiration_on_an_older_server_is_a_clear_error_and_writes_nothing
                 .await
                 .unwrap_err(),
         );
-        check(
-            Login::save_all(&mut con, &mut [login()])
-                .await
-                .unwrap_err(),
-        );
+        check(Login::save_all(&mut con, &mut [login()]).await.unwrap_err());
         let keys: Vec<String> = con.keys("*").await.unwrap();
         assert!(keys.is_empty(), "nothing written: {keys:?}");
         // Without expiring fields the model saves as usual.

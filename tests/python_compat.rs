@@ -444,7 +444,7 @@ fn blob(i: usize) -> PyBlob {
     let data = blobs()[i].clone();
     PyBlob {
         pk: None,
-        maybe: (i % 2 == 0).then(|| data.clone()),
+        maybe: i.is_multiple_of(2).then(|| data.clone()),
         data,
     }
 }
