@@ -38,15 +38,19 @@
 //! ## Models
 //! - `HashModel`: a Redis hash. Fields: `String`, integers, floats, `bool`,
 //!   `uuid::Uuid`, chrono `DateTime<Utc>`/`NaiveDate` (feature `chrono`),
-//!   unit-only enums with [`HashValue`](derive@HashValue), and `Option` of those
-//!   (`None` is not stored).
-//! - `JsonModel`: any serde struct (nested structs, `Vec`, maps) as a RedisJSON document.
+//!   unit-only enums with [`HashValue`](derive@HashValue), binary `Vec<u8>` and
+//!   `bytes::Bytes` (feature `bytes`), and `Option` of those (`None` is not stored).
+//! - `JsonModel`: any serde struct (nested structs, `Vec`, maps) as a RedisJSON
+//!   document; [`timestamp`] and [`base64`] store datetimes and bytes as
+//!   redis-om-python does.
 //!
 //! ## Attributes
 //! - On the struct: `global_prefix`, `prefix` (default: the type's name),
-//!   `index_name`, `crate = "path"` (when the dependency is renamed).
+//!   `index_name`, `crate = "path"` (when the dependency is renamed),
+//!   `fields = "…"`, `ttl_secs = N` (a TTL set on every save).
 //! - On fields: `primary_key` (otherwise the field named `pk`), `index`,
-//!   `sortable`, `full_text`, `case_sensitive`, `separator = "|"`, `rename = "…"` (hash models),
+//!   `sortable`, `full_text`, `case_sensitive`, `separator = "|"`, `rename = "…"`,
+//!   `default`/`default = "path"` and `expire_secs = N` (hash models),
 //!   `embed` (JSON models).
 //!
 //! Each derive documents its attributes in full: [`HashModel`](derive@HashModel),
@@ -55,6 +59,7 @@
 //!
 //! ## Features
 //! - `chrono`: `DateTime<Utc>` and `NaiveDate` fields, and `redis_om::timestamp`.
+//! - `bytes`: `bytes::Bytes` fields of hash models.
 //! - `tls-rustls`: `rediss://` URLs through rustls with its `ring` crypto provider.
 //! - `tls-rustls-aws-lc`: the same with rustls's `aws-lc-rs` provider, for
 //!   applications that already use it (rustls's default). Enable one of the
@@ -66,8 +71,8 @@
 //!
 //! ## Operations
 //! [`AsyncModel`] (on any `redis::aio::ConnectionLike`) gives every model
-//! `save`, `save_with` ([`SaveOptions`]: only if new / only if it exists / TTL,
-//! atomic), `save_all`, `get`, `get_optional`, `get_many`, `reload`, `delete`,
+//! `save`, `save_with` ([`SaveOptions`]: only if new / only if it exists / TTL /
+//! persist, atomic), `save_all`, `get`, `get_optional`, `get_many`, `reload`, `delete`,
 //! `remove`, `exists`, `expire`, `expire_in`, `ttl`, `all_pks`; [`Find`] and
 //! [`AsyncQuery`] the typed queries. [`connect`] opens a connection.
 //!

@@ -6,7 +6,9 @@ use redis::{cmd, Pipeline, Value};
 use crate::error::{BulkFailure, Error, Result};
 use crate::exec::Exec;
 use crate::model::Model;
-use crate::ops::decode_reply;
+use crate::model::SaveOptions;
+use crate::ops::{decode_reply, expiring, needs_field_expiration, script_args, Expiry};
+use crate::request::{is_unknown_command, SAVE_SCRIPT, SAVE_SCRIPT_SOURCE};
 use crate::storage::{bytes_of, Encoded};
 
 /// Documents per round trip: large enough to amortize the round trip, small
@@ -22,33 +24,67 @@ struct Item {
     replies: usize,
 }
 
-fn add_save(pipe: &mut Pipeline, key: &str, encoded: &Encoded<'_>) -> usize {
-    match encoded {
-        Encoded::Hash(fields) if !fields.unset().is_empty() => {
-            // Removing cleared fields and writing must not be observable apart.
-            pipe.cmd("MULTI");
-            pipe.cmd("HDEL").arg(key).arg(fields.unset());
+fn add_save(pipe: &mut Pipeline, key: &str, encoded: &Encoded<'_>, expiry: Expiry) -> usize {
+    let unset = match encoded {
+        Encoded::Hash(fields) => fields.unset(),
+        Encoded::Json(_) => &[],
+    };
+    let write = match encoded {
+        Encoded::Hash(fields) => {
             let mut hset = cmd("HSET");
             hset.arg(key);
             for (name, value) in fields.set() {
                 hset.arg(*name).arg(value);
             }
-            pipe.add_command(hset);
-            pipe.cmd("EXEC");
-            4
-        }
-        Encoded::Hash(fields) => {
-            let hset = pipe.cmd("HSET").arg(key);
-            for (name, value) in fields.set() {
-                hset.arg(*name).arg(value);
-            }
-            1
+            hset
         }
         Encoded::Json(doc) => {
-            pipe.cmd("JSON.SET").arg(key).arg("$").arg(doc.as_slice());
-            1
+            let mut set = cmd("JSON.SET");
+            set.arg(key).arg("$").arg(doc.as_slice());
+            set
+        }
+    };
+    if unset.is_empty() && expiry == Expiry::Keep {
+        pipe.add_command(write);
+        return 1;
+    }
+    // Removing cleared fields, writing and setting the TTL must not be
+    // observable apart.
+    pipe.cmd("MULTI");
+    let mut replies = 3;
+    if !unset.is_empty() {
+        pipe.cmd("HDEL").arg(key).arg(unset);
+        replies += 1;
+    }
+    pipe.add_command(write);
+    match expiry {
+        Expiry::Keep => {}
+        Expiry::Set(ms) => {
+            pipe.cmd("PEXPIRE").arg(key).arg(ms);
+            replies += 1;
+        }
+        Expiry::Persist => {
+            pipe.cmd("PERSIST").arg(key);
+            replies += 1;
         }
     }
+    pipe.cmd("EXEC");
+    replies
+}
+
+/// The save script as one `EVALSHA` of a pipeline (loaded at its start).
+fn add_script_save(
+    pipe: &mut Pipeline,
+    key: &str,
+    encoded: &Encoded<'_>,
+    expiry: Expiry,
+    expiring: &[(&'static str, u64)],
+) -> usize {
+    let mut eval = cmd("EVALSHA");
+    eval.arg(SAVE_SCRIPT.get_hash()).arg(1).arg(key);
+    script_args(&mut eval, encoded, expiry, "A", expiring);
+    pipe.add_command(eval);
+    1
 }
 
 fn server_error(value: &Value) -> Option<String> {
@@ -74,6 +110,9 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
             model.generate_primary_key()?;
         }
     }
+    // The model's `ttl_secs`, if any.
+    let expiry = crate::ops::expiry::<M>(&SaveOptions::new())?;
+    let scripted = !M::field_expirations().is_empty();
     let total = models.len();
     let mut pks = Vec::with_capacity(total);
     let mut failed = Vec::new();
@@ -81,8 +120,9 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
     // pipeline of JSON.SETs, measured in the benchmark): atomic, so when it
     // fails on one document nothing is written, and the chunk is written
     // again per document to report which one failed. Without JSON.MSET
-    // (RedisJSON before 2.6) every chunk uses the pipeline.
-    let mut mset = M::STORAGE == crate::Storage::Json;
+    // (RedisJSON before 2.6), or with a TTL to set, every chunk uses the
+    // pipeline.
+    let mut mset = M::STORAGE == crate::Storage::Json && expiry == Expiry::Keep;
     for (chunk_no, chunk) in models.chunks(CHUNK).enumerate() {
         if mset {
             match mset_chunk(exec, chunk).await? {
@@ -112,6 +152,10 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
         }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
+        if scripted {
+            // Its reply (the SHA) is skipped below.
+            pipe.cmd("SCRIPT").arg("LOAD").arg(SAVE_SCRIPT_SOURCE);
+        }
         let mut items = Vec::with_capacity(chunk.len());
         for (i, model) in chunk.iter().enumerate() {
             let index = chunk_no * CHUNK + i;
@@ -125,7 +169,12 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                 key: key.clone(),
                 reason,
             })?;
-            let replies = add_save(&mut pipe, &key, &encoded);
+            let expiring = expiring::<M>(&encoded);
+            let replies = if expiring.is_empty() {
+                add_save(&mut pipe, &key, &encoded, expiry)
+            } else {
+                add_script_save(&mut pipe, &key, &encoded, expiry, &expiring)
+            };
             items.push(Item {
                 index,
                 key,
@@ -135,7 +184,7 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
         }
         match exec.query_pipe(&pipe).await {
             Ok(replies) => {
-                let mut replies = replies.iter();
+                let mut replies = replies.iter().skip(usize::from(scripted));
                 for item in items {
                     let mut error = None;
                     let mut seen = 0;
@@ -151,6 +200,16 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                     if let Some(reason) = &error {
                         if let Some(module) = missing_module::<M>(reason) {
                             return Err(Error::ModuleMissing { module });
+                        }
+                        if scripted && is_unknown_command(reason) {
+                            let expiring: Vec<_> = M::field_expirations().to_vec();
+                            if let Some((feature, needs)) = needs_field_expiration::<M>(&expiring) {
+                                return Err(Error::Unsupported {
+                                    feature,
+                                    needs,
+                                    reason: reason.clone(),
+                                });
+                            }
                         }
                     }
                     match error {
@@ -257,11 +316,19 @@ async fn save_all_versioned<M: Model, E: Exec>(
     models: &mut [M],
     field: &'static str,
 ) -> Result<Vec<String>> {
+    if !M::field_expirations().is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{}: a model with a version field cannot have fields with `expire_secs` yet",
+            std::any::type_name::<M>()
+        )));
+    }
     for model in models.iter_mut() {
         if model.primary_key().is_none() {
             model.generate_primary_key()?;
         }
     }
+    // The model's `ttl_secs`, if any.
+    let expiry = crate::ops::expiry::<M>(&SaveOptions::new())?;
     let total = models.len();
     let mut pks = Vec::with_capacity(total);
     let mut failed = Vec::new();
@@ -293,7 +360,7 @@ async fn save_all_versioned<M: Model, E: Exec>(
             }
             let call = match model.encode() {
                 Ok(encoded) => {
-                    crate::ops::versioned_call::<M>(&key, field, &encoded, expected, None, None)
+                    crate::ops::versioned_call::<M>(&key, field, &encoded, expected, expiry, None)
                 }
                 Err(reason) => {
                     model.set_version(expected);

@@ -225,6 +225,23 @@ pub enum Error {
         failed: Vec<BulkFailure>,
     },
 
+    /// The server does not have a command the operation needs (an older
+    /// Redis version): hash field expiration (`#[redis_om(expire_secs)]`)
+    /// needs Redis 7.4. A save that uses it writes nothing (the check comes
+    /// before the write, in the same script).
+    #[error(
+        "{feature} needs {needs}, which this server is not (it answered: {reason}); \
+         the document was not written: upgrade the server, or remove the attribute"
+    )]
+    Unsupported {
+        /// What the operation uses, naming the model's key prefix and fields.
+        feature: String,
+        /// The server version (and command) needed, e.g. `Redis 7.4 or newer (HEXPIRE)`.
+        needs: &'static str,
+        /// The server's reply.
+        reason: String,
+    },
+
     /// The connection settings are not usable (for example an unparsable `REDIS_OM_URL`).
     #[error("configuration error: {0}")]
     Config(String),

@@ -44,6 +44,7 @@ mod connect;
 // The blocking API.
 pub mod blocking;
 
+pub mod base64;
 #[cfg(feature = "chrono")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub mod timestamp;

@@ -96,6 +96,19 @@ pub trait Model: Sized + Send + Sync {
         false
     }
 
+    /// The model's default time to live (`#[redis_om(ttl_secs = N)]`), set on
+    /// every save unless the call asks for another ([`SaveOptions::ttl`]) or
+    /// none ([`SaveOptions::persist`]). `None`: saves keep the key's TTL as it is.
+    fn default_ttl() -> Option<Duration> {
+        None
+    }
+
+    /// The hash fields that expire on their own (`#[redis_om(expire_secs = N)]`,
+    /// Redis 7.4+ `HEXPIRE`): stored name and seconds. Empty for a JsonModel.
+    fn field_expirations() -> &'static [(&'static str, u64)] {
+        &[]
+    }
+
     #[doc(hidden)]
     /// Decodes a stored document read from `key`.
     ///
@@ -155,6 +168,8 @@ pub enum Condition {
 pub struct SaveOptions {
     pub(crate) condition: Option<Condition>,
     pub(crate) ttl: Option<Duration>,
+    /// Remove any TTL the key has (`PERSIST`).
+    pub(crate) persist: bool,
     /// Both conditions were asked for: the save is refused with
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) (as redis-om-python raises).
     pub(crate) conflict: bool,
@@ -188,9 +203,21 @@ impl SaveOptions {
         self
     }
 
-    /// Expires the document after `ttl` (millisecond precision; must be at least 1 ms).
+    /// Expires the document after `ttl` (millisecond precision; must be at
+    /// least 1 ms), instead of the model's `ttl_secs` if it has one.
+    /// Combined with [`persist`](Self::persist), the save is an
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Removes the document's TTL (`PERSIST`, in the same atomic write), and
+    /// does not apply the model's `ttl_secs`: the document no longer expires.
+    /// Without it (and without [`ttl`](Self::ttl)) a save keeps the TTL the key
+    /// has, or sets the model's `ttl_secs`.
+    pub fn persist(mut self) -> Self {
+        self.persist = true;
         self
     }
 

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::model::{Condition, Model, SaveOptions};
 use crate::request::{Op, Parse, Request, SAVE_SCRIPT, VERSIONED_SAVE_SCRIPT};
 use crate::storage::{bytes_of, describe, Encoded, Storage, Stored};
+use crate::value::HashArg;
 
 pub(crate) fn unexpected(command: &'static str, reply: &Value) -> Error {
     Error::UnexpectedReply {
@@ -33,6 +34,66 @@ fn ttl_millis(ttl: Duration) -> Result<u64> {
     }
 }
 
+/// What a save does with the key's time to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// Leave it as it is (a new key does not expire).
+    Keep,
+    /// Expire after this many milliseconds.
+    Set(u64),
+    /// Remove it (`PERSIST`).
+    Persist,
+}
+
+/// The TTL of a save: the call's, else the model's `ttl_secs`, else the key's own.
+pub(crate) fn expiry<M: Model>(options: &SaveOptions) -> Result<Expiry> {
+    match (options.persist, options.ttl) {
+        (true, Some(_)) => Err(Error::InvalidArgument(
+            "ttl and persist cannot be combined: a document cannot both expire and not expire"
+                .to_owned(),
+        )),
+        (true, None) => Ok(Expiry::Persist),
+        (false, Some(ttl)) => Ok(Expiry::Set(ttl_millis(ttl)?)),
+        (false, None) => match M::default_ttl() {
+            Some(ttl) => Ok(Expiry::Set(ttl_millis(ttl)?)),
+            None => Ok(Expiry::Keep),
+        },
+    }
+}
+
+/// The expiring fields (`#[redis_om(expire_secs)]`) that this write sets.
+pub(crate) fn expiring<M: Model>(encoded: &Encoded<'_>) -> Vec<(&'static str, u64)> {
+    match encoded {
+        Encoded::Hash(fields) if !M::field_expirations().is_empty() => M::field_expirations()
+            .iter()
+            .filter(|(name, _)| fields.set().iter().any(|(set, _)| set == name))
+            .copied()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The feature and server version named when a server lacks hash field expiration.
+pub(crate) fn needs_field_expiration<M: Model>(
+    expiring: &[(&'static str, u64)],
+) -> Option<(String, &'static str)> {
+    if expiring.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = expiring
+        .iter()
+        .map(|(name, secs)| format!("{name:?} (expire_secs = {secs})"))
+        .collect();
+    Some((
+        format!(
+            "hash field expiration of {} of the model at {:?}",
+            names.join(", "),
+            M::key_layout().key_prefix()
+        ),
+        "Redis 7.4 or newer (HEXPIRE)",
+    ))
+}
+
 /// What every save settles first: the options are consistent, the primary
 /// key is filled, the key is writable. `Ok(None)` when nothing needs to be
 /// sent: `only_if_exists` on a model whose primary key is empty (no such
@@ -40,7 +101,7 @@ fn ttl_millis(ttl: Duration) -> Result<u64> {
 struct Prepared {
     pk: String,
     key: String,
-    ttl: Option<u64>,
+    expiry: Expiry,
 }
 
 fn prepare<M: Model>(model: &mut M, options: &SaveOptions) -> Result<Option<Prepared>> {
@@ -51,7 +112,7 @@ fn prepare<M: Model>(model: &mut M, options: &SaveOptions) -> Result<Option<Prep
                 .to_owned(),
         ));
     }
-    let ttl = options.ttl.map(ttl_millis).transpose()?;
+    let expiry = expiry::<M>(options)?;
     if model.primary_key().is_none() {
         if options.condition == Some(Condition::IfExists) {
             // A document without a primary key cannot exist: the condition
@@ -70,7 +131,7 @@ fn prepare<M: Model>(model: &mut M, options: &SaveOptions) -> Result<Option<Prep
     };
     let key = M::key_layout().key(&pk);
     M::key_layout().check_writable(&key)?;
-    Ok(Some(Prepared { pk, key, ttl }))
+    Ok(Some(Prepared { pk, key, expiry }))
 }
 
 /// `save_with` of a model without a version field: fills an empty primary
@@ -80,7 +141,7 @@ pub(crate) fn save<M: Model>(
     model: &mut M,
     options: SaveOptions,
 ) -> Result<Option<Op<Option<String>, impl Parse<Option<String>>>>> {
-    let Some(Prepared { pk, key, ttl }) = prepare(model, &options)? else {
+    let Some(Prepared { pk, key, expiry }) = prepare(model, &options)? else {
         return Ok(None);
     };
     let encoded = model.encode().map_err(|reason| Error::Encode {
@@ -88,9 +149,23 @@ pub(crate) fn save<M: Model>(
         reason,
     })?;
 
+    let expiring = expiring::<M>(&encoded);
+    let needs = needs_field_expiration::<M>(&expiring);
     let request = match options.condition {
-        None => unconditional_save(&key, &encoded, ttl),
-        Some(condition) => conditional_save(&key, &encoded, ttl, condition),
+        // Fields that expire keep the time they have left: read and written
+        // in one script.
+        None if expiring.is_empty() => unconditional_save(&key, &encoded, expiry),
+        None => script_save(&key, &encoded, expiry, "A", &expiring),
+        Some(condition) => script_save(
+            &key,
+            &encoded,
+            expiry,
+            match condition {
+                Condition::IfNew => "NX",
+                Condition::IfExists => "XX",
+            },
+            &expiring,
+        ),
     };
     let conditional = options.condition.is_some();
     let op = Op::new(request, move |reply, _| {
@@ -103,7 +178,8 @@ pub(crate) fn save<M: Model>(
             other => Err(unexpected("EVALSHA", &other)),
         }
     })
-    .writing(key, M::STORAGE);
+    .writing(key, M::STORAGE)
+    .needing(needs);
     Ok(Some(op))
 }
 
@@ -125,12 +201,12 @@ fn write_cmd(key: &str, encoded: &Encoded<'_>) -> Cmd {
     }
 }
 
-fn unconditional_save(key: &str, encoded: &Encoded<'_>, ttl: Option<u64>) -> Request {
+fn unconditional_save(key: &str, encoded: &Encoded<'_>, expiry: Expiry) -> Request {
     let unset = match encoded {
         Encoded::Hash(fields) => fields.unset(),
         Encoded::Json(_) => &[],
     };
-    if unset.is_empty() && ttl.is_none() {
+    if unset.is_empty() && expiry == Expiry::Keep {
         return Request::Cmd(write_cmd(key, encoded));
     }
     // Removing cleared fields and setting the TTL must not be observable apart
@@ -141,35 +217,81 @@ fn unconditional_save(key: &str, encoded: &Encoded<'_>, ttl: Option<u64>) -> Req
         pipe.cmd("HDEL").arg(key).arg(unset).ignore();
     }
     pipe.add_command(write_cmd(key, encoded)).ignore();
-    if let Some(ms) = ttl {
-        pipe.cmd("PEXPIRE").arg(key).arg(ms).ignore();
+    match expiry {
+        Expiry::Keep => {}
+        Expiry::Set(ms) => {
+            pipe.cmd("PEXPIRE").arg(key).arg(ms).ignore();
+        }
+        Expiry::Persist => {
+            pipe.cmd("PERSIST").arg(key).ignore();
+        }
     }
     Request::Pipe(pipe)
 }
 
-fn conditional_save(
-    key: &str,
+/// Where the arguments of [`SAVE_SCRIPT`] go: a script invocation, or an
+/// `EVALSHA` command in a pipeline.
+pub(crate) trait ScriptArgs {
+    fn push<T: redis::ToRedisArgs>(&mut self, arg: T);
+}
+
+impl ScriptArgs for redis::ScriptInvocation<'_> {
+    fn push<T: redis::ToRedisArgs>(&mut self, arg: T) {
+        self.arg(arg);
+    }
+}
+
+impl ScriptArgs for Cmd {
+    fn push<T: redis::ToRedisArgs>(&mut self, arg: T) {
+        self.arg(arg);
+    }
+}
+
+/// The arguments of [`SAVE_SCRIPT`] after the key (see its layout).
+pub(crate) fn script_args(
+    out: &mut impl ScriptArgs,
     encoded: &Encoded<'_>,
-    ttl: Option<u64>,
-    condition: Condition,
-) -> Request {
-    let mut eval = SAVE_SCRIPT.key(key);
-    eval.arg(match condition {
-        Condition::IfNew => "NX",
-        Condition::IfExists => "XX",
-    });
-    eval.arg(ttl.unwrap_or(0));
+    expiry: Expiry,
+    condition: &str,
+    expiring: &[(&'static str, u64)],
+) {
+    out.push(condition);
+    match expiry {
+        Expiry::Keep => out.push("0"),
+        Expiry::Set(ms) => out.push(ms),
+        Expiry::Persist => out.push("P"),
+    }
     match encoded {
         Encoded::Json(doc) => {
-            eval.arg("J").arg(doc.as_slice());
+            out.push("J");
+            out.push(doc.as_slice());
         }
         Encoded::Hash(fields) => {
-            eval.arg("H").arg(fields.unset().len()).arg(fields.unset());
+            out.push("H");
+            out.push(fields.unset().len());
+            out.push(fields.unset());
+            out.push(expiring.len());
+            for (name, secs) in expiring {
+                out.push(*name);
+                out.push(*secs);
+            }
             for (name, value) in fields.set() {
-                eval.arg(*name).arg(value);
+                out.push(*name);
+                out.push::<&HashArg<'_>>(value);
             }
         }
     }
+}
+
+fn script_save(
+    key: &str,
+    encoded: &Encoded<'_>,
+    expiry: Expiry,
+    condition: &str,
+    expiring: &[(&'static str, u64)],
+) -> Request {
+    let mut eval = SAVE_SCRIPT.key(key);
+    script_args(&mut eval, encoded, expiry, condition, expiring);
     Request::Script(eval)
 }
 
@@ -181,7 +303,7 @@ pub(crate) fn versioned_save<M: Model>(
     field: &'static str,
     options: SaveOptions,
 ) -> Result<Option<Op<Option<String>, impl Parse<Option<String>>>>> {
-    let Some(Prepared { pk, key, ttl }) = prepare(model, &options)? else {
+    let Some(Prepared { pk, key, expiry }) = prepare(model, &options)? else {
         return Ok(None);
     };
     let condition = options.condition;
@@ -204,7 +326,14 @@ pub(crate) fn versioned_save<M: Model>(
         }
     };
     debug_assert_eq!(model.version(), Some(next));
-    let call = versioned_call::<M>(&key, field, &encoded, expected, ttl, condition);
+    if !expiring::<M>(&encoded).is_empty() {
+        model.set_version(expected);
+        return Err(Error::InvalidArgument(format!(
+            "{}: a model with a version field cannot have fields with `expire_secs` yet",
+            std::any::type_name::<M>()
+        )));
+    }
+    let call = versioned_call::<M>(&key, field, &encoded, expected, expiry, condition);
     let written_key = key.clone();
     Ok(Some(
         Op::new(Request::Script(call), move |reply, _| {
@@ -221,7 +350,7 @@ pub(crate) fn versioned_call<M: Model>(
     field: &str,
     encoded: &Encoded<'_>,
     expected: i64,
-    ttl: Option<u64>,
+    expiry: Expiry,
     condition: Option<Condition>,
 ) -> redis::ScriptInvocation<'static> {
     let path = match M::STORAGE {
@@ -234,7 +363,12 @@ pub(crate) fn versioned_call<M: Model>(
         Some(Condition::IfNew) => "NX",
         Some(Condition::IfExists) => "XX",
     });
-    call.arg(ttl.unwrap_or(0)).arg(match encoded {
+    match expiry {
+        Expiry::Keep => call.arg("0"),
+        Expiry::Set(ms) => call.arg(ms),
+        Expiry::Persist => call.arg("P"),
+    };
+    call.arg(match encoded {
         Encoded::Json(_) => "J",
         Encoded::Hash(_) => "H",
     });
@@ -389,6 +523,15 @@ pub(crate) fn save_in<M: Model>(model: &mut M, pipe: &mut redis::Pipeline) -> Re
             std::any::type_name::<M>()
         )));
     }
+    if !M::field_expirations().is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{} has fields with `expire_secs`, which keep the time they have left through a \
+             script in `save`; save it with `save`",
+            std::any::type_name::<M>()
+        )));
+    }
+    // The model's `ttl_secs`, as `save` applies it.
+    let expiry = expiry::<M>(&SaveOptions::new())?;
     if model.primary_key().is_none() {
         model.generate_primary_key()?;
     }
@@ -417,6 +560,9 @@ pub(crate) fn save_in<M: Model>(model: &mut M, pipe: &mut redis::Pipeline) -> Re
         _ => {
             pipe.add_command(write_cmd(&key, &encoded)).ignore();
         }
+    }
+    if let Expiry::Set(ms) = expiry {
+        pipe.cmd("PEXPIRE").arg(&key).arg(ms).ignore();
     }
     Ok(pk)
 }

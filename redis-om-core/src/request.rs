@@ -23,14 +23,17 @@ pub(crate) enum Request {
     Script(redis::ScriptInvocation<'static>),
 }
 
-/// Saves a document atomically under a condition (NX/XX) with an optional TTL.
+/// Saves a document atomically under a condition (NX/XX, or `A`: always) with
+/// an optional TTL and hash field expirations.
 ///
-/// KEYS[1] = key; ARGV = condition ('NX'|'XX'), ttl in ms ('0' = none), kind ('H'|'J'), then
-/// for 'J' the JSON text, for 'H' the number of fields to delete, their names, and the
-/// field/value pairs to set. Returns 1 when written, 0 when the condition failed.
-pub(crate) static SAVE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+/// KEYS[1] = key; ARGV = condition ('NX'|'XX'|'A'), TTL ('0' = keep the key's,
+/// 'P' = remove it, else milliseconds), kind ('H'|'J'), then for 'J' the JSON
+/// text, for 'H' the number of fields to delete and their names, the number
+/// of expiring fields and their name/seconds pairs, then the field/value pairs
+/// to set. An expiring field keeps the time it had left (`HSET` clears it, as
+/// redis-om-python restores it), or gets its seconds when it had none. Returns
+/// 1 when written, 0 when the condition failed.
+pub(crate) const SAVE_SCRIPT_SOURCE: &str = r"
 local key = KEYS[1]
 local cond, ttl, kind = ARGV[1], ARGV[2], ARGV[3]
 local exists = redis.call('EXISTS', key) == 1
@@ -41,24 +44,48 @@ if kind == 'J' then
   redis.call('JSON.SET', key, '$', ARGV[4])
 else
   local n = tonumber(ARGV[4])
+  local m = tonumber(ARGV[5 + n])
+  local e = 6 + n
+  local left = {}
+  if m > 0 then
+    local names = {}
+    for i = 1, m do names[i] = ARGV[e + 2 * i - 2] end
+    -- Before any write: without hash field expiration (Redis < 7.4) this
+    -- fails and nothing is written.
+    left = redis.call('HPTTL', key, 'FIELDS', m, unpack(names))
+    if type(left) ~= 'table' then left = {} end
+  end
   if n > 0 then
     redis.call('HDEL', key, unpack(ARGV, 5, 4 + n))
   end
-  redis.call('HSET', key, unpack(ARGV, 5 + n))
+  redis.call('HSET', key, unpack(ARGV, e + 2 * m))
+  for i = 1, m do
+    local field = ARGV[e + 2 * i - 2]
+    local ms = tonumber(left[i])
+    if ms and ms > 0 then
+      redis.call('HPEXPIRE', key, ms, 'FIELDS', 1, field)
+    else
+      redis.call('HEXPIRE', key, ARGV[e + 2 * i - 1], 'FIELDS', 1, field)
+    end
+  end
 end
-if ttl ~= '0' then
+if ttl == 'P' then
+  redis.call('PERSIST', key)
+elseif ttl ~= '0' then
   redis.call('PEXPIRE', key, ttl)
 end
 return 1
-",
-    )
-});
+";
+
+/// [`SAVE_SCRIPT_SOURCE`] as a script.
+pub(crate) static SAVE_SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(SAVE_SCRIPT_SOURCE));
 
 /// [`SAVE_SCRIPT`] for a model with a version field: the write happens only
 /// when the stored version equals the one the model was loaded with, checked
 /// and written in one step on the server.
 ///
-/// KEYS[1] = key; ARGV = condition, ttl in ms, kind, the version's hash field
+/// KEYS[1] = key; ARGV = condition, ttl in ms ('0': keep, 'P': persist), kind, the version's hash field
 /// or JSON path, the expected version, then the document as for
 /// [`SAVE_SCRIPT`]. Returns `{1}` when written, `{0}` when the condition
 /// failed, `{2, found}` when another version is stored (a missing document or
@@ -95,7 +122,9 @@ else
   end
   redis.call('HSET', key, unpack(ARGV, 7 + n))
 end
-if ttl ~= '0' then
+if ttl == 'P' then
+  redis.call('PERSIST', key)
+elseif ttl ~= '0' then
   redis.call('PEXPIRE', key, ttl)
 end
 return {1}
@@ -150,6 +179,9 @@ pub(crate) struct Op<T, F> {
     /// names the key, and a script calling a command the server does not
     /// have (`JSON.SET` without RedisJSON) is [`Error::ModuleMissing`].
     write: Option<(String, crate::storage::Storage)>,
+    /// What the write uses that older servers lack (hash field expiration):
+    /// an unknown command is then [`Error::Unsupported`] naming it.
+    needs: Option<(String, &'static str)>,
     parse: F,
     _out: PhantomData<fn() -> T>,
 }
@@ -160,6 +192,7 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
             request,
             key: None,
             write: None,
+            needs: None,
             parse,
             _out: PhantomData,
         }
@@ -177,13 +210,30 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
         self
     }
 
+    /// Names `feature`, which needs server version `needs`, in the error of
+    /// a server that does not know a command it uses.
+    pub(crate) fn needing(mut self, needs: Option<(String, &'static str)>) -> Self {
+        self.needs = needs;
+        self
+    }
+
     fn error(
         key: Option<String>,
         write: Option<(String, crate::storage::Storage)>,
+        needs: Option<(String, &'static str)>,
         err: redis::RedisError,
     ) -> Error {
         if let Some((key, storage)) = write {
             let message = crate::error::server_message(&err);
+            if let Some((feature, version)) = needs {
+                if is_unknown_command(&format!("{message} {err}")) {
+                    return Error::Unsupported {
+                        feature,
+                        needs: version,
+                        reason: message,
+                    };
+                }
+            }
             if is_wrong_type(&err, &message) {
                 return Error::WrongType {
                     key,
@@ -218,7 +268,7 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
     pub(crate) fn run_sync<C: ConnectionLike>(self, con: &mut C) -> Result<T> {
         let reply = match self.request.run_sync(con) {
             Ok(reply) => reply,
-            Err(err) => return Err(Self::error(self.key, self.write, err)),
+            Err(err) => return Err(Self::error(self.key, self.write, self.needs, err)),
         };
         (self.parse)(reply, self.key)
     }
@@ -226,10 +276,18 @@ impl<T, F: FnOnce(Value, Option<String>) -> Result<T>> Op<T, F> {
     pub(crate) async fn run_async<C: aio::ConnectionLike + Send>(self, con: &mut C) -> Result<T> {
         let reply = match self.request.run_async(con).await {
             Ok(reply) => reply,
-            Err(err) => return Err(Self::error(self.key, self.write, err)),
+            Err(err) => return Err(Self::error(self.key, self.write, self.needs, err)),
         };
         (self.parse)(reply, self.key)
     }
+}
+
+/// A server that does not know a command: `ERR unknown command 'HEXPIRE'`,
+/// from a script "Unknown Redis command called from script", in a `MULTI`
+/// block "EXECABORT … unknown command".
+pub(crate) fn is_unknown_command(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("unknown command") || lower.contains("unknown redis command")
 }
 
 /// Redis says `WRONGTYPE`; RedisJSON "Existing key has wrong Redis type"

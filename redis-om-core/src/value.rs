@@ -21,6 +21,8 @@ pub enum HashArg<'a> {
     Float(f64),
     /// A bool, stored as `1` or `0`.
     Bool(bool),
+    /// Binary data (`Vec<u8>`, `bytes::Bytes`), stored as the bytes themselves.
+    Bytes(Cow<'a, [u8]>),
 }
 
 impl ToRedisArgs for HashArg<'_> {
@@ -35,6 +37,7 @@ impl ToRedisArgs for HashArg<'_> {
             HashArg::BigInt(i) => out.write_arg(itoa::Buffer::new().format(*i).as_bytes()),
             HashArg::Float(f) => out.write_arg(format_float(*f).as_bytes()),
             HashArg::Bool(b) => out.write_arg(if *b { b"1" } else { b"0" }),
+            HashArg::Bytes(bytes) => out.write_arg(bytes),
         }
     }
 }
@@ -54,13 +57,14 @@ fn format_float(f: f64) -> Cow<'static, str> {
 /// A type that can be stored as one field of a [`HashModel`](crate::Model).
 ///
 /// Implemented for `String`, all integer and float types, `bool`, `uuid::Uuid`,
-/// `Option<T>` of those, chrono's `DateTime<Utc>` and `NaiveDate` (feature
+/// `Vec<u8>` (and `bytes::Bytes`, feature `bytes`: binary, stored as the bytes
+/// themselves and not indexable), `Option<T>` of those, chrono's `DateTime<Utc>` and `NaiveDate` (feature
 /// `chrono`), and unit-only enums with `#[derive(HashValue)]`. For nested
 /// structs, lists and maps use a `JsonModel`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be stored as a field of a HashModel",
     label = "not a HashModel field type",
-    note = "a HashModel field must be a String, integer, float, bool, uuid::Uuid, chrono DateTime<Utc>/NaiveDate, a unit-only enum with #[derive(HashValue)], or an Option of those",
+    note = "a HashModel field must be a String, integer, float, bool, uuid::Uuid, Vec<u8> (binary), chrono DateTime<Utc>/NaiveDate, a unit-only enum with #[derive(HashValue)], or an Option of those",
     note = "use #[derive(JsonModel)] to store nested structs, lists and maps"
 )]
 pub trait HashValue: Sized {
@@ -126,6 +130,28 @@ impl<T: HashValue> HashValue for Option<T> {
             Some(value) => value.check(indexed),
             None => Ok(()),
         }
+    }
+}
+
+/// Binary data: any byte sequence (NUL, invalid UTF-8, empty) is stored and
+/// read back as it is.
+impl HashValue for Vec<u8> {
+    fn to_hash_arg(&self) -> Option<HashArg<'_>> {
+        Some(HashArg::Bytes(Cow::Borrowed(self)))
+    }
+    fn from_hash_bytes(raw: &[u8]) -> Result<Self, String> {
+        Ok(raw.to_vec())
+    }
+}
+
+/// Binary data, as `Vec<u8>` (feature `bytes`).
+#[cfg(feature = "bytes")]
+impl HashValue for bytes::Bytes {
+    fn to_hash_arg(&self) -> Option<HashArg<'_>> {
+        Some(HashArg::Bytes(Cow::Borrowed(self)))
+    }
+    fn from_hash_bytes(raw: &[u8]) -> Result<Self, String> {
+        Ok(bytes::Bytes::copy_from_slice(raw))
     }
 }
 
@@ -375,6 +401,18 @@ mod tests {
         assert!(f64::from_hash_bytes(b"nan").unwrap().is_nan());
         assert_eq!(Option::<i32>::from_missing(), Ok(None));
         assert!(i32::from_missing().is_err());
+    }
+
+    #[test]
+    fn bytes_are_stored_as_they_are() {
+        let raw = vec![0u8, 0xff, b'\n', 0xc3, 0x28];
+        assert_eq!(
+            raw.to_hash_arg().unwrap().to_redis_args().concat(),
+            raw.clone()
+        );
+        assert_eq!(Vec::<u8>::from_hash_bytes(&raw), Ok(raw));
+        assert_eq!(Vec::<u8>::from_hash_bytes(b""), Ok(Vec::new()));
+        assert!(Vec::<u8>::from_missing().is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `#[redis_om(...)]` attributes as written, parsed by darling (which
 //! reports unknown and duplicate attributes with their spans and suggestions).
 
-use darling::util::{Flag, Ignored, SpannedValue};
+use darling::util::{Flag, Ignored, Override, SpannedValue};
 use darling::{ast, FromDeriveInput, FromField};
 use syn::{Generics, Ident, Path, Type};
 
@@ -25,9 +25,12 @@ pub(crate) struct ContainerAttrs {
     /// query handles (default `{Model}Fields`).
     #[darling(default)]
     pub fields: Option<Ident>,
+    /// `ttl_secs = 3600`: the default time to live, set on every save.
+    #[darling(default)]
+    pub ttl_secs: Option<SpannedValue<u64>>,
 }
 
-/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, version)]`.
+/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, version, default, default = "path", expire_secs = 30)]`.
 #[derive(FromField)]
 #[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct FieldAttrs {
@@ -46,4 +49,11 @@ pub(crate) struct FieldAttrs {
     pub separator: Option<SpannedValue<String>>,
     #[darling(default)]
     pub rename: Option<SpannedValue<String>>,
+    /// `default` (`Default::default()`) or `default = "path"` (`path()`): the
+    /// value of a field missing from a stored hash.
+    #[darling(default)]
+    pub default: Option<SpannedValue<Override<Path>>>,
+    /// `expire_secs = 30`: the hash field expires on its own (`HEXPIRE`).
+    #[darling(default)]
+    pub expire_secs: Option<SpannedValue<u64>>,
 }

@@ -54,9 +54,38 @@ use syn::{parse_macro_input, DeriveInput};
 ///
 /// `String`, every integer and float type, `bool`, `uuid::Uuid`,
 /// `chrono::DateTime<Utc>` and `chrono::NaiveDate` (feature `chrono`), unit-only
-/// enums with [`#[derive(HashValue)]`](derive@HashValue), and `Option<T>` of
-/// those (`None` is not stored). Any other type is a compile error at the field
-/// that says to use a `JsonModel`.
+/// enums with [`#[derive(HashValue)]`](derive@HashValue), `Vec<u8>` and
+/// `bytes::Bytes` (feature `bytes`), and `Option<T>` of those (`None` is not
+/// stored). Any other type is a compile error at the field that says to use a
+/// `JsonModel`.
+///
+/// `Vec<u8>` and `bytes::Bytes` are binary: stored as the bytes themselves (any
+/// byte sequence, NUL, invalid UTF-8 or empty, reads back as it was), and not
+/// indexable (an indexed `Vec<u8>` is a compile error). redis-om-python 1.2
+/// stores a `bytes` field of a *hash* model as base64 text instead, so a hash
+/// model shared with Python should keep such a field a `String` of base64.
+///
+/// # Defaults, expiring fields and a TTL
+///
+/// ```
+/// use redis_om::prelude::*;
+///
+/// fn guest() -> String { "guest".into() }
+///
+/// #[derive(HashModel, Debug, Clone, PartialEq)]
+/// #[redis_om(ttl_secs = 86400)]            // every save: the document expires in a day
+/// struct Session {
+///     pk: Option<String>,
+///     #[redis_om(default = "guest")]       // added later: older documents read "guest"
+///     role: String,
+///     #[redis_om(default)]                 // or #[serde(default)]: u32::default()
+///     visits: u32,
+///     #[redis_om(expire_secs = 300)]       // HEXPIRE 300 (Redis 7.4+); then None
+///     otp: Option<String>,
+///     avatar: Vec<u8>,                     // binary
+/// }
+/// assert_eq!(Session::default_ttl(), Some(std::time::Duration::from_secs(86400)));
+/// ```
 ///
 /// # Struct attributes: `#[redis_om(...)]`
 ///
@@ -67,6 +96,7 @@ use syn::{parse_macro_input, DeriveInput};
 /// | `index_name = "…"` | the RediSearch index name (default `{global_prefix}:{prefix}:index`); not empty |
 /// | `crate = "path::to::redis_om"` | where the generated code finds the runtime, when the dependency is renamed or re-exported (default `::redis_om`) |
 /// | `fields = "UserQuery"` | the name of the generated struct of query handles (default `{Model}Fields`, declared beside the struct with its visibility; rename it when a type of that name exists) |
+/// | `ttl_secs = 3600` | the default time to live, set on every save (`save`, `save_with`, `save_all`) unless the call sets another (`SaveOptions::ttl`) or none (`SaveOptions::persist`); at least 1. Without it a save keeps the TTL the key has |
 ///
 /// Leading and trailing `:` of the prefixes are stripped, as redis-om-python does.
 ///
@@ -82,13 +112,16 @@ use syn::{parse_macro_input, DeriveInput};
 /// | `separator = ","` | the TAG separator, one non-space character (default `\|`; needs an index) |
 /// | `rename = "…"` | the name of the hash field (default: the field's name); not empty |
 /// | `version` | an integer field (`u64`, `i64`, `u32`, …; at most one, not the primary key) for optimistic locking: `save` writes only if the stored version equals the model's (a document not stored yet counts as version 0), checked and written atomically on the server, and moves the model to the next version; otherwise `Error::Conflict { key, expected, found }` and nothing is written |
+/// | `default`, `default = "path"` | a stored hash without this field (written by an older version of the model, or the field expired) reads `Default::default()` or `path()` instead of failing with `Error::Decode`. `#[serde(default)]` and `#[serde(default = "path")]` mean the same (of `#[serde(...)]`, hash models read only `default`, also on the struct: the field of the struct's `Default`); give one of the two |
+/// | `expire_secs = 30` | the hash field expires on its own: every save sets `HEXPIRE key 30 FIELDS 1 name` in the same atomic write (Redis 7.4+; older servers: `Error::Unsupported`, nothing written). A field that still has time left keeps it when the document is saved again, as in redis-om-python; one written anew (first save, after it expired or was `None`) gets the full time. After it expires the document reads without it, so the field must be an `Option` (read as `None`) or have a `default`; not the primary key; at least 1 |
 ///
 /// Misuse is a compile error pointing at the attribute: an unknown or
 /// duplicate attribute (with a suggestion for a misspelling), two primary keys,
 /// no primary key, a tuple struct or an enum, `case_sensitive` or `separator`
 /// on a field that is not indexed, `embed` (JSON models only), two fields
-/// stored under one name.
-#[proc_macro_derive(HashModel, attributes(redis_om))]
+/// stored under one name, an indexed `Vec<u8>`, `expire_secs` on a field that
+/// is neither an `Option` nor defaulted, a default given twice, `ttl_secs = 0`.
+#[proc_macro_derive(HashModel, attributes(redis_om, serde))]
 pub fn derive_hash_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::model(&input, model::Storage::Hash)
@@ -162,7 +195,13 @@ pub fn derive_hash_model(input: TokenStream) -> TokenStream {
 /// `#[serde(with = "redis_om::timestamp")]` (feature `chrono`;
 /// `timestamp::option`, `timestamp::date`, `timestamp::date::option` for the
 /// other types). An *indexed* chrono field without it is a compile error
-/// naming the fix.
+/// naming the fix. Binary data (`Vec<u8>`) is stored as base64 text, as
+/// redis-om-python stores `bytes`, with `#[serde(with = "redis_om::base64")]`
+/// (`base64::option` for `Option<Vec<u8>>`); without it serde writes an array
+/// of numbers, which Python cannot read.
+///
+/// A field added to the struct later needs serde's `#[serde(default)]` (or
+/// `default = "path"`, or an `Option`) so that documents saved before it load.
 ///
 /// # Struct attributes: `#[redis_om(...)]`
 ///
@@ -173,6 +212,7 @@ pub fn derive_hash_model(input: TokenStream) -> TokenStream {
 /// | `index_name = "…"` | the RediSearch index name (default `{global_prefix}:{prefix}:index`); not empty |
 /// | `crate = "path::to::redis_om"` | where the generated code finds the runtime (default `::redis_om`) |
 /// | `fields = "UserQuery"` | the name of the generated struct of query handles (default `{Model}Fields`, declared beside the struct with its visibility; rename it when a type of that name exists) |
+/// | `ttl_secs = 3600` | the default time to live, set on every save unless the call sets another (`SaveOptions::ttl`) or none (`SaveOptions::persist`) |
 ///
 /// # Field attributes: `#[redis_om(...)]`
 ///
@@ -187,7 +227,9 @@ pub fn derive_hash_model(input: TokenStream) -> TokenStream {
 /// | `embed` | the field is a [`#[derive(EmbeddedModel)]`](derive@EmbeddedModel) struct (`T`, `Option<T>` or `Vec<T>`) whose own indexed fields are indexed as `$.{field}.{name} AS {field}_{name}` and queried as `c.field.name`; with `#[serde(flatten)]` on the field, the struct's fields are the model's own members, indexed as `$.{name} AS {name}` (shared fields composed into several models, as redis-om-python's inherited fields) |
 /// | `version` | an integer field (`u64`, `i64`, `u32`, …; at most one, not the primary key) for optimistic locking: `save` writes only if the stored version equals the model's (a document not stored yet counts as version 0), checked and written atomically on the server, and moves the model to the next version; otherwise `Error::Conflict { key, expected, found }` and nothing is written |
 ///
-/// `rename` is refused on JSON models: use `#[serde(rename = "…")]`.
+/// `rename` and `default` are refused on JSON models: use `#[serde(rename = "…")]`
+/// and `#[serde(default)]`; so is `expire_secs` (a JSON document expires as a
+/// whole: `ttl_secs`).
 #[proc_macro_derive(JsonModel, attributes(redis_om))]
 pub fn derive_json_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -40,6 +40,8 @@ pub(crate) struct ModelDef {
     pub pk: usize,
     /// Index into `fields` of the `#[redis_om(version)]` field, if any.
     pub version: Option<usize>,
+    /// `#[redis_om(ttl_secs = N)]`: the default time to live of every save.
+    pub ttl_secs: Option<u64>,
 }
 
 /// A checked field.
@@ -60,8 +62,11 @@ pub(crate) struct FieldDef {
     pub serde_with: bool,
     /// The function serde serializes the field with, when the user wrote one.
     pub serialize_with: Option<proc_macro2::TokenStream>,
-    /// What serde makes of a JSON field missing from the document (`default`).
+    /// What a field missing from the stored document becomes: serde's
+    /// `default` (JSON and hash models), or `#[redis_om(default)]` (hash models).
     pub missing: Missing,
+    /// `#[redis_om(expire_secs = N)]` (hash models): the field expires on its own.
+    pub expire_secs: Option<u64>,
     /// Whether serde writes the field (not `skip`/`skip_serializing`).
     pub written: bool,
     /// Why serde's handling of the field keeps it from being indexed (`skip`,
@@ -90,6 +95,11 @@ pub(crate) struct Embed {
     /// `#[serde(flatten)]`: the struct's fields are the parent's own members,
     /// indexed under their own names (composition instead of inheritance).
     pub flatten: bool,
+}
+
+/// Whether the type is written `Option<…>`.
+pub(crate) fn is_option(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
 
 /// `Vec<T>` → (T, true), `Option<T>` → what T is, anything else → (it, false).
@@ -224,9 +234,37 @@ impl ModelDef {
             }
         }
 
-        // serde's reading of each field, by position (JSON models only).
+        if let Some(ttl) = &attrs.ttl_secs {
+            if embedded {
+                errors.push(
+                    darling::Error::custom(
+                        "`ttl_secs` does not apply to an EmbeddedModel: it is stored inside the \
+                         JsonModel that embeds it (put `ttl_secs` on that model)",
+                    )
+                    .with_span(&ttl.span()),
+                );
+            } else if **ttl == 0 {
+                errors.push(
+                    darling::Error::custom(
+                        "`ttl_secs` must be at least 1 (a document without a TTL: leave it out)",
+                    )
+                    .with_span(&ttl.span()),
+                );
+            }
+        }
+
+        // serde's reading of each field, by position: everything for JSON
+        // models, only `default` for hash models (their names are redis-om's).
+        let serde = serde.filter(|s| s.len() == fields.len());
+        let mut hash_missing = match storage {
+            Storage::Hash => serde
+                .as_ref()
+                .map(|fields| fields.iter().map(|f| Some(f.missing.clone())).collect()),
+            Storage::Json => None,
+        }
+        .unwrap_or_else(|| vec![None; fields.len()]);
         let mut serde = match storage {
-            Storage::Json => serde.filter(|s| s.len() == fields.len()),
+            Storage::Json => serde,
             Storage::Hash => None,
         }
         .map(|fields| fields.into_iter().map(Some).collect::<Vec<_>>());
@@ -234,9 +272,16 @@ impl ModelDef {
         let mut marked_pk: Option<(usize, Span)> = None;
         for (i, field) in fields.into_iter().enumerate() {
             let serde_field = serde.as_mut().and_then(|s| s[i].take());
-            let Some(def) =
-                check_field(field, storage, serde_field, i, &mut marked_pk, &mut errors)
-            else {
+            let serde_missing = hash_missing[i].take();
+            let Some(def) = check_field(
+                field,
+                storage,
+                serde_field,
+                serde_missing,
+                i,
+                &mut marked_pk,
+                &mut errors,
+            ) else {
                 continue;
             };
             out.push(def);
@@ -349,6 +394,22 @@ impl ModelDef {
             }
         }
 
+        // Checked once the primary key is known.
+        if let Some(pk) = pk {
+            if let Some(f) = out.get(pk).filter(|_| !embedded) {
+                if f.expire_secs.is_some() {
+                    errors.push(
+                        darling::Error::custom(format!(
+                            "`{}` is the primary key, which cannot expire: it names the document \
+                             (to expire the whole document, put #[redis_om(ttl_secs = N)] on the struct)",
+                            f.ident
+                        ))
+                        .with_span(&f.ident),
+                    );
+                }
+            }
+        }
+
         errors.finish()?;
 
         let type_name = ident.to_string();
@@ -369,6 +430,7 @@ impl ModelDef {
             fields: out,
             pk: pk.unwrap_or(0),
             version,
+            ttl_secs: attrs.ttl_secs.map(|v| *v),
         })
     }
 }
@@ -377,6 +439,7 @@ fn check_field(
     field: FieldAttrs,
     storage: Storage,
     serde: Option<SerdeField>,
+    serde_missing: Option<Missing>,
     position: usize,
     marked_pk: &mut Option<(usize, Span)>,
     errors: &mut darling::error::Accumulator,
@@ -544,7 +607,7 @@ fn check_field(
                 .with_span(&field.embed.span()),
         );
     }
-    let (deserialize_with, serialize_with, serde_with, missing, written) = match serde {
+    let (deserialize_with, serialize_with, serde_with, mut missing, written) = match serde {
         Some(serde) => (
             serde.deserialize_with,
             serde.serialize_with_path,
@@ -554,12 +617,71 @@ fn check_field(
         ),
         None => (None, None, false, Missing::Required, true),
     };
+
+    // `#[redis_om(default)]`: hash models (a JSON model reads as serde does).
+    if let Some(default) = &field.default {
+        match storage {
+            Storage::Json => errors.push(
+                darling::Error::custom(
+                    "`default` is for HashModel fields; a JsonModel reads a missing field as serde \
+                     does: use #[serde(default)] or #[serde(default = \"path\")]",
+                )
+                .with_span(&default.span()),
+            ),
+            Storage::Hash => {
+                if serde_missing
+                    .as_ref()
+                    .is_some_and(|m| !matches!(m, Missing::Required))
+                {
+                    errors.push(
+                        darling::Error::custom(
+                            "the default is given twice, in #[redis_om(default)] and #[serde(default)]: keep one",
+                        )
+                        .with_span(&default.span()),
+                    );
+                }
+                missing = match &**default {
+                    darling::util::Override::Inherit => Missing::FieldDefault,
+                    darling::util::Override::Explicit(path) => {
+                        Missing::FieldPath(quote::ToTokens::to_token_stream(path))
+                    }
+                };
+            }
+        }
+    } else if let Some(serde_missing) = serde_missing {
+        missing = serde_missing;
+    }
+
+    let expire_secs = field.expire_secs.as_ref().and_then(|secs| {
+        let fail = |message: String| darling::Error::custom(message).with_span(&secs.span());
+        if storage == Storage::Json {
+            errors.push(fail(
+                "`expire_secs` is for HashModel fields (Redis expires hash fields one by one); \
+                 a JSON document expires as a whole: put #[redis_om(ttl_secs = N)] on the struct"
+                    .to_owned(),
+            ));
+            return None;
+        }
+        if **secs == 0 {
+            errors.push(fail("`expire_secs` must be at least 1".to_owned()));
+            return None;
+        }
+        if matches!(missing, Missing::Required) && !is_option(&field.ty) {
+            errors.push(fail(format!(
+                "`{ident}` expires, after which the document is read without it: make it an \
+                 Option<…> (read as None) or give it a default (#[redis_om(default)] or \
+                 #[redis_om(default = \"path\")])"
+            )));
+        }
+        Some(**secs)
+    });
     Some(FieldDef {
         ident,
         deserialize_with,
         serialize_with,
         serde_with,
         missing,
+        expire_secs,
         written,
         unindexable,
         embed: embed.then(|| Embed {

@@ -15,6 +15,7 @@ use quote::ToTokens;
 use serde_derive_internals::{ast, attr, Ctxt, Derive};
 
 /// How serde fills a field missing from the stored document.
+#[derive(Clone)]
 pub(crate) enum Missing {
     /// No default: a missing field is an error (or `None` for an `Option`).
     Required,
@@ -48,6 +49,16 @@ pub(crate) struct SerdeField {
     pub deserialize_with: Option<TokenStream>,
     /// What a missing field becomes.
     pub missing: Missing,
+}
+
+/// Whether the struct or one of its fields has a `#[serde(...)]` attribute.
+pub(crate) fn has_serde_attrs(input: &syn::DeriveInput) -> bool {
+    let serde = |attrs: &[syn::Attribute]| attrs.iter().any(|a| a.path().is_ident("serde"));
+    serde(&input.attrs)
+        || match &input.data {
+            syn::Data::Struct(data) => data.fields.iter().any(|f| serde(&f.attrs)),
+            _ => false,
+        }
 }
 
 /// serde's reading of a struct's named fields, in declaration order; `None`

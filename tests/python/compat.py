@@ -6,6 +6,8 @@ server. Subcommands (results as JSON on stdout):
   migrate         runs redis-om-python's Migrator over these models
   save            saves the documents of side "py", prints {model: [pk, ...]}
   check JSON      gets and finds the documents of side "rs" whose pks JSON lists
+  blob-save       saves a PyBlob (bytes fields) per BLOBS case, prints [pk, ...]
+  blob-check JSON gets the PyBlobs Rust saved (pks JSON lists, one per case)
 The models mirror the Rust ones in tests/python_compat.rs field by field, and
 expected() the Rust side's expected(): keep them in step.
 """
@@ -95,6 +97,25 @@ class PyJsonPk(JsonModel, index=True):
 
 
 MODELS = {m.__name__: m for m in [PyHash, PyHashPk, PyJson, PyJsonPk]}
+
+
+class PyBlob(JsonModel, index=True):
+    """bytes in a JsonModel: stored as base64 text (redis_om::base64 in Rust).
+    Python needs index=True to make keys; nothing of it is indexed but the pk."""
+    data: bytes
+    maybe: Optional[bytes] = None
+
+    class Meta:
+        global_key_prefix = G
+        model_key_prefix = "PyBlob"
+
+
+# The same cases as BLOBS in tests/python_compat.rs.
+BLOBS = [b"", b"\x00", b"\xff\xfe\x00\n", bytes(range(256)), "h\u00e9llo".encode()]
+
+
+def blob(i):
+    return PyBlob(data=BLOBS[i], maybe=None if i % 2 else BLOBS[i])
 N = 3
 
 
@@ -219,6 +240,21 @@ def main():
         print(json.dumps(out))
     elif cmd == "check":
         problems = check(json.loads(sys.argv[2]))
+        print(json.dumps(problems))
+        sys.exit(1 if problems else 0)
+    elif cmd == "blob-save":
+        pks = []
+        for i in range(len(BLOBS)):
+            doc = blob(i)
+            doc.save()
+            pks.append(str(doc.pk))
+        print(json.dumps(pks))
+    elif cmd == "blob-check":
+        problems = []
+        for i, pk in enumerate(json.loads(sys.argv[2])):
+            got, want = PyBlob.get(pk), blob(i)
+            if (got.data, got.maybe) != (want.data, want.maybe):
+                problems.append(f"PyBlob.get({pk}): {(got.data, got.maybe)!r} != {(want.data, want.maybe)!r}")
         print(json.dumps(problems))
         sys.exit(1 if problems else 0)
     else:

@@ -130,6 +130,8 @@ fn arg_text(arg: Option<HashArg<'_>>) -> Cow<'_, str> {
         Some(HashArg::BigInt(i)) => Cow::Owned(i.to_string()),
         Some(HashArg::Float(f)) => Cow::Owned(f.to_string()),
         Some(HashArg::Bool(b)) => Cow::Borrowed(if b { "1" } else { "0" }),
+        // Binary fields are not indexable; never reached through a handle.
+        Some(HashArg::Bytes(b)) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
         None => Cow::Borrowed(""),
     }
 }
@@ -535,6 +537,7 @@ fn bound(arg: Option<HashArg<'_>>, exclusive: bool) -> Result<String, String> {
         Some(HashArg::Float(f)) if f.is_infinite() => if f > 0.0 { "+inf" } else { "-inf" }.into(),
         Some(HashArg::Float(f)) => ryu::Buffer::new().format_finite(f).to_owned(),
         Some(HashArg::Bool(b)) => u8::from(b).to_string(),
+        Some(HashArg::Bytes(_)) => return Err("binary data is not a number".into()),
         Some(HashArg::Str(s)) => match s.trim().parse::<f64>() {
             Ok(f) if !f.is_nan() => s.trim().to_owned(),
             _ => return Err(format!("{s:?} is not a number")),

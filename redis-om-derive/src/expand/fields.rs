@@ -105,6 +105,20 @@ pub(super) fn handles(
                 };
             });
         }
+        if names == Names::Model(Storage::Hash) && !mentions_any(ty, &params) {
+            // `Vec<u8>` is a HashValue (binary) and, through `Vec<u8: Indexable>`,
+            // a list of numbers: neither can be indexed in a hash.
+            let message = format!(
+                "the indexed field `{name}` is a Vec: a HashModel stores a Vec<u8> as raw bytes, \
+                 which cannot be indexed (and no other Vec is a hash field): remove `index`, \
+                 or store it in a JsonModel"
+            );
+            out.checks.push(quote_spanned! {span=>
+                const _: () = if <#ty as #krate::Indexable>::MULTI {
+                    ::core::panic!(#message)
+                };
+            });
+        }
         let sortable = f.index.sortable;
         let handle = if f.index.full_text {
             // Checked here, at the field's type, for a clear error.
@@ -165,7 +179,6 @@ pub(super) fn handles(
         let owner_ident = &def.ident;
         let owner = quote!(#owner_ident #owner_generics);
         let missing = match &f.missing {
-            _ if !json => None,
             Missing::Required => None,
             Missing::FieldDefault => Some(quote!(<#ty as ::core::default::Default>::default())),
             Missing::FieldPath(path) => Some(quote!(#path())),
@@ -178,6 +191,13 @@ pub(super) fn handles(
             }}),
         };
         let field_decoder = match missing {
+            // A hash field is absent, or holds a value.
+            Some(default) if !json => quote! {
+                (|raw: ::core::option::Option<&[u8]>| match raw {
+                    ::core::option::Option::Some(raw) => (#field_decoder)(::core::option::Option::Some(raw)),
+                    ::core::option::Option::None => ::core::result::Result::Ok(#default),
+                }) as #krate::__private::FieldDecoder<#ty>
+            },
             Some(default) => quote! {
                 (|raw: ::core::option::Option<&[u8]>| match raw {
                     ::core::option::Option::Some(raw) if raw.trim_ascii() != b"[]" => {

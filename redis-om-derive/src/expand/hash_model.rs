@@ -5,6 +5,7 @@ use quote::{format_ident, quote};
 use syn::{Ident, LitByteStr, LitStr, Type};
 
 use crate::model::ModelDef;
+use crate::serde_attrs::Missing;
 
 /// The bodies of `encode` and `decode` for a hash model.
 pub(super) fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
@@ -60,9 +61,22 @@ pub(super) fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
                 }
             }
         } else {
-            quote! {
-                <#ty as #krate::HashValue>::from_missing()
-                    .map_err(|e| #krate::__private::field_error(key, #name, e))?
+            // A field the stored hash lacks (written by an older version of
+            // the model, or expired): its default, else the type's missing value.
+            match &f.missing {
+                Missing::Required => quote! {
+                    <#ty as #krate::HashValue>::from_missing()
+                        .map_err(|e| #krate::__private::field_error(key, #name, e))?
+                },
+                Missing::FieldDefault => quote!(<#ty as ::core::default::Default>::default()),
+                Missing::FieldPath(path) => quote!(#path()),
+                Missing::StructDefault => {
+                    quote!(<Self as ::core::default::Default>::default().#ident)
+                }
+                Missing::StructPath(path) => quote! {{
+                    let whole: Self = #path();
+                    whole.#ident
+                }},
             }
         };
         quote! {

@@ -17,8 +17,10 @@ use crate::serde_attrs::{self, Missing};
 /// `#[derive(HashModel)]` and `#[derive(JsonModel)]`.
 pub(crate) fn model(input: &DeriveInput, storage: Storage) -> syn::Result<TokenStream> {
     let attrs = ContainerAttrs::from_derive_input(input)?;
+    // Hash models read only serde's `default` (when they have serde attributes).
     let serde = match storage {
         Storage::Json => serde_attrs::struct_fields(input),
+        Storage::Hash if serde_attrs::has_serde_attrs(input) => serde_attrs::struct_fields(input),
         Storage::Hash => None,
     };
     let def = ModelDef::from_attrs(attrs, storage, serde)?;
@@ -112,6 +114,29 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             json_decode(def),
         ),
     };
+    let default_ttl = def.ttl_secs.map(|secs| {
+        quote! {
+            fn default_ttl() -> ::core::option::Option<::core::time::Duration> {
+                ::core::option::Option::Some(::core::time::Duration::from_secs(#secs))
+            }
+        }
+    });
+    let expirations: Vec<TokenStream> = def
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let secs = f.expire_secs?;
+            let name = &f.stored_name;
+            Some(quote!((#name, #secs)))
+        })
+        .collect();
+    let field_expirations = (!expirations.is_empty()).then(|| {
+        quote! {
+            fn field_expirations() -> &'static [(&'static str, u64)] {
+                &[#(#expirations),*]
+            }
+        }
+    });
 
     // redis-om-python's order: a primary key named `pk` first (its base
     // class declares it), any other where it is declared; in a JsonModel every
@@ -281,6 +306,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 }
 
                 #version
+                #default_ttl
+                #field_expirations
             }
 
             #register
