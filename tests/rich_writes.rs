@@ -415,6 +415,11 @@ fn profile(team: &str, i: u32) -> RwProfile {
 async fn update_sets_only_the_chosen_hash_fields() {
     for url in common::urls() {
         let mut con = common::multiplexed(&url).await;
+        redis_om::Migrator::new()
+            .model::<RwProfile>()
+            .run(&mut con)
+            .await
+            .unwrap();
         let mut p = profile("red", 7);
         let pk = p.save(&mut con).await.unwrap();
         let key = RwProfile::key_layout().key(&pk);
@@ -516,6 +521,20 @@ async fn update_sets_json_members_by_their_serde_names() {
         .await
         .unwrap();
     assert!(in_paris >= 1);
+    // One field of the embedded struct (redis-om-python's `address__city`).
+    assert!(
+        RwCustomer::update(&mut con, &pk, |u| u.address.city.set("Berlin"))
+            .await
+            .unwrap()
+    );
+    c.address.city = "Berlin".into();
+    assert_eq!(RwCustomer::get(&mut con, &pk).await.unwrap(), c);
+    let in_berlin =
+        RwCustomer::find(|u| u.address.city.eq("Berlin") & u.full_name.eq("Ada Lovelace"))
+            .all(&mut con)
+            .await
+            .unwrap();
+    assert!(in_berlin.iter().any(|found| found.pk == c.pk));
     RwCustomer::delete(&mut con, &pk).await.unwrap();
 }
 
@@ -747,6 +766,14 @@ async fn two_models_share_flattened_indexed_fields() {
         .await
         .unwrap();
     assert_eq!(tasks, vec![task.clone()]);
+    // The flattened fields have setters at the document's root.
+    assert!(
+        RwTask::update(&mut con, &task_pk, |t| t.audit.revision.set(6u32))
+            .await
+            .unwrap()
+    );
+    task.audit.revision = 6;
+    assert_eq!(RwTask::get(&mut con, &task_pk).await.unwrap(), task);
     RwNote::delete(&mut con, &note_pk).await.unwrap();
     RwTask::delete(&mut con, &task_pk).await.unwrap();
 }

@@ -69,7 +69,7 @@ pub use schema::{FieldKind, IndexSchema, IndexedField};
 pub use status::IndexStatus;
 pub use storage::Storage;
 pub use store::AsyncModel;
-pub use update::{Patch, Set};
+pub use update::{Nested, Patch, Set};
 pub use value::{HashArg, HashValue};
 
 // Every error can cross threads and live in `Box<dyn std::error::Error + Send + Sync>`.

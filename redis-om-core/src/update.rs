@@ -72,6 +72,41 @@ impl<M, T> Set<M, T> {
     }
 }
 
+/// The setter of an embedded struct field (`#[redis_om(embed)]`): [`set`](Nested::set)
+/// replaces the whole struct, and its own fields have setters too, reached
+/// through it: `u.address.city.set("Paris")` (redis-om-python's
+/// `address__city`).
+pub struct Nested<M, T: crate::Embedded> {
+    whole: Set<M, T>,
+    fields: T::Setters<M>,
+}
+
+impl<M, T: crate::Embedded> Nested<M, T> {
+    /// The setter of the struct at `whole`'s path, with its fields' setters.
+    #[doc(hidden)]
+    pub fn new(whole: Set<M, T>, fields: T::Setters<M>) -> Self {
+        Nested { whole, fields }
+    }
+
+    /// Replaces the whole embedded struct.
+    pub fn set(&self, value: impl Into<T>) -> Patch<M> {
+        self.whole.set(value)
+    }
+}
+
+impl<M, T: crate::Embedded> std::ops::Deref for Nested<M, T> {
+    type Target = T::Setters<M>;
+    fn deref(&self) -> &T::Setters<M> {
+        &self.fields
+    }
+}
+
+impl<M, T: crate::Embedded> std::fmt::Debug for Nested<M, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Nested").field(&self.whole.target).finish()
+    }
+}
+
 /// Changes to some fields of a document of model `M`: made by
 /// [`Set::set`], combined with `&`.
 #[must_use = "a patch does nothing until given to `update`"]

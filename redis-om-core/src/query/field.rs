@@ -715,4 +715,10 @@ pub trait Embedded {
 
     /// The handles of the fields at JSON `path`.
     fn fields<M>(path: &str, alias: &str) -> Self::Fields<M>;
+
+    /// The setters of the struct's fields, for [`update`](crate::AsyncModel::update).
+    type Setters<M>;
+
+    /// The setters of the fields at JSON `path` (`$.address`).
+    fn setters<M>(path: &str) -> Self::Setters<M>;
 }

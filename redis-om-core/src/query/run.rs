@@ -351,9 +351,12 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
     Ok(deleted)
 }
 
-/// Applies `patch` to every match, in batches over the cursor: one pipeline
-/// of update calls per batch (the script loaded at its start); returns how
-/// many documents were changed (a match deleted in between is not).
+/// Applies `patch` to every match: the keys of the matches are read first
+/// (through the cursor), then patched in pipelines of update calls (the
+/// script loaded at the start of each); returns how many documents were
+/// changed (a match deleted in between is not). The keys come first because
+/// an updated document is indexed again, and a cursor still running would
+/// return it a second time.
 async fn update<Q: Search, E: Exec>(
     query: &Q,
     exec: &mut E,
@@ -364,24 +367,25 @@ async fn update<Q: Search, E: Exec>(
     let Some(plan) = query.key_plan()? else {
         return Ok(0);
     };
+    let batch = plan.batch.max(1);
     let mut scan = Scan::new(plan, None);
-    let mut changed = 0;
+    let mut keys = Vec::new();
     while let Some(cmd) = scan.next_cmd() {
         let reply = run(exec, scan.plan(), &cmd).await?;
         scan.feed(reply)?;
+        while let Some(row) = scan.pop() {
+            keys.push(row.key().into_owned());
+        }
+    }
+    let mut changed = 0;
+    for chunk in keys.chunks(batch) {
         let mut pipe = redis::pipe();
         pipe.load_script(crate::update::script()).ignore();
-        let mut keys = Vec::new();
-        while let Some(row) = scan.pop() {
-            let key = row.key().into_owned();
-            pipe.invoke_script(&crate::update::call::<Q::Model>(&key, patch)?);
-            keys.push(key);
-        }
-        if keys.is_empty() {
-            continue;
+        for key in chunk {
+            pipe.invoke_script(&crate::update::call::<Q::Model>(key, patch)?);
         }
         let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
-        for (reply, key) in replies.into_iter().zip(&keys) {
+        for (reply, key) in replies.into_iter().zip(chunk) {
             if let Value::ServerError(err) = &reply {
                 return Err(Error::from_redis(err.clone().into()));
             }
@@ -474,9 +478,11 @@ pub trait AsyncQuery: Search + Sized {
     }
 
     /// Applies `patch` to every matching document (see
-    /// [`AsyncModel::update`](crate::AsyncModel::update)), in batches over the
-    /// cursor, each document atomically on its own; returns how many were
-    /// changed. Not a transaction across documents.
+    /// [`AsyncModel::update`](crate::AsyncModel::update)): the keys of the
+    /// matches are read first, then patched in pipelines of
+    /// [`batch_size`](crate::Query::batch_size), each document atomically on
+    /// its own; returns how many were changed. Not a transaction across
+    /// documents.
     fn update<C>(
         &self,
         con: &mut C,

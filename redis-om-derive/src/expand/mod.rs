@@ -87,3 +87,22 @@ fn json_member(name: &str) -> String {
 fn fmt_literal(text: &str) -> String {
     text.replace('{', "{{").replace('}', "}}")
 }
+
+/// The encoder of a JSON field's setter: serde's, or the field's own
+/// `serialize_with` (`#[serde(with = "redis_om::timestamp")]`).
+fn json_setter(krate: &syn::Path, f: &crate::model::FieldDef) -> TokenStream {
+    let ty = &f.ty;
+    match &f.serialize_with {
+        Some(path) => quote! {
+            |value: &#ty| #krate::__private::json_patch_value_with(
+                #path(value, #krate::__private::serde_json::value::Serializer)
+            )
+        },
+        None => quote! { |value: &#ty| #krate::__private::json_patch_value(value) },
+    }
+}
+
+/// Whether the type is written `Option<…>`.
+fn is_option_type(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}

@@ -9,7 +9,7 @@ use syn::{DeriveInput, Ident};
 use super::fields::query_fields;
 use super::hash_model::hash_codec;
 use super::json_model::json_decode;
-use super::{fields_ident, indexed_field, json_member, mentions_any};
+use super::{fields_ident, indexed_field, is_option_type, json_member, json_setter, mentions_any};
 use crate::attr::ContainerAttrs;
 use crate::model::{ModelDef, Storage};
 use crate::serde_attrs::{self, Missing};
@@ -341,17 +341,23 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
     for (i, f) in def.fields.iter().enumerate() {
         // The key names the document; the version moves only with saves; a
         // field serde does not write, or writes elsewhere, has no place to set.
-        let flattened = f.embed.as_ref().is_some_and(|e| e.flatten);
-        if i == def.pk
-            || Some(i) == def.version
-            || !f.written
-            || f.unindexable.is_some()
-            || flattened
-        {
+        if i == def.pk || Some(i) == def.version || !f.written || f.unindexable.is_some() {
             continue;
         }
         let (field, ty) = (&f.ident, &f.ty);
         let doc = format!("Sets `{field}`.");
+        // A flattened struct's fields are the model's own members: their
+        // setters, at the document's root.
+        if let Some(embed) = f.embed.as_ref().filter(|e| e.flatten) {
+            let inner = &embed.inner;
+            let doc = format!("The setters of the fields flattened from `{field}`.");
+            decls.push(quote! {
+                #[doc = #doc]
+                pub #field: <#inner as #krate::Embedded>::Setters<#model>
+            });
+            inits.push(quote! { #field: <#inner as #krate::Embedded>::setters::<#model>("$") });
+            continue;
+        }
         let (target, encode) = match storage {
             Storage::Hash => {
                 let indexed = f.index.indexed;
@@ -370,18 +376,27 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
                     },
                 )
             }
-            Storage::Json => {
-                let encode = match &f.serialize_with {
-                    Some(path) => quote! {
-                        |value: &#ty| #krate::__private::json_patch_value_with(
-                            #path(value, #krate::__private::serde_json::value::Serializer)
-                        )
-                    },
-                    None => quote! { |value: &#ty| #krate::__private::json_patch_value(value) },
-                };
-                (format!("${}", json_member(&f.stored_name)), encode)
-            }
+            Storage::Json => (
+                format!("${}", json_member(&f.stored_name)),
+                json_setter(krate, f),
+            ),
         };
+        // A single embedded struct (not a list, not an Option): set whole, or
+        // field by field (`u.address.city.set(..)`).
+        if let Some(embed) = f.embed.as_ref().filter(|e| !e.many && !is_option_type(ty)) {
+            let inner = &embed.inner;
+            decls.push(quote! {
+                #[doc = #doc]
+                pub #field: #krate::Nested<#model, #inner>
+            });
+            inits.push(quote! {
+                #field: #krate::Nested::new(
+                    #krate::Set::new(#target, #encode),
+                    <#inner as #krate::Embedded>::setters::<#model>(#target),
+                )
+            });
+            continue;
+        }
         decls.push(quote! {
             #[doc = #doc]
             pub #field: #krate::Set<#model, #ty>
