@@ -470,6 +470,46 @@ async fn resaving_keeps_the_time_an_expiring_field_has_left() {
     doc.remove(&mut con).await.unwrap();
 }
 
+/// `update` writes an expiring field with HSET, which clears a field's
+/// expiration on the server: the time it had left is put back, and a field
+/// written anew gets its full time, as save does.
+#[tokio::test]
+async fn an_update_keeps_the_time_an_expiring_field_has_left() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let mut doc = login();
+    doc.save(&mut con).await.unwrap();
+    let key = doc.key().unwrap();
+    let _: Vec<i64> = redis::cmd("HPEXPIRE")
+        .arg(&key)
+        .arg(5000)
+        .arg("FIELDS")
+        .arg(1)
+        .arg("token")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        Login::update(&mut con, &doc.pk, |u| u.token.set(Some("v".to_owned()))
+            & u.user.set("x"))
+        .await
+        .unwrap()
+    );
+    let left = field_pttl(&mut con, &key, "token").await;
+    assert!(left > 0 && left <= 5000, "kept: {left}");
+    // Removed, then set by an update: the full time.
+    Login::update(&mut con, &doc.pk, |u| u.token.set(None))
+        .await
+        .unwrap();
+    assert_eq!(field_pttl(&mut con, &key, "token").await, -2);
+    Login::update(&mut con, &doc.pk, |u| u.token.set(Some("w".to_owned())))
+        .await
+        .unwrap();
+    assert!(field_pttl(&mut con, &key, "token").await > 3_500_000);
+    // A field without expire_secs gets none.
+    assert_eq!(field_pttl(&mut con, &key, "user").await, -1);
+    doc.remove(&mut con).await.unwrap();
+}
+
 /// A server without hash field expiration: Redis 7.4.1 with `HPTTL`,
 /// `HEXPIRE` and `HPEXPIRE` renamed away answers as Redis 7.2 does
 /// (`ERR unknown command`), which is how the error is recognized.

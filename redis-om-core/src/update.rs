@@ -168,7 +168,8 @@ impl<M> BitAnd for Patch<M> {
 
 /// Applies a patch. KEYS[1] = key; ARGV = kind ('H'|'J'), the version's hash
 /// field or JSON path ('' for none), the expected version ('' for any), the
-/// number of hash fields to delete, their names, then target/value pairs.
+/// number of hash fields to delete and their names, the number of expiring
+/// hash fields set and their name/seconds pairs, then target/value pairs.
 /// Returns `{0}` when there is no document, `{1}` when applied, `{2, found}`
 /// when another version is stored.
 static UPDATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -194,16 +195,39 @@ if vpath ~= '' then
   end
 end
 local n = tonumber(ARGV[4])
+local m = tonumber(ARGV[5 + n])
+local e = 6 + n
+local pairs_at = e + 2 * m
 if kind == 'J' then
-  for i = 5 + n, #ARGV, 2 do
+  for i = pairs_at, #ARGV, 2 do
     redis.call('JSON.SET', key, ARGV[i], ARGV[i + 1])
   end
 else
+  local left = {}
+  if m > 0 then
+    local names = {}
+    for i = 1, m do names[i] = ARGV[e + 2 * i - 2] end
+    -- Before any write: without hash field expiration (Redis < 7.4) this
+    -- fails and nothing is written.
+    left = redis.call('HPTTL', key, 'FIELDS', m, unpack(names))
+    if type(left) ~= 'table' then left = {} end
+  end
   if n > 0 then
     redis.call('HDEL', key, unpack(ARGV, 5, 4 + n))
   end
-  if #ARGV > 4 + n then
-    redis.call('HSET', key, unpack(ARGV, 5 + n))
+  if #ARGV >= pairs_at then
+    redis.call('HSET', key, unpack(ARGV, pairs_at))
+  end
+  -- HSET clears a field's expiration: an expiring field keeps the time it
+  -- had left, or gets its seconds when it had none (as save does).
+  for i = 1, m do
+    local field = ARGV[e + 2 * i - 2]
+    local ms = tonumber(left[i])
+    if ms and ms > 0 then
+      redis.call('HPEXPIRE', key, ms, 'FIELDS', 1, field)
+    else
+      redis.call('HEXPIRE', key, ARGV[e + 2 * i - 1], 'FIELDS', 1, field)
+    end
   end
 end
 if vpath ~= '' then
@@ -237,6 +261,15 @@ fn version_target<M: Model>(field: &str) -> String {
         Storage::Hash => field.to_owned(),
         Storage::Json => format!("${}", crate::schema::json_member(field)),
     }
+}
+
+/// The fields with `expire_secs` that `patch` sets (hash models).
+fn expiring_set<M: Model>(patch: &Patch<M>) -> Vec<(&'static str, u64)> {
+    M::field_expirations()
+        .iter()
+        .filter(|(name, _)| patch.sets.iter().any(|(t, v)| t == name && v.is_some()))
+        .copied()
+        .collect()
 }
 
 /// The call that applies `patch` to the document at `key`.
@@ -284,6 +317,11 @@ pub(crate) fn call<M: Model>(
         .map(|(target, _)| *target)
         .collect();
     call.arg(removed.len()).arg(&removed);
+    let expiring = expiring_set::<M>(patch);
+    call.arg(expiring.len());
+    for (name, secs) in &expiring {
+        call.arg(*name).arg(*secs);
+    }
     for (target, value) in &patch.sets {
         if let Some(value) = value {
             call.arg(*target).arg(value.as_slice());
@@ -333,11 +371,13 @@ pub(crate) fn update<M: Model>(pk: &str, patch: &Patch<M>) -> Result<Op<bool, im
     M::key_layout().check_writable(&key)?;
     let call = call(&key, patch)?;
     let expected = patch.expected_version;
+    let needs = crate::ops::needs_field_expiration::<M>(&expiring_set::<M>(patch));
     Ok(
         Op::new(Request::Script(call), move |value, key: Option<String>| {
             reply::<M>(value, key.as_deref().unwrap_or_default(), expected)
         })
         .reading(key.clone())
-        .writing(key, M::STORAGE),
+        .writing(key, M::STORAGE)
+        .needing(needs),
     )
 }
