@@ -468,6 +468,87 @@ async fn main() {
             },
         )
         .await;
+    // The fastest path for one sequential caller: a dedicated blocking
+    // connection has no multiplexer and no runtime hop between the caller
+    // and the socket.
+    let blocking = |url: &str| {
+        std::sync::Arc::new(std::sync::Mutex::new(
+            redis::Client::open(url).unwrap().get_connection().unwrap(),
+        ))
+    };
+    let (om_con, hand_con) = (blocking(&url), blocking(&url));
+    bench
+        .compare(
+            "get, sequential, blocking connection (hash)",
+            "ops/s",
+            "redis::Connection: SyncModel::get / HGETALL + decode",
+            || {
+                let con = om_con.clone();
+                timed_seq(seq, move |i| {
+                    let con = con.clone();
+                    async move {
+                        let mut con = con.lock().unwrap();
+                        let u = <UserReadCache as redis_om::blocking::SyncModel>::get(
+                            &mut *con,
+                            format!("u{i:06}"),
+                        )
+                        .unwrap();
+                        black_box(u);
+                    }
+                })
+            },
+            || {
+                let con = hand_con.clone();
+                timed_seq(seq, move |i| {
+                    let con = con.clone();
+                    async move {
+                        let mut con = con.lock().unwrap();
+                        let reply: Value = redis::cmd("HGETALL")
+                            .arg(format!("{HASH_PREFIX}u{i:06}"))
+                            .query(&mut *con)
+                            .unwrap();
+                        black_box(hand_decode_hash(&reply).unwrap());
+                    }
+                })
+            },
+        )
+        .await;
+    bench
+        .compare(
+            "get, sequential: async multiplexed vs blocking (om both)",
+            "ops/s",
+            "left: AsyncModel::get on a MultiplexedConnection; right: SyncModel::get on a redis::Connection",
+            || {
+                let con = c.clone();
+                timed_seq(seq, move |i| {
+                    let mut con = con.clone();
+                    async move {
+                        black_box(
+                            UserReadCache::get(&mut con, format!("u{i:06}"))
+                                .await
+                                .unwrap(),
+                        );
+                    }
+                })
+            },
+            || {
+                let con = om_con.clone();
+                timed_seq(seq, move |i| {
+                    let con = con.clone();
+                    async move {
+                        let mut con = con.lock().unwrap();
+                        black_box(
+                            <UserReadCache as redis_om::blocking::SyncModel>::get(
+                                &mut *con,
+                                format!("u{i:06}"),
+                            )
+                            .unwrap(),
+                        );
+                    }
+                })
+            },
+        )
+        .await;
     bench
         .compare(
             "find(email eq).first(), sequential (hash)",
