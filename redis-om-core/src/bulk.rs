@@ -134,18 +134,16 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                 MsetOutcome::Refused => {}
                 MsetOutcome::Unknown(err) => {
                     let reason = format!("not confirmed: {err}");
-                    for (i, model) in models.iter().enumerate().skip(chunk_no * CHUNK) {
-                        let in_chunk = i < (chunk_no + 1) * CHUNK;
+                    let start = chunk_no * CHUNK;
+                    for (i, model) in chunk.iter().enumerate() {
                         failed.push(BulkFailure {
-                            index: i,
+                            index: start + i,
                             key: M::key_layout().key(model.primary_key().unwrap_or_default()),
-                            reason: if in_chunk {
-                                reason.clone()
-                            } else {
-                                "not sent: an earlier chunk failed".into()
-                            },
+                            reason: reason.clone(),
                         });
                     }
+                    let next = start + chunk.len();
+                    not_sent(&models[next..], next, &mut failed);
                     break;
                 }
             }
@@ -233,14 +231,11 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                         reason: reason.clone(),
                     });
                 }
-                let sent = (chunk_no + 1) * CHUNK;
-                for (index, model) in models.iter().enumerate().skip(sent) {
-                    failed.push(BulkFailure {
-                        index,
-                        key: M::key_layout().key(model.primary_key().unwrap_or_default()),
-                        reason: "not sent: an earlier chunk failed".into(),
-                    });
-                }
+                not_sent(
+                    &models[(chunk_no + 1) * CHUNK..],
+                    (chunk_no + 1) * CHUNK,
+                    &mut failed,
+                );
                 break;
             }
         }
@@ -249,6 +244,18 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
         Ok(pks)
     } else {
         Err(Error::BulkWrite { total, failed })
+    }
+}
+
+/// Records the models from index `start` on as not sent (an earlier chunk's
+/// connection failed, so the later ones were never sent).
+fn not_sent<M: Model>(models: &[M], start: usize, failed: &mut Vec<BulkFailure>) {
+    for (i, model) in models.iter().enumerate() {
+        failed.push(BulkFailure {
+            index: start + i,
+            key: M::key_layout().key(model.primary_key().unwrap_or_default()),
+            reason: "not sent: an earlier chunk failed".into(),
+        });
     }
 }
 
@@ -389,14 +396,11 @@ async fn save_all_versioned<M: Model, E: Exec>(
                         reason: reason.clone(),
                     });
                 }
-                let sent = (chunk_no + 1) * CHUNK;
-                for (index, model) in models.iter().enumerate().skip(sent) {
-                    failed.push(BulkFailure {
-                        index,
-                        key: M::key_layout().key(model.primary_key().unwrap_or_default()),
-                        reason: "not sent: an earlier chunk failed".into(),
-                    });
-                }
+                not_sent(
+                    &models[(chunk_no + 1) * CHUNK..],
+                    (chunk_no + 1) * CHUNK,
+                    &mut failed,
+                );
                 break;
             }
         };
