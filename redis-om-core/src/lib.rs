@@ -44,6 +44,8 @@ mod connect;
 // The blocking API.
 pub mod blocking;
 
+// serde helpers for fields (`#[serde(with = "redis_om::…")]`): leaves, used by
+// no other module.
 pub mod base64;
 #[cfg(feature = "chrono")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
