@@ -377,6 +377,38 @@ async fn a_model_never_touches_the_documents_of_a_model_nested_in_its_key_space(
         expected_pks.sort();
         assert_eq!(pks, expected_pks);
         // Deleting every order leaves the item alone.
+        // By key too: the item's key is also `ScopeOrder`'s key `Item:{pk}`,
+        // and reading, updating or deleting it as an order is refused.
+        let as_order = format!("Item:{}", item.pk.as_deref().unwrap());
+        let err = ScopeOrder::get(con, &as_order).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument(m) if m.contains("ScopeOrderItem")),
+            "{err:?}"
+        );
+        assert!(ScopeOrder::delete(con, &as_order).await.is_err());
+        assert!(ScopeOrder::update(con, &as_order, |o| o.customer.set("x"))
+            .await
+            .is_err());
+        assert!(ScopeOrder::delete_many(con, [&as_order]).await.is_err());
+        let mut squatter = ScopeOrder {
+            pk: Some(as_order.clone()),
+            customer: "x".into(),
+        };
+        assert!(matches!(
+            squatter.save(con).await,
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(
+            ScopeOrder::save_all(con, std::slice::from_mut(&mut squatter))
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            ScopeOrderItem::get(con, item.pk.as_deref().unwrap())
+                .await
+                .unwrap(),
+            item
+        );
         assert_eq!(ScopeOrder::find_all().delete(con).await.unwrap(), 2);
         assert_eq!(
             ScopeOrderItem::get(con, item.pk.as_deref().unwrap())

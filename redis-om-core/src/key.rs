@@ -89,7 +89,8 @@ impl KeyLayout {
             .is_some_and(|suffix| Self::BOOKKEEPING.contains(&suffix))
     }
 
-    /// `Ok` unless `key` is a bookkeeping key of the migrator.
+    /// `Ok` unless `key` is a bookkeeping key of the migrator, or the key of
+    /// another model of the program whose key prefix nests in this one's.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the key.
@@ -99,6 +100,19 @@ impl KeyLayout {
                 "the primary key of {key} is reserved: {key} is the migrator's bookkeeping key \
                  for index {} (as in redis-om-python); choose another primary key",
                 self.index_name
+            )));
+        }
+        if let Some((inner, prefix)) = self
+            .nested_models()
+            .iter()
+            .find(|(_, prefix)| key.starts_with(prefix))
+        {
+            return Err(crate::Error::InvalidArgument(format!(
+                "{key} is a key of {inner} (prefix {prefix}), whose keys lie inside this \
+                 model's ({}): writing it through this model would overwrite {inner}'s document; \
+                 choose another primary key, or give one of the models a prefix that does not \
+                 start with the other's",
+                self.key_prefix
             )));
         }
         Ok(())

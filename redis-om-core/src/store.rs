@@ -542,8 +542,31 @@ pub trait SyncModel: Model {
 impl<M: Model> SyncModel for M {}
 
 /// The key part of `pk` for model `M` (see [`crate::pk::required`]).
+/// The key part of `pk`, refusing an empty one, and one whose key belongs to
+/// another model whose key prefix nests in this model's (`Order` given
+/// `Item:1`, which is `:Order:Item:1`, the key of `OrderItem`): reading,
+/// deleting or updating it through this model would reach the other's
+/// document.
 fn required<M: Model>(pk: &impl PkArg) -> Result<std::borrow::Cow<'_, str>> {
-    crate::pk::required(pk, std::any::type_name::<M>())
+    let model = std::any::type_name::<M>();
+    let part = crate::pk::required(pk, model)?;
+    let layout = M::key_layout();
+    if !layout.nested_models().is_empty() && !layout.owns_key(layout.key(&part).as_bytes()) {
+        let key = layout.key(&part);
+        if let Some((inner, prefix)) = layout
+            .nested_models()
+            .iter()
+            .find(|(_, prefix)| key.starts_with(prefix))
+        {
+            return Err(crate::registry::overlap_error(
+                model,
+                layout.key_prefix(),
+                inner,
+                prefix,
+            ));
+        }
+    }
+    Ok(part)
 }
 
 /// `Ok(None)` for a document that does not exist.
