@@ -777,3 +777,104 @@ async fn two_models_share_flattened_indexed_fields() {
     RwNote::delete(&mut con, &note_pk).await.unwrap();
     RwTask::delete(&mut con, &task_pk).await.unwrap();
 }
+
+/// The same for hash models: an EmbeddedModel with `hash`, flattened with
+/// `#[redis_om(flatten)]`, is stored as the model's own hash fields and
+/// indexed under their names (redis-om-python's inherited fields).
+#[derive(EmbeddedModel, Debug, Clone, PartialEq)]
+#[redis_om(hash)]
+struct RwTenancy {
+    #[redis_om(index)]
+    tenant: String,
+    #[redis_om(index, sortable)]
+    created: i64,
+    note: Option<String>,
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwHashNote")]
+struct RwHashNote {
+    pk: Option<String>,
+    #[redis_om(flatten)]
+    base: RwTenancy,
+    #[redis_om(index)]
+    title: String,
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "RwHashTask")]
+struct RwHashTask {
+    pk: Option<String>,
+    #[redis_om(flatten)]
+    base: RwTenancy,
+    done: bool,
+}
+
+#[tokio::test]
+async fn two_hash_models_share_flattened_indexed_fields() {
+    assert_eq!(
+        RwHashNote::index_schema().text(),
+        "ON HASH PREFIX 1 :RwHashNote: SCHEMA pk TAG SEPARATOR | tenant TAG SEPARATOR | \
+         created NUMERIC SORTABLE title TAG SEPARATOR |"
+    );
+    let mut con = common::multiplexed(&common::url()).await;
+    redis_om::Migrator::new()
+        .model::<RwHashNote>()
+        .model::<RwHashTask>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let tenant = common::unique("tenant");
+    let base = |created| RwTenancy {
+        tenant: tenant.clone(),
+        created,
+        note: None,
+    };
+    let mut note = RwHashNote {
+        pk: None,
+        base: base(10),
+        title: "hello".into(),
+    };
+    let mut task = RwHashTask {
+        pk: None,
+        base: base(20),
+        done: false,
+    };
+    let note_pk = note.save(&mut con).await.unwrap();
+    let task_pk = task.save(&mut con).await.unwrap();
+    // Stored flat: the struct's fields are hash fields of the model.
+    let stored: std::collections::HashMap<String, String> = con
+        .hgetall(RwHashNote::key_layout().key(&note_pk))
+        .await
+        .unwrap();
+    assert_eq!(stored.get("tenant"), Some(&tenant));
+    assert_eq!(stored.get("created").map(String::as_str), Some("10"));
+    assert!(!stored.contains_key("base") && !stored.contains_key("note"));
+    assert_eq!(RwHashNote::get(&mut con, &note_pk).await.unwrap(), note);
+    let found = RwHashNote::find(|n| n.base.tenant.eq(tenant.as_str()) & n.base.created.ge(5))
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(found, vec![note.clone()]);
+    let tasks = RwHashTask::find(|t| t.base.tenant.eq(tenant.as_str()))
+        .sort_by(|t| t.base.created, SortOrder::Desc)
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(tasks, vec![task.clone()]);
+    // Setters of the flattened fields, and a field cleared.
+    assert!(RwHashTask::update(&mut con, &task_pk, |t| {
+        t.base.created.set(21) & t.base.note.set(Some("n".to_owned())) & t.done.set(true)
+    })
+    .await
+    .unwrap());
+    task.base.created = 21;
+    task.base.note = Some("n".into());
+    task.done = true;
+    assert_eq!(RwHashTask::get(&mut con, &task_pk).await.unwrap(), task);
+    task.base.note = None;
+    task.save(&mut con).await.unwrap();
+    assert_eq!(RwHashTask::get(&mut con, &task_pk).await.unwrap(), task);
+    RwHashNote::delete(&mut con, &note_pk).await.unwrap();
+    RwHashTask::delete(&mut con, &task_pk).await.unwrap();
+}

@@ -166,7 +166,7 @@ pub mod __fuzz {
 /// What the derive macros' generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::query::{FieldDecoder, FieldHandle, FieldSpec, ProjectedAttr};
+    pub use crate::query::{FieldDecoder, FieldHandle, FieldSpec, HashEmbedded, ProjectedAttr};
     pub use crate::registry::RegisteredModel;
     pub use crate::storage::{decode_json, Encoded, HashFields, HashPairs, Stored};
     pub use crate::update::SetEncoder;
@@ -257,6 +257,33 @@ pub mod __private {
         let leaked: &'static str = Box::leak(name.into_boxed_str());
         names.insert(leaked);
         leaked
+    }
+
+    /// The first name in both lists, at compile time: a hash model and a
+    /// struct flattened into it must not store two fields under one name.
+    pub const fn shared_name(
+        a: &'static [&'static str],
+        b: &'static [&'static str],
+    ) -> Option<&'static str> {
+        let mut i = 0;
+        while i < a.len() {
+            let mut j = 0;
+            while j < b.len() {
+                let (x, y) = (a[i].as_bytes(), b[j].as_bytes());
+                if x.len() == y.len() {
+                    let mut k = 0;
+                    while k < x.len() && x[k] == y[k] {
+                        k += 1;
+                    }
+                    if k == x.len() {
+                        return Some(a[i]);
+                    }
+                }
+                j += 1;
+            }
+            i += 1;
+        }
+        None
     }
 
     /// The attribute name of field `name` of an embedded struct reached by

@@ -5,7 +5,7 @@ use darling::util::{Flag, Ignored, Override, SpannedValue};
 use darling::{ast, FromDeriveInput, FromField};
 use syn::{Generics, Ident, Path, Type};
 
-/// Container attributes: `#[redis_om(global_prefix = "…", prefix = "…", index_name = "…", crate = "…", fields = "…")]`.
+/// Container attributes: `#[redis_om(global_prefix = "…", prefix = "…", index_name = "…", crate = "…", fields = "…", ttl_secs = N, hash)]`.
 #[derive(FromDeriveInput)]
 #[darling(attributes(redis_om))]
 pub(crate) struct ContainerAttrs {
@@ -28,9 +28,12 @@ pub(crate) struct ContainerAttrs {
     /// `ttl_secs = 3600`: the default time to live, set on every save.
     #[darling(default)]
     pub ttl_secs: Option<SpannedValue<u64>>,
+    /// `hash` on an EmbeddedModel: its fields can also be flattened into a
+    /// HashModel (`#[redis_om(flatten)]`), stored as hash fields.
+    pub hash: Flag,
 }
 
-/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, version, default, default = "path", expire_secs = 30)]`.
+/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, flatten, version, default, default = "path", expire_secs = 30)]`.
 #[derive(FromField)]
 #[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct FieldAttrs {
@@ -45,6 +48,10 @@ pub(crate) struct FieldAttrs {
     pub case_sensitive: Flag,
     pub embed: Flag,
     pub version: Flag,
+    /// `flatten` on a HashModel field: the fields of a
+    /// `#[derive(EmbeddedModel)] #[redis_om(hash)]` struct, stored as the
+    /// model's own hash fields.
+    pub flatten: Flag,
     #[darling(default)]
     pub separator: Option<SpannedValue<String>>,
     #[darling(default)]

@@ -114,6 +114,7 @@ use syn::{parse_macro_input, DeriveInput};
 /// | `version` | an integer field (`u64`, `i64`, `u32`, …; at most one, not the primary key) for optimistic locking: `save` writes only if the stored version equals the model's (a document not stored yet counts as version 0), checked and written atomically on the server, and moves the model to the next version; otherwise `Error::Conflict { key, expected, found }` and nothing is written |
 /// | `default`, `default = "path"` | a stored hash without this field (written by an older version of the model, or the field expired) reads `Default::default()` or `path()` instead of failing with `Error::Decode`. `#[serde(default)]` and `#[serde(default = "path")]` mean the same (of `#[serde(...)]`, hash models read only `default`, also on the struct: the field of the struct's `Default`); give one of the two |
 /// | `expire_secs = 30` | the hash field expires on its own: every save sets `HEXPIRE key 30 FIELDS 1 name` in the same atomic write (Redis 7.4+; older servers: `Error::Unsupported`, nothing written). A field that still has time left keeps it when the document is saved again, as in redis-om-python; one written anew (first save, after it expired or was `None`) gets the full time. After it expires the document reads without it, so the field must be an `Option` (read as `None`) or have a `default`; not the primary key; at least 1 |
+/// | `flatten` | the field is a [`#[derive(EmbeddedModel)]`](derive@EmbeddedModel) struct with `#[redis_om(hash)]` whose fields are stored, indexed and queried as the model's own hash fields (`n.base.tenant.eq(..)`, `u.base.tenant.set(..)`): shared fields composed into several models, as redis-om-python's inherited fields. A name used by both the model and the struct is a compile error |
 ///
 /// Misuse is a compile error pointing at the attribute: an unknown or
 /// duplicate attribute (with a suggestion for a misspelling), two primary keys,
@@ -327,6 +328,11 @@ pub fn derive_hash_value(input: TokenStream) -> TokenStream {
 /// [`JsonModel`](derive@JsonModel): `index`, `sortable`, `full_text`,
 /// `case_sensitive`, `separator = "…"`, and `embed` for a further embedded struct.
 /// Generic structs are not supported.
+///
+/// `#[redis_om(hash)]` on the struct also lets a `HashModel` flatten it
+/// (`#[redis_om(flatten)]` on the field): its fields, each a hash field type,
+/// are then stored as the model's own hash fields, under their serde names. A
+/// struct with `hash` cannot embed another struct.
 #[proc_macro_derive(EmbeddedModel, attributes(redis_om))]
 pub fn derive_embedded_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

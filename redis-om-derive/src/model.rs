@@ -40,6 +40,8 @@ pub(crate) struct ModelDef {
     pub pk: usize,
     /// Index into `fields` of the `#[redis_om(version)]` field, if any.
     pub version: Option<usize>,
+    /// `#[redis_om(hash)]` on an EmbeddedModel: also flattened into hash models.
+    pub hash: bool,
     /// `#[redis_om(ttl_secs = N)]`: the default time to live of every save.
     pub ttl_secs: Option<u64>,
 }
@@ -74,6 +76,9 @@ pub(crate) struct FieldDef {
     pub unindexable: Option<Unindexable>,
     /// `#[redis_om(version)]`, where it is written.
     pub version: Option<Span>,
+    /// `#[redis_om(flatten)]` (HashModel): the fields of an EmbeddedModel
+    /// with `hash`, stored as the model's own.
+    pub flatten: bool,
 }
 
 /// Why serde's handling of a field keeps it from being indexed.
@@ -234,6 +239,15 @@ impl ModelDef {
             }
         }
 
+        if attrs.hash.is_present() && !embedded {
+            errors.push(
+                darling::Error::custom(
+                    "`hash` is for an EmbeddedModel whose fields are flattened into HashModels",
+                )
+                .with_span(&attrs.hash.span()),
+            );
+        }
+
         if let Some(ttl) = &attrs.ttl_secs {
             if embedded {
                 errors.push(
@@ -363,6 +377,18 @@ impl ModelDef {
             );
         }
 
+        if embedded && attrs.hash.is_present() {
+            for f in out.iter().filter(|f| f.embed.is_some()) {
+                errors.push(
+                    darling::Error::custom(
+                        "an EmbeddedModel with `hash` is stored as hash fields, which hold one \
+                         value each: it cannot embed another struct",
+                    )
+                    .with_span(&f.ident),
+                );
+            }
+        }
+
         // The version field: one, a plain stored field, not the key.
         let mut version = None;
         for (i, f) in out.iter().enumerate() {
@@ -430,6 +456,7 @@ impl ModelDef {
             fields: out,
             pk: pk.unwrap_or(0),
             version,
+            hash: attrs.hash.is_present(),
             ttl_secs: attrs.ttl_secs.map(|v| *v),
         })
     }
@@ -527,6 +554,41 @@ fn check_field(
         }
     }
 
+    if field.flatten.is_present() {
+        match storage {
+            Storage::Json => errors.push(
+                darling::Error::custom(
+                    "`flatten` is for HashModel fields; in a JsonModel flatten an EmbeddedModel \
+                     with #[serde(flatten)] and #[redis_om(embed)]",
+                )
+                .with_span(&field.flatten.span()),
+            ),
+            Storage::Hash => {
+                let options = [
+                    ("primary_key", field.primary_key.is_present()),
+                    ("index", field.index.is_present()),
+                    ("sortable", field.sortable.is_present()),
+                    ("full_text", field.full_text.is_present()),
+                    ("embed", field.embed.is_present()),
+                    ("version", field.version.is_present()),
+                    ("rename", field.rename.is_some()),
+                    ("default", field.default.is_some()),
+                    ("expire_secs", field.expire_secs.is_some()),
+                ];
+                for (name, present) in options {
+                    if present {
+                        errors.push(
+                            darling::Error::custom(format!(
+                                "`{name}` cannot be combined with `flatten`: a flattened struct's \
+                                 fields are stored and indexed by their own attributes"
+                            ))
+                            .with_span(&field.flatten.span()),
+                        );
+                    }
+                }
+            }
+        }
+    }
     let embed = field.embed.is_present();
     if embed {
         if storage == Storage::Hash {
@@ -689,6 +751,7 @@ fn check_field(
             ..embedded_type(&field.ty)
         }),
         version: field.version.is_present().then(|| field.version.span()),
+        flatten: field.flatten.is_present(),
         ty: field.ty,
         stored_name,
         index: IndexOpts {

@@ -722,3 +722,34 @@ pub trait Embedded {
     /// The setters of the fields at JSON `path` (`$.address`).
     fn setters<M>(path: &str) -> Self::Setters<M>;
 }
+
+/// An [`Embedded`] struct whose fields can also be stored as fields of a
+/// hash, flattened into a `HashModel` (`#[redis_om(flatten)]`): implemented
+/// by `#[derive(EmbeddedModel)]` with `#[redis_om(hash)]` on the struct.
+/// Not a public API: the derives call it.
+#[doc(hidden)]
+pub trait HashEmbedded: Embedded + Sized {
+    /// The names of the hash fields it stores.
+    const NAMES: &'static [&'static str];
+
+    /// What the decoder collects before the struct is complete.
+    type Slots: Default;
+
+    /// Checks and adds the struct's fields to a hash write.
+    fn push_fields<'a>(&'a self, out: &mut crate::storage::HashFields<'a>) -> Result<(), String>;
+
+    /// Takes one stored hash field if it is one of the struct's: `Ok(true)`.
+    fn take(slots: &mut Self::Slots, key: &str, name: &[u8], raw: &[u8]) -> crate::Result<bool>;
+
+    /// The struct from what was taken (missing fields: their defaults).
+    fn finish(slots: Self::Slots, key: &str) -> crate::Result<Self>;
+
+    /// The struct's indexed fields, as hash fields of the model.
+    fn hash_index_fields(out: &mut Vec<IndexedField>);
+
+    /// The query handles of the struct's indexed fields, as hash fields.
+    fn hash_fields<M>() -> Self::Fields<M>;
+
+    /// The setters of the struct's fields, as hash fields.
+    fn hash_setters<M>() -> Self::Setters<M>;
+}

@@ -3,12 +3,13 @@
 use darling::FromDeriveInput;
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::DeriveInput;
+use syn::{DeriveInput, Ident, LitByteStr, LitStr};
 
 use super::fields::{handles, Handles, Names};
+use super::hash_model::missing_value;
 use super::{fields_ident, fmt_literal, indexed_field, is_option_type, json_member, json_setter};
 use crate::attr::ContainerAttrs;
-use crate::model::ModelDef;
+use crate::model::{ModelDef, Storage};
 use crate::serde_attrs;
 
 /// `#[derive(EmbeddedModel)]`: a struct stored inside a JsonModel field marked `embed`.
@@ -118,6 +119,11 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     }
+    let hash_impl = if def.hash {
+        hash_embedded(&def)
+    } else {
+        TokenStream::new()
+    };
     Ok(quote! {
         #[doc = #doc]
         #[allow(non_snake_case, missing_debug_implementations)]
@@ -164,6 +170,8 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
                 }
             }
 
+            #hash_impl
+
             #[doc(hidden)]
             #[allow(non_snake_case, non_camel_case_types, missing_debug_implementations, missing_docs)]
             pub struct __RedisOmEmbeddedSetters<__M> {
@@ -173,4 +181,141 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         };
     })
+}
+
+/// `HashEmbedded` (`#[redis_om(hash)]`): the struct's fields stored as the
+/// fields of a hash model it is flattened into, under their own names.
+fn hash_embedded(def: &ModelDef) -> TokenStream {
+    let krate = &def.krate;
+    let ident = &def.ident;
+    let fields_ident = fields_ident(def);
+    let stored: Vec<&crate::model::FieldDef> = def.fields.iter().filter(|f| f.written).collect();
+    let idents: Vec<&Ident> = stored.iter().map(|f| &f.ident).collect();
+    let tys: Vec<&syn::Type> = stored.iter().map(|f| &f.ty).collect();
+    let names: Vec<LitStr> = stored
+        .iter()
+        .map(|f| LitStr::new(&f.stored_name, f.ident.span()))
+        .collect();
+    let byte_names: Vec<LitByteStr> = stored
+        .iter()
+        .map(|f| LitByteStr::new(f.stored_name.as_bytes(), f.ident.span()))
+        .collect();
+    let indexed: Vec<bool> = stored.iter().map(|f| f.index.indexed).collect();
+    let finish = def.fields.iter().map(|f| {
+        let field = &f.ident;
+        let name = LitStr::new(&f.stored_name, f.ident.span());
+        let missing = missing_value(krate, f, &name);
+        if f.written {
+            quote! {
+                #field: match slots.#field {
+                    ::core::option::Option::Some(value) => value,
+                    ::core::option::Option::None => #missing,
+                }
+            }
+        } else {
+            quote! { #field: #missing }
+        }
+    });
+    let index_steps = def.fields.iter().filter(|f| f.index.indexed).map(|f| {
+        let name = &f.stored_name;
+        let field = indexed_field(krate, f, quote!(#name), None);
+        quote! { out.push(#field); }
+    });
+    let order: Vec<usize> = (0..def.fields.len())
+        .filter(|i| def.fields[*i].index.indexed)
+        .collect();
+    let Handles { inits, checks, .. } = handles(
+        def,
+        order.iter().copied(),
+        &quote!(__M),
+        Names::Model(Storage::Hash),
+    );
+    let setter_inits = stored.iter().filter(|f| f.unindexable.is_none()).map(|f| {
+        let (field, ty) = (&f.ident, &f.ty);
+        let name = &f.stored_name;
+        let indexed = f.index.indexed;
+        quote! {
+            #field: #krate::Set::new(#name, |value: &#ty| {
+                <#ty as #krate::HashValue>::check(value, #indexed)?;
+                ::core::result::Result::Ok(
+                    <#ty as #krate::HashValue>::to_hash_arg(value)
+                        .map(#krate::__private::hash_arg_bytes),
+                )
+            })
+        }
+    });
+    quote! {
+        #(#checks)*
+
+        #[doc(hidden)]
+        #[derive(::core::default::Default)]
+        #[allow(non_snake_case, non_camel_case_types, missing_debug_implementations, missing_docs)]
+        pub struct __RedisOmHashSlots {
+            #( #idents: ::core::option::Option<#tys>, )*
+        }
+
+        #[automatically_derived]
+        impl #krate::__private::HashEmbedded for #ident {
+            const NAMES: &'static [&'static str] = &[#(#names),*];
+
+            type Slots = __RedisOmHashSlots;
+
+            fn push_fields<'a>(
+                &'a self,
+                out: &mut #krate::__private::HashFields<'a>,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                #(
+                    <#tys as #krate::HashValue>::check(&self.#idents, #indexed)
+                        .map_err(|e| ::std::format!("field {:?}: {}", #names, e))?;
+                    out.push(#names, <#tys as #krate::HashValue>::to_hash_arg(&self.#idents));
+                )*
+                ::core::result::Result::Ok(())
+            }
+
+            fn take(
+                slots: &mut Self::Slots,
+                key: &str,
+                name: &[u8],
+                raw: &[u8],
+            ) -> #krate::Result<bool> {
+                let _ = (&slots, key, raw);
+                match name {
+                    #(
+                        #byte_names => {
+                            slots.#idents = ::core::option::Option::Some(
+                                <#tys as #krate::HashValue>::from_hash_bytes(raw)
+                                    .map_err(|e| #krate::__private::field_error(key, #names, e))?,
+                            );
+                            ::core::result::Result::Ok(true)
+                        }
+                    )*
+                    _ => ::core::result::Result::Ok(false),
+                }
+            }
+
+            fn finish(slots: Self::Slots, key: &str) -> #krate::Result<Self> {
+                let _ = (&slots, key);
+                ::core::result::Result::Ok(Self { #(#finish,)* })
+            }
+
+            fn hash_index_fields(out: &mut ::std::vec::Vec<#krate::IndexedField>) {
+                let _ = &out;
+                #(#index_steps)*
+            }
+
+            fn hash_fields<__M>() -> #fields_ident<__M> {
+                #fields_ident {
+                    #(#inits,)*
+                    __model: ::core::marker::PhantomData,
+                }
+            }
+
+            fn hash_setters<__M>() -> __RedisOmEmbeddedSetters<__M> {
+                __RedisOmEmbeddedSetters {
+                    #(#setter_inits,)*
+                    __model: ::core::marker::PhantomData,
+                }
+            }
+        }
+    }
 }

@@ -13,7 +13,7 @@ use crate::serde_attrs::Missing;
 fn indexed_order(def: &ModelDef) -> impl Iterator<Item = usize> + '_ {
     std::iter::once(def.pk).chain((0..def.fields.len()).filter(|i| {
         let f = &def.fields[*i];
-        *i != def.pk && (f.index.indexed || f.embed.is_some())
+        *i != def.pk && (f.index.indexed || f.embed.is_some() || f.flatten)
     }))
 }
 
@@ -57,6 +57,18 @@ pub(super) fn handles(
         let ty = &f.ty;
         let span = ty.span();
         let stored = &f.stored_name;
+        if f.flatten {
+            // A hash model's flattened struct: its fields are the model's own.
+            let doc = format!("The indexed fields flattened from `{stored}`.");
+            out.decls.push(quote_spanned! {span=>
+                #[doc = #doc]
+                pub #name: <#ty as #krate::Embedded>::Fields<#model>
+            });
+            out.inits.push(quote_spanned! {span=>
+                #name: <#ty as #krate::__private::HashEmbedded>::hash_fields::<#model>()
+            });
+            continue;
+        }
         if let Some(embed) = &f.embed {
             let inner = &embed.inner;
             let star = if embed.many { "[*]" } else { "" };

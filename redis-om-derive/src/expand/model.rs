@@ -69,7 +69,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 ));
             }
         }
-        for field in &def.fields {
+        for field in def.fields.iter().filter(|f| !f.flatten) {
             if mentions_any(&field.ty, &params) {
                 let ty = &field.ty;
                 if storage == Storage::Hash {
@@ -146,6 +146,12 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         .map(|i| {
             let f = &def.fields[i];
             let indexed = i == def.pk || f.index.indexed;
+            if f.flatten {
+                let ty = &f.ty;
+                return quote! {
+                    <#ty as #krate::__private::HashEmbedded>::hash_index_fields(&mut out);
+                };
+            }
             if let Some(embed) = &f.embed {
                 let inner = &embed.inner;
                 let star = if embed.many { "[*]" } else { "" };
@@ -180,7 +186,12 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     let fields = query_fields(def, storage, &generics);
     let fields_ident = fields_ident(def);
     let stored_names: Vec<&String> = match storage {
-        Storage::Hash => def.fields.iter().map(|f| &f.stored_name).collect(),
+        Storage::Hash => def
+            .fields
+            .iter()
+            .filter(|f| !f.flatten)
+            .map(|f| &f.stored_name)
+            .collect(),
         Storage::Json => Vec::new(),
     };
 
@@ -226,6 +237,36 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     };
 
     let setters = setters(def, storage, &generics);
+    // A struct flattened into a hash model stores no field under a name the
+    // model's own fields use: checked at compile time (concrete models).
+    let flat_names_check = if def.generics.params.is_empty() {
+        let own: Vec<&String> = def
+            .fields
+            .iter()
+            .filter(|f| !f.flatten)
+            .map(|f| &f.stored_name)
+            .collect();
+        let checks = def.fields.iter().filter(|f| f.flatten).map(|f| {
+            let ty = &f.ty;
+            let message = format!(
+                "a field of the struct flattened as `{}` is stored under the name of a field of `{}`: rename one of them",
+                f.ident, def.ident
+            );
+            quote_spanned! {f.ty.span()=>
+                const _: () = if #krate::__private::shared_name(
+                    &[#(#own),*],
+                    <#ty as #krate::__private::HashEmbedded>::NAMES,
+                )
+                .is_some()
+                {
+                    ::core::panic!(#message)
+                };
+            }
+        });
+        quote! { #(#checks)* }
+    } else {
+        TokenStream::new()
+    };
 
     quote! {
         #fields
@@ -313,6 +354,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             #register
 
             #setters
+
+            #flat_names_check
         };
     }
 }
@@ -346,6 +389,17 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
         }
         let (field, ty) = (&f.ident, &f.ty);
         let doc = format!("Sets `{field}`.");
+        if f.flatten {
+            let doc = format!("The setters of the fields flattened from `{field}`.");
+            decls.push(quote! {
+                #[doc = #doc]
+                pub #field: <#ty as #krate::Embedded>::Setters<#model>
+            });
+            inits.push(quote! {
+                #field: <#ty as #krate::__private::HashEmbedded>::hash_setters::<#model>()
+            });
+            continue;
+        }
         // A flattened struct's fields are the model's own members: their
         // setters, at the document's root.
         if let Some(embed) = f.embed.as_ref().filter(|e| e.flatten) {
