@@ -124,6 +124,34 @@ mod hash {
             .unwrap();
     }
 
+    // test_save_nx_with_pipeline_raises_error: redis-om-python refuses
+    // nx/xx in a pipeline for hash models ("HSET doesn't support it
+    // natively"); here the save script makes it atomic, so it works as for
+    // JSON models, each conditional save reporting whether it wrote.
+    #[tokio::test]
+    async fn save_nx_with_pipeline_raises_error() {
+        let mut con = con().await;
+        let run = common::unique("nx-pipe-hash");
+        let mut m = member("Andrew", "Brookins", "a@example.com", 38, "Bio 1", &run);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        m.save_in_with(&mut pipe, SaveOptions::new().only_if_new())
+            .unwrap();
+        let (written,): (bool,) = pipe.query_async(&mut con).await.unwrap();
+        assert!(written);
+        let mut again = m.clone();
+        again.bio = "Bio 2".into();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        again
+            .save_in_with(&mut pipe, SaveOptions::new().only_if_new())
+            .unwrap();
+        let (written,): (bool,) = pipe.query_async(&mut con).await.unwrap();
+        assert!(!written);
+        assert_eq!(Member::get(&mut con, m.id).await.unwrap().bio, "Bio 1");
+        cleanup(&mut con, &[m]).await;
+    }
+
     // test_expire
     #[tokio::test]
     async fn expire() {
@@ -705,6 +733,47 @@ mod json {
             ms.push(fresh);
             cleanup(&mut con, &ms).await;
         }
+    }
+
+    // test_save_nx_with_pipeline: conditional saves in the caller's
+    // transaction; each reports whether it wrote (Python's `execute()`).
+    #[tokio::test]
+    async fn save_nx_with_pipeline() {
+        let mut con = con().await;
+        let run = common::unique("nx-pipe");
+        let mut m1 = member("Andrew", "Brookins", "a@example.com", 38, &run);
+        let mut m2 = member("Kim", "Brookins", "k@example.com", 34, &run);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        m1.save_in_with(&mut pipe, SaveOptions::new().only_if_new())
+            .unwrap();
+        m2.save_in_with(&mut pipe, SaveOptions::new().only_if_new())
+            .unwrap();
+        let written: (bool, bool) = pipe.query_async(&mut con).await.unwrap();
+        assert_eq!(written, (true, true));
+        assert_eq!(
+            Member::get(&mut con, &m1.pk).await.unwrap().first_name,
+            "Andrew"
+        );
+        assert_eq!(
+            Member::get(&mut con, &m2.pk).await.unwrap().first_name,
+            "Kim"
+        );
+        // Again with NX: nothing written, each says so.
+        let mut changed = m1.clone();
+        changed.first_name = "Other".into();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        changed
+            .save_in_with(&mut pipe, SaveOptions::new().only_if_new())
+            .unwrap();
+        let (written,): (bool,) = pipe.query_async(&mut con).await.unwrap();
+        assert!(!written);
+        assert_eq!(
+            Member::get(&mut con, &m1.pk).await.unwrap().first_name,
+            "Andrew"
+        );
+        cleanup(&mut con, &[m1, m2]).await;
     }
 
     // test_delete_many_implicit_pipeline

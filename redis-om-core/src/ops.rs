@@ -510,12 +510,20 @@ pub(crate) fn ttl<M: Model>(pk: &str) -> Op<Option<Duration>, impl Parse<Option<
     })
 }
 
-/// `save_in`: adds the write of `model` to the caller's pipeline (its replies
-/// ignored, so the caller's reply type is unchanged), generating an empty
-/// primary key first; returns the pk. A hash that clears fields is written
-/// with `HDEL` and `HSET` in one `MULTI`, unless the pipeline is a
-/// transaction already.
-pub(crate) fn save_in<M: Model>(model: &mut M, pipe: &mut redis::Pipeline) -> Result<String> {
+/// `save_in_with`: adds the write of `model` to the caller's pipeline,
+/// generating an empty primary key first; returns the pk, or `None` when
+/// nothing was added (`only_if_exists` on a model without a key: no such
+/// document can exist). A plain write (no condition, no TTL to set, no
+/// expiring field) is `HSET`/`JSON.SET` (with `HDEL` of cleared fields in one
+/// `MULTI`, unless the pipeline is a transaction already); anything else is
+/// one call of the save script (loaded first in the pipeline), atomic on its
+/// own. Replies are ignored, except a condition's: the pipeline then returns
+/// `1` (written) or `0` (the condition failed) for this document.
+pub(crate) fn save_in_with<M: Model>(
+    model: &mut M,
+    pipe: &mut redis::Pipeline,
+    options: SaveOptions,
+) -> Result<Option<String>> {
     if let Some(field) = M::VERSION_FIELD {
         return Err(Error::InvalidArgument(format!(
             "{} has a version field ({field:?}): its check on the server happens in `save`, \
@@ -523,48 +531,52 @@ pub(crate) fn save_in<M: Model>(model: &mut M, pipe: &mut redis::Pipeline) -> Re
             std::any::type_name::<M>()
         )));
     }
-    if !M::field_expirations().is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{} has fields with `expire_secs`, which keep the time they have left through a \
-             script in `save`; save it with `save`",
-            std::any::type_name::<M>()
-        )));
-    }
-    // The model's `ttl_secs`, as `save` applies it.
-    let expiry = expiry::<M>(&SaveOptions::new())?;
-    if model.primary_key().is_none() {
-        model.generate_primary_key()?;
-    }
-    let pk = model
-        .primary_key()
-        .map(std::borrow::Cow::into_owned)
-        .ok_or_else(|| Error::InvalidArgument("the generated primary key is empty".to_owned()))?;
-    let key = M::key_layout().key(&pk);
-    M::key_layout().check_writable(&key)?;
+    let Some(Prepared { pk, key, expiry }) = prepare(model, &options)? else {
+        return Ok(None);
+    };
     let encoded = model.encode().map_err(|reason| Error::Encode {
         key: key.clone(),
         reason,
     })?;
-    match &encoded {
-        Encoded::Hash(fields) if !fields.unset().is_empty() => {
-            let own_transaction = !pipe.is_transaction();
-            if own_transaction {
-                pipe.cmd("MULTI").ignore();
+    let expiring = expiring::<M>(&encoded);
+    if options.condition.is_none() && expiring.is_empty() && expiry != Expiry::Persist {
+        match &encoded {
+            Encoded::Hash(fields) if !fields.unset().is_empty() => {
+                let own_transaction = !pipe.is_transaction();
+                if own_transaction {
+                    pipe.cmd("MULTI").ignore();
+                }
+                pipe.cmd("HDEL").arg(&key).arg(fields.unset()).ignore();
+                pipe.add_command(write_cmd(&key, &encoded)).ignore();
+                if let Expiry::Set(ms) = expiry {
+                    pipe.cmd("PEXPIRE").arg(&key).arg(ms).ignore();
+                }
+                if own_transaction {
+                    pipe.cmd("EXEC").ignore();
+                }
             }
-            pipe.cmd("HDEL").arg(&key).arg(fields.unset()).ignore();
-            pipe.add_command(write_cmd(&key, &encoded)).ignore();
-            if own_transaction {
-                pipe.cmd("EXEC").ignore();
+            _ => {
+                pipe.add_command(write_cmd(&key, &encoded)).ignore();
+                if let Expiry::Set(ms) = expiry {
+                    pipe.cmd("PEXPIRE").arg(&key).arg(ms).ignore();
+                }
             }
         }
-        _ => {
-            pipe.add_command(write_cmd(&key, &encoded)).ignore();
-        }
+        return Ok(Some(pk));
     }
-    if let Expiry::Set(ms) = expiry {
-        pipe.cmd("PEXPIRE").arg(&key).arg(ms).ignore();
+    let condition = match options.condition {
+        None => "A",
+        Some(Condition::IfNew) => "NX",
+        Some(Condition::IfExists) => "XX",
+    };
+    let mut call = SAVE_SCRIPT.key(&key);
+    script_args(&mut call, &encoded, expiry, condition, &expiring);
+    pipe.load_script(&SAVE_SCRIPT).ignore();
+    pipe.invoke_script(&call);
+    if options.condition.is_none() {
+        pipe.ignore();
     }
-    Ok(pk)
+    Ok(Some(pk))
 }
 
 /// `delete_in`: adds the delete of the document with primary key `pk` to the

@@ -108,9 +108,10 @@ pub trait AsyncModel: Model {
     /// Adds this document's write to a pipeline you own and run yourself
     /// (atomic or not), with other models' writes and any other commands,
     /// as redis-om-python's `save(pipeline=…)`: the primary key is generated
-    /// now and returned; the pipeline's replies for it are ignored. Writes
-    /// on a model with a `#[redis_om(version)]` field need the check on the
-    /// server that only [`save`](AsyncModel::save) does, and are refused here.
+    /// now and returned; the pipeline's replies for it are ignored. The
+    /// model's `ttl_secs` and `expire_secs` apply as in `save`. Writes on a
+    /// model with a `#[redis_om(version)]` field need the check on the server
+    /// that only [`save`](AsyncModel::save) does, and are refused here.
     ///
     /// ```no_run
     /// use redis_om::prelude::*;
@@ -134,7 +135,41 @@ pub trait AsyncModel: Model {
     /// stored, [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a
     /// primary key that cannot be generated.
     fn save_in(&mut self, pipe: &mut redis::Pipeline) -> Result<String> {
-        ops::save_in(self, pipe)
+        Ok(ops::save_in_with(self, pipe, SaveOptions::new())?.unwrap_or_default())
+    }
+
+    /// [`save_in`](AsyncModel::save_in) with a condition and/or a TTL
+    /// ([`SaveOptions`]), atomic for this document on the server (one call
+    /// of the save script, for hash and JSON models alike). With a
+    /// condition, the pipeline's reply for this document is `1` (written) or
+    /// `0` (the condition failed), in its place among the replies the caller
+    /// did not ignore; without one, nothing. `None`: nothing was added
+    /// (`only_if_exists` on a model without a primary key).
+    ///
+    /// ```no_run
+    /// use redis_om::prelude::*;
+    /// # #[derive(HashModel)] struct User { pk: Option<String>, name: String }
+    /// # async fn run() -> redis_om::Result<()> {
+    /// # let mut con = redis_om::connect(redis_om::url()).await?;
+    /// let (mut a, mut b) = (User { pk: None, name: "Ada".into() }, User { pk: None, name: "Bo".into() });
+    /// let mut pipe = redis_om::redis::pipe();
+    /// pipe.atomic();
+    /// a.save_in_with(&mut pipe, SaveOptions::new().only_if_new())?;
+    /// b.save_in_with(&mut pipe, SaveOptions::new().only_if_new())?;
+    /// let (wrote_a, wrote_b): (bool, bool) = pipe.query_async(&mut con).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`save_in`](AsyncModel::save_in); `only_if_new` with
+    /// `only_if_exists`, or `ttl` with `persist`, is
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    fn save_in_with(
+        &mut self,
+        pipe: &mut redis::Pipeline,
+        options: SaveOptions,
+    ) -> Result<Option<String>> {
+        ops::save_in_with(self, pipe, options)
     }
 
     /// Adds the delete of the document with primary key `pk` to a pipeline you
@@ -440,7 +475,16 @@ pub trait SyncModel: Model {
 
     /// See [`AsyncModel::save_in`].
     fn save_in(&mut self, pipe: &mut redis::Pipeline) -> Result<String> {
-        ops::save_in(self, pipe)
+        Ok(ops::save_in_with(self, pipe, SaveOptions::new())?.unwrap_or_default())
+    }
+
+    /// See [`AsyncModel::save_in_with`].
+    fn save_in_with(
+        &mut self,
+        pipe: &mut redis::Pipeline,
+        options: SaveOptions,
+    ) -> Result<Option<String>> {
+        ops::save_in_with(self, pipe, options)
     }
 
     /// See [`AsyncModel::delete_in`].

@@ -126,7 +126,7 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
     Ok(quote! {
         #[doc = #doc]
-        #[allow(non_snake_case, missing_debug_implementations)]
+        #[allow(non_snake_case, missing_debug_implementations, dead_code)]
         #vis struct #fields_ident<__M> {
             #(#decls,)*
             #[doc(hidden)]

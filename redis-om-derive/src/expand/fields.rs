@@ -264,7 +264,7 @@ pub(super) fn query_fields(
     );
     quote! {
         #[doc = #doc]
-        #[allow(non_snake_case, missing_debug_implementations)]
+        #[allow(non_snake_case, missing_debug_implementations, dead_code)]
         #vis struct #fields_ident #impl_generics #where_clause {
             #(#decls,)*
         }
