@@ -66,6 +66,9 @@ struct Side {
     /// CPU time of this process (client side: user + system) per operation.
     /// Steadier than wall time on a shared machine, and what redis-om adds.
     cpu_us_per_op: f64,
+    /// Heap allocations per operation (the counting allocator; setup inside
+    /// a workload's closure, such as cloning its input, is included).
+    allocs_per_op: f64,
 }
 
 /// User + system CPU time of this process so far.
@@ -113,7 +116,7 @@ struct Run {
     lat: Vec<Duration>,
 }
 
-fn summarize(runs: Vec<Run>) -> Side {
+fn summarize(runs: Vec<Run>, allocs: Vec<f64>) -> Side {
     let ops_per_sec = median(
         runs.iter()
             .map(|r| r.ops as f64 / r.elapsed.as_secs_f64())
@@ -136,6 +139,7 @@ fn summarize(runs: Vec<Run>) -> Side {
         p50_us: median(p50),
         p99_us: median(p99),
         cpu_us_per_op,
+        allocs_per_op: median(allocs),
     }
 }
 
@@ -171,25 +175,37 @@ impl Bench {
         // One warm-up of each.
         om().await;
         hand().await;
+        let (mut om_allocs, mut hand_allocs) = (Vec::new(), Vec::new());
+        async fn counted<F: std::future::Future<Output = Run>>(
+            run: F,
+            allocs: &mut Vec<f64>,
+        ) -> Run {
+            let before = ALLOCS.load(Relaxed);
+            let run = run.await;
+            allocs.push((ALLOCS.load(Relaxed) - before) as f64 / run.ops as f64);
+            run
+        }
         for i in 0..self.runs {
             if i % 2 == 0 {
-                om_runs.push(om().await);
-                hand_runs.push(hand().await);
+                om_runs.push(counted(om(), &mut om_allocs).await);
+                hand_runs.push(counted(hand(), &mut hand_allocs).await);
             } else {
-                hand_runs.push(hand().await);
-                om_runs.push(om().await);
+                hand_runs.push(counted(hand(), &mut hand_allocs).await);
+                om_runs.push(counted(om(), &mut om_allocs).await);
             }
         }
-        let om = summarize(om_runs);
-        let hand = summarize(hand_runs);
+        let om = summarize(om_runs, om_allocs);
+        let hand = summarize(hand_runs, hand_allocs);
         let ratio = om.ops_per_sec / hand.ops_per_sec;
         println!(
-            "{workload:<44} {:>10.0} {:>10.0} {:>6.3}  cpu/op {:>6.2}/{:<6.2}us  p50 {:>7.1}/{:<7.1}us p99 {:>8.1}/{:<8.1}us",
+            "{workload:<44} {:>10.0} {:>10.0} {:>6.3}  cpu/op {:>6.2}/{:<6.2}us  allocs/op {:>5.1}/{:<5.1} p50 {:>7.1}/{:<7.1}us p99 {:>8.1}/{:<8.1}us",
             om.ops_per_sec,
             hand.ops_per_sec,
             ratio,
             om.cpu_us_per_op,
             hand.cpu_us_per_op,
+            om.allocs_per_op,
+            hand.allocs_per_op,
             om.p50_us,
             hand.p50_us,
             om.p99_us,
@@ -907,6 +923,63 @@ async fn main() {
             )
             .await;
     }
+
+    // --- delete_many against hand-written pipelines of DEL (the documents
+    // are written again, untimed, before each run).
+    let delete_docs: Vec<UserReadCache> = (0..bulk as i64).map(user).collect();
+    bench
+        .compare(
+            &format!("delete_many {bulk} (hash), docs/s"),
+            "docs/s",
+            "pipelines of 1,000 DEL",
+            || {
+                let mut con = c.clone();
+                let mut docs = delete_docs.clone();
+                let pks = pks.clone();
+                async move {
+                    UserReadCache::save_all(&mut con, &mut docs).await.unwrap();
+                    let (start, cpu) = (Instant::now(), cpu_time());
+                    let n = UserReadCache::delete_many(&mut con, &pks).await.unwrap();
+                    assert_eq!(n, bulk as u64);
+                    Run {
+                        ops: bulk,
+                        elapsed: start.elapsed(),
+                        cpu: cpu_time() - cpu,
+                        lat: Vec::new(),
+                    }
+                }
+            },
+            || {
+                let mut con = c.clone();
+                let mut docs = delete_docs.clone();
+                let pks = pks.clone();
+                async move {
+                    UserReadCache::save_all(&mut con, &mut docs).await.unwrap();
+                    let (start, cpu) = (Instant::now(), cpu_time());
+                    let mut n = 0i64;
+                    for chunk in pks.chunks(1_000) {
+                        let mut pipe = redis::pipe();
+                        for pk in chunk {
+                            pipe.del(format!("{HASH_PREFIX}{pk}"));
+                        }
+                        let counts: Vec<i64> = pipe.query_async(&mut con).await.unwrap();
+                        n += counts.iter().sum::<i64>();
+                    }
+                    assert_eq!(n, bulk as i64);
+                    Run {
+                        ops: bulk,
+                        elapsed: start.elapsed(),
+                        cpu: cpu_time() - cpu,
+                        lat: Vec::new(),
+                    }
+                }
+            },
+        )
+        .await;
+    // The later workloads read these documents.
+    UserReadCache::save_all(&mut con, &mut delete_docs.clone())
+        .await
+        .unwrap();
 
     // --- Partial update against re-saving the whole document, and
     // delete_many against hand-written pipelines of DEL.
