@@ -378,6 +378,7 @@ struct RwProfile {
     visits: u32,
 }
 
+#[cfg(feature = "chrono")]
 #[derive(EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
 struct RwAddress {
     #[redis_om(index)]
@@ -385,6 +386,8 @@ struct RwAddress {
     zip: String,
 }
 
+// Uses `redis_om::timestamp` (feature `chrono`, on in scripts/test).
+#[cfg(feature = "chrono")]
 #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[redis_om(prefix = "RwCustomer")]
 #[serde(rename_all = "camelCase")]
@@ -467,6 +470,7 @@ async fn update_sets_only_the_chosen_hash_fields() {
     }
 }
 
+#[cfg(feature = "chrono")]
 #[tokio::test]
 async fn update_sets_json_members_by_their_serde_names() {
     let mut con = common::multiplexed(&common::url()).await;
