@@ -61,9 +61,10 @@ pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
 pub use model::{Condition, Model, SaveOptions, Version};
 pub use pk::{PkArg, PrimaryKey};
 pub use query::{
-    AsyncQuery, BoolField, Embedded, Expr, Find, FullText, Indexable, NumericField, NumericOnly,
-    Page, ProjectedField, Projection, Query, QueryParams, Select, SortOrder, SortableField, TagArg,
-    TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
+    Absent, AbsentOnly, AsyncQuery, BoolField, Embedded, Expr, Find, FullText, Indexable,
+    NumericField, NumericOnly, Page, ProjectedField, Projection, Query, QueryParams, Select,
+    SortOrder, SortableField, TagArg, TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS,
+    MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 #[doc(no_inline)]
 pub use redis;

@@ -35,6 +35,8 @@ pub struct IndexedField {
     case_sensitive: bool,
     separator: char,
     path: Option<&'static str>,
+    index_missing: bool,
+    index_empty: bool,
 }
 
 impl IndexedField {
@@ -50,7 +52,33 @@ impl IndexedField {
             case_sensitive: false,
             separator: '|',
             path: None,
+            index_missing: false,
+            index_empty: false,
         }
+    }
+
+    /// `INDEXMISSING`: documents without the field can be found
+    /// (`is_missing()`). RediSearch 2.10+.
+    pub const fn with_index_missing(mut self, index_missing: bool) -> Self {
+        self.index_missing = index_missing;
+        self
+    }
+
+    /// `INDEXEMPTY`: documents whose field is an empty string can be found
+    /// (`is_empty()`). RediSearch 2.10+.
+    pub const fn with_index_empty(mut self, index_empty: bool) -> Self {
+        self.index_empty = index_empty;
+        self
+    }
+
+    /// Whether it is indexed `INDEXMISSING`.
+    pub const fn is_index_missing(&self) -> bool {
+        self.index_missing
+    }
+
+    /// Whether it is indexed `INDEXEMPTY`.
+    pub const fn is_index_empty(&self) -> bool {
+        self.index_empty
     }
 
     /// `SORTABLE`.
@@ -237,6 +265,16 @@ impl IndexSchema {
             }
         };
         source(args, name.into());
+        // Opt-in options of RediSearch 2.10, right after the type (and the
+        // separator), so a model without them keeps redis-om-python's text.
+        let absent = |args: &mut Vec<String>| {
+            if field.index_missing {
+                args.push("INDEXMISSING".into());
+            }
+            if field.index_empty {
+                args.push("INDEXEMPTY".into());
+            }
+        };
         match field.kind {
             FieldKind::Tag => {
                 args.extend([
@@ -244,6 +282,7 @@ impl IndexSchema {
                     "SEPARATOR".into(),
                     field.separator.to_string(),
                 ]);
+                absent(args);
                 if field.sortable && !field.full_text {
                     args.push("SORTABLE".into());
                 }
@@ -260,12 +299,14 @@ impl IndexSchema {
             }
             FieldKind::Numeric => {
                 args.push("NUMERIC".into());
+                absent(args);
                 if field.sortable {
                     args.push("SORTABLE".into());
                 }
             }
             FieldKind::Bool => {
                 args.push("TAG".into());
+                absent(args);
                 if field.sortable {
                     args.push("SORTABLE".into());
                 }

@@ -33,7 +33,7 @@ pub(crate) struct ContainerAttrs {
     pub hash: Flag,
 }
 
-/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, flatten, version, default, default = "path", expire_secs = 30)]`.
+/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, flatten, version, index_missing, index_empty, default, default = "path", expire_secs = 30)]`.
 #[derive(FromField)]
 #[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct FieldAttrs {
@@ -48,6 +48,10 @@ pub(crate) struct FieldAttrs {
     pub case_sensitive: Flag,
     pub embed: Flag,
     pub version: Flag,
+    /// `index_missing`: `INDEXMISSING`, for `is_missing()` queries.
+    pub index_missing: Flag,
+    /// `index_empty`: `INDEXEMPTY`, for `is_empty()` queries.
+    pub index_empty: Flag,
     /// `flatten` on a HashModel field: the fields of a
     /// `#[derive(EmbeddedModel)] #[redis_om(hash)]` struct, stored as the
     /// model's own hash fields.

@@ -137,6 +137,10 @@ fn embedded_type(ty: &Type) -> Embed {
 #[derive(Default)]
 pub(crate) struct IndexOpts {
     pub indexed: bool,
+    /// `INDEXMISSING` (`index_missing`).
+    pub missing: bool,
+    /// `INDEXEMPTY` (`index_empty`).
+    pub empty: bool,
     pub sortable: bool,
     pub full_text: bool,
     pub case_sensitive: bool,
@@ -589,6 +593,32 @@ fn check_field(
             }
         }
     }
+    // INDEXMISSING / INDEXEMPTY refine an index.
+    for (name, flag) in [
+        ("index_missing", &field.index_missing),
+        ("index_empty", &field.index_empty),
+    ] {
+        if flag.is_present() && !indexed {
+            errors.push(
+                darling::Error::custom(format!(
+                    "`{name}` has no effect on a field that is not indexed: add `index` (or `sortable`, `full_text`)"
+                ))
+                .with_span(&flag.span()),
+            );
+        }
+    }
+    if field.index_missing.is_present()
+        && storage == Storage::Json
+        && serde.as_ref().is_some_and(|s| !s.skip_serializing_if)
+    {
+        errors.push(
+            darling::Error::custom(
+                "a JsonModel writes `None` as `null`, which RediSearch does not count as missing: \
+                 add #[serde(skip_serializing_if = \"Option::is_none\")] so that `is_missing()` finds it",
+            )
+            .with_span(&field.index_missing.span()),
+        );
+    }
     let embed = field.embed.is_present();
     if embed {
         if storage == Storage::Hash {
@@ -756,6 +786,8 @@ fn check_field(
         stored_name,
         index: IndexOpts {
             indexed,
+            missing: field.index_missing.is_present(),
+            empty: field.index_empty.is_present(),
             sortable: field.sortable.is_present(),
             full_text: field.full_text.is_present(),
             case_sensitive: field.case_sensitive.is_present(),

@@ -41,6 +41,8 @@ pub(crate) struct SerdeField {
     pub flatten: bool,
     /// `with` or `serialize_with`: serde's encoding is the user's.
     pub serialize_with: bool,
+    /// `skip_serializing_if`: the member may be left out of the document.
+    pub skip_serializing_if: bool,
     /// The function serde serializes the field with (`with = "m"` gives
     /// `m::serialize`), when the user wrote one.
     pub serialize_with_path: Option<TokenStream>,
@@ -123,6 +125,7 @@ fn read_struct(input: &syn3::DeriveInput) -> Option<Vec<SerdeField>> {
                     })
                     .map(ToTokens::to_token_stream);
                 SerdeField {
+                    skip_serializing_if: attrs.skip_serializing_if().is_some(),
                     serialize_with_path,
                     name: attrs.name().serialize_name().value.clone(),
                     skip_serializing: attrs.skip_serializing(),

@@ -164,6 +164,10 @@ pub(crate) enum Leaf {
         lo: String,
         hi: String,
     },
+    /// `ismissing(@f)`: documents without the field (`INDEXMISSING`).
+    Missing { field: &'static str },
+    /// `@f:{""}`: documents whose field is an empty string (`INDEXEMPTY`).
+    Empty { field: &'static str },
     /// Terms of a TEXT field.
     Text {
         field: &'static str,
@@ -409,6 +413,17 @@ impl Renderer {
             Leaf::Range { field, lo, hi } => {
                 self.attr(field);
                 let _ = write!(self.text, ":[{lo} {hi}]");
+            }
+            Leaf::Missing { field } => {
+                self.text.push_str("ismissing(");
+                self.attr(field);
+                self.text.push(')');
+            }
+            Leaf::Empty { field } => {
+                self.attr(field);
+                self.text.push_str(":{");
+                self.param("");
+                self.text.push('}');
             }
             Leaf::Text { field, terms, mode } => {
                 // Parameters are not substituted inside quotes: an exact phrase

@@ -171,6 +171,24 @@ macro_rules! handle {
             _model: PhantomData<fn() -> M>,
         }
 
+        impl<M, T, const S: bool> $name<M, T, S> {
+            /// Only on a field indexed with `index_missing`: see [`Absent::is_missing`].
+            pub fn is_missing(self) -> Expr<M>
+            where
+                Self: AbsentOnly<M>,
+            {
+                AbsentOnly::unreachable(self)
+            }
+
+            /// Only on a field indexed with `index_empty`: see [`Absent::is_empty`].
+            pub fn is_empty(self) -> Expr<M>
+            where
+                Self: AbsentOnly<M>,
+            {
+                AbsentOnly::unreachable(self)
+            }
+        }
+
         impl<M, T, const S: bool> Clone for $name<M, T, S> {
             fn clone(&self) -> Self {
                 *self
@@ -306,6 +324,19 @@ impl<T: FullText> FullText for Vec<T> {}
     note = "TAG fields offer eq, ne, is_in, not_in, starts_with, ends_with and contains; full-text fields add matches, matches_phrase, matches_prefix and fuzzy"
 )]
 pub trait NumericOnly<M> {
+    #[doc(hidden)]
+    fn unreachable(self) -> Expr<M>;
+}
+
+/// Implemented by no type: the bound of `is_missing` and `is_empty` on the
+/// handle of a field indexed without `index_missing` / `index_empty`, which
+/// exist only to say how to get them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not indexed with `index_missing` / `index_empty`",
+    label = "the field is not indexed for missing or empty values",
+    note = "mark the field #[redis_om(index, index_missing)] for `is_missing()`, #[redis_om(index, index_empty)] for `is_empty()` (RediSearch 2.10+; the schema text then differs from redis-om-python's)"
+)]
+pub trait AbsentOnly<M> {
     #[doc(hidden)]
     fn unreachable(self) -> Expr<M>;
 }
@@ -629,6 +660,90 @@ impl<M, T: Indexable, const S: bool> BoolField<M, T, S> {
     /// The value is not `value` (documents without the field match too).
     pub fn ne(self, value: bool) -> Expr<M> {
         !self.eq(value)
+    }
+}
+
+/// The handle of a field indexed with `index_missing` and/or `index_empty`
+/// (RediSearch 2.10's `INDEXMISSING` / `INDEXEMPTY`): every operator of the
+/// field's own handle (through `Deref`: `u.nick.eq("x")`), and
+/// [`is_missing`](Absent::is_missing) / [`is_empty`](Absent::is_empty) where
+/// the field opted in, so that asking for missing values of a field indexed
+/// without them does not compile.
+pub struct Absent<M, H, const MISSING: bool, const EMPTY: bool> {
+    handle: H,
+    attr: &'static str,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M, H: Copy, const A: bool, const B: bool> Clone for Absent<M, H, A, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M, H: Copy, const A: bool, const B: bool> Copy for Absent<M, H, A, B> {}
+
+impl<M, H: std::fmt::Debug, const A: bool, const B: bool> std::fmt::Debug for Absent<M, H, A, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Absent").field(&self.handle).finish()
+    }
+}
+
+impl<M, H, const A: bool, const B: bool> Absent<M, H, A, B> {
+    /// The handle `handle` of attribute `attr`. Made by the derives.
+    #[doc(hidden)]
+    pub fn new(handle: H, attr: &'static str) -> Self {
+        Absent {
+            handle,
+            attr,
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M, H, const A: bool, const B: bool> std::ops::Deref for Absent<M, H, A, B> {
+    type Target = H;
+    fn deref(&self) -> &H {
+        &self.handle
+    }
+}
+
+impl<M, H, const EMPTY: bool> Absent<M, H, true, EMPTY> {
+    /// Documents that do not have the field: a hash without it (an `Option`
+    /// that is `None`, or a document written before the field existed), a
+    /// JSON document without the member (`ismissing(@f)`, `DIALECT 2`).
+    pub fn is_missing(&self) -> Expr<M> {
+        Expr::new(Node::Leaf(Leaf::Missing { field: self.attr }))
+    }
+}
+
+impl<M, H, const MISSING: bool> Absent<M, H, MISSING, true> {
+    /// Documents whose field is an empty string (`@f:{""}`, as a parameter).
+    pub fn is_empty(&self) -> Expr<M> {
+        Expr::new(Node::Leaf(Leaf::Empty { field: self.attr }))
+    }
+}
+
+impl<M, H: SortableField<M>, const A: bool, const B: bool> SortableField<M> for Absent<M, H, A, B> {
+    fn sort_name(&self) -> &'static str {
+        self.handle.sort_name()
+    }
+}
+
+impl<M, H: ProjectedField<M>, const A: bool, const B: bool> ProjectedField<M>
+    for Absent<M, H, A, B>
+{
+    type Value = H::Value;
+    fn name(&self) -> &'static str {
+        self.handle.name()
+    }
+    fn source(&self) -> &'static str {
+        self.handle.source()
+    }
+    fn decode(&self, raw: Option<&[u8]>) -> Result<Self::Value, String> {
+        self.handle.decode(raw)
+    }
+    fn numeric(&self) -> bool {
+        self.handle.numeric()
     }
 }
 

@@ -79,8 +79,11 @@ fn uses(plan: &Plan, attr: &str) -> bool {
     // As the query text writes it (`@e\-mail:`).
     let mut reference = String::with_capacity(attr.len() + 4);
     super::expr::push_attr(&mut reference, attr);
-    reference.push(':');
-    plan.query.contains(&reference) || plan.sort.is_some_and(|(field, _)| field == attr)
+    // `@f:…` filters, `ismissing(@f)` asks for its absence.
+    let (filter, missing) = (format!("{reference}:"), format!("{reference})"));
+    plan.query.contains(&filter)
+        || plan.query.contains(&missing)
+        || plan.sort.is_some_and(|(field, _)| field == attr)
 }
 
 fn cached(plan: &Plan) -> Option<Missing> {

@@ -26,8 +26,9 @@ mod text;
 pub use builder::{Find, Page, Query};
 pub use expr::{Expr, QueryParams};
 pub use field::{
-    BoolField, Embedded, FieldDecoder, FieldHandle, FieldSpec, FullText, HashEmbedded, Indexable,
-    NumericField, NumericOnly, ProjectedField, SortableField, TagArg, TagField, TextField,
+    Absent, AbsentOnly, BoolField, Embedded, FieldDecoder, FieldHandle, FieldSpec, FullText,
+    HashEmbedded, Indexable, NumericField, NumericOnly, ProjectedField, SortableField, TagArg,
+    TagField, TextField,
 };
 pub use plan::{ProjectedAttr, SortOrder};
 pub use projection::{Projection, Select};

@@ -94,6 +94,18 @@ macro_rules! single_projection {
 }
 single_projection!(TagField, NumericField, BoolField, TextField);
 
+impl<M, H: Projection<M>, const A: bool, const B: bool> Projection<M>
+    for super::field::Absent<M, H, A, B>
+{
+    type Output = H::Output;
+    fn fields(&self, out: &mut Vec<ProjectedAttr>) {
+        (**self).fields(out)
+    }
+    fn decode(&self, key: &str, attrs: &Value, storage: Storage) -> Result<H::Output> {
+        (**self).decode(key, attrs, storage)
+    }
+}
+
 macro_rules! tuple_projection {
     ($($p:ident $i:tt),*) => {
         impl<M, $($p: Projection<M>),*> Projection<M> for ($($p,)*) {

@@ -220,12 +220,8 @@ pub(super) fn handles(
             },
             None => field_decoder,
         };
-        out.decls.push(quote! {
-            #[doc = #doc]
-            pub #name: #handle
-        });
-        out.inits.push(quote_spanned! {span=>
-            #name: <#handle as #krate::__private::FieldHandle<#ty>>::new(
+        let new_handle = quote_spanned! {span=>
+            <#handle as #krate::__private::FieldHandle<#ty>>::new(
                 #krate::__private::FieldSpec::new(
                     #spec_name,
                     #text_name,
@@ -235,6 +231,38 @@ pub(super) fn handles(
                 ),
                 #field_decoder,
             )
+        };
+        let (missing, empty) = (f.index.missing, f.index.empty);
+        if missing || empty {
+            if empty {
+                // INDEXEMPTY is for TAG and TEXT: empty strings.
+                let message = format!(
+                    "`index_empty` is for string fields (an empty string); `{name}` is not one"
+                );
+                out.checks.push(quote_spanned! {span=>
+                    const _: () = if !::core::matches!(
+                        <#ty as #krate::Indexable>::KIND,
+                        #krate::FieldKind::Tag
+                    ) {
+                        ::core::panic!(#message)
+                    };
+                });
+            }
+            out.decls.push(quote! {
+                #[doc = #doc]
+                pub #name: #krate::Absent<#model, #handle, #missing, #empty>
+            });
+            out.inits.push(quote_spanned! {span=>
+                #name: #krate::Absent::new(#new_handle, #spec_name)
+            });
+            continue;
+        }
+        out.decls.push(quote! {
+            #[doc = #doc]
+            pub #name: #handle
+        });
+        out.inits.push(quote_spanned! {span=>
+            #name: #new_handle
         });
     }
     out

@@ -36,6 +36,7 @@ fn indexed_field(
     let full_text = f.index.full_text;
     let case_sensitive = f.index.case_sensitive;
     let separator = f.index.separator.unwrap_or('|');
+    let (missing, empty) = (f.index.missing, f.index.empty);
     let path = path.map(|path| quote!(.with_path(#path)));
     quote! {
         #krate::IndexedField::new(
@@ -47,6 +48,8 @@ fn indexed_field(
         .with_full_text(#full_text)
         .with_case_sensitive(#case_sensitive)
         .with_separator(#separator)
+        .with_index_missing(#missing)
+        .with_index_empty(#empty)
         #path
     }
 }
