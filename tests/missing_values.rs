@@ -178,5 +178,15 @@ async fn missing_and_empty_json_members_are_found() {
         .await
         .unwrap();
     assert_eq!(empty, vec![docs[1].clone()]);
+    // Setting it to None removes the member, as a save leaves it out, so the
+    // document is then missing it (a `null` would not be).
+    assert!(MvDoc::update(&mut con, &pks[2], |d| d.label.set(None))
+        .await
+        .unwrap());
+    let missing = MvDoc::find(|d| d.run.eq(run.as_str()) & d.label.is_missing())
+        .count(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(missing, 2);
     MvDoc::delete_many(&mut con, &pks).await.unwrap();
 }

@@ -882,3 +882,151 @@ async fn two_hash_models_share_flattened_indexed_fields() {
     RwHashNote::delete(&mut con, &note_pk).await.unwrap();
     RwHashTask::delete(&mut con, &task_pk).await.unwrap();
 }
+
+/// Found in review: fixes of data that would have been silently wrong.
+mod review {
+    use super::*;
+
+    #[derive(EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    struct Place {
+        city: String,
+    }
+
+    #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "RwPlaced")]
+    struct Placed {
+        pk: Option<String>,
+        name: String,
+        #[redis_om(embed)]
+        place: Place,
+    }
+
+    /// A document written without the embedded struct (an older model, or
+    /// another service): setting one of its fields would do nothing on the
+    /// server; it is refused, and nothing of the patch is written.
+    #[tokio::test]
+    async fn an_update_under_a_missing_struct_is_refused_and_writes_nothing() {
+        let mut con = common::multiplexed(&common::url()).await;
+        let pk = common::unique("placed");
+        let key = Placed::key_layout().key(&pk);
+        let _: () = redis::cmd("JSON.SET")
+            .arg(&key)
+            .arg("$")
+            .arg(format!(r#"{{"pk":"{pk}","name":"old","place":null}}"#))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let err = Placed::update(&mut con, &pk, |p| {
+            p.name.set("new") & p.place.city.set("Paris")
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument(m) if m.contains("$.place.city")),
+            "{err:?}"
+        );
+        let raw: String = redis::cmd("JSON.GET")
+            .arg(&key)
+            .arg("$.name")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(raw, r#"["old"]"#);
+        // Setting the struct whole works.
+        assert!(Placed::update(&mut con, &pk, |p| p.place.set(Place {
+            city: "Paris".into()
+        }))
+        .await
+        .unwrap());
+        let _: () = con.del(&key).await.unwrap();
+    }
+
+    #[derive(HashModel, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "RwExpiring", ttl_secs = 3600)]
+    struct Expiring {
+        pk: String,
+        name: String,
+    }
+
+    /// A save with a TTL onto a key of another type fails, and the other
+    /// key keeps its own TTL (in a MULTI, PEXPIRE ran after the failed HSET).
+    #[tokio::test]
+    async fn a_failed_write_never_expires_someone_elses_key() {
+        let mut con = common::multiplexed(&common::url()).await;
+        let pk = common::unique("squat");
+        let key = Expiring::key_layout().key(&pk);
+        let _: () = con.set(&key, "not a hash").await.unwrap();
+        let mut doc = Expiring {
+            pk: pk.clone(),
+            name: "x".into(),
+        };
+        assert!(matches!(
+            doc.save(&mut con).await,
+            Err(Error::WrongType { .. })
+        ));
+        let err = Expiring::save_all(&mut con, std::slice::from_mut(&mut doc))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::BulkWrite { .. }), "{err:?}");
+        let ttl: i64 = con.ttl(&key).await.unwrap();
+        assert_eq!(ttl, -1, "the string key must not get the model's TTL");
+        let _: () = con.del(&key).await.unwrap();
+    }
+
+    #[derive(HashModel, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "RwScored")]
+    struct Scored {
+        pk: String,
+        #[redis_om(index)]
+        score: f64,
+        #[redis_om(version)]
+        version: u32,
+    }
+
+    /// A versioned save_all that is refused before sending (a NaN in an
+    /// indexed float) leaves every model at the version it was loaded with.
+    #[tokio::test]
+    async fn a_refused_versioned_save_all_moves_no_version() {
+        let mut con = common::multiplexed(&common::url()).await;
+        let mut docs: Vec<Scored> = (0..5)
+            .map(|i| Scored {
+                pk: common::unique(&format!("scored{i}")),
+                score: f64::from(i),
+                version: 0,
+            })
+            .collect();
+        docs[3].score = f64::NAN;
+        let err = Scored::save_all(&mut con, &mut docs).await.unwrap_err();
+        assert!(matches!(err, Error::Encode { .. }), "{err:?}");
+        assert!(docs.iter().all(|d| d.version == 0), "{docs:?}");
+    }
+
+    #[derive(HashModel, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "RwCode")]
+    struct Code {
+        pk: Option<String>,
+        #[redis_om(index, sortable, case_sensitive)]
+        code: String,
+    }
+
+    /// `sortable` with `case_sensitive`: the server takes CASESENSITIVE
+    /// before SORTABLE only; the other order made the index impossible.
+    #[tokio::test]
+    async fn a_sortable_case_sensitive_tag_can_be_indexed() {
+        let mut con = common::multiplexed(&common::url()).await;
+        Migrator::new().model::<Code>().run(&mut con).await.unwrap();
+        let run = common::unique("Code");
+        let mut doc = Code {
+            pk: None,
+            code: run.clone(),
+        };
+        let pk = doc.save(&mut con).await.unwrap();
+        let found = Code::find(|c| c.code.eq(run.as_str()))
+            .sort_by(|c| c.code, SortOrder::Asc)
+            .all(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(found, vec![doc.clone()]);
+        Code::delete(&mut con, &pk).await.unwrap();
+    }
+}

@@ -1,5 +1,5 @@
 //! The blocking API: the same operations on blocking connections
-//! (`redis::Connection`, r2d2's pooled connections, `redis::cluster::ClusterConnection`),
+//! (`redis::Connection`, r2d2's pooled connections),
 //! for worker threads and programs without an async runtime, as
 //! `reqwest::blocking` is to reqwest.
 //!

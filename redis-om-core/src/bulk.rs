@@ -112,7 +112,10 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
     }
     // The model's `ttl_secs`, if any.
     let expiry = crate::ops::expiry::<M>(&SaveOptions::new())?;
-    let scripted = !M::field_expirations().is_empty();
+    // The save script for expiring fields, and for a TTL to set or remove:
+    // in a MULTI, a PEXPIRE still runs when the write before it fails on a
+    // key of another type, and would expire someone else's key.
+    let scripted = !M::field_expirations().is_empty() || expiry != Expiry::Keep;
     let total = models.len();
     let mut pks = Vec::with_capacity(total);
     let mut failed = Vec::new();
@@ -168,7 +171,7 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                 reason,
             })?;
             let expiring = expiring::<M>(&encoded);
-            let replies = if expiring.is_empty() {
+            let replies = if !scripted {
                 add_save(&mut pipe, &key, &encoded, expiry)
             } else {
                 add_script_save(&mut pipe, &key, &encoded, expiry, &expiring)
@@ -345,37 +348,22 @@ async fn save_all_versioned<M: Model, E: Exec>(
         pipe.load_script(&crate::request::VERSIONED_SAVE_SCRIPT)
             .ignore();
         let mut items = Vec::with_capacity(chunk.len());
-        for (i, model) in chunk.iter_mut().enumerate() {
-            let pk = model
-                .primary_key()
-                .map(|pk| pk.into_owned())
-                .unwrap_or_default();
-            let key = M::key_layout().key(&pk);
-            M::key_layout().check_writable(&key)?;
-            let expected = model.version().ok_or_else(|| Error::Encode {
-                key: key.clone(),
-                reason: format!("field {field:?}: the version does not fit an i64"),
-            })?;
-            if !expected
-                .checked_add(1)
-                .is_some_and(|v| model.set_version(v))
-            {
-                return Err(Error::Encode {
-                    key,
-                    reason: format!("field {field:?}: version {expected} cannot be incremented"),
-                });
+        for i in 0..chunk.len() {
+            let outcome = prepare_versioned(&mut chunk[i], field, expiry);
+            match outcome {
+                Ok((key, pk, expected, call)) => {
+                    pipe.invoke_script(&call);
+                    items.push((chunk_no * CHUNK + i, key, pk, expected));
+                }
+                Err(err) => {
+                    // Nothing of this chunk was sent: every model moved on so
+                    // far gets its loaded version back, as when a save fails.
+                    for ((_, _, _, expected), model) in items.iter().zip(chunk.iter_mut()) {
+                        model.set_version(*expected);
+                    }
+                    return Err(err);
+                }
             }
-            let call = match model.encode() {
-                Ok(encoded) => {
-                    crate::ops::versioned_call::<M>(&key, field, &encoded, expected, expiry, None)
-                }
-                Err(reason) => {
-                    model.set_version(expected);
-                    return Err(Error::Encode { key, reason });
-                }
-            };
-            pipe.invoke_script(&call);
-            items.push((chunk_no * CHUNK + i, key, pk, expected));
         }
         let replies = exec.query_pipe(&pipe).await;
         let replies = match replies {
@@ -404,6 +392,7 @@ async fn save_all_versioned<M: Model, E: Exec>(
                 break;
             }
         };
+        let mut module_missing = None;
         for ((reply, (index, key, pk, expected)), model) in
             replies.into_iter().zip(items).zip(chunk.iter_mut())
         {
@@ -415,11 +404,10 @@ async fn save_all_versioned<M: Model, E: Exec>(
             match outcome {
                 Ok(Some(pk)) => pks.push(pk),
                 Ok(None) | Err(_) => {
+                    // Not written: the loaded version back, for every item.
                     model.set_version(expected);
                     if let Err(reason) = &outcome {
-                        if let Some(module) = missing_module::<M>(reason) {
-                            return Err(Error::ModuleMissing { module });
-                        }
+                        module_missing = module_missing.or(missing_module::<M>(reason));
                     }
                     failed.push(BulkFailure {
                         index,
@@ -429,11 +417,53 @@ async fn save_all_versioned<M: Model, E: Exec>(
                 }
             }
         }
+        if let Some(module) = module_missing {
+            return Err(Error::ModuleMissing { module });
+        }
     }
     if failed.is_empty() {
         Ok(pks)
     } else {
         Err(Error::BulkWrite { total, failed })
+    }
+}
+
+/// Checks one versioned model of `save_all`, moves it to its next version and
+/// builds its script call; on an error the model keeps its version.
+fn prepare_versioned<M: Model>(
+    model: &mut M,
+    field: &'static str,
+    expiry: Expiry,
+) -> Result<(String, String, i64, redis::ScriptInvocation<'static>)> {
+    let pk = model
+        .primary_key()
+        .map(|pk| pk.into_owned())
+        .unwrap_or_default();
+    let key = M::key_layout().key(&pk);
+    M::key_layout().check_writable(&key)?;
+    let expected = model.version().ok_or_else(|| Error::Encode {
+        key: key.clone(),
+        reason: format!("field {field:?}: the version does not fit an i64"),
+    })?;
+    if !expected
+        .checked_add(1)
+        .is_some_and(|v| model.set_version(v))
+    {
+        return Err(Error::Encode {
+            key,
+            reason: format!("field {field:?}: version {expected} cannot be incremented"),
+        });
+    }
+    match model.encode() {
+        Ok(encoded) => {
+            let call =
+                crate::ops::versioned_call::<M>(&key, field, &encoded, expected, expiry, None);
+            Ok((key, pk, expected, call))
+        }
+        Err(reason) => {
+            model.set_version(expected);
+            Err(Error::Encode { key, reason })
+        }
     }
 }
 

@@ -154,7 +154,12 @@ pub(crate) fn save<M: Model>(
     let request = match options.condition {
         // Fields that expire keep the time they have left: read and written
         // in one script.
-        None if expiring.is_empty() => unconditional_save(&key, &encoded, expiry),
+        // A TTL to set or remove goes through the script too: in a MULTI, a
+        // PEXPIRE still runs when the write before it fails on a key of
+        // another type, and would expire someone else's key.
+        None if expiring.is_empty() && expiry == Expiry::Keep => {
+            unconditional_save(&key, &encoded, expiry)
+        }
         None => script_save(&key, &encoded, expiry, "A", &expiring),
         Some(condition) => script_save(
             &key,
@@ -539,7 +544,7 @@ pub(crate) fn save_in_with<M: Model>(
         reason,
     })?;
     let expiring = expiring::<M>(&encoded);
-    if options.condition.is_none() && expiring.is_empty() && expiry != Expiry::Persist {
+    if options.condition.is_none() && expiring.is_empty() && expiry == Expiry::Keep {
         match &encoded {
             Encoded::Hash(fields) if !fields.unset().is_empty() => {
                 let own_transaction = !pipe.is_transaction();

@@ -283,11 +283,13 @@ impl IndexSchema {
                     field.separator.to_string(),
                 ]);
                 absent(args);
-                if field.sortable && !field.full_text {
-                    args.push("SORTABLE".into());
-                }
+                // CASESENSITIVE before SORTABLE: the server refuses the other
+                // order ("Field `CASESENSITIVE` does not have a type").
                 if field.case_sensitive {
                     args.push("CASESENSITIVE".into());
+                }
+                if field.sortable && !field.full_text {
+                    args.push("SORTABLE".into());
                 }
                 if field.full_text {
                     source(args, format!("{name}_fts"));

@@ -168,10 +168,12 @@ impl<M> BitAnd for Patch<M> {
 
 /// Applies a patch. KEYS[1] = key; ARGV = kind ('H'|'J'), the version's hash
 /// field or JSON path ('' for none), the expected version ('' for any), the
-/// number of hash fields to delete and their names, the number of expiring
-/// hash fields set and their name/seconds pairs, then target/value pairs.
+/// number of hash fields (or JSON paths) to delete and their names, the
+/// number of expiring hash fields set and their name/seconds pairs, then
+/// target/value pairs (hash) or target/value/parent triplets (JSON).
 /// Returns `{0}` when there is no document, `{1}` when applied, `{2, found}`
-/// when another version is stored.
+/// when another version is stored, `{3, path}` when a JSON path's parent is
+/// not an object (nothing written).
 static UPDATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -199,7 +201,21 @@ local m = tonumber(ARGV[5 + n])
 local e = 6 + n
 local pairs_at = e + 2 * m
 if kind == 'J' then
-  for i = pairs_at, #ARGV, 2 do
+  -- Triplets: path, value, parent path. JSON.SET at a path whose parent is
+  -- missing or null does nothing: refused before anything is written.
+  for i = pairs_at, #ARGV, 3 do
+    local parent = ARGV[i + 2]
+    if parent ~= '$' then
+      local t = redis.call('JSON.TYPE', key, parent)
+      if type(t) ~= 'table' or t[1] ~= 'object' then
+        return {3, ARGV[i]}
+      end
+    end
+  end
+  for i = 5, 4 + n do
+    redis.call('JSON.DEL', key, ARGV[i])
+  end
+  for i = pairs_at, #ARGV, 3 do
     redis.call('JSON.SET', key, ARGV[i], ARGV[i + 1])
   end
 else
@@ -252,6 +268,20 @@ impl<M> Patch<M> {
     /// The version given to [`if_version`](Patch::if_version).
     pub(crate) fn expected(&self) -> Option<i64> {
         self.expected_version
+    }
+}
+
+/// The parent of a JSON path built by the derives (`$.address.city` →
+/// `$.address`, `$["e-mail"]` → `$`).
+fn json_parent(path: &str) -> &str {
+    let cut = if path.ends_with("\"]") {
+        path.rfind("[\"")
+    } else {
+        path.rfind('.')
+    };
+    match cut {
+        Some(at) if at > 1 => &path[..at],
+        _ => "$",
     }
 }
 
@@ -325,6 +355,9 @@ pub(crate) fn call<M: Model>(
     for (target, value) in &patch.sets {
         if let Some(value) = value {
             call.arg(*target).arg(value.as_slice());
+            if M::STORAGE == Storage::Json {
+                call.arg(json_parent(target));
+            }
         }
     }
     Ok(call)
@@ -339,6 +372,16 @@ pub(crate) fn reply<M: Model>(reply: Value, key: &str, expected: Option<i64>) ->
     match items.as_slice() {
         [Value::Int(1)] => Ok(true),
         [Value::Int(0)] => Ok(false),
+        [Value::Int(3), path] => {
+            let path = bytes_of(path)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            Err(Error::InvalidArgument(format!(
+                "the update of {key:?} sets {path}, but the document has no object around it \
+                 (missing or null, as an older version of the model may have written it): \
+                 nothing was changed; set the enclosing struct whole instead"
+            )))
+        }
         [Value::Int(2), found] => {
             let text = bytes_of(found).map(String::from_utf8_lossy);
             let found = text.as_deref().and_then(|t| t.parse::<i64>().ok());
@@ -380,4 +423,18 @@ pub(crate) fn update<M: Model>(pk: &str, patch: &Patch<M>) -> Result<Op<bool, im
         .writing(key, M::STORAGE)
         .needing(needs),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_parent;
+
+    #[test]
+    fn parents_of_json_paths() {
+        assert_eq!(json_parent("$.name"), "$");
+        assert_eq!(json_parent("$.address.city"), "$.address");
+        assert_eq!(json_parent("$[\"e-mail\"]"), "$");
+        assert_eq!(json_parent("$.a[\"b.c\"]"), "$.a");
+        assert_eq!(json_parent("$[\"x y\"].zip"), "$[\"x y\"]");
+    }
 }

@@ -64,6 +64,9 @@ pub(crate) struct FieldDef {
     pub serde_with: bool,
     /// The function serde serializes the field with, when the user wrote one.
     pub serialize_with: Option<proc_macro2::TokenStream>,
+    /// serde's `skip_serializing_if` predicate: a value it holds is left out
+    /// of the document (a setter then removes the member).
+    pub skip_if: Option<proc_macro2::TokenStream>,
     /// What a field missing from the stored document becomes: serde's
     /// `default` (JSON and hash models), or `#[redis_om(default)]` (hash models).
     pub missing: Missing,
@@ -699,6 +702,9 @@ fn check_field(
                 .with_span(&field.embed.span()),
         );
     }
+    let skip_if = serde
+        .as_ref()
+        .and_then(|s| s.skip_serializing_if_path.clone());
     let (deserialize_with, serialize_with, serde_with, mut missing, written) = match serde {
         Some(serde) => (
             serde.deserialize_with,
@@ -771,6 +777,7 @@ fn check_field(
         ident,
         deserialize_with,
         serialize_with,
+        skip_if,
         serde_with,
         missing,
         expire_secs,

@@ -43,6 +43,8 @@ pub(crate) struct SerdeField {
     pub serialize_with: bool,
     /// `skip_serializing_if`: the member may be left out of the document.
     pub skip_serializing_if: bool,
+    /// The predicate of `skip_serializing_if`, when the user wrote one.
+    pub skip_serializing_if_path: Option<TokenStream>,
     /// The function serde serializes the field with (`with = "m"` gives
     /// `m::serialize`), when the user wrote one.
     pub serialize_with_path: Option<TokenStream>,
@@ -126,6 +128,9 @@ fn read_struct(input: &syn3::DeriveInput) -> Option<Vec<SerdeField>> {
                     .map(ToTokens::to_token_stream);
                 SerdeField {
                     skip_serializing_if: attrs.skip_serializing_if().is_some(),
+                    skip_serializing_if_path: attrs
+                        .skip_serializing_if()
+                        .map(ToTokens::to_token_stream),
                     serialize_with_path,
                     name: attrs.name().serialize_name().value.clone(),
                     skip_serializing: attrs.skip_serializing(),

@@ -95,13 +95,26 @@ fn fmt_literal(text: &str) -> String {
 /// `serialize_with` (`#[serde(with = "redis_om::timestamp")]`).
 fn json_setter(krate: &syn::Path, f: &crate::model::FieldDef) -> TokenStream {
     let ty = &f.ty;
-    match &f.serialize_with {
+    let encode = match &f.serialize_with {
         Some(path) => quote! {
-            |value: &#ty| #krate::__private::json_patch_value_with(
+            #krate::__private::json_patch_value_with(
                 #path(value, #krate::__private::serde_json::value::Serializer)
             )
         },
-        None => quote! { |value: &#ty| #krate::__private::json_patch_value(value) },
+        None => quote! { #krate::__private::json_patch_value(value) },
+    };
+    match &f.skip_if {
+        // What serde leaves out of the document, the setter removes, as a
+        // save would (`None` with `skip_serializing_if = "Option::is_none"`
+        // then stays missing for `is_missing()`).
+        Some(skip) => quote! {
+            |value: &#ty| if #skip(value) {
+                ::core::result::Result::Ok(::core::option::Option::None)
+            } else {
+                #encode
+            }
+        },
+        None => quote! { |value: &#ty| #encode },
     }
 }
 

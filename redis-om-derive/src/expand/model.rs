@@ -263,7 +263,30 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 };
             }
         });
-        quote! { #(#checks)* }
+        // And no two flattened structs share a name.
+        let flat: Vec<&crate::model::FieldDef> = def.fields.iter().filter(|f| f.flatten).collect();
+        let mut pairs = Vec::new();
+        for (i, a) in flat.iter().enumerate() {
+            for b in &flat[i + 1..] {
+                let (ta, tb) = (&a.ty, &b.ty);
+                let message = format!(
+                    "the structs flattened as `{}` and `{}` store a field under the same name: \
+                     they would overwrite each other in the hash",
+                    a.ident, b.ident
+                );
+                pairs.push(quote_spanned! {b.ty.span()=>
+                    const _: () = if #krate::__private::shared_name(
+                        <#ta as #krate::__private::HashEmbedded>::NAMES,
+                        <#tb as #krate::__private::HashEmbedded>::NAMES,
+                    )
+                    .is_some()
+                    {
+                        ::core::panic!(#message)
+                    };
+                });
+            }
+        }
+        quote! { #(#checks)* #(#pairs)* }
     } else {
         TokenStream::new()
     };
