@@ -585,7 +585,6 @@ pub trait SyncModel: Model {
 
 impl<M: Model> SyncModel for M {}
 
-/// The key part of `pk` for model `M` (see [`crate::pk::required`]).
 /// The key part of `pk`, refusing an empty one, and one whose key belongs to
 /// another model whose key prefix nests in this model's (`Order` given
 /// `Item:1`, which is `:Order:Item:1`, the key of `OrderItem`): reading,
@@ -622,7 +621,6 @@ fn optional<M>(found: Result<M>) -> Result<Option<M>> {
     }
 }
 
-/// The keys of `pks`; an empty one is an error.
 /// A versioned save moves the model to the next version before sending; when
 /// it did not write (a conflict, a failed condition, an error), the model gets
 /// the version it was loaded with back, so that a retry after `reload` or a
@@ -635,6 +633,7 @@ fn settle<M: Model>(model: &mut M, loaded: Option<i64>, result: &Result<Option<S
     }
 }
 
+/// The keys of `pks`; an empty one is an error.
 fn keys_of<M: Model, P: PkArg>(pks: impl IntoIterator<Item = P>) -> Result<Vec<String>> {
     let layout = M::key_layout();
     pks.into_iter()
