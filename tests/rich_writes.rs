@@ -1002,6 +1002,54 @@ mod review {
     }
 
     #[derive(HashModel, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "RwSmallVersion")]
+    struct SmallVersion {
+        pk: String,
+        count: i64,
+        #[redis_om(version)]
+        version: u16,
+    }
+
+    /// An update moves the version on the server: never past its type's
+    /// largest value (the document would not load), never from a stored
+    /// version that is not an integer (it would restart at 1).
+    #[tokio::test]
+    async fn an_update_refuses_a_version_it_cannot_move_on() {
+        let mut con = common::multiplexed(&common::url()).await;
+        let pk = common::unique("small");
+        let key = SmallVersion::key_layout().key(&pk);
+        for (stored, refused) in [
+            ("65535", "cannot be incremented"),
+            ("abc", "not an integer"),
+        ] {
+            let _: () = redis::cmd("HSET")
+                .arg(&key)
+                .arg("pk")
+                .arg(&pk)
+                .arg("count")
+                .arg(0)
+                .arg("version")
+                .arg(stored)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            let err = SmallVersion::update(&mut con, &pk, |u| u.count.set(1i64))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(refused), "{stored}: {err}");
+            let (count, version): (i64, String) = redis::cmd("HMGET")
+                .arg(&key)
+                .arg("count")
+                .arg("version")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            assert_eq!((count, version.as_str()), (0, stored), "nothing changed");
+        }
+        let _: () = con.del(&key).await.unwrap();
+    }
+
+    #[derive(HashModel, Debug, Clone, PartialEq)]
     #[redis_om(prefix = "RwCode")]
     struct Code {
         pk: Option<String>,

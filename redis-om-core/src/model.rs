@@ -82,6 +82,10 @@ pub trait Model: Sized + Send + Sync {
     #[doc(hidden)]
     const VERSION_FIELD: Option<&'static str> = None;
 
+    /// The largest value of the version field's type.
+    #[doc(hidden)]
+    const VERSION_MAX: i64 = i64::MAX;
+
     /// The value of the version field (`None`: no version field, or a value
     /// that does not fit an `i64`).
     #[doc(hidden)]
@@ -125,6 +129,8 @@ pub trait Model: Sized + Send + Sync {
     note = "a #[redis_om(version)] field is an integer: u32, u64, i32, i64, usize, isize, u16, i16"
 )]
 pub trait Version: Sized {
+    /// The largest version, as an `i64`.
+    const MAX: i64;
     /// The version as an `i64` (`None` when it does not fit).
     fn to_i64(&self) -> Option<i64>;
     /// The version from an `i64` (`None` when it does not fit).
@@ -134,6 +140,12 @@ pub trait Version: Sized {
 macro_rules! version {
     ($($t:ty),*) => {$(
         impl Version for $t {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+            const MAX: i64 = if (<$t>::MAX as u128) > (i64::MAX as u128) {
+                i64::MAX
+            } else {
+                <$t>::MAX as i64
+            };
             fn to_i64(&self) -> Option<i64> {
                 i64::try_from(*self).ok()
             }

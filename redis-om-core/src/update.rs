@@ -168,12 +168,14 @@ impl<M> BitAnd for Patch<M> {
 
 /// Applies a patch. KEYS[1] = key; ARGV = kind ('H'|'J'), the version's hash
 /// field or JSON path ('' for none), the expected version ('' for any), the
+/// largest version that may be incremented, the
 /// number of hash fields (or JSON paths) to delete and their names, the
 /// number of expiring hash fields set and their name/seconds pairs, then
 /// target/value pairs (hash) or target/value/parent triplets (JSON).
 /// Returns `{0}` when there is no document, `{1}` when applied, `{2, found}`
 /// when another version is stored, `{3, path}` when a JSON path's parent is
-/// not an object (nothing written).
+/// not an object, `{4, found}` when the stored version is not an integer,
+/// `{5, found}` when it cannot be incremented (nothing written in those).
 static UPDATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -181,7 +183,7 @@ local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then
   return {0}
 end
-local kind, vpath, expected = ARGV[1], ARGV[2], ARGV[3]
+local kind, vpath, expected, max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local found = '0'
 if vpath ~= '' then
   if kind == 'J' then
@@ -195,10 +197,19 @@ if vpath ~= '' then
   if expected ~= '' and found ~= expected then
     return {2, found}
   end
+  -- The stored version must be an integer the model's type can take one
+  -- more of (Lua numbers are exact up to 2^53, the bound `max` respects).
+  local num = tonumber(found)
+  if not num or not string.match(found, '^-?%d+$') then
+    return {4, found}
+  end
+  if num >= max then
+    return {5, found}
+  end
 end
-local n = tonumber(ARGV[4])
-local m = tonumber(ARGV[5 + n])
-local e = 6 + n
+local n = tonumber(ARGV[5])
+local m = tonumber(ARGV[6 + n])
+local e = 7 + n
 local pairs_at = e + 2 * m
 if kind == 'J' then
   -- Triplets: path, value, parent path. JSON.SET at a path whose parent is
@@ -212,7 +223,7 @@ if kind == 'J' then
       end
     end
   end
-  for i = 5, 4 + n do
+  for i = 6, 5 + n do
     redis.call('JSON.DEL', key, ARGV[i])
   end
   for i = pairs_at, #ARGV, 3 do
@@ -229,7 +240,7 @@ else
     if type(left) ~= 'table' then left = {} end
   end
   if n > 0 then
-    redis.call('HDEL', key, unpack(ARGV, 5, 4 + n))
+    redis.call('HDEL', key, unpack(ARGV, 6, 5 + n))
   end
   if #ARGV >= pairs_at then
     redis.call('HSET', key, unpack(ARGV, pairs_at))
@@ -247,7 +258,7 @@ else
   end
 end
 if vpath ~= '' then
-  local next = tostring((tonumber(found) or 0) + 1)
+  local next = string.format('%d', tonumber(found) + 1)
   if kind == 'J' then
     redis.call('JSON.SET', key, vpath, next)
   else
@@ -284,6 +295,10 @@ fn json_parent(path: &str) -> &str {
         _ => "$",
     }
 }
+
+/// The largest version the update script moves on from: Lua's numbers are
+/// exact up to 2^53.
+const MAX_SCRIPT_VERSION: i64 = (1 << 53) - 1;
 
 /// The version's hash field, or JSON path.
 fn version_target<M: Model>(field: &str) -> String {
@@ -340,6 +355,7 @@ pub(crate) fn call<M: Model>(
             .map(|v| v.to_string())
             .unwrap_or_default(),
     );
+    call.arg(M::VERSION_MAX.min(MAX_SCRIPT_VERSION));
     let removed: Vec<&str> = patch
         .sets
         .iter()
@@ -372,6 +388,29 @@ pub(crate) fn reply<M: Model>(reply: Value, key: &str, expected: Option<i64>) ->
     match items.as_slice() {
         [Value::Int(1)] => Ok(true),
         [Value::Int(0)] => Ok(false),
+        [Value::Int(4), found] => {
+            let found = bytes_of(found)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            Err(Error::decode(
+                key,
+                M::VERSION_FIELD,
+                format!("the stored version {found:?} is not an integer: nothing was changed"),
+            ))
+        }
+        [Value::Int(5), found] => {
+            let found = bytes_of(found)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            Err(Error::Encode {
+                key: key.to_owned(),
+                reason: format!(
+                    "field {:?}: version {found} cannot be incremented (the largest of its type, \
+                     or 2^53 - 1): nothing was changed",
+                    M::VERSION_FIELD.unwrap_or_default()
+                ),
+            })
+        }
         [Value::Int(3), path] => {
             let path = bytes_of(path)
                 .map(String::from_utf8_lossy)

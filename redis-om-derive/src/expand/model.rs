@@ -218,6 +218,8 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 const VERSION_FIELD: ::core::option::Option<&'static str> =
                     ::core::option::Option::Some(#name);
 
+                const VERSION_MAX: i64 = <#ty as #krate::Version>::MAX;
+
                 fn version(&self) -> ::core::option::Option<i64> {
                     <#ty as #krate::Version>::to_i64(&self.#ident)
                 }
