@@ -309,7 +309,7 @@ fn version_target<M: Model>(field: &str) -> String {
 }
 
 /// The fields with `expire_secs` that `patch` sets (hash models).
-fn expiring_set<M: Model>(patch: &Patch<M>) -> Vec<(&'static str, u64)> {
+pub(crate) fn expiring_set<M: Model>(patch: &Patch<M>) -> Vec<(&'static str, u64)> {
     M::field_expirations()
         .iter()
         .filter(|(name, _)| patch.sets.iter().any(|(t, v)| t == name && v.is_some()))

@@ -159,8 +159,9 @@ fn is_plain_tag(value: &str, separator: char) -> bool {
         && !value.contains(separator)
 }
 
-const EMPTY_TAG: &str =
-    "an empty tag value cannot be queried: RediSearch does not index empty tags";
+const EMPTY_TAG: &str = "an empty tag value cannot be queried with eq or is_in: RediSearch \
+     indexes empty tags only on a field marked #[redis_om(index, index_empty)], and then finds \
+     them with is_empty()";
 
 macro_rules! handle {
     ($(#[$doc:meta])* $name:ident, numeric: $numeric:literal) => {

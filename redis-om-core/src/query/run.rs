@@ -380,6 +380,8 @@ async fn update<Q: Search, E: Exec>(
     let mut changed = 0;
     for chunk in keys.chunks(batch) {
         let mut pipe = redis::pipe();
+        // Each document's reply on its own: a server error is read below.
+        pipe.ignore_errors();
         pipe.load_script(crate::update::script()).ignore();
         for key in chunk {
             pipe.invoke_script(&crate::update::call::<Q::Model>(key, patch)?);
@@ -387,6 +389,21 @@ async fn update<Q: Search, E: Exec>(
         let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
         for (reply, key) in replies.into_iter().zip(chunk) {
             if let Value::ServerError(err) = &reply {
+                // A server without hash field expiration (before 7.4), for a
+                // patch that sets an expiring field: say what it needs.
+                let reason = format!("{err:?}");
+                if crate::request::is_unknown_command(&reason) {
+                    let expiring = crate::update::expiring_set::<Q::Model>(patch);
+                    if let Some((feature, needs)) =
+                        crate::ops::needs_field_expiration::<Q::Model>(&expiring)
+                    {
+                        return Err(Error::Unsupported {
+                            feature,
+                            needs,
+                            reason,
+                        });
+                    }
+                }
                 return Err(Error::from_redis(err.clone().into()));
             }
             if crate::update::reply::<Q::Model>(reply, key, patch.expected())? {
