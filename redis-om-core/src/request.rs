@@ -23,6 +23,42 @@ pub(crate) enum Request {
     Script(redis::ScriptInvocation<'static>),
 }
 
+/// Lua shared by the scripts that write expiring hash fields: `HSET`
+/// clears a field's expiration, so each of the `m` expiring fields listed as
+/// name/seconds pairs from `ARGV[e]` keeps the time it had left, or gets its
+/// seconds when it had none. `field_ttls` runs before any write: without hash
+/// field expiration (Redis < 7.4) it fails and nothing is written.
+macro_rules! lua_field_ttls {
+    () => {
+        r"
+local function field_ttls(key, m, e)
+  if m == 0 then
+    return {}
+  end
+  local names = {}
+  for i = 1, m do names[i] = ARGV[e + 2 * i - 2] end
+  local left = redis.call('HPTTL', key, 'FIELDS', m, unpack(names))
+  if type(left) ~= 'table' then
+    return {}
+  end
+  return left
+end
+local function restore_field_ttls(key, m, e, left)
+  for i = 1, m do
+    local field = ARGV[e + 2 * i - 2]
+    local ms = tonumber(left[i])
+    if ms and ms > 0 then
+      redis.call('HPEXPIRE', key, ms, 'FIELDS', 1, field)
+    else
+      redis.call('HEXPIRE', key, ARGV[e + 2 * i - 1], 'FIELDS', 1, field)
+    end
+  end
+end
+"
+    };
+}
+pub(crate) use lua_field_ttls;
+
 /// Saves a document atomically under a condition (NX/XX, or `A`: always) with
 /// an optional TTL and hash field expirations.
 ///
@@ -33,7 +69,9 @@ pub(crate) enum Request {
 /// to set. An expiring field keeps the time it had left (`HSET` clears it, as
 /// redis-om-python restores it), or gets its seconds when it had none. Returns
 /// 1 when written, 0 when the condition failed.
-pub(crate) const SAVE_SCRIPT_SOURCE: &str = r"
+pub(crate) const SAVE_SCRIPT_SOURCE: &str = concat!(
+    lua_field_ttls!(),
+    r"
 local key = KEYS[1]
 local cond, ttl, kind = ARGV[1], ARGV[2], ARGV[3]
 local exists = redis.call('EXISTS', key) == 1
@@ -46,28 +84,12 @@ else
   local n = tonumber(ARGV[4])
   local m = tonumber(ARGV[5 + n])
   local e = 6 + n
-  local left = {}
-  if m > 0 then
-    local names = {}
-    for i = 1, m do names[i] = ARGV[e + 2 * i - 2] end
-    -- Before any write: without hash field expiration (Redis < 7.4) this
-    -- fails and nothing is written.
-    left = redis.call('HPTTL', key, 'FIELDS', m, unpack(names))
-    if type(left) ~= 'table' then left = {} end
-  end
+  local left = field_ttls(key, m, e)
   if n > 0 then
     redis.call('HDEL', key, unpack(ARGV, 5, 4 + n))
   end
   redis.call('HSET', key, unpack(ARGV, e + 2 * m))
-  for i = 1, m do
-    local field = ARGV[e + 2 * i - 2]
-    local ms = tonumber(left[i])
-    if ms and ms > 0 then
-      redis.call('HPEXPIRE', key, ms, 'FIELDS', 1, field)
-    else
-      redis.call('HEXPIRE', key, ARGV[e + 2 * i - 1], 'FIELDS', 1, field)
-    end
-  end
+  restore_field_ttls(key, m, e, left)
 end
 if ttl == 'P' then
   redis.call('PERSIST', key)
@@ -75,7 +97,8 @@ elseif ttl ~= '0' then
   redis.call('PEXPIRE', key, ttl)
 end
 return 1
-";
+"
+);
 
 /// [`SAVE_SCRIPT_SOURCE`] as a script.
 pub(crate) static SAVE_SCRIPT: LazyLock<redis::Script> =

@@ -177,7 +177,8 @@ impl<M> BitAnd for Patch<M> {
 /// not an object, `{4, found}` when the stored version is not an integer,
 /// `{5, found}` when it cannot be incremented (nothing written in those).
 static UPDATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+    redis::Script::new(concat!(
+        crate::request::lua_field_ttls!(),
         r"
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then
@@ -230,32 +231,14 @@ if kind == 'J' then
     redis.call('JSON.SET', key, ARGV[i], ARGV[i + 1])
   end
 else
-  local left = {}
-  if m > 0 then
-    local names = {}
-    for i = 1, m do names[i] = ARGV[e + 2 * i - 2] end
-    -- Before any write: without hash field expiration (Redis < 7.4) this
-    -- fails and nothing is written.
-    left = redis.call('HPTTL', key, 'FIELDS', m, unpack(names))
-    if type(left) ~= 'table' then left = {} end
-  end
+  local left = field_ttls(key, m, e)
   if n > 0 then
     redis.call('HDEL', key, unpack(ARGV, 6, 5 + n))
   end
   if #ARGV >= pairs_at then
     redis.call('HSET', key, unpack(ARGV, pairs_at))
   end
-  -- HSET clears a field's expiration: an expiring field keeps the time it
-  -- had left, or gets its seconds when it had none (as save does).
-  for i = 1, m do
-    local field = ARGV[e + 2 * i - 2]
-    local ms = tonumber(left[i])
-    if ms and ms > 0 then
-      redis.call('HPEXPIRE', key, ms, 'FIELDS', 1, field)
-    else
-      redis.call('HEXPIRE', key, ARGV[e + 2 * i - 1], 'FIELDS', 1, field)
-    end
-  end
+  restore_field_ttls(key, m, e, left)
 end
 if vpath ~= '' then
   local next = string.format('%d', tonumber(found) + 1)
@@ -266,8 +249,8 @@ if vpath ~= '' then
   end
 end
 return {1}
-",
-    )
+"
+    ))
 });
 
 /// The update script, to load at the start of a pipeline of updates.
