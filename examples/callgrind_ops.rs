@@ -5,7 +5,8 @@
 //! ```text
 //! MODE=get N=150 valgrind --tool=callgrind target/release/examples/callgrind_ops [--hand]
 //! ```
-//! MODE is `get`, `save` or `find`; 64 tasks do N operations each. The cost
+//! MODE is `get`, `save` or `find` (64 tasks do N operations each), or
+//! `save_all` / `get_many` (N documents in pipelines of 1,000). The cost
 //! per operation is the difference between two runs (N=50 and N=150) / 6,400.
 
 use redis::AsyncCommands;
@@ -27,7 +28,32 @@ async fn main() {
     if mode == "fill" {
         let mut users: Vec<UserReadCache> = (0..100_000).map(user).collect();
         let mut con = con.clone();
+        Migrator::new()
+            .model::<UserReadCache>()
+            .run(&mut con)
+            .await
+            .unwrap();
         UserReadCache::save_all(&mut con, &mut users).await.unwrap();
+        return;
+    }
+    if mode == "save_all" {
+        let n: usize = std::env::var("N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3000);
+        let mut users: Vec<UserReadCache> = (0..n as i64).map(user).collect();
+        let mut con = con.clone();
+        if hand {
+            for chunk in users.chunks(1000) {
+                let mut pipe = redis::pipe();
+                for u in chunk {
+                    pipe.add_command(support::hand_hset(u));
+                }
+                let _: Vec<redis::Value> = pipe.query_async(&mut con).await.unwrap();
+            }
+        } else {
+            UserReadCache::save_all(&mut con, &mut users).await.unwrap();
+        }
         return;
     }
     if mode == "get_many" {

@@ -294,6 +294,14 @@ fn param_name(i: usize) -> Cow<'static, str> {
 /// (`@e\-mail`), as the query parser requires; other letters stand as they are.
 pub(crate) fn push_attr(text: &mut String, name: &str) {
     text.push('@');
+    if !name
+        .bytes()
+        .any(|b| b.is_ascii() && !b.is_ascii_alphanumeric() && b != b'_')
+    {
+        // Nothing to escape (the usual name): one copy.
+        text.push_str(name);
+        return;
+    }
     for c in name.chars() {
         if c.is_ascii() && !c.is_ascii_alphanumeric() && c != '_' {
             text.push('\\');

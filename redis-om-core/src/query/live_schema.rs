@@ -9,7 +9,8 @@
 //! per model for [`RECHECK`]: at most one extra round trip per second and model.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::{cmd, Value};
@@ -27,9 +28,45 @@ pub(crate) const RECHECK: Duration = Duration::from_secs(1);
 /// (`name`, and `name_fts` for a full-text field), and its definition.
 type Missing = Arc<Vec<(Vec<String>, String)>>;
 
+/// The comparisons, by the addresses of the plan's index name and model name
+/// (both `&'static str`; the same name at two addresses is two entries, each
+/// right). Looked up before every query, so it hashes two words, not the
+/// names' bytes with SipHash, and readers share the lock.
 #[allow(clippy::type_complexity)]
-static CHECKED: LazyLock<Mutex<HashMap<(&'static str, &'static str), (Instant, Missing)>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+static CHECKED: LazyLock<RwLock<HashMap<(usize, usize), Entry, BuildHasherDefault<AddrHasher>>>> =
+    LazyLock::new(|| RwLock::new(HashMap::default()));
+
+struct Entry {
+    index: &'static str,
+    at: Instant,
+    missing: Missing,
+}
+
+fn addr_key(plan: &Plan) -> (usize, usize) {
+    (plan.index.as_ptr() as usize, plan.model.as_ptr() as usize)
+}
+
+/// A multiply-rotate hash of addresses (FxHash's step): the keys are not
+/// chosen by an attacker, so SipHash's protection buys nothing here.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Fails with [`Error::SchemaMismatch`] when `plan` uses a field that the live
 /// index lacks.
@@ -87,9 +124,9 @@ fn uses(plan: &Plan, attr: &str) -> bool {
 }
 
 fn cached(plan: &Plan) -> Option<Missing> {
-    let cache = CHECKED.lock().ok()?;
-    let (at, missing) = cache.get(&(plan.index, plan.model))?;
-    (at.elapsed() < RECHECK).then(|| missing.clone())
+    let cache = CHECKED.read().ok()?;
+    let entry = cache.get(&addr_key(plan))?;
+    (entry.at.elapsed() < RECHECK).then(|| entry.missing.clone())
 }
 
 /// The live schema's hash and text.
@@ -114,8 +151,13 @@ fn store(plan: &Plan, replies: &[Value]) -> Missing {
         // The model's own schema, or nothing recorded (an index made by hand).
         _ => Arc::new(Vec::new()),
     };
-    if let Ok(mut cache) = CHECKED.lock() {
-        cache.insert((plan.index, plan.model), (Instant::now(), missing.clone()));
+    if let Ok(mut cache) = CHECKED.write() {
+        let entry = Entry {
+            index: plan.index,
+            at: Instant::now(),
+            missing: missing.clone(),
+        };
+        cache.insert(addr_key(plan), entry);
     }
     missing
 }
@@ -123,8 +165,8 @@ fn store(plan: &Plan, replies: &[Value]) -> Missing {
 /// Forgets the comparisons for `index`: the migrator of this process has
 /// just changed it.
 pub(crate) fn forget(index: &str) {
-    if let Ok(mut cache) = CHECKED.lock() {
-        cache.retain(|(i, _), _| *i != index);
+    if let Ok(mut cache) = CHECKED.write() {
+        cache.retain(|_, entry| entry.index != index);
     }
 }
 

@@ -28,7 +28,13 @@ impl Row {
 
     /// The key as text, for messages.
     pub(crate) fn key(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.key_bytes().unwrap_or_default())
+        let bytes = self.key_bytes().unwrap_or_default();
+        // Keys are UTF-8 nearly always: `from_utf8`'s ASCII fast path is
+        // cheaper than the lossy scan, which is kept for the rest.
+        match std::str::from_utf8(bytes) {
+            Ok(key) => std::borrow::Cow::Borrowed(key),
+            Err(_) => String::from_utf8_lossy(bytes),
+        }
     }
 
     /// The bytes of attribute `name`.
@@ -74,6 +80,27 @@ fn int(value: &Value) -> Option<u64> {
 
 /// The total and the rows of an `FT.SEARCH` reply (with document contents).
 pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
+    let mut rows = Vec::new();
+    let total = search_rows(reply, |row| {
+        rows.push(row);
+        true
+    })?;
+    Ok((total, rows))
+}
+
+/// The first row of an `FT.SEARCH` reply, without a list for the others.
+pub(crate) fn search_first(reply: Value) -> Result<Option<Row>> {
+    let mut first = None;
+    search_rows(reply, |row| {
+        first = Some(row);
+        false
+    })?;
+    Ok(first)
+}
+
+/// The total of an `FT.SEARCH` reply, handing each row to `each` in order
+/// until it returns false.
+fn search_rows(reply: Value, mut each: impl FnMut(Row) -> bool) -> Result<u64> {
     match reply {
         Value::Array(items) => {
             let mut items = items.into_iter();
@@ -82,7 +109,6 @@ pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
                 .as_ref()
                 .and_then(int)
                 .ok_or_else(|| bad("no total"))?;
-            let mut rows = Vec::new();
             while let Some(key) = items.next() {
                 let attrs = match items.next() {
                     Some(attrs @ (Value::Array(_) | Value::Map(_))) => attrs,
@@ -90,12 +116,15 @@ pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
                     Some(Value::Nil) | None => Value::Array(Vec::new()),
                     Some(_) => return Err(bad("document fields are not a list")),
                 };
-                rows.push(Row {
+                let row = Row {
                     id: Some(key),
                     attrs,
-                });
+                };
+                if !each(row) {
+                    break;
+                }
             }
-            Ok((total, rows))
+            Ok(total)
         }
         Value::Map(mut pairs) => {
             let total = map_get(&mut pairs, "total_results")
@@ -105,20 +134,19 @@ pub(crate) fn search(reply: Value) -> Result<(u64, Vec<Row>)> {
                 Some(Value::Array(results)) => std::mem::take(results),
                 _ => Vec::new(),
             };
-            let rows = results
-                .into_iter()
-                .map(|result| match result {
-                    Value::Map(mut fields) => {
-                        let key = map_get(&mut fields, "id").map(std::mem::take);
-                        let attrs = map_get(&mut fields, "extra_attributes")
-                            .map(std::mem::take)
-                            .unwrap_or(Value::Map(Vec::new()));
-                        Ok(Row { id: key, attrs })
-                    }
-                    _ => Err(bad("a result is not a map")),
-                })
-                .collect::<Result<_>>()?;
-            Ok((total, rows))
+            for result in results {
+                let Value::Map(mut fields) = result else {
+                    return Err(bad("a result is not a map"));
+                };
+                let key = map_get(&mut fields, "id").map(std::mem::take);
+                let attrs = map_get(&mut fields, "extra_attributes")
+                    .map(std::mem::take)
+                    .unwrap_or(Value::Map(Vec::new()));
+                if !each(Row { id: key, attrs }) {
+                    break;
+                }
+            }
+            Ok(total)
         }
         _ => Err(bad("not an array or a map")),
     }

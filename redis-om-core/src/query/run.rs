@@ -278,17 +278,18 @@ fn decode_all<Q: Search>(query: &Q, rows: Vec<Row>) -> Result<Vec<Q::Item>> {
 async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
     let plan = query.plan()?;
     if let Some(plan) = &plan {
-        let rows = if plan.scoped() {
-            let mut rows = Vec::new();
+        // `LIMIT 0 1` (or its window through the cursor): one row at most.
+        let row = if plan.scoped() {
+            let mut first = None;
             scan_to_end(exec, Scan::new(plan.clone(), Some((0, 1))), |row| {
-                rows.push(row)
+                first.get_or_insert(row);
             })
             .await?;
-            rows
+            first
         } else {
-            reply::search(run(exec, plan, &plan.search(0, 1)).await?)?.1
+            reply::search_first(run(exec, plan, &plan.search(0, 1)).await?)?
         };
-        for row in rows {
+        if let Some(row) = row {
             if let Some(item) = query.decode(row)? {
                 return Ok(item);
             }
