@@ -497,3 +497,170 @@ async fn bytes_in_json_models_are_read_by_redis_om_python_and_back() {
         .collect();
     let _: i64 = con.del(keys).await.unwrap();
 }
+
+/// `Coordinates` in a HashModel (`PyPlace` in compat.py).
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyPlace")]
+struct PyPlace {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    location: Option<redis_om::Coordinates>,
+}
+
+/// `Coordinates` in a JsonModel (`PyPlaceDoc` in compat.py).
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyPlaceDoc")]
+struct PyPlaceDoc {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    location: Option<redis_om::Coordinates>,
+}
+
+/// The same as PLACES in compat.py: (name, longitude, latitude).
+const PLACES: [(&str, Option<(f64, f64)>); 5] = [
+    ("Portland", Some((-122.6765, 45.5231))),
+    ("Nearby", Some((-122.6665, 45.5331))),
+    ("Lyon", Some((4.8357, 45.764))),
+    ("East", Some((179.95, 0.0))),
+    ("Nowhere", None),
+];
+
+fn point(i: usize) -> Option<redis_om::Coordinates> {
+    PLACES[i]
+        .1
+        .map(|(lon, lat)| redis_om::Coordinates::new(lon, lat).unwrap())
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct BySide<T> {
+    hash: Vec<T>,
+    json: Vec<T>,
+}
+
+#[tokio::test]
+async fn geo_documents_are_shared_and_queried_both_ways_with_redis_om_python() {
+    use redis_om::GeoUnit;
+    let mut con = common::multiplexed(&common::url()).await;
+    for layout in [PyPlace::key_layout(), PyPlaceDoc::key_layout()] {
+        common::reset_index(&mut con, layout.index_name(), layout.key_prefix()).await;
+    }
+    // The same schema text, so one index serves both services.
+    let theirs: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&python(&["geo-schemas"])).unwrap();
+    assert_eq!(theirs["PyPlace"], PyPlace::index_schema().text());
+    assert_eq!(theirs["PyPlaceDoc"], PyPlaceDoc::index_schema().text());
+    Migrator::new()
+        .model::<PyPlace>()
+        .model::<PyPlaceDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let mut ours = BySide {
+        hash: Vec::new(),
+        json: Vec::new(),
+    };
+    for (i, (name, _)) in PLACES.iter().enumerate() {
+        let name = format!("rs-{name}");
+        let mut place = PyPlace {
+            pk: None,
+            name: name.clone(),
+            location: point(i),
+        };
+        ours.hash.push(place.save(&mut con).await.unwrap());
+        let mut doc = PyPlaceDoc {
+            pk: None,
+            name,
+            location: point(i),
+        };
+        ours.json.push(doc.save(&mut con).await.unwrap());
+    }
+    let theirs: BySide<String> = serde_json::from_str(&python(&["geo-save"])).unwrap();
+    // Each reads the other's points exactly.
+    let pks = format!(
+        r#"{{"hash": {}, "json": {}}}"#,
+        serde_json::to_string(&ours.hash).unwrap(),
+        serde_json::to_string(&ours.json).unwrap()
+    );
+    let read: BySide<Option<(f64, f64)>> =
+        serde_json::from_str(&python(&["geo-get", &pks])).unwrap();
+    let want: Vec<Option<(f64, f64)>> = PLACES.iter().map(|(_, p)| *p).collect();
+    assert_eq!(read.hash, want);
+    assert_eq!(read.json, want);
+    for (i, pk) in theirs.hash.iter().enumerate() {
+        assert_eq!(PyPlace::get(&mut con, pk).await.unwrap().location, point(i));
+    }
+    for (i, pk) in theirs.json.iter().enumerate() {
+        assert_eq!(
+            PyPlaceDoc::get(&mut con, pk).await.unwrap().location,
+            point(i)
+        );
+    }
+    // The same query finds the same documents of both sides, from either.
+    let portland = point(0).unwrap();
+    let both = |names: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = names
+            .iter()
+            .flat_map(|n| [format!("py-{n}"), format!("rs-{n}")])
+            .collect();
+        all.sort();
+        all
+    };
+    for (lon, lat, radius, unit, names) in [
+        (
+            -122.6765,
+            45.5231,
+            10.0,
+            GeoUnit::Miles,
+            both(&["Nearby", "Portland"]),
+        ),
+        (
+            -122.6765,
+            45.5231,
+            500.0,
+            GeoUnit::Meters,
+            both(&["Portland"]),
+        ),
+        (-179.95, 0.0, 12.0, GeoUnit::Kilometers, both(&["East"])),
+    ] {
+        let python_found: BySide<String> = serde_json::from_str(&python(&[
+            "geo-find",
+            &lon.to_string(),
+            &lat.to_string(),
+            &radius.to_string(),
+            unit.as_str(),
+        ]))
+        .unwrap();
+        assert_eq!(
+            python_found.hash, names,
+            "Python, hash, {lon} {lat} {radius}"
+        );
+        assert_eq!(
+            python_found.json, names,
+            "Python, JSON, {lon} {lat} {radius}"
+        );
+        let center = redis_om::Coordinates::new(lon, lat).unwrap();
+        let mut hash: Vec<String> = PyPlace::find(|p| p.location.within(center, radius, unit))
+            .all(&mut con)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        hash.sort();
+        assert_eq!(hash, names, "Rust, hash");
+        let mut json: Vec<String> = PyPlaceDoc::find(|p| p.location.within(center, radius, unit))
+            .all(&mut con)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        json.sort();
+        assert_eq!(json, names, "Rust, JSON");
+    }
+    assert_eq!(portland.to_string(), "-122.6765,45.5231");
+}

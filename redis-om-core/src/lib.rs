@@ -10,6 +10,7 @@
 // either kind of connection.
 mod error;
 mod exec;
+mod geo;
 mod json_encode;
 mod pk;
 mod value;
@@ -56,12 +57,13 @@ pub use connect::{
     URL_ENV,
 };
 pub use error::{BulkFailure, Error, Result};
+pub use geo::{Coordinates, GeoUnit};
 pub use key::KeyLayout;
 pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
 pub use model::{Condition, Model, SaveOptions, Version};
 pub use pk::{PkArg, PrimaryKey};
 pub use query::{
-    Absent, AbsentOnly, AsyncQuery, BoolField, Embedded, Expr, Find, FullText, Indexable,
+    Absent, AbsentOnly, AsyncQuery, BoolField, Embedded, Expr, Find, FullText, GeoField, Indexable,
     NumericField, NumericOnly, Page, ProjectedField, Projection, Query, QueryParams, Select,
     SortOrder, SortableField, TagArg, TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS,
     MAX_WORD_BYTES, MIN_PATTERN_CHARS,

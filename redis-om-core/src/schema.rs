@@ -14,6 +14,8 @@ pub enum FieldKind {
     Numeric,
     /// Booleans: `TAG` (stored as `1`/`0` in hashes, `true`/`false` in JSON).
     Bool,
+    /// Points ([`Coordinates`](crate::Coordinates)): `GEO`.
+    Geo,
 }
 
 /// One indexed field of a model, as the derive describes it: built with
@@ -308,6 +310,13 @@ impl IndexSchema {
             }
             FieldKind::Bool => {
                 args.push("TAG".into());
+                absent(args);
+                if field.sortable {
+                    args.push("SORTABLE".into());
+                }
+            }
+            FieldKind::Geo => {
+                args.push("GEO".into());
                 absent(args);
                 if field.sortable {
                     args.push("SORTABLE".into());

@@ -8,6 +8,13 @@ server. Subcommands (results as JSON on stdout):
   check JSON      gets and finds the documents of side "rs" whose pks JSON lists
   blob-save       saves a PyBlob (bytes fields) per BLOBS case, prints [pk, ...]
   blob-check JSON gets the PyBlobs Rust saved (pks JSON lists, one per case)
+  geo-schemas     {model: schema text} of the geo models
+  geo-save        saves PLACES (names "py-…") as PyPlace and PyPlaceDoc,
+                  prints {"hash": [pk, ...], "json": [pk, ...]}
+  geo-get JSON    {"hash": [[lon, lat] | null, ...], "json": ...} of the pks
+                  JSON lists ({"hash": [...], "json": [...]})
+  geo-find LON LAT RADIUS UNIT
+                  {"hash": [name, ...], "json": [...]}: sorted names within
 The models mirror the Rust ones in tests/python_compat.rs field by field, and
 expected() the Rust side's expected(): keep them in step.
 """
@@ -18,7 +25,15 @@ import sys
 import uuid
 from typing import List, Optional
 
-from redis_om import EmbeddedJsonModel, Field, HashModel, JsonModel, Migrator
+from redis_om import (
+    Coordinates,
+    EmbeddedJsonModel,
+    Field,
+    GeoFilter,
+    HashModel,
+    JsonModel,
+    Migrator,
+)
 
 G = "om-test-py"
 UTC = datetime.timezone.utc
@@ -112,6 +127,41 @@ class PyBlob(JsonModel, index=True):
 
 # The same cases as BLOBS in tests/python_compat.rs.
 BLOBS = [b"", b"\x00", b"\xff\xfe\x00\n", bytes(range(256)), "h\u00e9llo".encode()]
+
+
+class PyPlace(HashModel, index=True):
+    """Coordinates in a HashModel (Place in tests/python_compat.rs)."""
+    name: str = Field(index=True)
+    location: Optional[Coordinates] = Field(index=True, default=None)
+
+    class Meta:
+        global_key_prefix = G
+        model_key_prefix = "PyPlace"
+
+
+class PyPlaceDoc(JsonModel, index=True):
+    """Coordinates in a JsonModel (PlaceDoc in tests/python_compat.rs)."""
+    name: str = Field(index=True)
+    location: Optional[Coordinates] = Field(index=True, default=None)
+
+    class Meta:
+        global_key_prefix = G
+        model_key_prefix = "PyPlaceDoc"
+
+
+# (name, longitude, latitude); the same as PLACES in tests/python_compat.rs.
+PLACES = [
+    ("Portland", -122.6765, 45.5231),
+    ("Nearby", -122.6665, 45.5331),
+    ("Lyon", 4.8357, 45.764),
+    ("East", 179.95, 0.0),
+    ("Nowhere", None, None),
+]
+
+
+def place(model, i):
+    name, lon, lat = PLACES[i]
+    return model(name="py-" + name, location=None if lon is None else (lat, lon))
 
 
 def blob(i):
@@ -257,6 +307,34 @@ def main():
                 problems.append(f"PyBlob.get({pk}): {(got.data, got.maybe)!r} != {(want.data, want.maybe)!r}")
         print(json.dumps(problems))
         sys.exit(1 if problems else 0)
+    elif cmd == "geo-schemas":
+        print(json.dumps({m.__name__: m.redisearch_schema() for m in (PyPlace, PyPlaceDoc)}))
+    elif cmd == "geo-save":
+        out = {"hash": [], "json": []}
+        for side, model in (("hash", PyPlace), ("json", PyPlaceDoc)):
+            for i in range(len(PLACES)):
+                doc = place(model, i)
+                doc.save()
+                out[side].append(str(doc.pk))
+        print(json.dumps(out))
+    elif cmd == "geo-get":
+        pks = json.loads(sys.argv[2])
+        out = {}
+        for side, model in (("hash", PyPlace), ("json", PyPlaceDoc)):
+            out[side] = []
+            for pk in pks[side]:
+                loc = model.get(pk).location
+                out[side].append(None if loc is None else [loc.longitude, loc.latitude])
+        print(json.dumps(out))
+    elif cmd == "geo-find":
+        lon, lat, radius, unit = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+        out = {}
+        for side, model in (("hash", PyPlace), ("json", PyPlaceDoc)):
+            found = model.find(
+                model.location == GeoFilter(longitude=lon, latitude=lat, radius=radius, unit=unit)
+            ).all()
+            out[side] = sorted(d.name for d in found)
+        print(json.dumps(out))
     else:
         sys.exit(f"unknown command {cmd}")
 

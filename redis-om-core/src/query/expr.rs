@@ -164,6 +164,13 @@ pub(crate) enum Leaf {
         lo: String,
         hi: String,
     },
+    /// `@f:[$lon $lat $radius $unit]`: within `radius` of `center`.
+    Geo {
+        field: &'static str,
+        center: crate::geo::Coordinates,
+        radius: f64,
+        unit: crate::geo::GeoUnit,
+    },
     /// `ismissing(@f)`: documents without the field (`INDEXMISSING`).
     Missing { field: &'static str },
     /// `@f:{""}`: documents whose field is an empty string (`INDEXEMPTY`).
@@ -421,6 +428,24 @@ impl Renderer {
             Leaf::Range { field, lo, hi } => {
                 self.attr(field);
                 let _ = write!(self.text, ":[{lo} {hi}]");
+            }
+            Leaf::Geo {
+                field,
+                center,
+                radius,
+                unit,
+            } => {
+                let mut number = ryu::Buffer::new();
+                self.attr(field);
+                self.text.push_str(":[");
+                self.param(number.format_finite(center.longitude()));
+                self.text.push(' ');
+                self.param(number.format_finite(center.latitude()));
+                self.text.push(' ');
+                self.param(number.format_finite(*radius));
+                self.text.push(' ');
+                self.param(unit.as_str());
+                self.text.push(']');
             }
             Leaf::Missing { field } => {
                 self.text.push_str("ismissing(");

@@ -240,6 +240,11 @@ handle! {
     /// full-text search on its words (`{name}_fts TEXT`).
     TextField, numeric: false
 }
+handle! {
+    /// A [`Coordinates`](crate::Coordinates) field (`GEO`): points within a
+    /// radius of a center.
+    GeoField, numeric: false
+}
 
 impl<M, T: Indexable, const S: bool> FieldHandle<T> for TagField<M, T, S> {
     fn new(spec: FieldSpec, decode: FieldDecoder<T>) -> Self {
@@ -271,6 +276,16 @@ impl<M, T: Indexable, const S: bool> FieldHandle<T> for BoolField<M, T, S> {
 impl<M, T: Indexable, const S: bool> FieldHandle<T> for TextField<M, T, S> {
     fn new(spec: FieldSpec, decode: FieldDecoder<T>) -> Self {
         TextField {
+            spec,
+            decode,
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M, T: Indexable, const S: bool> FieldHandle<T> for GeoField<M, T, S> {
+    fn new(spec: FieldSpec, decode: FieldDecoder<T>) -> Self {
+        GeoField {
             spec,
             decode,
             _model: PhantomData,
@@ -359,7 +374,7 @@ macro_rules! no_comparisons {
         }
     )*};
 }
-no_comparisons!(TagField, BoolField, TextField);
+no_comparisons!(TagField, BoolField, TextField, GeoField);
 
 /// The TAG operators, shared by [`TagField`] and [`TextField`].
 macro_rules! tag_ops {
@@ -664,6 +679,51 @@ impl<M, T: Indexable, const S: bool> BoolField<M, T, S> {
     }
 }
 
+impl<M, T: Indexable, const S: bool> GeoField<M, T, S> {
+    /// The point is within `radius` `unit`s of `center` (`@f:[lon lat radius
+    /// unit]`, every number a parameter). Combines with every other condition;
+    /// documents without a point are not matched.
+    ///
+    /// The radius must be a positive, finite number (RediSearch refuses 0):
+    /// otherwise the query fails with [`Error::InvalidArgument`](crate::Error)
+    /// when it runs. Points are indexed as 52-bit geohashes (within about
+    /// 0.6 m), so a radius under a meter may miss a point at the very center.
+    ///
+    /// ```
+    /// # use redis_om::prelude::*;
+    /// use redis_om::{Coordinates, GeoUnit};
+    /// #[derive(HashModel, serde::Serialize, serde::Deserialize, Debug, Clone)]
+    /// struct Store {
+    ///     #[redis_om(primary_key)]
+    ///     pk: Option<String>,
+    ///     #[redis_om(index)]
+    ///     location: Option<Coordinates>,
+    /// }
+    /// let portland = Coordinates::new(-122.6765, 45.5231)?;
+    /// let near = Store::find(|s| s.location.within(portland, 10.0, GeoUnit::Miles));
+    /// assert_eq!(near.to_query()?.0, "@location:[$p0 $p1 $p2 $p3]");
+    /// # Ok::<(), redis_om::Error>(())
+    /// ```
+    pub fn within(
+        self,
+        center: crate::geo::Coordinates,
+        radius: f64,
+        unit: crate::geo::GeoUnit,
+    ) -> Expr<M> {
+        if radius.is_nan() || radius <= 0.0 || radius.is_infinite() {
+            return Expr::new(Node::Invalid(format!(
+                "a geo radius must be a positive, finite number (RediSearch refuses 0), not {radius}"
+            )));
+        }
+        Expr::new(Node::Leaf(Leaf::Geo {
+            field: self.spec.name,
+            center,
+            radius,
+            unit,
+        }))
+    }
+}
+
 /// The handle of a field indexed with `index_missing` and/or `index_empty`
 /// (RediSearch 2.10's `INDEXMISSING` / `INDEXEMPTY`): every operator of the
 /// field's own handle (through `Deref`: `u.nick.eq("x")`), and
@@ -754,7 +814,7 @@ impl<M, H: ProjectedField<M>, const A: bool, const B: bool> ProjectedField<M>
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be indexed",
     label = "not an indexable field type",
-    note = "indexable fields are strings, numbers, bools, UUIDs, chrono dates, #[derive(HashValue)] enums, and Option/Vec of those",
+    note = "indexable fields are strings, numbers, bools, UUIDs, chrono dates, redis_om::Coordinates, #[derive(HashValue)] enums, and Option/Vec of those",
     note = "to index the fields of a nested struct in a JsonModel: put #[derive(EmbeddedModel)] on the struct (and #[redis_om(index)] on its fields to index), and mark this field #[redis_om(embed)] instead of `index`"
 )]
 pub trait Indexable {
@@ -786,6 +846,7 @@ macro_rules! indexable {
 indexable!(Tag, TagField: String, uuid::Uuid);
 indexable!(Numeric, NumericField: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
 indexable!(Bool, BoolField: bool);
+indexable!(Geo, GeoField: crate::geo::Coordinates);
 #[cfg(feature = "chrono")]
 impl Indexable for chrono::DateTime<chrono::Utc> {
     const KIND: FieldKind = FieldKind::Numeric;

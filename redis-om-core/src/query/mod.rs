@@ -27,8 +27,8 @@ pub use builder::{Find, Page, Query};
 pub use expr::{Expr, QueryParams};
 pub use field::{
     Absent, AbsentOnly, BoolField, Embedded, FieldDecoder, FieldHandle, FieldSpec, FullText,
-    HashEmbedded, Indexable, NumericField, NumericOnly, ProjectedField, SortableField, TagArg,
-    TagField, TextField,
+    GeoField, HashEmbedded, Indexable, NumericField, NumericOnly, ProjectedField, SortableField,
+    TagArg, TagField, TextField,
 };
 pub use plan::{ProjectedAttr, SortOrder};
 pub use projection::{Projection, Select};

@@ -4,7 +4,7 @@
 use redis::Value;
 
 use super::builder::Query;
-use super::field::{BoolField, NumericField, ProjectedField, TagField, TextField};
+use super::field::{BoolField, GeoField, NumericField, ProjectedField, TagField, TextField};
 use super::plan::{vanished, Load, Plan, ProjectedAttr, Search};
 use super::reply::{self, Row};
 use crate::error::{Error, Result};
@@ -92,7 +92,7 @@ macro_rules! single_projection {
         }
     )*};
 }
-single_projection!(TagField, NumericField, BoolField, TextField);
+single_projection!(TagField, NumericField, BoolField, TextField, GeoField);
 
 impl<M, H: Projection<M>, const A: bool, const B: bool> Projection<M>
     for super::field::Absent<M, H, A, B>
