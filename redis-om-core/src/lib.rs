@@ -14,6 +14,7 @@ mod geo;
 mod json_encode;
 mod pk;
 mod value;
+mod vector;
 // Storage: replies and encodings, not models.
 mod storage;
 // The registry of the program's models.
@@ -64,9 +65,9 @@ pub use model::{Condition, Model, SaveOptions, Version};
 pub use pk::{PkArg, PrimaryKey};
 pub use query::{
     Absent, AbsentOnly, AsyncQuery, BoolField, Embedded, Expr, Find, FullText, GeoField, Indexable,
-    NumericField, NumericOnly, Page, ProjectedField, Projection, Query, QueryParams, Select,
-    SortOrder, SortableField, TagArg, TagField, TextField, MAX_TAG_BYTES, MAX_TEXT_WORDS,
-    MAX_WORD_BYTES, MIN_PATTERN_CHARS,
+    Nearest, NumericField, NumericOnly, Page, ProjectedField, Projection, Query, QueryParams,
+    Select, SortOrder, SortableField, TagArg, TagField, TextField, VectorField, MAX_TAG_BYTES,
+    MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 #[doc(no_inline)]
 pub use redis;
@@ -76,6 +77,9 @@ pub use storage::Storage;
 pub use store::AsyncModel;
 pub use update::{Nested, Patch, Set};
 pub use value::{HashArg, HashValue};
+pub use vector::{
+    DistanceMetric, VectorAlgorithm, VectorElement, VectorOptions, VectorType, VectorValue,
+};
 
 // Every error can cross threads and live in `Box<dyn std::error::Error + Send + Sync>`.
 const _: () = {
@@ -173,6 +177,7 @@ pub mod __private {
     pub use crate::registry::RegisteredModel;
     pub use crate::storage::{decode_json, Encoded, HashFields, HashPairs, Stored};
     pub use crate::update::SetEncoder;
+    pub use crate::vector::check_vector;
 
     /// The bytes a hash field value is stored as (for a patch).
     pub fn hash_arg_bytes(arg: crate::HashArg<'_>) -> Vec<u8> {

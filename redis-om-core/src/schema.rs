@@ -16,6 +16,9 @@ pub enum FieldKind {
     Bool,
     /// Points ([`Coordinates`](crate::Coordinates)): `GEO`.
     Geo,
+    /// Vectors of floats for nearest-neighbour search:
+    /// `VECTOR FLAT|HNSW n TYPE … DIM … DISTANCE_METRIC …`.
+    Vector(crate::vector::VectorOptions),
 }
 
 /// One indexed field of a model, as the derive describes it: built with
@@ -322,6 +325,7 @@ impl IndexSchema {
                     args.push("SORTABLE".into());
                 }
             }
+            FieldKind::Vector(options) => options.schema_args(args),
         }
     }
 

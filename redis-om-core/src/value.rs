@@ -57,7 +57,8 @@ fn format_float(f: f64) -> Cow<'static, str> {
 /// A type that can be stored as one field of a [`HashModel`](crate::Model).
 ///
 /// Implemented for `String`, all integer and float types, `bool`, `uuid::Uuid`,
-/// [`Coordinates`](crate::Coordinates),
+/// [`Coordinates`](crate::Coordinates), vectors (`Vec<f32>`, `Vec<f64>`, `[f32; N]`, `[f64; N]`:
+/// little-endian packed),
 /// `Vec<u8>` (and `bytes::Bytes`, feature `bytes`: binary, stored as the bytes
 /// themselves and not indexable), `Option<T>` of those, chrono's `DateTime<Utc>` and `NaiveDate` (feature
 /// `chrono`), and unit-only enums with `#[derive(HashValue)]`. For nested
@@ -65,7 +66,7 @@ fn format_float(f: f64) -> Cow<'static, str> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be stored as a field of a HashModel",
     label = "not a HashModel field type",
-    note = "a HashModel field must be a String, integer, float, bool, uuid::Uuid, redis_om::Coordinates, Vec<u8> (binary), chrono DateTime<Utc>/NaiveDate, a unit-only enum with #[derive(HashValue)], or an Option of those",
+    note = "a HashModel field must be a String, integer, float, bool, uuid::Uuid, redis_om::Coordinates, Vec<u8> (binary), a vector (Vec<f32>, Vec<f64>, [f32; N], [f64; N]), chrono DateTime<Utc>/NaiveDate, a unit-only enum with #[derive(HashValue)], or an Option of those",
     note = "use #[derive(JsonModel)] to store nested structs, lists and maps"
 )]
 pub trait HashValue: Sized {

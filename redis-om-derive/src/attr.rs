@@ -2,7 +2,7 @@
 //! reports unknown and duplicate attributes with their spans and suggestions).
 
 use darling::util::{Flag, Ignored, Override, SpannedValue};
-use darling::{ast, FromDeriveInput, FromField};
+use darling::{ast, FromDeriveInput, FromField, FromMeta};
 use syn::{Generics, Ident, Path, Type};
 
 /// Container attributes: `#[redis_om(global_prefix = "…", prefix = "…", index_name = "…", crate = "…", fields = "…", ttl_secs = N, hash)]`.
@@ -33,7 +33,7 @@ pub(crate) struct ContainerAttrs {
     pub hash: Flag,
 }
 
-/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, flatten, version, index_missing, index_empty, default, default = "path", expire_secs = 30)]`.
+/// Field attributes: `#[redis_om(primary_key, index, sortable, full_text, case_sensitive, separator = "|", rename = "…", embed, flatten, version, index_missing, index_empty, default, default = "path", expire_secs = 30, vector(..))]`.
 #[derive(FromField)]
 #[darling(attributes(redis_om), forward_attrs(serde))]
 pub(crate) struct FieldAttrs {
@@ -67,4 +67,29 @@ pub(crate) struct FieldAttrs {
     /// `expire_secs = 30`: the hash field expires on its own (`HEXPIRE`).
     #[darling(default)]
     pub expire_secs: Option<SpannedValue<u64>>,
+    /// `vector(algorithm = "flat", dim = 4, distance = "cosine", …)`: a
+    /// vector field for nearest-neighbour search.
+    #[darling(default)]
+    pub vector: Option<SpannedValue<VectorAttrs>>,
+}
+
+/// `vector(algorithm = "flat" | "hnsw", dim = N, distance = "cosine" | "l2" | "ip",
+/// initial_cap = N, block_size = N, m = N, ef_construction = N, ef_runtime = N, epsilon = F)`.
+#[derive(FromMeta)]
+pub(crate) struct VectorAttrs {
+    pub algorithm: SpannedValue<String>,
+    pub dim: SpannedValue<u64>,
+    pub distance: SpannedValue<String>,
+    #[darling(default)]
+    pub initial_cap: Option<SpannedValue<u64>>,
+    #[darling(default)]
+    pub block_size: Option<SpannedValue<u64>>,
+    #[darling(default)]
+    pub m: Option<SpannedValue<u64>>,
+    #[darling(default)]
+    pub ef_construction: Option<SpannedValue<u64>>,
+    #[darling(default)]
+    pub ef_runtime: Option<SpannedValue<u64>>,
+    #[darling(default)]
+    pub epsilon: Option<SpannedValue<f64>>,
 }

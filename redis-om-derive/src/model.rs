@@ -148,6 +148,24 @@ pub(crate) struct IndexOpts {
     pub full_text: bool,
     pub case_sensitive: bool,
     pub separator: Option<char>,
+    /// `vector(..)`: a vector field.
+    pub vector: Option<VectorDef>,
+}
+
+/// A checked `vector(..)` attribute: the `VectorOptions` to build.
+pub(crate) struct VectorDef {
+    /// `Flat` or `Hnsw`.
+    pub algorithm: &'static str,
+    pub dim: usize,
+    /// `Cosine`, `L2` or `InnerProduct`.
+    pub distance: &'static str,
+    pub initial_cap: Option<u64>,
+    pub block_size: Option<u64>,
+    pub m: Option<u64>,
+    pub ef_construction: Option<u64>,
+    pub ef_runtime: Option<u64>,
+    /// As it is written in the schema.
+    pub epsilon: Option<String>,
 }
 
 impl ModelDef {
@@ -535,9 +553,26 @@ fn check_field(
         }
     });
 
-    // sortable and full_text imply an index; the options below only refine one.
-    let indexed =
-        field.index.is_present() || field.sortable.is_present() || field.full_text.is_present();
+    let vector = field.vector.as_ref().and_then(|v| {
+        let others = [
+            ("sortable", field.sortable.is_present()),
+            ("full_text", field.full_text.is_present()),
+            ("case_sensitive", field.case_sensitive.is_present()),
+            ("separator", field.separator.is_some()),
+            ("index_missing", field.index_missing.is_present()),
+            ("index_empty", field.index_empty.is_present()),
+            ("embed", field.embed.is_present()),
+            ("flatten", field.flatten.is_present()),
+            ("primary_key", field.primary_key.is_present()),
+            ("version", field.version.is_present()),
+        ];
+        check_vector(v, &others, errors)
+    });
+    // sortable, full_text and vector imply an index; the options below only refine one.
+    let indexed = field.index.is_present()
+        || field.sortable.is_present()
+        || field.full_text.is_present()
+        || field.vector.is_some();
     if !indexed {
         let refine = [
             (
@@ -799,6 +834,96 @@ fn check_field(
             full_text: field.full_text.is_present(),
             case_sensitive: field.case_sensitive.is_present(),
             separator,
+            vector,
         },
+    })
+}
+
+/// Checks `vector(..)`: its values, and the options it cannot be combined with.
+fn check_vector(
+    attrs: &darling::util::SpannedValue<crate::attr::VectorAttrs>,
+    others: &[(&str, bool)],
+    errors: &mut darling::error::Accumulator,
+) -> Option<VectorDef> {
+    let mut ok = true;
+    let mut fail = |message: String, span: Span| {
+        errors.push(darling::Error::custom(message).with_span(&span));
+        ok = false;
+    };
+    let algorithm = match attrs.algorithm.to_ascii_lowercase().as_str() {
+        "flat" => "Flat",
+        "hnsw" => "Hnsw",
+        other => {
+            fail(
+                format!("unknown vector algorithm {other:?}: use \"flat\" (exact) or \"hnsw\" (approximate)"),
+                attrs.algorithm.span(),
+            );
+            "Flat"
+        }
+    };
+    let distance = match attrs.distance.to_ascii_lowercase().as_str() {
+        "cosine" => "Cosine",
+        "l2" => "L2",
+        "ip" => "InnerProduct",
+        other => {
+            fail(
+                format!("unknown vector distance {other:?}: use \"cosine\", \"l2\" or \"ip\""),
+                attrs.distance.span(),
+            );
+            "Cosine"
+        }
+    };
+    if *attrs.dim == 0 {
+        fail("`dim` must be at least 1".to_owned(), attrs.dim.span());
+    }
+    let hnsw_only = [
+        ("m", attrs.m.as_ref().map(|v| v.span())),
+        (
+            "ef_construction",
+            attrs.ef_construction.as_ref().map(|v| v.span()),
+        ),
+        ("ef_runtime", attrs.ef_runtime.as_ref().map(|v| v.span())),
+        ("epsilon", attrs.epsilon.as_ref().map(|v| v.span())),
+    ];
+    if algorithm == "Flat" {
+        for (name, span) in hnsw_only {
+            if let Some(span) = span {
+                fail(
+                    format!("`{name}` is an option of algorithm = \"hnsw\", not \"flat\""),
+                    span,
+                );
+            }
+        }
+    } else if let Some(block_size) = &attrs.block_size {
+        fail(
+            "`block_size` is an option of algorithm = \"flat\", not \"hnsw\"".to_owned(),
+            block_size.span(),
+        );
+    }
+    let epsilon = attrs.epsilon.as_ref().map(|e| {
+        if !(**e > 0.0 && e.is_finite()) {
+            fail("`epsilon` must be a positive number".to_owned(), e.span());
+        }
+        format!("{}", **e)
+    });
+    for &(name, present) in others {
+        if present {
+            fail(
+                format!("`{name}` cannot be combined with `vector`"),
+                attrs.span(),
+            );
+        }
+    }
+    let dim = usize::try_from(*attrs.dim).unwrap_or(usize::MAX);
+    ok.then(|| VectorDef {
+        algorithm,
+        dim,
+        distance,
+        initial_cap: attrs.initial_cap.as_ref().map(|v| **v),
+        block_size: attrs.block_size.as_ref().map(|v| **v),
+        m: attrs.m.as_ref().map(|v| **v),
+        ef_construction: attrs.ef_construction.as_ref().map(|v| **v),
+        ef_runtime: attrs.ef_runtime.as_ref().map(|v| **v),
+        epsilon,
     })
 }

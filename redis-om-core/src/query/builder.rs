@@ -141,14 +141,18 @@ impl<M: Model> Query<M> {
     /// [`Error::InvalidArgument`] for a value that cannot be queried.
     pub fn to_query(&self) -> Result<(String, QueryParams)> {
         match self.filter.render().map_err(Error::InvalidArgument)? {
-            Rendered::Query { text, params } => Ok((text, params)),
+            Rendered::Query { text, params, .. } => Ok((text, params)),
             Rendered::Nothing => Ok((String::new(), Vec::new())),
         }
     }
 
     pub(super) fn plan_with(&self, load: Load) -> Result<Option<Plan>> {
-        let (query, params) = match self.filter.render().map_err(Error::InvalidArgument)? {
-            Rendered::Query { text, params } => (text, params),
+        let (query, params, blobs) = match self.filter.render().map_err(Error::InvalidArgument)? {
+            Rendered::Query {
+                text,
+                params,
+                blobs,
+            } => (text, params, blobs),
             Rendered::Nothing => return Ok(None),
         };
         Ok(Some(Plan {
@@ -158,6 +162,7 @@ impl<M: Model> Query<M> {
             schema: M::index_schema,
             query,
             params,
+            blobs,
             sort: self.sort,
             load,
             batch: self.batch,

@@ -13,6 +13,10 @@ use std::ops::{BitAnd, BitOr, Not};
 /// The parameters of a query: `(name, value)` pairs sent after `PARAMS`.
 pub type QueryParams = Vec<(Cow<'static, str>, String)>;
 
+/// Binary query parameters (packed vectors), by name; not in [`QueryParams`],
+/// which holds text.
+pub(crate) type Blobs = Vec<(Cow<'static, str>, Vec<u8>)>;
+
 /// A condition on the documents of model `M`, built from the typed field
 /// handles that `#[derive(HashModel)]`/`#[derive(JsonModel)]` generate, and
 /// combined with `&`, `|` and `!`.
@@ -38,7 +42,7 @@ impl<M> Clone for Expr<M> {
 impl<M> std::fmt::Debug for Expr<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.node.render() {
-            Ok(Rendered::Query { text, params }) => f
+            Ok(Rendered::Query { text, params, .. }) => f
                 .debug_struct("Expr")
                 .field("query", &text)
                 .field("params", &params)
@@ -100,7 +104,7 @@ impl<M> Expr<M> {
     /// (an empty tag value, a NaN, a text without any word).
     pub fn to_query(&self) -> crate::Result<(String, QueryParams)> {
         match self.node.render().map_err(crate::Error::InvalidArgument)? {
-            Rendered::Query { text, params } => Ok((text, params)),
+            Rendered::Query { text, params, .. } => Ok((text, params)),
             Rendered::Nothing => Ok((String::new(), Vec::new())),
         }
     }
@@ -171,6 +175,13 @@ pub(crate) enum Leaf {
         radius: f64,
         unit: crate::geo::GeoUnit,
     },
+    /// `@f:[VECTOR_RANGE $radius $v]`: vectors within `radius` of `vector`
+    /// (packed), in the field's distance metric.
+    VectorRange {
+        field: &'static str,
+        radius: f64,
+        vector: Vec<u8>,
+    },
     /// `ismissing(@f)`: documents without the field (`INDEXMISSING`).
     Missing { field: &'static str },
     /// `@f:{""}`: documents whose field is an empty string (`INDEXEMPTY`).
@@ -206,6 +217,8 @@ pub(crate) enum Rendered {
     Query {
         text: String,
         params: QueryParams,
+        /// Binary parameters (`v0`, `v1`, …: packed vectors).
+        blobs: Blobs,
     },
     /// The filter can match nothing: no query needs to be sent.
     Nothing,
@@ -273,11 +286,13 @@ impl Node {
                 let mut out = Renderer {
                     text: String::with_capacity(48),
                     params: Vec::new(),
+                    blobs: Vec::new(),
                 };
                 out.node(node);
                 Ok(Rendered::Query {
                     text: out.text,
                     params: out.params,
+                    blobs: out.blobs,
                 })
             }
         }
@@ -320,6 +335,7 @@ pub(crate) fn push_attr(text: &mut String, name: &str) {
 struct Renderer {
     text: String,
     params: QueryParams,
+    blobs: Blobs,
 }
 
 impl Renderer {
@@ -339,6 +355,14 @@ impl Renderer {
 
     fn attr(&mut self, name: &str) {
         push_attr(&mut self.text, name);
+    }
+
+    /// `$v0`, `$v1`, …: a binary parameter.
+    fn blob(&mut self, value: &[u8]) {
+        let name: Cow<'static, str> = Cow::Owned(format!("v{}", self.blobs.len()));
+        self.text.push('$');
+        self.text.push_str(&name);
+        self.blobs.push((name, value.to_vec()));
     }
 
     fn node(&mut self, node: &Node) {
@@ -445,6 +469,18 @@ impl Renderer {
                 self.param(number.format_finite(*radius));
                 self.text.push(' ');
                 self.param(unit.as_str());
+                self.text.push(']');
+            }
+            Leaf::VectorRange {
+                field,
+                radius,
+                vector,
+            } => {
+                self.attr(field);
+                self.text.push_str(":[VECTOR_RANGE ");
+                self.param(ryu::Buffer::new().format_finite(*radius));
+                self.text.push(' ');
+                self.blob(vector);
                 self.text.push(']');
             }
             Leaf::Missing { field } => {

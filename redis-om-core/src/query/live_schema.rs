@@ -203,6 +203,7 @@ mod tests {
             schema: || IndexSchema::new(Storage::Hash, ":Odd:", Vec::new()),
             query: query.into(),
             params: Vec::new(),
+            blobs: Vec::new(),
             sort: sort.map(|field| (field, SortOrder::Asc)),
             load: Load::Key,
             batch: 10,

@@ -6,7 +6,7 @@
 //! (RediSearch's word rules), `expr` (filters and their query text), `field`
 //! (typed handles, and which type gets which handle: `Indexable`), `reply`
 //! (parsing), `plan` (the commands of one search), `builder` and `projection`
-//! (what users build), `live_schema` (the check against the index in service)
+//! (what users build), `knn` (vector fields and nearest neighbours), `live_schema` (the check against the index in service)
 //! and `run` (execution).
 //!
 //! Reading every match goes through `FT.AGGREGATE … WITHCURSOR`, so `all()` and
@@ -16,6 +16,7 @@
 mod builder;
 mod expr;
 mod field;
+mod knn;
 pub(crate) mod live_schema;
 mod plan;
 mod projection;
@@ -30,6 +31,7 @@ pub use field::{
     GeoField, HashEmbedded, Indexable, NumericField, NumericOnly, ProjectedField, SortableField,
     TagArg, TagField, TextField,
 };
+pub use knn::{Nearest, VectorField};
 pub use plan::{ProjectedAttr, SortOrder};
 pub use projection::{Projection, Select};
 pub use run::{AsyncQuery, QueryIter, SyncQuery};

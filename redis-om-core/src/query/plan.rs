@@ -70,6 +70,8 @@ pub struct Plan {
     pub(crate) schema: fn() -> crate::schema::IndexSchema,
     pub(crate) query: String,
     pub(crate) params: QueryParams,
+    /// Binary parameters (packed vectors).
+    pub(crate) blobs: super::expr::Blobs,
     pub(crate) sort: Option<(&'static str, SortOrder)>,
     pub(crate) load: Load,
     pub(crate) batch: usize,
@@ -98,10 +100,14 @@ impl Plan {
     }
 
     fn tail(&self, cmd: &mut Cmd) {
-        if !self.params.is_empty() {
-            cmd.arg("PARAMS").arg(self.params.len() * 2);
+        let count = self.params.len() + self.blobs.len();
+        if count > 0 {
+            cmd.arg("PARAMS").arg(count * 2);
             for (name, value) in &self.params {
                 cmd.arg(name.as_ref()).arg(value);
+            }
+            for (name, value) in &self.blobs {
+                cmd.arg(name.as_ref()).arg(value.as_slice());
             }
         }
         cmd.arg("DIALECT").arg(self.dialect());
@@ -256,7 +262,13 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// A document that vanished (expired or deleted) between matching and loading.
 pub(super) fn vanished(attrs: &Value) -> bool {
-    let is_key = |name: &Value| crate::storage::bytes_of(name) == Some(&b"__key"[..]);
+    // `__key` and a KNN distance are the search's, not the document's.
+    let is_key = |name: &Value| {
+        matches!(
+            crate::storage::bytes_of(name),
+            Some(b"__key" | b"__knn_distance")
+        )
+    };
     match attrs {
         Value::Array(items) => items.iter().step_by(2).all(is_key),
         Value::Map(pairs) => pairs.iter().all(|(k, _)| is_key(k)),

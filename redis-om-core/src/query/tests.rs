@@ -292,6 +292,7 @@ fn commands() {
         schema: no_schema,
         query: "@email:{$p0}".into(),
         params: vec![(std::borrow::Cow::Borrowed("p0"), "a@b".into())],
+        blobs: vec![],
         sort: Some(("age", SortOrder::Desc)),
         load: Load::Document {
             storage: Storage::Hash,
@@ -318,6 +319,7 @@ fn commands() {
     let json = Plan {
         sort: None,
         params: vec![],
+        blobs: vec![],
         query: "*".into(),
         load: Load::Fields {
             storage: Storage::Json,
@@ -359,6 +361,7 @@ fn hash_projections_with_numbers_read_the_stored_hash() {
         schema: no_schema,
         query: "*".into(),
         params: vec![],
+        blobs: vec![],
         sort: None,
         load: Load::Fields {
             storage: Storage::Hash,

@@ -97,7 +97,12 @@ pub(super) fn handles(
             });
             continue;
         }
-        if names != Names::Model(Storage::Hash) && !f.serde_with && !mentions_any(ty, &params) {
+        let vector = f.index.vector.as_ref();
+        if vector.is_none()
+            && names != Names::Model(Storage::Hash)
+            && !f.serde_with
+            && !mentions_any(ty, &params)
+        {
             // chrono writes text, which a NUMERIC index refuses: every document
             // would fail to index and `find` would silently return nothing.
             let date = ty.to_token_stream().to_string().contains("NaiveDate");
@@ -117,7 +122,7 @@ pub(super) fn handles(
                 };
             });
         }
-        if names == Names::Model(Storage::Hash) && !mentions_any(ty, &params) {
+        if vector.is_none() && names == Names::Model(Storage::Hash) && !mentions_any(ty, &params) {
             // `Vec<u8>` is a HashValue (binary) and, through `Vec<u8: Indexable>`,
             // a list of numbers: neither can be indexed in a hash.
             let message = format!(
@@ -132,7 +137,9 @@ pub(super) fn handles(
             });
         }
         let sortable = f.index.sortable;
-        let handle = if f.index.full_text {
+        let handle = if vector.is_some() {
+            quote_spanned!(span=> #krate::VectorField<#model, #ty>)
+        } else if f.index.full_text {
             // Checked here, at the field's type, for a clear error.
             out.checks.push(quote_spanned! {span=>
                 const _: fn() = || {
@@ -167,7 +174,12 @@ pub(super) fn handles(
             }
         };
         let separator = f.index.separator.unwrap_or('|');
-        let kind = if f.index.full_text {
+        let kind = if let Some(v) = vector {
+            format!(
+                "`{stored}`: a vector field ({} elements, {} distance)",
+                v.dim, v.distance
+            )
+        } else if f.index.full_text {
             format!("`{stored}`: a full-text field (TAG and TEXT `{stored}_fts`)")
         } else {
             format!("`{stored}`")
@@ -220,6 +232,26 @@ pub(super) fn handles(
             },
             None => field_decoder,
         };
+        let spec = quote_spanned! {span=>
+            #krate::__private::FieldSpec::new(
+                #spec_name,
+                #text_name,
+                #source,
+                #separator,
+                #krate::Storage::#storage_variant,
+            )
+        };
+        if let Some(v) = vector {
+            let dim = v.dim;
+            out.decls.push(quote! {
+                #[doc = #doc]
+                pub #name: #handle
+            });
+            out.inits.push(quote_spanned! {span=>
+                #name: <#handle>::new(#spec, #field_decoder, #dim)
+            });
+            continue;
+        }
         let new_handle = quote_spanned! {span=>
             <#handle as #krate::__private::FieldHandle<#ty>>::new(
                 #krate::__private::FieldSpec::new(

@@ -41,7 +41,9 @@ pub(super) fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
         .iter()
         .map(|(i, f)| *i == def.pk || f.index.indexed)
         .collect();
+    let vector_checks = super::model::vector_checks(def);
     let encode = quote! {
+        #(#vector_checks)*
         // Refuse what could not be read back or indexed, before anything is written.
         #(
             <#tys as #krate::HashValue>::check(&self.#idents, #indexed)

@@ -88,7 +88,11 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                         #ty: #krate::__private::serde::Serialize
                     ));
                 }
-                if field.index.indexed || field.ident == *pk_ident {
+                if field.index.vector.is_some() {
+                    where_clause
+                        .predicates
+                        .push(syn::parse_quote!(#ty: #krate::VectorValue));
+                } else if field.index.indexed || field.ident == *pk_ident {
                     where_clause
                         .predicates
                         .push(syn::parse_quote!(#ty: #krate::Indexable));
@@ -108,11 +112,17 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             let (encode, decode) = hash_codec(def);
             (quote!(Hash), encode, decode)
         }
-        Storage::Json => (
-            quote!(Json),
-            quote!(#krate::__private::encode_json(self)),
-            json_decode(def),
-        ),
+        Storage::Json => {
+            let checks = vector_checks(def);
+            (
+                quote!(Json),
+                quote! {
+                    #(#checks)*
+                    #krate::__private::encode_json(self)
+                },
+                json_decode(def),
+            )
+        }
     };
     let default_ttl = def.ttl_secs.map(|secs| {
         quote! {
@@ -440,12 +450,17 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
         let (target, encode) = match storage {
             Storage::Hash => {
                 let indexed = f.index.indexed;
+                let vector_check = f.index.vector.as_ref().map(|v| {
+                    let dim = v.dim;
+                    quote!(#krate::__private::check_vector(value, #dim)?;)
+                });
                 // `<Ty as HashValue>` as in `encode`, so that a type that is not
                 // storable gives its one error at the field's type.
                 (
                     f.stored_name.clone(),
                     quote! {
                         |value: &#ty| {
+                            #vector_check
                             <#ty as #krate::HashValue>::check(value, #indexed)?;
                             ::core::result::Result::Ok(
                                 <#ty as #krate::HashValue>::to_hash_arg(value)
@@ -503,4 +518,21 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
             }
         }
     }
+}
+
+/// `check_vector` of every vector field, before it is written: a vector of
+/// another length than the index's `dim` would leave the document unindexed.
+pub(super) fn vector_checks(def: &ModelDef) -> Vec<TokenStream> {
+    let krate = &def.krate;
+    def.fields
+        .iter()
+        .filter_map(|f| {
+            let v = f.index.vector.as_ref()?;
+            let (ident, dim, name) = (&f.ident, v.dim, &f.stored_name);
+            Some(quote! {
+                #krate::__private::check_vector(&self.#ident, #dim)
+                    .map_err(|e| ::std::format!("field {:?}: {}", #name, e))?;
+            })
+        })
+        .collect()
 }
