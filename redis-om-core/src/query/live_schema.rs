@@ -116,10 +116,16 @@ fn uses(plan: &Plan, attr: &str) -> bool {
     // As the query text writes it (`@e\-mail:`).
     let mut reference = String::with_capacity(attr.len() + 4);
     super::expr::push_attr(&mut reference, attr);
-    // `@f:…` filters, `ismissing(@f)` asks for its absence.
-    let (filter, missing) = (format!("{reference}:"), format!("{reference})"));
+    // `@f:…` filters, `ismissing(@f)` asks for its absence, `KNN $k @f $v`
+    // searches its vectors.
+    let (filter, missing, knn) = (
+        format!("{reference}:"),
+        format!("{reference})"),
+        format!("{reference} $"),
+    );
     plan.query.contains(&filter)
         || plan.query.contains(&missing)
+        || plan.query.contains(&knn)
         || plan.sort.is_some_and(|(field, _)| field == attr)
 }
 
@@ -219,5 +225,9 @@ mod tests {
         assert!(!uses(&plan("@ages:[1 2]", None), "age"));
         assert!(uses(&plan("*", Some("e-mail")), "e-mail"));
         assert!(!uses(&plan("*", None), "e-mail"));
+        // A KNN on a vector field.
+        let knn = "(@run:{$p0})=>[KNN $knn_k @emb $knn_vector AS __knn_distance]";
+        assert!(uses(&plan(knn, None), "emb"));
+        assert!(!uses(&plan(knn, None), "em"));
     }
 }
