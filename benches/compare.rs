@@ -1126,6 +1126,64 @@ async fn main() {
         )
         .await;
 
+    // --- Vector search: the 10 nearest of 10,000 vectors (dim 64, FLAT, cosine).
+    let vec_docs = if quick { 2_000 } else { 10_000 };
+    Migrator::new()
+        .model::<VecDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    clear(&mut con, VEC_PREFIX).await;
+    let mut docs: Vec<VecDoc> = (0..vec_docs as u64)
+        .map(|i| VecDoc {
+            pk: Some(format!("v{i:06}")),
+            group: (i % 4).to_string(),
+            v: bench_vector(i),
+        })
+        .collect();
+    VecDoc::save_all(&mut con, &mut docs).await.unwrap();
+    let knn_runs = if quick { 100 } else { 300 };
+    bench
+        .compare(
+            &format!("knn(10) of {vec_docs} vectors (dim 64, FLAT cosine), sequential"),
+            "ops/s",
+            "FT.SEARCH *=>[KNN 10 @v $vec] SORTBY dist PARAMS DIALECT 2",
+            || {
+                let con = c.clone();
+                timed_seq(knn_runs, move |i| {
+                    let mut con = con.clone();
+                    let query = bench_vector(1_000_000 + i as u64);
+                    async move {
+                        let found = VecDoc::find_all()
+                            .knn(|d| d.v, &query, 10)
+                            .all(&mut con)
+                            .await
+                            .unwrap();
+                        assert_eq!(found.len(), 10);
+                        black_box(found);
+                    }
+                })
+            },
+            || {
+                let con = c.clone();
+                timed_seq(knn_runs, move |i| {
+                    let mut con = con.clone();
+                    let query = bench_vector(1_000_000 + i as u64);
+                    async move {
+                        let reply: Value = hand_knn_cmd(&query, 10)
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        let found = hand_knn_decode(&reply);
+                        assert_eq!(found.len(), 10);
+                        black_box(found);
+                    }
+                })
+            },
+        )
+        .await;
+    clear(&mut con, VEC_PREFIX).await;
+
     // --- Memory: all() holds every document; stream() one batch.
     let memory = {
         let base = LIVE.load(Relaxed);

@@ -54,6 +54,99 @@ pub fn doc(i: i64) -> UserDoc {
     }
 }
 
+/// A document with a 64-dimensional vector on a FLAT cosine index (the KNN workload).
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "BenchVec")]
+pub struct VecDoc {
+    #[redis_om(primary_key)]
+    pub pk: Option<String>,
+    #[redis_om(index)]
+    pub group: String,
+    #[redis_om(vector(algorithm = "flat", dim = 64, distance = "cosine"))]
+    pub v: Vec<f32>,
+}
+
+pub const VEC_PREFIX: &str = ":BenchVec:";
+pub const VEC_INDEX: &str = ":BenchVec:index";
+
+/// The i-th benchmark vector (deterministic, spread over the sphere).
+pub fn bench_vector(i: u64) -> Vec<f32> {
+    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..64)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            ((x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Hand-written KNN: the same command redis-om sends, the 10 documents and
+/// distances decoded from the reply.
+pub fn hand_knn_cmd(query: &[f32], k: u64) -> redis::Cmd {
+    let bytes: Vec<u8> = query.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut cmd = redis::cmd("FT.SEARCH");
+    cmd.arg(VEC_INDEX)
+        .arg("*=>[KNN $knn_k @v $knn_vector AS __knn_distance]")
+        .arg("SORTBY")
+        .arg("__knn_distance")
+        .arg("ASC")
+        .arg("LIMIT")
+        .arg(0)
+        .arg(k)
+        .arg("PARAMS")
+        .arg(4)
+        .arg("knn_k")
+        .arg(k)
+        .arg("knn_vector")
+        .arg(bytes)
+        .arg("DIALECT")
+        .arg(2);
+    cmd
+}
+
+/// Decodes a hand-written KNN reply (RESP2): each document and its distance.
+pub fn hand_knn_decode(reply: &Value) -> Vec<(VecDoc, f64)> {
+    let Value::Array(items) = reply else {
+        panic!("reply")
+    };
+    items[1..]
+        .chunks_exact(2)
+        .map(|pair| {
+            let Value::Array(fields) = &pair[1] else {
+                panic!("fields")
+            };
+            let mut doc = VecDoc {
+                pk: None,
+                group: String::new(),
+                v: Vec::new(),
+            };
+            let mut distance = 0.0;
+            for kv in fields.chunks_exact(2) {
+                let (Some(k), Some(v)) = (text(&kv[0]), text(&kv[1])) else {
+                    continue;
+                };
+                match k {
+                    b"pk" => doc.pk = Some(String::from_utf8(v.to_vec()).unwrap()),
+                    b"group" => doc.group = String::from_utf8(v.to_vec()).unwrap(),
+                    b"v" => {
+                        doc.v = v
+                            .chunks_exact(4)
+                            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                            .collect()
+                    }
+                    b"__knn_distance" => {
+                        distance = std::str::from_utf8(v).unwrap().parse().unwrap()
+                    }
+                    _ => {}
+                }
+            }
+            (doc, distance)
+        })
+        .collect()
+}
+
 pub const HASH_PREFIX: &str = ":BenchUser:";
 pub const HASH_INDEX: &str = ":BenchUser:index";
 pub const JSON_PREFIX: &str = ":BenchUserDoc:";

@@ -166,6 +166,7 @@ impl<M: Model> Query<M> {
             sort: self.sort,
             load,
             batch: self.batch,
+            max_results: None,
         }))
     }
 }

@@ -268,6 +268,7 @@ impl<Q: Search> Nearest<Q> {
         query.push(']');
         plan.query = query;
         plan.params.push(("knn_k".into(), self.k.to_string()));
+        plan.max_results = Some(self.k);
         plan.blobs.push(("knn_vector".into(), vector));
         if sort && plan.sort.is_none() {
             plan.sort = Some((DISTANCE, SortOrder::Asc));

@@ -213,6 +213,7 @@ mod tests {
             sort: sort.map(|field| (field, SortOrder::Asc)),
             load: Load::Key,
             batch: 10,
+            max_results: None,
         }
     }
 

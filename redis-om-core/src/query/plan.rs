@@ -75,6 +75,9 @@ pub struct Plan {
     pub(crate) sort: Option<(&'static str, SortOrder)>,
     pub(crate) load: Load,
     pub(crate) batch: usize,
+    /// At most this many results (a KNN's `k`): `all` then reads them with
+    /// one `FT.SEARCH` instead of a cursor.
+    pub(crate) max_results: Option<u64>,
 }
 
 impl Plan {

@@ -208,6 +208,8 @@ async fn read<Q: Search, E: Exec>(
     let Some(plan) = query.plan()? else {
         return Ok((Vec::new(), Some(0)));
     };
+    // A KNN returns at most `k`: every match is one page.
+    let limit = limit.or(plan.max_results.map(|k| (0, k)));
     if let Some((offset, count)) = limit {
         if count == 0 {
             return Ok((Vec::new(), None));

@@ -298,6 +298,7 @@ fn commands() {
             storage: Storage::Hash,
         },
         batch: 500,
+        max_results: None,
     };
     assert_eq!(
         args(&plan.search(100, 10)).join(" "),
@@ -368,6 +369,7 @@ fn hash_projections_with_numbers_read_the_stored_hash() {
             fields,
         },
         batch: 10,
+        max_results: None,
     };
     let tags = plan(vec![attr("name", "name", false)]);
     assert_eq!(
