@@ -664,3 +664,86 @@ async fn geo_documents_are_shared_and_queried_both_ways_with_redis_om_python() {
     }
     assert_eq!(portland.to_string(), "-122.6765,45.5231");
 }
+
+/// A vector in a JsonModel (`PyVec` in compat.py): the same schema text, the
+/// same stored arrays, and KNN from either side finds both sides' documents.
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyVec")]
+struct PyVec {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(vector(algorithm = "flat", dim = 4, distance = "cosine"))]
+    embedding: Vec<f32>,
+    /// redis-om-python's KNN writes its score into a model field.
+    score: Option<f64>,
+}
+
+/// The same as VECTORS in compat.py.
+const VECTORS: [(&str, [f32; 4]); 3] = [
+    ("x", [1.0, 0.0, 0.0, 0.0]),
+    ("xy", [0.7, 0.7, 0.0, 0.0]),
+    ("z", [0.0, 0.0, 1.0, 0.0]),
+];
+
+#[tokio::test]
+async fn json_vectors_are_shared_and_searched_both_ways_with_redis_om_python() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let layout = PyVec::key_layout();
+    common::reset_index(&mut con, layout.index_name(), layout.key_prefix()).await;
+    let theirs: BTreeMap<String, String> = serde_json::from_str(&python(&["vec-schemas"])).unwrap();
+    assert_eq!(theirs["PyVec"], PyVec::index_schema().text());
+    Migrator::new()
+        .model::<PyVec>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let mut ours = Vec::new();
+    for (name, embedding) in VECTORS {
+        let mut doc = PyVec {
+            pk: None,
+            name: format!("rs-{name}"),
+            embedding: embedding.to_vec(),
+            score: None,
+        };
+        ours.push(doc.save(&mut con).await.unwrap());
+    }
+    let theirs: Vec<String> = serde_json::from_str(&python(&["vec-save"])).unwrap();
+    // Each reads the other's vectors exactly.
+    let read: Vec<Vec<f32>> = serde_json::from_str(&python(&[
+        "vec-get",
+        &serde_json::to_string(&ours).unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(read, VECTORS.map(|(_, v)| v.to_vec()).to_vec());
+    for (pk, (_, embedding)) in theirs.iter().zip(VECTORS) {
+        assert_eq!(PyVec::get(&mut con, pk).await.unwrap().embedding, embedding);
+    }
+    // The two nearest to [1, 0.1, 0, 0] are "x" and "xy" of both sides, from
+    // either side, with the same distances.
+    let query = [1.0f32, 0.1, 0.0, 0.0];
+    let python_found: Vec<(String, f64)> = serde_json::from_str(&python(&[
+        "vec-knn",
+        &serde_json::to_string(&query).unwrap(),
+        "4",
+    ]))
+    .unwrap();
+    let rust_found: Vec<(String, f64)> = PyVec::find_all()
+        .knn(|d| d.embedding, &query, 4)
+        .all(&mut con)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(d, score)| (d.name, score))
+        .collect();
+    let names = |found: &[(String, f64)]| {
+        let mut names: Vec<String> = found.iter().map(|(n, _)| n.clone()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&python_found), ["py-x", "py-xy", "rs-x", "rs-xy"]);
+    assert_eq!(names(&rust_found), names(&python_found));
+    for ((_, a), (_, b)) in python_found.iter().zip(&rust_found) {
+        assert!((a - b).abs() < 1e-6, "{python_found:?} {rust_found:?}");
+    }
+}

@@ -15,12 +15,17 @@ server. Subcommands (results as JSON on stdout):
                   JSON lists ({"hash": [...], "json": [...]})
   geo-find LON LAT RADIUS UNIT
                   {"hash": [name, ...], "json": [...]}: sorted names within
+  vec-schemas     {model: schema text} of PyVec
+  vec-save        saves VECTORS (names "py-…") as PyVec, prints [pk, ...]
+  vec-get JSON    [embedding, ...] of the PyVecs whose pks JSON lists
+  vec-knn JSON K  [[name, score], ...]: the K nearest PyVecs to the vector JSON
 The models mirror the Rust ones in tests/python_compat.rs field by field, and
 expected() the Rust side's expected(): keep them in step.
 """
 import datetime
 import enum
 import json
+import struct
 import sys
 import uuid
 from typing import List, Optional
@@ -32,7 +37,9 @@ from redis_om import (
     GeoFilter,
     HashModel,
     JsonModel,
+    KNNExpression,
     Migrator,
+    VectorFieldOptions,
 )
 
 G = "om-test-py"
@@ -162,6 +169,33 @@ PLACES = [
 def place(model, i):
     name, lon, lat = PLACES[i]
     return model(name="py-" + name, location=None if lon is None else (lat, lon))
+
+
+class PyVec(JsonModel, index=True):
+    """A vector in a JsonModel (PyVec in tests/python_compat.rs). Hash vectors
+    are not shared: redis-om-python stores them as base64 text."""
+    name: str = Field(index=True)
+    embedding: List[float] = Field(
+        [],
+        vector_options=VectorFieldOptions.flat(
+            type=VectorFieldOptions.TYPE.FLOAT32,
+            dimension=4,
+            distance_metric=VectorFieldOptions.DISTANCE_METRIC.COSINE,
+        ),
+    )
+    score: Optional[float] = None
+
+    class Meta:
+        global_key_prefix = G
+        model_key_prefix = "PyVec"
+
+
+# (name, embedding); the same as VECTORS in tests/python_compat.rs.
+VECTORS = [
+    ("x", [1.0, 0.0, 0.0, 0.0]),
+    ("xy", [0.7, 0.7, 0.0, 0.0]),
+    ("z", [0.0, 0.0, 1.0, 0.0]),
+]
 
 
 def blob(i):
@@ -335,6 +369,27 @@ def main():
             ).all()
             out[side] = sorted(d.name for d in found)
         print(json.dumps(out))
+    elif cmd == "vec-schemas":
+        print(json.dumps({"PyVec": PyVec.redisearch_schema()}))
+    elif cmd == "vec-save":
+        pks = []
+        for name, embedding in VECTORS:
+            doc = PyVec(name="py-" + name, embedding=embedding)
+            doc.save()
+            pks.append(str(doc.pk))
+        print(json.dumps(pks))
+    elif cmd == "vec-get":
+        print(json.dumps([PyVec.get(pk).embedding for pk in json.loads(sys.argv[2])]))
+    elif cmd == "vec-knn":
+        vector, k = json.loads(sys.argv[2]), int(sys.argv[3])
+        knn = KNNExpression(
+            k=k,
+            vector_field=PyVec.embedding,
+            score_field=PyVec.score,
+            reference_vector=struct.pack(f"<{len(vector)}f", *vector),
+        )
+        found = PyVec.find(knn=knn).all()
+        print(json.dumps([[d.name, d.score] for d in found]))
     else:
         sys.exit(f"unknown command {cmd}")
 
