@@ -102,8 +102,8 @@ pub use redis_om_derive::{EmbeddedModel, HashModel, HashValue, JsonModel};
 /// both have the same method names).
 pub mod prelude {
     pub use crate::{
-        AsyncModel, AsyncQuery, EmbeddedModel, Find, HashModel, HashValue, JsonModel, Migrator,
-        Model, Page, SaveOptions, SortOrder,
+        AsyncAggregate, AsyncModel, AsyncQuery, EmbeddedModel, Find, HashModel, HashValue,
+        JsonModel, Migrator, Model, Page, SaveOptions, SortOrder,
     };
 }
 

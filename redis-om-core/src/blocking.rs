@@ -44,7 +44,7 @@ pub use crate::store::SyncModel;
 /// crate adds the derive macros).
 pub mod prelude {
     pub use super::{Migrator, SyncModel, SyncQuery};
-    pub use crate::{Find, Model, Page, SaveOptions, SortOrder};
+    pub use crate::{Find, Model, Page, SaveOptions, SortOrder, SyncAggregate};
 }
 
 /// How long a connection from [`connect`] waits for an answer before the call

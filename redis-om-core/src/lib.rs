@@ -64,6 +64,11 @@ pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};
 pub use model::{Condition, Model, SaveOptions, Version};
 pub use pk::{PkArg, PrimaryKey};
 pub use query::{
+    reduce, AggExpr, AggRow, Aggregate, Applied, AsyncAggregate, Column, Columns, Count,
+    CountDistinct, FirstValue, GroupKeys, Grouped, Having, NumColumn, Numeric, NumericReducedField,
+    Operand, ReducedField, Reducer, Reducers, SyncAggregate, ToList,
+};
+pub use query::{
     Absent, AbsentOnly, AsyncQuery, BoolField, Embedded, Expr, Find, FullText, GeoField, Indexable,
     Nearest, NumericField, NumericOnly, Page, ProjectedField, Projection, Query, QueryParams,
     Select, SortOrder, SortableField, TagArg, TagField, TextField, VectorField, MAX_TAG_BYTES,

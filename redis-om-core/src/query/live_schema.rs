@@ -95,10 +95,31 @@ pub(crate) fn check_sync<C: redis::ConnectionLike>(con: &mut C, plan: &Plan) -> 
     verdict(plan, &missing)
 }
 
+/// [`check`], where the command also reads `attrs` (an aggregation's group
+/// fields and reducer arguments, which the query text does not name).
+pub(crate) async fn check_attrs<E: Exec>(exec: &mut E, plan: &Plan, attrs: &[&str]) -> Result<()> {
+    let missing = match cached(plan) {
+        Some(missing) => missing,
+        None => {
+            let replies = exec.query_pipe(&lookup(plan)).await.unwrap_or_default();
+            store(plan, &replies)
+        }
+    };
+    verdict_with(plan, &missing, attrs)
+}
+
 fn verdict(plan: &Plan, missing: &Missing) -> Result<()> {
+    verdict_with(plan, missing, &[])
+}
+
+fn verdict_with(plan: &Plan, missing: &Missing, extra: &[&str]) -> Result<()> {
     let used: Vec<String> = missing
         .iter()
-        .filter(|(attrs, _)| attrs.iter().any(|a| uses(plan, a)))
+        .filter(|(attrs, _)| {
+            attrs
+                .iter()
+                .any(|a| uses(plan, a) || extra.contains(&a.as_str()))
+        })
         .map(|(_, definition)| definition.clone())
         .collect();
     if used.is_empty() {

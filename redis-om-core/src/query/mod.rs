@@ -6,13 +6,15 @@
 //! (RediSearch's word rules), `expr` (filters and their query text), `field`
 //! (typed handles, and which type gets which handle: `Indexable`), `reply`
 //! (parsing), `plan` (the commands of one search), `builder` and `projection`
-//! (what users build), `knn` (vector fields and nearest neighbours), `live_schema` (the check against the index in service)
+//! (what users build), `knn` (vector fields and nearest neighbours),
+//! `aggregate` (typed `FT.AGGREGATE`), `live_schema` (the check against the index in service)
 //! and `run` (execution).
 //!
 //! Reading every match goes through `FT.AGGREGATE … WITHCURSOR`, so `all()` and
 //! `stream()` are not capped by RediSearch's `MAXSEARCHRESULTS` (10,000 on Redis
 //! Stack); single pages, `first()` and `count()` are one `FT.SEARCH`.
 
+mod aggregate;
 mod builder;
 mod expr;
 mod field;
@@ -24,6 +26,11 @@ mod reply;
 mod run;
 mod text;
 
+pub use aggregate::{
+    reduce, AggExpr, AggRow, Aggregate, Applied, AsyncAggregate, Column, Columns, Count,
+    CountDistinct, FirstValue, GroupKeys, Grouped, Having, NumColumn, Numeric, NumericReducedField,
+    Operand, ReducedField, Reducer, Reducers, SyncAggregate, ToList,
+};
 pub use builder::{Find, Page, Query};
 pub use expr::{Expr, QueryParams};
 pub use field::{
