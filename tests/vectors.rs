@@ -363,6 +363,10 @@ async fn a_vector_of_the_wrong_size_is_refused_never_silently_unindexed() {
         .await
         .unwrap();
     let run = common::unique("dim");
+    let failures_before = Item::index_status(&mut con)
+        .await
+        .unwrap()
+        .indexing_failures;
     let mut bad = item(&run, 0, &[0.5; 63]);
     match bad.save(&mut con).await {
         Err(Error::Encode { key, reason }) => {
@@ -419,8 +423,71 @@ async fn a_vector_of_the_wrong_size_is_refused_never_silently_unindexed() {
         .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].0.pk, good.pk);
+    // A zero vector has no direction: refused for a cosine field, saved and
+    // queried, and fine for L2.
+    let mut zero = item(&run, 4, &[0.5; 64]);
+    zero.cos = Some(vec![0.0; 64]);
+    match zero.save(&mut con).await {
+        Err(Error::Encode { reason, .. }) => assert!(reason.contains("zero"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let zero_query = Item::find_all()
+        .knn(|i| i.cos, &[0.0; 64], 3)
+        .all(&mut con)
+        .await;
+    assert!(
+        matches!(zero_query, Err(Error::InvalidArgument(_))),
+        "{zero_query:?}"
+    );
+    let r = run.clone();
+    let l2_zero = Item::find(move |i| i.run.eq(r.as_str()))
+        .knn(|i| i.l2, &[0.0; 64], 3)
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(l2_zero.len(), 2);
+    // Elements whose squares overflow f32.
+    let mut huge = item(&run, 5, &[0.5; 64]);
+    huge.l2.as_mut().unwrap()[0] = f32::MAX;
+    assert!(matches!(
+        huge.save(&mut con).await,
+        Err(Error::Encode { .. })
+    ));
+    // ef_runtime is an HNSW option.
+    let flat_ef = Item::find_all()
+        .knn(|i| i.l2, &[0.5; 64], 3)
+        .ef_runtime(50)
+        .all(&mut con)
+        .await;
+    assert!(
+        matches!(flat_ef, Err(Error::InvalidArgument(_))),
+        "{flat_ef:?}"
+    );
+    // Nothing saved above was refused by the index.
     let status = Item::index_status(&mut con).await.unwrap();
-    assert_eq!(status.indexing_failures, 0, "{status}");
+    assert_eq!(status.indexing_failures, failures_before, "{status}");
+    // A vector of another length written by another client reads as an
+    // error naming the field (the index refused that document).
+    let key = Item::key_layout().key(&good_pk);
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg("ip")
+        .arg(&[0u8; 8][..])
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    match Item::get(&mut con, &good_pk).await {
+        Err(Error::Decode { field, reason, .. }) => {
+            assert_eq!(field.as_deref(), Some("ip"));
+            assert!(reason.contains("dim is 64"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
 }
 
 // redis-om-python's vector tests (tests/test_hash_model.py,

@@ -83,8 +83,9 @@ impl Coordinates {
         self.latitude
     }
 
-    /// Parses the stored text `"longitude,latitude"` (spaces around either
-    /// number are allowed, as Redis allows them).
+    /// Parses the stored text `"longitude,latitude"`. Reading tolerates
+    /// spaces around either number; Redis indexes only a space after the
+    /// comma, and `Display` writes none.
     fn parse(text: &str) -> Result<Self, String> {
         let Some((lon, lat)) = text.split_once(',') else {
             return Err(format!("{text:?} is not \"longitude,latitude\" (no comma)"));

@@ -182,7 +182,7 @@ pub mod __private {
     pub use crate::registry::RegisteredModel;
     pub use crate::storage::{decode_json, Encoded, HashFields, HashPairs, Stored};
     pub use crate::update::SetEncoder;
-    pub use crate::vector::check_vector;
+    pub use crate::vector::{check_vector, check_vector_len};
 
     /// The bytes a hash field value is stored as (for a patch).
     pub fn hash_arg_bytes(arg: crate::HashArg<'_>) -> Vec<u8> {
@@ -342,7 +342,16 @@ pub mod __private {
             },
             None => serde_json::Value::Null,
         };
-        deserialize(value).map_err(|e| e.to_string())
+        let empty = value.is_null();
+        match deserialize(value) {
+            Ok(value) => Ok(value),
+            // RediSearch returns nothing for an empty array (`"stops": []`):
+            // a list field reads as empty rather than failing the query.
+            Err(e) if empty => {
+                deserialize(serde_json::Value::Array(Vec::new())).map_err(|_| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// The error of a primary key type that cannot be generated.

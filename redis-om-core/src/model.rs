@@ -77,6 +77,13 @@ pub trait Model: Sized + Send + Sync {
         )
     }
 
+    /// The primary key's stored name (hash field or JSON member) and where
+    /// a search reads it (the hash field, or its JSON path): every document
+    /// has it, so a selection that loads it tells a document whose selected
+    /// fields are all missing from one that vanished.
+    #[doc(hidden)]
+    const PK_ATTR: (&'static str, &'static str) = ("pk", "$.pk");
+
     /// The stored name of the `#[redis_om(version)]` field (hash field, or
     /// JSON member), if the model has one.
     #[doc(hidden)]

@@ -205,6 +205,11 @@ pub trait VectorElement: Copy + Send + Sync + 'static {
     fn get_le(bytes: &[u8]) -> Self;
     /// Whether it is a finite number.
     fn is_finite(self) -> bool;
+    /// Whether it is zero.
+    fn is_zero(self) -> bool;
+    /// Whether the sum of the squares of `elements`, computed in this type
+    /// as the index computes distances, is finite.
+    fn squares_sum_finite(elements: &[Self]) -> bool;
 }
 
 impl VectorElement for f32 {
@@ -217,6 +222,12 @@ impl VectorElement for f32 {
     }
     fn is_finite(self) -> bool {
         f32::is_finite(self)
+    }
+    fn is_zero(self) -> bool {
+        self == 0.0
+    }
+    fn squares_sum_finite(elements: &[Self]) -> bool {
+        elements.iter().map(|e| e * e).sum::<f32>().is_finite()
     }
 }
 
@@ -231,6 +242,12 @@ impl VectorElement for f64 {
     fn is_finite(self) -> bool {
         f64::is_finite(self)
     }
+    fn is_zero(self) -> bool {
+        self == 0.0
+    }
+    fn squares_sum_finite(elements: &[Self]) -> bool {
+        elements.iter().map(|e| e * e).sum::<f64>().is_finite()
+    }
 }
 
 /// A type a vector field can have: `Vec<f32>`, `Vec<f64>`, `[f32; N]`,
@@ -244,6 +261,9 @@ impl VectorElement for f64 {
 pub trait VectorValue {
     /// The element type.
     type Elem: VectorElement;
+    /// The length of a fixed-size array (checked against `dim` at compile
+    /// time); `None` for a `Vec`.
+    const LEN: Option<usize> = None;
     /// The elements; `None` when there is no vector.
     fn elements(&self) -> Option<&[Self::Elem]>;
 }
@@ -257,6 +277,7 @@ impl<E: VectorElement> VectorValue for Vec<E> {
 
 impl<E: VectorElement, const N: usize> VectorValue for [E; N] {
     type Elem = E;
+    const LEN: Option<usize> = Some(N);
     fn elements(&self) -> Option<&[E]> {
         Some(self)
     }
@@ -264,6 +285,7 @@ impl<E: VectorElement, const N: usize> VectorValue for [E; N] {
 
 impl<V: VectorValue> VectorValue for Option<V> {
     type Elem = V::Elem;
+    const LEN: Option<usize> = V::LEN;
     fn elements(&self) -> Option<&[V::Elem]> {
         self.as_ref().and_then(V::elements)
     }
@@ -291,12 +313,27 @@ fn unpack<E: VectorElement>(raw: &[u8]) -> Result<Vec<E>, String> {
     Ok(raw.chunks_exact(size).map(E::get_le).collect())
 }
 
-/// Refuses a vector the index could not hold: of another dimension than the
-/// field's `dim`, or with a NaN or infinite element. `None` passes.
-pub fn check_vector<V: VectorValue + ?Sized>(value: &V, dim: usize) -> Result<(), String> {
+/// Refuses a vector the index could not hold or measure: of another
+/// dimension than the field's `dim`, with a NaN or infinite element, so large
+/// that its squared norm overflows the element type (every distance would be
+/// infinite), or, for a cosine field, all zeros (its angle to anything is
+/// undefined: RediSearch leaves it out of filtered searches and reports NaN
+/// elsewhere). `None` passes.
+pub fn check_vector<V: VectorValue + ?Sized>(
+    value: &V,
+    options: &VectorOptions,
+) -> Result<(), String> {
     let Some(elements) = value.elements() else {
         return Ok(());
     };
+    check_elements(elements, options.dim, options.distance)
+}
+
+pub(crate) fn check_elements<E: VectorElement>(
+    elements: &[E],
+    dim: usize,
+    distance: DistanceMetric,
+) -> Result<(), String> {
     if elements.len() != dim {
         return Err(format!(
             "a vector of {} elements, where the field's dim is {dim} (RediSearch would not index \
@@ -307,7 +344,33 @@ pub fn check_vector<V: VectorValue + ?Sized>(value: &V, dim: usize) -> Result<()
     if let Some(i) = elements.iter().position(|e| !e.is_finite()) {
         return Err(format!("element {i} of the vector is not a finite number"));
     }
+    if !E::squares_sum_finite(elements) {
+        return Err(format!(
+            "the vector's elements are too large: their squares overflow {} (every distance \
+             to it would be infinite)",
+            E::TYPE.as_str()
+        ));
+    }
+    if distance == DistanceMetric::Cosine && elements.iter().all(|e| e.is_zero()) {
+        return Err(
+            "a zero vector has no direction: its cosine distance to anything is undefined"
+                .to_owned(),
+        );
+    }
     Ok(())
+}
+
+/// Checks a vector read back: of the field's `dim` (one written by another
+/// client with another length was refused by the index).
+pub fn check_vector_len<V: VectorValue + ?Sized>(value: &V, dim: usize) -> Result<(), String> {
+    match value.elements() {
+        Some(elements) if elements.len() != dim => Err(format!(
+            "a stored vector of {} elements, where the field's dim is {dim} (the index refused \
+             this document)",
+            elements.len()
+        )),
+        _ => Ok(()),
+    }
 }
 
 macro_rules! packed_vec {
@@ -391,9 +454,28 @@ mod tests {
         assert_eq!(<[f64; 2]>::from_hash_bytes(&raw).unwrap(), d);
         assert!(<[f64; 3]>::from_hash_bytes(&raw).is_err());
         assert!(Vec::<f32>::from_hash_bytes(&[0, 1, 2]).is_err());
-        assert!(check_vector(&v, 4).is_ok());
-        assert!(check_vector(&v, 3).unwrap_err().contains("dim is 3"));
-        assert!(check_vector(&vec![f32::NAN], 1).is_err());
-        assert!(check_vector(&None::<Vec<f32>>, 9).is_ok());
+        let options = |dim, distance| {
+            VectorOptions::new(VectorAlgorithm::Flat, VectorType::Float32, dim, distance)
+        };
+        let l2 = |dim| options(dim, DistanceMetric::L2);
+        assert!(check_vector(&vec![0.1f32, -2.5, 3.0, 1.0], &l2(4)).is_ok());
+        assert!(check_vector(&v, &l2(3)).unwrap_err().contains("dim is 3"));
+        assert!(check_vector(&vec![f32::NAN], &l2(1)).is_err());
+        assert!(check_vector(&None::<Vec<f32>>, &l2(9)).is_ok());
+        // Squares that overflow f32, though each element is finite.
+        assert!(check_vector(&v, &l2(4)).unwrap_err().contains("too large"));
+        assert!(check_vector(
+            &vec![f64::from(f32::MAX); 4],
+            &options(4, DistanceMetric::L2)
+        )
+        .is_ok());
+        // A zero vector: fine for L2, not for cosine.
+        assert!(check_vector(&vec![0.0f32; 2], &l2(2)).is_ok());
+        let cosine = options(2, DistanceMetric::Cosine);
+        assert!(check_vector(&vec![0.0f32; 2], &cosine)
+            .unwrap_err()
+            .contains("zero"));
+        assert!(check_vector_len(&vec![1.0f32; 3], 2).is_err());
+        assert!(check_vector_len(&vec![1.0f32; 2], 2).is_ok());
     }
 }

@@ -445,6 +445,22 @@ impl ModelDef {
             }
         }
 
+        // A vector belongs to the model itself: inside an embedded struct it
+        // would be indexed with the struct's path (a list of them, `[*]`:
+        // several vectors per document, which RediSearch then refuses for
+        // every document) and escape the dimension checks of `save`.
+        if embedded {
+            for f in out.iter().filter(|f| f.index.vector.is_some()) {
+                errors.push(
+                    darling::Error::custom(
+                        "a `vector` field cannot be in an EmbeddedModel (yet): put it on the \
+                         HashModel or JsonModel itself",
+                    )
+                    .with_span(&f.ident),
+                );
+            }
+        }
+
         // Checked once the primary key is known.
         if let Some(pk) = pk {
             if let Some(f) = out.get(pk).filter(|_| !embedded) {

@@ -47,3 +47,23 @@ fn main() {
     // A tag field is not a vector field.
     let _ = Fine::find_all().knn(|f| f.name, &[1.0f32, 2.0], 3);
 }
+
+#[derive(HashModel)]
+struct ShortArray {
+    pk: Option<String>,
+    #[redis_om(vector(algorithm = "flat", dim = 4, distance = "l2"))]
+    v: [f32; 3],
+}
+
+#[derive(redis_om::EmbeddedModel, serde::Serialize, serde::Deserialize)]
+struct Part {
+    #[redis_om(vector(algorithm = "flat", dim = 2, distance = "l2"))]
+    v: Vec<f32>,
+}
+
+#[derive(HashModel)]
+struct SortedPlace {
+    pk: Option<String>,
+    #[redis_om(index, sortable)]
+    at: redis_om::Coordinates,
+}

@@ -17,7 +17,7 @@ use super::reply::{self, Row};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::storage::Storage;
-use crate::vector::{pack, VectorElement, VectorValue};
+use crate::vector::{check_elements, pack, VectorAlgorithm, VectorOptions, VectorValue};
 
 /// The attribute a KNN query yields each document's distance as.
 pub(crate) const DISTANCE: &str = "__knn_distance";
@@ -28,7 +28,7 @@ pub(crate) const DISTANCE: &str = "__knn_distance";
 pub struct VectorField<M, T> {
     spec: FieldSpec,
     decode: FieldDecoder<T>,
-    dim: usize,
+    options: VectorOptions,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -43,7 +43,7 @@ impl<M, T> std::fmt::Debug for VectorField<M, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VectorField")
             .field("name", &self.spec.name)
-            .field("dim", &self.dim)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -51,18 +51,18 @@ impl<M, T> std::fmt::Debug for VectorField<M, T> {
 impl<M, T: VectorValue> VectorField<M, T> {
     /// Made by the derive.
     #[doc(hidden)]
-    pub fn new(spec: FieldSpec, decode: FieldDecoder<T>, dim: usize) -> Self {
+    pub fn new(spec: FieldSpec, decode: FieldDecoder<T>, options: VectorOptions) -> Self {
         VectorField {
             spec,
             decode,
-            dim,
+            options,
             _model: PhantomData,
         }
     }
 
-    /// The number of elements of the field's vectors.
-    pub fn dim(self) -> usize {
-        self.dim
+    /// The field's index options (`dim`, metric, algorithm).
+    pub fn options(self) -> VectorOptions {
+        self.options
     }
 
     /// The vector is within `radius` of `vector`, in the field's distance
@@ -89,21 +89,8 @@ impl<M, T: VectorValue> VectorField<M, T> {
     }
 
     fn check(self, vector: &[T::Elem]) -> std::result::Result<(), String> {
-        if vector.len() != self.dim {
-            return Err(format!(
-                "a query vector of {} elements for `{}`, whose dim is {}",
-                vector.len(),
-                self.spec.name,
-                self.dim
-            ));
-        }
-        if let Some(i) = vector.iter().position(|e| !e.is_finite()) {
-            return Err(format!(
-                "element {i} of the query vector for `{}` is not a finite number",
-                self.spec.name
-            ));
-        }
-        Ok(())
+        check_elements(vector, self.options.dim(), self.options.distance())
+            .map_err(|reason| format!("the query vector for `{}`: {reason}", self.spec.name))
     }
 }
 
@@ -148,6 +135,7 @@ pub struct Nearest<Q> {
     vector: std::result::Result<Vec<u8>, String>,
     k: u64,
     ef_runtime: Option<u64>,
+    hnsw: bool,
 }
 
 impl<Q: std::fmt::Debug> std::fmt::Debug for Nearest<Q> {
@@ -177,6 +165,7 @@ fn nearest<Q, M, T: VectorValue>(
         vector,
         k,
         ef_runtime: None,
+        hnsw: field.options.algorithm() == VectorAlgorithm::Hnsw,
     }
 }
 
@@ -234,8 +223,9 @@ impl<M: Model, P: Projection<M>> Select<M, P> {
 
 impl<Q> Nearest<Q> {
     /// On an HNSW field: how many candidates this query examines (`EF_RUNTIME`,
-    /// default the field's `ef_runtime`, else 10): more finds more of the
-    /// exact neighbours, more slowly. Ignored by FLAT fields, which are exact.
+    /// default the field's `ef_runtime`, else 10; at least 1): more finds more
+    /// of the exact neighbours, more slowly. A FLAT field is exact and has no
+    /// such option: the query then fails with [`Error::InvalidArgument`].
     pub fn ef_runtime(mut self, ef: u64) -> Self {
         self.ef_runtime = Some(ef);
         self
@@ -245,6 +235,20 @@ impl<Q> Nearest<Q> {
 impl<Q: Search> Nearest<Q> {
     fn wrap(&self, plan: Option<Plan>, sort: bool) -> Result<Option<Plan>> {
         let vector = self.vector.clone().map_err(Error::InvalidArgument)?;
+        match self.ef_runtime {
+            Some(_) if !self.hnsw => {
+                return Err(Error::InvalidArgument(format!(
+                    "ef_runtime is an option of HNSW fields; `{}` is FLAT (exact)",
+                    self.field
+                )))
+            }
+            Some(0) => {
+                return Err(Error::InvalidArgument(
+                    "ef_runtime must be at least 1".to_owned(),
+                ))
+            }
+            _ => {}
+        }
         let Some(mut plan) = plan else {
             return Ok(None);
         };

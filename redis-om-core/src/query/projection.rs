@@ -138,6 +138,17 @@ where
     fn plan(&self) -> Result<Option<Plan>> {
         let mut fields = Vec::new();
         self.projection.fields(&mut fields);
+        // The primary key too: every document has it, so a row without any
+        // attribute is a document that vanished, not one whose selected
+        // fields are all missing (which reads as their missing values).
+        let (name, source) = M::PK_ATTR;
+        if !fields.iter().any(|f| f.name == name) {
+            fields.push(ProjectedAttr {
+                source,
+                name,
+                numeric: false,
+            });
+        }
         self.query.plan_with(Load::Fields {
             storage: M::STORAGE,
             fields,

@@ -137,6 +137,21 @@ pub(super) fn handles(
             });
         }
         let sortable = f.index.sortable;
+        if sortable && vector.is_none() && !mentions_any(ty, &params) {
+            // A GEO attribute sorts by geohash, which orders nothing useful.
+            let message = format!(
+                "`{name}` is a geo field, which cannot be sortable: remove `sortable` (find \
+                 points by distance with `within`)"
+            );
+            out.checks.push(quote_spanned! {span=>
+                const _: () = if ::core::matches!(
+                    <#ty as #krate::Indexable>::KIND,
+                    #krate::FieldKind::Geo
+                ) {
+                    ::core::panic!(#message)
+                };
+            });
+        }
         let handle = if vector.is_some() {
             quote_spanned!(span=> #krate::VectorField<#model, #ty>)
         } else if f.index.full_text {
@@ -242,13 +257,23 @@ pub(super) fn handles(
             )
         };
         if let Some(v) = vector {
+            let options = super::vector_options(krate, ty, v);
             let dim = v.dim;
+            let message =
+                format!("`{name}` is an array of another length than its vector's dim ({dim})");
+            out.checks.push(quote_spanned! {span=>
+                const _: () = if let ::core::option::Option::Some(n) = <#ty as #krate::VectorValue>::LEN {
+                    if n != #dim {
+                        ::core::panic!(#message)
+                    }
+                };
+            });
             out.decls.push(quote! {
                 #[doc = #doc]
                 pub #name: #handle
             });
             out.inits.push(quote_spanned! {span=>
-                #name: <#handle>::new(#spec, #field_decoder, #dim)
+                #name: <#handle>::new(#spec, #field_decoder, #options)
             });
             continue;
         }

@@ -42,6 +42,7 @@ pub(super) fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
         .map(|(i, f)| *i == def.pk || f.index.indexed)
         .collect();
     let vector_checks = super::model::vector_checks(def);
+    let read_checks = super::model::vector_read_checks(def);
     let encode = quote! {
         #(#vector_checks)*
         // Refuse what could not be read back or indexed, before anything is written.
@@ -110,10 +111,12 @@ pub(super) fn hash_codec(def: &ModelDef) -> (TokenStream, TokenStream) {
                 }
             }
         }
-        ::core::result::Result::Ok(Self {
+        let model = Self {
             #(#finish,)*
             #( #flat_idents: <#flat_tys as #krate::__private::HashEmbedded>::finish(#flat_slots, key)?, )*
-        })
+        };
+        #(#read_checks)*
+        ::core::result::Result::Ok(model)
     };
     (encode, decode)
 }

@@ -13,6 +13,7 @@ pub(super) fn json_decode(def: &ModelDef) -> TokenStream {
     let pk_ident = &pk.ident;
     let pk_ty = &pk.ty;
     let pk_name = &pk.stored_name;
+    let read_checks = super::model::vector_read_checks(def);
     quote! {
         let json = stored.json(key)?;
         let part = key.strip_prefix(<Self as #krate::Model>::key_layout().key_prefix());
@@ -33,6 +34,7 @@ pub(super) fn json_decode(def: &ModelDef) -> TokenStream {
                     .map_err(|e| #krate::__private::field_error(key, #pk_name, e))?;
             }
         }
+        #(#read_checks)*
         ::core::result::Result::Ok(model)
     }
 }

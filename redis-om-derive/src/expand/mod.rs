@@ -39,33 +39,7 @@ fn indexed_field(
     let (missing, empty) = (f.index.missing, f.index.empty);
     let path = path.map(|path| quote!(.with_path(#path)));
     if let Some(v) = &f.index.vector {
-        let algorithm = syn::Ident::new(v.algorithm, proc_macro2::Span::call_site());
-        let distance = syn::Ident::new(v.distance, proc_macro2::Span::call_site());
-        let dim = v.dim;
-        let mut options = quote! {
-            #krate::VectorOptions::new(
-                #krate::VectorAlgorithm::#algorithm,
-                <<#ty as #krate::VectorValue>::Elem as #krate::VectorElement>::TYPE,
-                #dim,
-                #krate::DistanceMetric::#distance,
-            )
-        };
-        let numbers = [
-            ("with_initial_cap", v.initial_cap),
-            ("with_block_size", v.block_size),
-            ("with_m", v.m),
-            ("with_ef_construction", v.ef_construction),
-            ("with_ef_runtime", v.ef_runtime),
-        ];
-        for (method, value) in numbers {
-            if let Some(value) = value {
-                let method = syn::Ident::new(method, proc_macro2::Span::call_site());
-                options = quote!(#options.#method(#value));
-            }
-        }
-        if let Some(epsilon) = &v.epsilon {
-            options = quote!(#options.with_epsilon(#epsilon));
-        }
+        let options = vector_options(krate, ty, v);
         return quote! {
             #krate::IndexedField::new(#name, #krate::FieldKind::Vector(#options), false)
             #path
@@ -139,9 +113,9 @@ fn json_setter(krate: &syn::Path, f: &crate::model::FieldDef) -> TokenStream {
     // A vector of another length than the index's would unindex the document.
     let encode = match &f.index.vector {
         Some(v) => {
-            let dim = v.dim;
+            let options = vector_options(krate, ty, v);
             quote! {{
-                #krate::__private::check_vector(value, #dim)?;
+                #krate::__private::check_vector(value, &#options)?;
                 #encode
             }}
         }
@@ -160,6 +134,42 @@ fn json_setter(krate: &syn::Path, f: &crate::model::FieldDef) -> TokenStream {
         },
         None => quote! { |value: &#ty| #encode },
     }
+}
+
+/// The `VectorOptions` of a `vector(..)` field.
+pub(super) fn vector_options(
+    krate: &syn::Path,
+    ty: &Type,
+    v: &crate::model::VectorDef,
+) -> TokenStream {
+    let algorithm = syn::Ident::new(v.algorithm, proc_macro2::Span::call_site());
+    let distance = syn::Ident::new(v.distance, proc_macro2::Span::call_site());
+    let dim = v.dim;
+    let mut options = quote! {
+        #krate::VectorOptions::new(
+            #krate::VectorAlgorithm::#algorithm,
+            <<#ty as #krate::VectorValue>::Elem as #krate::VectorElement>::TYPE,
+            #dim,
+            #krate::DistanceMetric::#distance,
+        )
+    };
+    let numbers = [
+        ("with_initial_cap", v.initial_cap),
+        ("with_block_size", v.block_size),
+        ("with_m", v.m),
+        ("with_ef_construction", v.ef_construction),
+        ("with_ef_runtime", v.ef_runtime),
+    ];
+    for (method, value) in numbers {
+        if let Some(value) = value {
+            let method = syn::Ident::new(method, proc_macro2::Span::call_site());
+            options = quote!(#options.#method(#value));
+        }
+    }
+    if let Some(epsilon) = &v.epsilon {
+        options = quote!(#options.with_epsilon(#epsilon));
+    }
+    options
 }
 
 /// Whether the type is written `Option<…>`.

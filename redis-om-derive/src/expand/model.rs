@@ -220,6 +220,17 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
         TokenStream::new()
     };
 
+    let pk_attr = {
+        let name = &def.fields[def.pk].stored_name;
+        let path = match storage {
+            Storage::Hash => name.clone(),
+            Storage::Json => format!("${}", super::json_member(name)),
+        };
+        quote! {
+            const PK_ATTR: (&'static str, &'static str) = (#name, #path);
+        }
+    };
+
     // `#[redis_om(version)]`: the field the server checks and increments on save.
     let version = match def.version.map(|i| &def.fields[i]) {
         Some(f) => {
@@ -382,6 +393,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 }
 
                 #version
+                #pk_attr
                 #default_ttl
                 #field_expirations
             }
@@ -451,8 +463,8 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
             Storage::Hash => {
                 let indexed = f.index.indexed;
                 let vector_check = f.index.vector.as_ref().map(|v| {
-                    let dim = v.dim;
-                    quote!(#krate::__private::check_vector(value, #dim)?;)
+                    let options = super::vector_options(krate, ty, v);
+                    quote!(#krate::__private::check_vector(value, &#options)?;)
                 });
                 // `<Ty as HashValue>` as in `encode`, so that a type that is not
                 // storable gives its one error at the field's type.
@@ -528,10 +540,29 @@ pub(super) fn vector_checks(def: &ModelDef) -> Vec<TokenStream> {
         .iter()
         .filter_map(|f| {
             let v = f.index.vector.as_ref()?;
-            let (ident, dim, name) = (&f.ident, v.dim, &f.stored_name);
+            let (ident, name) = (&f.ident, &f.stored_name);
+            let options = super::vector_options(krate, &f.ty, v);
             Some(quote! {
-                #krate::__private::check_vector(&self.#ident, #dim)
+                #krate::__private::check_vector(&self.#ident, &#options)
                     .map_err(|e| ::std::format!("field {:?}: {}", #name, e))?;
+            })
+        })
+        .collect()
+}
+
+/// After decoding: a stored vector of another length than `dim` (written by
+/// another client; the index refused that document) is an error naming the
+/// field, not a model that cannot be saved back.
+pub(super) fn vector_read_checks(def: &ModelDef) -> Vec<TokenStream> {
+    let krate = &def.krate;
+    def.fields
+        .iter()
+        .filter_map(|f| {
+            let v = f.index.vector.as_ref()?;
+            let (ident, name, dim) = (&f.ident, &f.stored_name, v.dim);
+            Some(quote! {
+                #krate::__private::check_vector_len(&model.#ident, #dim)
+                    .map_err(|e| #krate::__private::field_error(key, #name, e))?;
             })
         })
         .collect()
