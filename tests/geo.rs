@@ -506,3 +506,98 @@ async fn python_can_search_on_multiple_fields_with_geo_filter() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].pk, docs[0].pk);
 }
+
+/// Redis's haversine, in meters.
+fn haversine(a: Coordinates, b: Coordinates) -> f64 {
+    const R: f64 = 6_372_797.560_856;
+    let (lat1, lat2) = (a.latitude().to_radians(), b.latitude().to_radians());
+    let dlat = lat2 - lat1;
+    let dlon = (b.longitude() - a.longitude()).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * R * h.sqrt().asin()
+}
+
+#[tokio::test]
+async fn by_distance_nearest_first_with_meters_on_hash_and_json_models() {
+    for url in common::urls() {
+        let mut con = common::multiplexed(&url).await;
+        Migrator::new()
+            .model::<Place>()
+            .model::<PlaceDoc>()
+            .run(&mut con)
+            .await
+            .unwrap();
+        let run = common::unique("bydist");
+        let paris = at(2.3522, 48.8566);
+        let points = [
+            ("lyon", Some(at(4.8357, 45.764))),
+            ("louvre", Some(at(2.3376, 48.8606))),
+            ("nowhere", None),
+            ("berlin", Some(at(13.405, 52.52))),
+            ("eiffel", Some(at(2.2945, 48.8584))),
+        ];
+        let mut places: Vec<Place> = points.iter().map(|(n, p)| place(&run, n, *p)).collect();
+        Place::save_all(&mut con, &mut places).await.unwrap();
+        let mut docs: Vec<PlaceDoc> = points.iter().map(|(n, p)| doc(&run, n, *p)).collect();
+        PlaceDoc::save_all(&mut con, &mut docs).await.unwrap();
+        let want = ["louvre", "eiffel", "lyon", "berlin"];
+        let check = |found: Vec<(String, f64)>| {
+            let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, want, "{url}");
+            for (name, meters) in &found {
+                let point = points.iter().find(|(n, _)| n == name).unwrap().1.unwrap();
+                let exact = haversine(paris, point);
+                assert!(
+                    (meters - exact).abs() <= exact * 1e-3 + 1.0,
+                    "{name}: {meters} vs {exact}"
+                );
+            }
+        };
+        let r = run.clone();
+        let hash = Place::find(move |p| p.run.eq(r.as_str())).by_distance(|p| p.location, paris);
+        check(
+            hash.all(&mut con)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(p, d)| (p.name, d))
+                .collect(),
+        );
+        let r = run.clone();
+        let json = PlaceDoc::find(move |p| p.run.eq(r.as_str())).by_distance(|p| p.location, paris);
+        check(
+            json.all(&mut con)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(p, d)| (p.name, d))
+                .collect(),
+        );
+        // A page, its total (documents without a point are not counted),
+        // first, count, a selection, and combined with `within`.
+        let page = hash.page(&mut con, 1, 2).await.unwrap();
+        assert_eq!(page.total, 4);
+        assert_eq!(
+            page.items
+                .iter()
+                .map(|(p, _)| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["eiffel", "lyon"]
+        );
+        assert_eq!(hash.first(&mut con).await.unwrap().0.name, "louvre");
+        assert_eq!(hash.count(&mut con).await.unwrap(), 4);
+        let r = run.clone();
+        let names = Place::find(move |p| {
+            p.run.eq(r.as_str()) & p.location.within(paris, 10.0, GeoUnit::Kilometers)
+        })
+        .select(|p| p.name)
+        .by_distance(|p| p.location, paris)
+        .all(&mut con)
+        .await
+        .unwrap();
+        assert_eq!(
+            names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["louvre", "eiffel"]
+        );
+    }
+}

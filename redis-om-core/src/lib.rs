@@ -69,10 +69,10 @@ pub use query::{
     Operand, ReducedField, Reducer, Reducers, SyncAggregate, ToList,
 };
 pub use query::{
-    Absent, AbsentOnly, AsyncQuery, BoolField, Embedded, Expr, Find, FullText, GeoField, Indexable,
-    Nearest, NumericField, NumericOnly, Page, ProjectedField, Projection, Query, QueryParams,
-    Select, SortOrder, SortableField, TagArg, TagField, TextField, VectorField, MAX_TAG_BYTES,
-    MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
+    Absent, AbsentOnly, AsyncQuery, BoolField, ByDistance, Embedded, Expr, Find, FullText,
+    GeoField, Indexable, Nearest, NumericField, NumericOnly, Page, ProjectedField, Projection,
+    Query, QueryParams, Select, SortOrder, SortableField, TagArg, TagField, TextField, VectorField,
+    MAX_TAG_BYTES, MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 #[doc(no_inline)]
 pub use redis;

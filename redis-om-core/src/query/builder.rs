@@ -167,6 +167,7 @@ impl<M: Model> Query<M> {
             load,
             batch: self.batch,
             max_results: None,
+            apply: None,
         }))
     }
 }

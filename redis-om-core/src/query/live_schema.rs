@@ -147,6 +147,7 @@ fn uses(plan: &Plan, attr: &str) -> bool {
     plan.query.contains(&filter)
         || plan.query.contains(&missing)
         || plan.query.contains(&knn)
+        || plan.apply.as_ref().is_some_and(|apply| apply.load == attr)
         || plan.sort.is_some_and(|(field, _)| field == attr)
 }
 
@@ -235,6 +236,7 @@ mod tests {
             load: Load::Key,
             batch: 10,
             max_results: None,
+            apply: None,
         }
     }
 

@@ -6,7 +6,8 @@
 //! (RediSearch's word rules), `expr` (filters and their query text), `field`
 //! (typed handles, and which type gets which handle: `Indexable`), `reply`
 //! (parsing), `plan` (the commands of one search), `builder` and `projection`
-//! (what users build), `knn` (vector fields and nearest neighbours),
+//! (what users build), `knn` (vector fields and nearest neighbours), `nearby`
+//! (distances to a point),
 //! `aggregate` (typed `FT.AGGREGATE`), `live_schema` (the check against the index in service)
 //! and `run` (execution).
 //!
@@ -20,6 +21,7 @@ mod expr;
 mod field;
 mod knn;
 pub(crate) mod live_schema;
+mod nearby;
 mod plan;
 mod projection;
 mod reply;
@@ -39,6 +41,7 @@ pub use field::{
     TagArg, TagField, TextField,
 };
 pub use knn::{Nearest, VectorField};
+pub use nearby::ByDistance;
 pub use plan::{ProjectedAttr, SortOrder};
 pub use projection::{Projection, Select};
 pub use run::{AsyncQuery, QueryIter, SyncQuery};

@@ -78,6 +78,18 @@ pub struct Plan {
     /// At most this many results (a KNN's `k`): `all` then reads them with
     /// one `FT.SEARCH` instead of a cursor.
     pub(crate) max_results: Option<u64>,
+    /// A computed attribute (a geo distance): only an aggregate computes it,
+    /// so every read of the plan goes through the cursor.
+    pub(crate) apply: Option<Apply>,
+}
+
+/// `LOAD 1 @load APPLY expr AS alias`, before sorting.
+#[derive(Debug, Clone)]
+#[doc(hidden)]
+pub struct Apply {
+    pub(crate) load: &'static str,
+    pub(crate) expr: String,
+    pub(crate) alias: &'static str,
 }
 
 impl Plan {
@@ -88,6 +100,12 @@ impl Plan {
     /// never taken from `FT.SEARCH`'s numbers.
     pub(crate) fn scoped(&self) -> bool {
         !self.layout.nested_models().is_empty()
+    }
+
+    /// Whether results must be read through the aggregate cursor: a scoped
+    /// plan (see [`Plan::scoped`]) or a computed attribute.
+    pub(crate) fn needs_aggregate(&self) -> bool {
+        self.scoped() || self.apply.is_some()
     }
 
     fn dialect(&self) -> &'static str {
@@ -170,6 +188,17 @@ impl Plan {
     pub(crate) fn aggregate(&self, max: u64) -> Cmd {
         let mut cmd = redis::cmd("FT.AGGREGATE");
         cmd.arg(self.index).arg(&self.query);
+        if let Some(apply) = &self.apply {
+            let mut load = String::new();
+            super::expr::push_attr(&mut load, apply.load);
+            cmd.arg("LOAD")
+                .arg(1)
+                .arg(load)
+                .arg("APPLY")
+                .arg(&apply.expr)
+                .arg("AS")
+                .arg(apply.alias);
+        }
         // Sorted before loading: after `LOAD *` the attribute would be the
         // stored text and sort as text (`19` after `189`).
         if let Some((field, order)) = self.sort {
@@ -265,11 +294,11 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// A document that vanished (expired or deleted) between matching and loading.
 pub(super) fn vanished(attrs: &Value) -> bool {
-    // `__key` and a KNN distance are the search's, not the document's.
+    // `__key` and computed distances are the search's, not the document's.
     let is_key = |name: &Value| {
         matches!(
             crate::storage::bytes_of(name),
-            Some(b"__key" | b"__knn_distance")
+            Some(b"__key" | b"__knn_distance" | b"__geo_distance")
         )
     };
     match attrs {

@@ -217,7 +217,7 @@ async fn read<Q: Search, E: Exec>(
         // One `FT.SEARCH` when the page lies inside the default window; a server
         // configured with a smaller `MAXSEARCHRESULTS` refuses it or cuts it
         // short, and the page is then read through the aggregate cursor.
-        if offset.saturating_add(count) <= SEARCH_WINDOW && !plan.scoped() {
+        if offset.saturating_add(count) <= SEARCH_WINDOW && !plan.needs_aggregate() {
             match run(exec, &plan, &plan.search(offset, count)).await {
                 Ok(reply) => {
                     let (total, rows) = reply::search(reply)?;
@@ -281,7 +281,7 @@ async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
     let plan = query.plan()?;
     if let Some(plan) = &plan {
         // `LIMIT 0 1` (or its window through the cursor): one row at most.
-        let row = if plan.scoped() {
+        let row = if plan.needs_aggregate() {
             let mut first = None;
             scan_to_end(exec, Scan::new(plan.clone(), Some((0, 1))), |row| {
                 first.get_or_insert(row);

@@ -299,6 +299,7 @@ fn commands() {
         },
         batch: 500,
         max_results: None,
+        apply: None,
     };
     assert_eq!(
         args(&plan.search(100, 10)).join(" "),
@@ -370,6 +371,7 @@ fn hash_projections_with_numbers_read_the_stored_hash() {
         },
         batch: 10,
         max_results: None,
+        apply: None,
     };
     let tags = plan(vec![attr("name", "name", false)]);
     assert_eq!(
