@@ -1033,7 +1033,8 @@ pub struct Aggregate<M, G, R, A = ()> {
     query: Query<M>,
     keys: G,
     reducers: R,
-    applies: Vec<std::result::Result<String, String>>,
+    /// Each computed column's expression and name.
+    applies: Vec<(std::result::Result<String, String>, Cow<'static, str>)>,
     having: Vec<std::result::Result<String, String>>,
     sort: Vec<(Cow<'static, str>, SortOrder)>,
     limit: Option<(u64, u64)>,
@@ -1063,19 +1064,29 @@ pub trait Applied {
     /// With one more.
     type Next: Applied;
     #[doc(hidden)]
-    fn columns() -> Self::Columns;
+    fn columns(names: &[Cow<'static, str>]) -> Self::Columns;
     #[doc(hidden)]
-    fn decode(attrs: &Value) -> std::result::Result<Self::Output, (String, String)>;
+    fn decode(
+        attrs: &Value,
+        names: &[Cow<'static, str>],
+    ) -> std::result::Result<Self::Output, (String, String)>;
 }
 
-fn applied(attrs: &Value, i: usize) -> std::result::Result<f64, (String, String)> {
-    let alias = APPLY_ALIASES[i];
+fn applied(
+    attrs: &Value,
+    names: &[Cow<'static, str>],
+    i: usize,
+) -> std::result::Result<f64, (String, String)> {
+    let alias = names.get(i).map(|n| n.as_ref()).unwrap_or(APPLY_ALIASES[i]);
     number(attr(attrs, alias), alias).map_err(|e| (alias.to_owned(), e))
 }
 
-fn apply_column(i: usize) -> NumColumn {
+fn apply_column(names: &[Cow<'static, str>], i: usize) -> NumColumn {
     NumColumn {
-        name: Cow::Borrowed(APPLY_ALIASES[i]),
+        name: names
+            .get(i)
+            .cloned()
+            .unwrap_or(Cow::Borrowed(APPLY_ALIASES[i])),
     }
 }
 
@@ -1083,66 +1094,36 @@ impl Applied for () {
     type Output = ();
     type Columns = ();
     type Next = (f64,);
-    fn columns() {}
-    fn decode(_: &Value) -> std::result::Result<(), (String, String)> {
+    fn columns(_: &[Cow<'static, str>]) {}
+    fn decode(_: &Value, _: &[Cow<'static, str>]) -> std::result::Result<(), (String, String)> {
         Ok(())
     }
 }
-impl Applied for (f64,) {
-    type Output = (f64,);
-    type Columns = (NumColumn,);
-    type Next = (f64, f64);
-    fn columns() -> Self::Columns {
-        (apply_column(0),)
-    }
-    fn decode(attrs: &Value) -> std::result::Result<Self::Output, (String, String)> {
-        Ok((applied(attrs, 0)?,))
-    }
+
+macro_rules! applied_tuple {
+    ($next:ty; $($f:ident $i:tt),*) => {
+        impl Applied for ($($f,)*) {
+            type Output = ($($f,)*);
+            type Columns = ($(applied_tuple!(@col $f),)*);
+            type Next = $next;
+            fn columns(names: &[Cow<'static, str>]) -> Self::Columns {
+                ($(apply_column(names, $i),)*)
+            }
+            fn decode(
+                attrs: &Value,
+                names: &[Cow<'static, str>],
+            ) -> std::result::Result<Self::Output, (String, String)> {
+                Ok(($(applied(attrs, names, $i)?,)*))
+            }
+        }
+    };
+    (@col $f:ident) => { NumColumn };
 }
-impl Applied for (f64, f64) {
-    type Output = (f64, f64);
-    type Columns = (NumColumn, NumColumn);
-    type Next = (f64, f64, f64);
-    fn columns() -> Self::Columns {
-        (apply_column(0), apply_column(1))
-    }
-    fn decode(attrs: &Value) -> std::result::Result<Self::Output, (String, String)> {
-        Ok((applied(attrs, 0)?, applied(attrs, 1)?))
-    }
-}
-impl Applied for (f64, f64, f64) {
-    type Output = (f64, f64, f64);
-    type Columns = (NumColumn, NumColumn, NumColumn);
-    type Next = (f64, f64, f64, f64);
-    fn columns() -> Self::Columns {
-        (apply_column(0), apply_column(1), apply_column(2))
-    }
-    fn decode(attrs: &Value) -> std::result::Result<Self::Output, (String, String)> {
-        Ok((applied(attrs, 0)?, applied(attrs, 1)?, applied(attrs, 2)?))
-    }
-}
-impl Applied for (f64, f64, f64, f64) {
-    type Output = (f64, f64, f64, f64);
-    type Columns = (NumColumn, NumColumn, NumColumn, NumColumn);
-    /// No fifth: [`Aggregate::apply`] refuses it when the aggregation runs.
-    type Next = (f64, f64, f64, f64);
-    fn columns() -> Self::Columns {
-        (
-            apply_column(0),
-            apply_column(1),
-            apply_column(2),
-            apply_column(3),
-        )
-    }
-    fn decode(attrs: &Value) -> std::result::Result<Self::Output, (String, String)> {
-        Ok((
-            applied(attrs, 0)?,
-            applied(attrs, 1)?,
-            applied(attrs, 2)?,
-            applied(attrs, 3)?,
-        ))
-    }
-}
+applied_tuple!((f64, f64); f64 0);
+applied_tuple!((f64, f64, f64); f64 0, f64 1);
+applied_tuple!((f64, f64, f64, f64); f64 0, f64 1, f64 2);
+// No fifth: `apply` refuses it when the aggregation runs.
+applied_tuple!((f64, f64, f64, f64); f64 0, f64 1, f64 2, f64 3);
 
 /// The columns a closure of [`Aggregate::sort_by`], [`apply`](Aggregate::apply)
 /// and [`having`](Aggregate::having) receives: the group fields', the
@@ -1154,26 +1135,47 @@ pub type Columns<M, G, R, A> = (
 );
 
 impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A> {
+    fn apply_names(&self) -> Vec<Cow<'static, str>> {
+        self.applies.iter().map(|(_, name)| name.clone()).collect()
+    }
+
     fn columns(&self) -> Columns<M, G, R, A> {
-        (self.keys.columns(), self.reducers.columns(0), A::columns())
+        (
+            self.keys.columns(),
+            self.reducers.columns(0),
+            A::columns(&self.apply_names()),
+        )
     }
 
     /// Adds a computed column (`APPLY expr`): arithmetic over numeric columns
     /// and numbers, e.g. `|(_, (n, total), ())| (total / n).floor()`. Up to 4;
-    /// each comes back as an `f64` after the reducers.
+    /// each comes back as an `f64` after the reducers, named `a0`, `a1`, …
+    /// for [`rows_as`](AsyncAggregate::rows_as) (see
+    /// [`apply_named`](Self::apply_named)).
     pub fn apply(
         self,
         expr: impl FnOnce(Columns<M, G, R, A>) -> AggExpr,
     ) -> Aggregate<M, G, R, A::Next> {
+        let i = self.applies.len().min(APPLY_ALIASES.len() - 1);
+        self.apply_named(APPLY_ALIASES[i], expr)
+    }
+
+    /// [`apply`](Self::apply), naming the column `name`.
+    pub fn apply_named(
+        self,
+        name: &'static str,
+        expr: impl FnOnce(Columns<M, G, R, A>) -> AggExpr,
+    ) -> Aggregate<M, G, R, A::Next> {
+        let expr = expr(self.columns());
         let mut applies = self.applies;
-        let expr = expr((self.keys.columns(), self.reducers.columns(0), A::columns()));
-        applies.push(if applies.len() >= APPLY_ALIASES.len() {
+        let text = if applies.len() >= APPLY_ALIASES.len() {
             Err("at most 4 computed columns".to_owned())
         } else if let Some(error) = expr.text.split('\u{0}').nth(1) {
             Err(error.to_owned())
         } else {
             Ok(expr.text)
-        });
+        };
+        applies.push((text, Cow::Borrowed(name)));
         Aggregate {
             query: self.query,
             keys: self.keys,
@@ -1282,9 +1284,9 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
                 .arg("AS")
                 .arg(alias.as_ref());
         }
-        for (i, apply) in self.applies.iter().enumerate() {
-            let expr = apply.clone().map_err(Error::InvalidArgument)?;
-            cmd.arg("APPLY").arg(expr).arg("AS").arg(APPLY_ALIASES[i]);
+        for (expr, name) in &self.applies {
+            let expr = expr.clone().map_err(Error::InvalidArgument)?;
+            cmd.arg("APPLY").arg(expr).arg("AS").arg(name.as_ref());
         }
         for having in &self.having {
             let condition = having.clone().map_err(Error::InvalidArgument)?;
@@ -1329,7 +1331,7 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
         Ok((
             self.keys.decode(attrs).map_err(fail)?,
             self.reducers.decode(0, attrs).map_err(fail)?,
-            A::decode(attrs).map_err(fail)?,
+            A::decode(attrs, &self.apply_names()).map_err(fail)?,
         ))
     }
 
@@ -1345,9 +1347,9 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
         self.reducers.write(0, &mut reducers);
         out.extend(reducers.into_iter().map(|(alias, args)| (alias, args.kind)));
         out.extend(
-            APPLY_ALIASES[..self.applies.len().min(APPLY_ALIASES.len())]
+            self.applies
                 .iter()
-                .map(|a| (Cow::Borrowed(*a), Kind::Number)),
+                .map(|(_, name)| (name.clone(), Kind::Number)),
         );
         out
     }
