@@ -83,6 +83,7 @@ async fn vectors(
     Ok(())
 }
 
+#[allow(clippy::type_complexity)] // as the README writes it
 async fn aggregations(con: &mut redis::aio::MultiplexedConnection) -> redis_om::Result<()> {
     use redis_om::reduce::{avg, count, sum};
 
