@@ -165,7 +165,7 @@ pub async fn connect_with(
 /// `tls-rustls-aws-lc` and `tls-rustls` are on). rustls picks one by itself
 /// only when exactly one provider is compiled in, which another dependency
 /// enabling the other one would silently break.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     #[cfg(any(feature = "tls-rustls", feature = "tls-rustls-aws-lc"))]
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         #[cfg(feature = "tls-rustls-aws-lc")]
@@ -197,7 +197,7 @@ fn is_transient(err: &redis::RedisError) -> bool {
     network && !err.to_string().to_ascii_lowercase().contains("certificate")
 }
 
-trait KindDescription {
+pub(crate) trait KindDescription {
     fn kind_description(&self) -> String;
 }
 

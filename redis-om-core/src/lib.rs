@@ -43,6 +43,8 @@ mod migrator;
 mod store;
 // Connecting.
 mod connect;
+// Redis Cluster: a connection that makes a cluster answer as one server.
+pub mod cluster;
 // The blocking API.
 pub mod blocking;
 
@@ -53,6 +55,7 @@ pub mod base64;
 #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub mod timestamp;
 
+pub use cluster::{cluster_urls, connect_cluster, ClusterConnection, SearchMode, CLUSTER_URLS_ENV};
 pub use connect::{
     connect, connect_with, manager_config, url, CONNECTION_TIMEOUT, DEFAULT_URL, RESPONSE_TIMEOUT,
     URL_ENV,

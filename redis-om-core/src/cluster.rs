@@ -1,0 +1,1715 @@
+//! Redis Cluster: [`ClusterConnection`], a `redis::aio::ConnectionLike` that
+//! makes a cluster answer redis-om's commands as one server would, so that
+//! every model and query operation runs on it unchanged.
+//!
+//! Single-key commands, scripts and multi-key commands (`MGET`, `UNLINK`,
+//! `JSON.MGET`, `JSON.MSET`) are routed by redis-rs's cluster client, which
+//! follows redirects and failovers. This layer adds what a cluster needs
+//! beyond routing:
+//!
+//! - **Pipelines across slots** (`save_all`, `get_many`, `delete_many`, bulk
+//!   updates) are split by hash slot and the parts sent concurrently; replies
+//!   come back in the pipeline's order. Keyless commands in them (`SCRIPT
+//!   LOAD`) go with every part.
+//! - **Search** comes in two flavours, detected once (`COMMAND INFO
+//!   _FT.SEARCH`: only a search coordinator has the shard-local command) or
+//!   set with [`ClusterConnection::with_search`]:
+//!   - *per shard* (Redis Stack 7.4's `redisearch.so`: each primary indexes
+//!     only its own keys, and answers `MOVED` for an index name whose hash
+//!     slot it does not own): each primary holds its own copy of every index
+//!     under the name with a hash tag of one of its slots in front
+//!     (`{t3}:User:index`), which this connection adds and removes, so the
+//!     rest of redis-om sees one index. Index definitions (`FT.CREATE`,
+//!     aliases, `FT.DROPINDEX`) go to every primary; `FT.INFO` is summed;
+//!     `FT.SEARCH` is scattered to every primary and gathered (counts summed,
+//!     sorted pages merged from each shard's first `offset + limit` by the
+//!     server's own sort keys, `WITHSORTKEYS`); `FT.AGGREGATE … WITHCURSOR`
+//!     reads a cursor on every primary behind one cursor of this connection,
+//!     merged in order when sorted; `SCAN` walks every primary in turn.
+//!     Grouping aggregations (`GROUPBY`) cannot be merged exactly and are
+//!     refused with a message saying so.
+//!   - *coordinated* (Redis 8's query engine with a coordinator): search
+//!     commands go to one primary, chosen in turn, which fans out; a cursor is
+//!     read from the primary that made it.
+//! - Replies are RESP2 (the connection is opened so).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
+use redis::{
+    aio, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value,
+};
+
+use crate::connect::KindDescription;
+use crate::error::{Error, Result};
+
+/// The environment variable that holds the cluster's seed URLs, comma-separated.
+pub const CLUSTER_URLS_ENV: &str = "REDIS_OM_CLUSTER_URLS";
+
+/// The seed URLs of a cluster: `REDIS_OM_CLUSTER_URLS` split at commas (empty
+/// when unset).
+pub fn cluster_urls() -> Vec<String> {
+    std::env::var(CLUSTER_URLS_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How the cluster's search module answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SearchMode {
+    /// Each primary indexes only its own keys (no coordinator: Redis Stack
+    /// 7.4): the connection scatters and gathers.
+    PerShard,
+    /// A coordinator fans a search out (Redis 8's query engine in a cluster):
+    /// one primary answers for all.
+    Coordinated,
+}
+
+/// A connection to a Redis Cluster for every redis-om operation; see the
+/// [module](self) for what it does beyond routing. Clone it freely (clones
+/// share the cluster client's connections).
+///
+/// ```no_run
+/// # async fn run() -> redis_om::Result<()> {
+/// // REDIS_OM_CLUSTER_URLS=redis://10.0.0.1:6379,redis://10.0.0.2:6379
+/// let mut con = redis_om::connect_cluster(redis_om::cluster_urls()).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClusterConnection {
+    inner: redis::cluster_async::ClusterConnection,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ClusterConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConnection")
+            .field("search", &self.shared.mode.lock().ok().and_then(|m| *m))
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    /// The search flavour, once detected or set.
+    mode: Mutex<Option<SearchMode>>,
+    /// Open cursors of this connection (search reads and `SCAN`).
+    cursors: Mutex<HashMap<u64, Cursor>>,
+    next_cursor: AtomicU64,
+    /// The primary the next coordinated search goes to.
+    turn: AtomicUsize,
+    /// The primaries and the hash tag of each one's copy of an index.
+    shards: Mutex<Option<Vec<(String, String)>>>,
+    /// Whether an index (by its logical name) is `ON JSON`.
+    json: Mutex<HashMap<String, bool>>,
+}
+
+/// Connects to a cluster from its seed URLs (any reachable node finds the
+/// others), with redis-om's timeouts ([`crate::CONNECTION_TIMEOUT`],
+/// [`crate::RESPONSE_TIMEOUT`]) and RESP2.
+///
+/// # Errors
+/// [`Error::Config`] without seeds or with a URL that does not parse;
+/// [`Error::Redis`] when no seed answers.
+pub async fn connect_cluster<T: IntoConnectionInfo>(
+    seeds: impl IntoIterator<Item = T>,
+) -> Result<ClusterConnection> {
+    crate::connect::install_crypto_provider();
+    let seeds: Vec<redis::ConnectionInfo> = seeds
+        .into_iter()
+        .map(|s| s.into_connection_info())
+        .collect::<RedisResult<_>>()
+        .map_err(|e| {
+            Error::Config(format!(
+                "a cluster seed URL is not valid ({}): expected redis://host:port",
+                e.kind_description()
+            ))
+        })?;
+    if seeds.is_empty() {
+        return Err(Error::Config(format!(
+            "no cluster seed URLs (set {CLUSTER_URLS_ENV}=redis://host:port,redis://host:port)"
+        )));
+    }
+    let client = redis::cluster::ClusterClient::builder(seeds)
+        .connection_timeout(crate::connect::CONNECTION_TIMEOUT)
+        .response_timeout(crate::connect::RESPONSE_TIMEOUT * 4)
+        .use_protocol(redis::ProtocolVersion::RESP2)
+        .build()?;
+    let inner = client.get_async_connection().await?;
+    Ok(ClusterConnection::new(inner))
+}
+
+impl ClusterConnection {
+    /// Wraps a connection of redis-rs's cluster client (opened with RESP2).
+    pub fn new(inner: redis::cluster_async::ClusterConnection) -> Self {
+        ClusterConnection {
+            inner,
+            shared: Arc::new(Shared {
+                mode: Mutex::new(None),
+                cursors: Mutex::new(HashMap::new()),
+                next_cursor: AtomicU64::new(1),
+                turn: AtomicUsize::new(0),
+                shards: Mutex::new(None),
+                json: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Sets the search flavour instead of detecting it.
+    pub fn with_search(self, mode: SearchMode) -> Self {
+        if let Ok(mut m) = self.shared.mode.lock() {
+            *m = Some(mode);
+        }
+        self
+    }
+
+    /// The underlying redis-rs connection, for commands sent as they are.
+    pub fn raw(&mut self) -> &mut redis::cluster_async::ClusterConnection {
+        &mut self.inner
+    }
+
+    /// The search flavour: as set, or detected with `COMMAND INFO _FT.SEARCH`.
+    pub async fn search_mode(&mut self) -> RedisResult<SearchMode> {
+        if let Some(mode) = self.shared.mode.lock().ok().and_then(|m| *m) {
+            return Ok(mode);
+        }
+        let reply = self
+            .inner
+            .route_command(
+                redis::cmd("COMMAND").arg("INFO").arg("_FT.SEARCH").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+            )
+            .await?;
+        let coordinated =
+            matches!(&reply, Value::Array(items) if items.iter().any(|v| *v != Value::Nil));
+        let mode = if coordinated {
+            SearchMode::Coordinated
+        } else {
+            SearchMode::PerShard
+        };
+        if let Ok(mut m) = self.shared.mode.lock() {
+            *m = Some(mode);
+        }
+        Ok(mode)
+    }
+
+    /// Every primary's reply to `cmd`, by address (sorted, for a stable order).
+    async fn all_primaries(&mut self, cmd: &Cmd) -> RedisResult<Vec<(String, Value)>> {
+        let reply = self
+            .inner
+            .route_command(
+                cmd.clone(),
+                RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
+            )
+            .await?;
+        let mut out = match reply {
+            Value::Map(pairs) => pairs
+                .into_iter()
+                .map(|(addr, value)| (text(&addr).unwrap_or_default(), value))
+                .collect::<Vec<_>>(),
+            other => vec![(String::new(), other)],
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn node(&mut self, addr: &str, cmd: &Cmd) -> RedisResult<Value> {
+        let (host, port) = split_addr(addr)?;
+        self.inner
+            .route_command(
+                cmd.clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port }),
+            )
+            .await
+    }
+
+    async fn primaries(&mut self) -> RedisResult<Vec<String>> {
+        let replies = self.all_primaries(&redis::cmd("PING")).await?;
+        Ok(replies.into_iter().map(|(addr, _)| addr).collect())
+    }
+
+    fn new_cursor(&self, cursor: Cursor) -> u64 {
+        let id = self.shared.next_cursor.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut cursors) = self.shared.cursors.lock() {
+            cursors.insert(id, cursor);
+        }
+        id
+    }
+
+    fn take_cursor(&self, id: u64) -> Option<Cursor> {
+        self.shared.cursors.lock().ok()?.remove(&id)
+    }
+
+    async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let args = args_of(cmd);
+        let name = args
+            .first()
+            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+            .unwrap_or_default();
+        match name.as_str() {
+            "SCAN" => return self.scan(&args).await,
+            n if n.starts_with("FT.") => {}
+            _ => return aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await,
+        }
+        let mode = self.search_mode().await?;
+        match (mode, name.as_str()) {
+            (SearchMode::Coordinated, "FT.CURSOR") => self.coordinated_cursor(&args).await,
+            (SearchMode::Coordinated, _) => self.coordinated(&args).await,
+            (SearchMode::PerShard, "FT._LIST") => {
+                let mut names: Vec<Value> = Vec::new();
+                for (_, reply) in self.per_shard(&args, &[]).await? {
+                    if let Value::Array(items) = reply {
+                        for item in items {
+                            let item = untag_value(item);
+                            if !names.contains(&item) {
+                                names.push(item);
+                            }
+                        }
+                    }
+                }
+                Ok(Value::Array(names))
+            }
+            (SearchMode::PerShard, "FT.INFO") => {
+                let replies = self.per_shard(&args, &[1]).await?;
+                merge_info(replies)
+            }
+            (SearchMode::PerShard, "FT.SEARCH") => self.scatter_search(&args).await,
+            (SearchMode::PerShard, "FT.AGGREGATE") => self.scatter_aggregate(&args).await,
+            (SearchMode::PerShard, "FT.CURSOR") => self.scatter_cursor(&args).await,
+            (SearchMode::PerShard, "FT.ALIASADD" | "FT.ALIASUPDATE") => {
+                self.everywhere(&args, &[1, 2]).await
+            }
+            (SearchMode::PerShard, _) => self.everywhere(&args, &[1]).await,
+        }
+    }
+
+    /// The primaries and, for each, the hash tag of its first slot, from
+    /// `CLUSTER SLOTS` (read again for every index definition, and when a
+    /// shard's index is missing).
+    async fn shards(&mut self, refresh: bool) -> RedisResult<Vec<(String, String)>> {
+        if !refresh {
+            if let Some(shards) = self.shared.shards.lock().ok().and_then(|s| s.clone()) {
+                return Ok(shards);
+            }
+        }
+        let reply = self
+            .inner
+            .route_command(
+                redis::cmd("CLUSTER").arg("SLOTS").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+            )
+            .await?;
+        let shards = parse_slots(&reply)?;
+        if let Ok(mut cached) = self.shared.shards.lock() {
+            *cached = Some(shards.clone());
+        }
+        Ok(shards)
+    }
+
+    /// `args` on every primary, with the index names at `names` tagged for
+    /// each; sent concurrently. A shard whose index is unknown or that
+    /// answers `MOVED` (the slots moved) gets it again after reading the
+    /// slots anew.
+    async fn per_shard(
+        &mut self,
+        args: &[Vec<u8>],
+        names: &[usize],
+    ) -> RedisResult<Vec<(String, Value)>> {
+        let mut refresh = false;
+        loop {
+            let shards = self.shards(refresh).await?;
+            let replies = futures_util::future::join_all(shards.iter().map(|(addr, tag)| {
+                let mut con = self.clone();
+                let cmd = cmd_of(&tagged(args, names, tag));
+                let addr = addr.clone();
+                async move {
+                    let reply = con.node(&addr, &cmd).await;
+                    (addr, reply)
+                }
+            }))
+            .await;
+            let mut out = Vec::with_capacity(replies.len());
+            let mut stale = false;
+            for (addr, reply) in replies {
+                match reply {
+                    Ok(value) => out.push((addr, value)),
+                    Err(err) if matches!(err.code(), Some("MOVED" | "ASK")) => stale = true,
+                    Err(err) => return Err(err),
+                }
+            }
+            if stale && !refresh {
+                refresh = true;
+                continue;
+            }
+            return Ok(out);
+        }
+    }
+
+    /// An index definition: on every primary (each its own copy), each of
+    /// which must accept it.
+    async fn everywhere(&mut self, args: &[Vec<u8>], names: &[usize]) -> RedisResult<Value> {
+        // Read the slots again: a definition must reach every current primary.
+        self.shards(true).await?;
+        let mut first = None;
+        for (_, reply) in self.per_shard(args, names).await? {
+            if let Value::ServerError(err) = reply {
+                return Err(RedisError::from(err));
+            }
+            first.get_or_insert(reply);
+        }
+        Ok(first.unwrap_or(Value::Okay))
+    }
+
+    /// A search command on one primary, in turn; a cursor remembers it.
+    async fn coordinated(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
+        let nodes = self.primaries().await?;
+        let turn = self.shared.turn.fetch_add(1, Ordering::Relaxed);
+        let addr = coordinated_node(&nodes, turn)
+            .ok_or_else(|| client_error("no primary in the cluster"))?
+            .to_owned();
+        let cmd = cmd_of(args);
+        let reply = self.node(&addr, &cmd).await?;
+        if let Some((body, id)) = cursor_reply(&reply).filter(|(_, id)| *id != 0) {
+            let ours = self.new_cursor(Cursor::Coordinated { addr, id });
+            return Ok(Value::Array(vec![body, Value::Int(ours as i64)]));
+        }
+        Ok(reply)
+    }
+
+    async fn coordinated_cursor(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
+        let (id, read) = cursor_args(args)?;
+        let Some(Cursor::Coordinated { addr, id: theirs }) = self.take_cursor(id) else {
+            return Err(client_error("unknown cursor"));
+        };
+        let mut forwarded = args.to_vec();
+        forwarded[3] = theirs.to_string().into_bytes();
+        let reply = self.node(&addr, &cmd_of(&forwarded)).await?;
+        if !read {
+            return Ok(reply);
+        }
+        match cursor_reply(&reply) {
+            Some((body, next)) if next != 0 => {
+                let ours = self.new_cursor(Cursor::Coordinated { addr, id: next });
+                Ok(Value::Array(vec![body, Value::Int(ours as i64)]))
+            }
+            Some((body, _)) => Ok(Value::Array(vec![body, Value::Int(0)])),
+            None => Ok(reply),
+        }
+    }
+
+    /// Whether an index (by its logical name) is `ON JSON`, from `FT.INFO`
+    /// of one shard's copy (cached).
+    async fn is_json(&mut self, index: &[u8]) -> RedisResult<bool> {
+        let name = String::from_utf8_lossy(index).into_owned();
+        if let Some(json) = self
+            .shared
+            .json
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&name).copied())
+        {
+            return Ok(json);
+        }
+        let shards = self.shards(false).await?;
+        let (addr, tag) = shards
+            .first()
+            .cloned()
+            .ok_or_else(|| client_error("no primary"))?;
+        let info = redis::cmd("FT.INFO").arg(tag_name(index, &tag)).clone();
+        let reply = self.node(&addr, &info).await?;
+        let json = format!("{reply:?}").contains("JSON");
+        if let Ok(mut m) = self.shared.json.lock() {
+            m.insert(name, json);
+        }
+        Ok(json)
+    }
+
+    /// One page of one shard's matches: `FT.SEARCH … NOCONTENT` (RediSearch
+    /// 2.10 on a cluster loads no document from another slot than the
+    /// index name's, so documents are read by key afterwards), with the sort
+    /// keys when sorted.
+    async fn shard_page(
+        &mut self,
+        addr: &str,
+        tag: &str,
+        query: &ShardQuery,
+        offset: u64,
+        count: u64,
+    ) -> RedisResult<(u64, Vec<SearchDoc>)> {
+        let mut cmd = redis::cmd("FT.SEARCH");
+        cmd.arg(tag_name(&query.index, tag))
+            .arg(query.text.as_slice())
+            .arg("NOCONTENT");
+        if let Some((field, descending)) = &query.sort {
+            cmd.arg("SORTBY")
+                .arg(field.as_slice())
+                .arg(if *descending { "DESC" } else { "ASC" })
+                .arg("WITHSORTKEYS");
+        }
+        cmd.arg("LIMIT").arg(offset).arg(count);
+        if !query.params.is_empty() {
+            cmd.arg("PARAMS").arg(query.params.len());
+            for p in &query.params {
+                cmd.arg(p.as_slice());
+            }
+        }
+        cmd.arg("DIALECT").arg(query.dialect.as_slice());
+        let reply = self.node(addr, &cmd).await?;
+        if let Value::ServerError(err) = reply {
+            return Err(err.into());
+        }
+        parse_search(reply, true, query.sort.is_some())
+    }
+
+    /// The attributes of each document, read by key as the search would
+    /// have returned them (`None`: the document is gone).
+    async fn load(
+        &mut self,
+        keys: &[Value],
+        load: &LoadShape,
+        json: bool,
+    ) -> RedisResult<Vec<Option<Vec<Value>>>> {
+        if matches!(load, LoadShape::Nothing) || keys.is_empty() {
+            return Ok(vec![Some(Vec::new()); keys.len()]);
+        }
+        let mut pipe = redis::pipe();
+        let per_key = match load {
+            LoadShape::Nothing => 0,
+            LoadShape::Whole => {
+                for key in keys {
+                    let key = bytes(key);
+                    if json {
+                        pipe.cmd("JSON.GET").arg(key);
+                    } else {
+                        pipe.cmd("HGETALL").arg(key);
+                    }
+                }
+                1
+            }
+            LoadShape::Fields(fields) => {
+                for key in keys {
+                    let key = bytes(key);
+                    if json {
+                        for (source, _) in fields {
+                            pipe.cmd("JSON.GET").arg(key).arg(source.as_slice());
+                        }
+                    } else {
+                        pipe.cmd("HMGET").arg(key);
+                        for (source, _) in fields {
+                            pipe.arg(source.as_slice());
+                        }
+                    }
+                }
+                if json {
+                    fields.len()
+                } else {
+                    1
+                }
+            }
+        };
+        let replies = self.pipeline(&pipe, 0, keys.len() * per_key).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        let mut replies = replies.into_iter();
+        for _ in keys {
+            let attrs = match load {
+                LoadShape::Nothing => Some(Vec::new()),
+                LoadShape::Whole => match replies.next() {
+                    Some(Value::Array(items)) if !items.is_empty() => Some(items),
+                    Some(Value::Map(pairs)) if !pairs.is_empty() => {
+                        Some(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())
+                    }
+                    Some(doc @ Value::BulkString(_)) => {
+                        Some(vec![Value::BulkString(b"$".to_vec()), doc])
+                    }
+                    _ => None,
+                },
+                LoadShape::Fields(fields) => {
+                    let mut attrs = Vec::new();
+                    if json {
+                        let mut any = false;
+                        for (_, name) in fields {
+                            if let Some(v @ Value::BulkString(_)) = replies.next() {
+                                any = true;
+                                attrs.push(Value::BulkString(name.clone()));
+                                attrs.push(v);
+                            }
+                        }
+                        any.then_some(attrs)
+                    } else {
+                        match replies.next() {
+                            Some(Value::Array(values)) => {
+                                for ((_, name), v) in fields.iter().zip(values) {
+                                    if v != Value::Nil {
+                                        attrs.push(Value::BulkString(name.clone()));
+                                        attrs.push(v);
+                                    }
+                                }
+                                Some(attrs)
+                            }
+                            _ => None,
+                        }
+                    }
+                }
+            };
+            out.push(attrs);
+        }
+        Ok(out)
+    }
+
+    /// `FT.SEARCH` on every primary: totals summed, the page cut from the
+    /// merge of each shard's first `offset + limit` keys (by the server's
+    /// sort keys when sorted, shard by shard otherwise), then its documents
+    /// read by key.
+    async fn scatter_search(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
+        let query = ShardQuery::of_search(args)?;
+        let (offset, limit) = query.limit.unwrap_or((0, 10));
+        let shards = self.shards(false).await?;
+        let pages = futures_util::future::join_all(shards.iter().map(|(addr, tag)| {
+            let mut con = self.clone();
+            let query = &query;
+            async move {
+                con.shard_page(addr, tag, query, 0, offset.saturating_add(limit))
+                    .await
+            }
+        }))
+        .await;
+        let mut total = 0u64;
+        let mut lists = Vec::new();
+        for page in pages {
+            let (t, docs) = page?;
+            total += t;
+            lists.push(docs);
+        }
+        let mut docs = match &query.sort {
+            Some((_, descending)) => {
+                merge_sorted(lists, *descending, |d: &SearchDoc| d.sort_key.clone())
+            }
+            None => lists.into_iter().flatten().collect(),
+        };
+        // A KNN query's total is its `k` at most, whatever each shard found.
+        if let Some(k) = query.knn_k {
+            total = total.min(k);
+            docs.truncate(usize::try_from(k).unwrap_or(usize::MAX));
+        }
+        let page: Vec<SearchDoc> = docs
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        let json = self.is_json(&query.index).await?;
+        let keys: Vec<Value> = page.iter().map(|d| d.id.clone()).collect();
+        let loaded = self.load(&keys, &query.load, json).await?;
+        let mut out = vec![Value::Int(total as i64)];
+        for (doc, attrs) in page.into_iter().zip(loaded) {
+            out.push(doc.id);
+            if query.with_sort_keys {
+                out.push(doc.sort_key_value.clone().unwrap_or(Value::Nil));
+            }
+            if matches!(query.load, LoadShape::Nothing) {
+                continue;
+            }
+            let mut attrs = attrs.unwrap_or_default();
+            // A KNN distance is the sort key (`#0.25`).
+            if let (Some(yielded), Some(key)) = (&query.yields, &doc.sort_key_value) {
+                if let Some(t) = text(key) {
+                    attrs.push(Value::BulkString(yielded.clone()));
+                    attrs.push(Value::BulkString(
+                        t.trim_start_matches('#').as_bytes().to_vec(),
+                    ));
+                }
+            }
+            out.push(Value::Array(attrs));
+        }
+        Ok(Value::Array(out))
+    }
+
+    /// `FT.AGGREGATE … WITHCURSOR` reading documents, on every primary behind
+    /// one cursor: each shard paged with `FT.SEARCH … NOCONTENT` (merged in
+    /// order when sorted), documents read by key.
+    async fn scatter_aggregate(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
+        if args.iter().any(|a| a.eq_ignore_ascii_case(b"GROUPBY")) {
+            return Err(client_error(
+                "a grouping aggregation (GROUPBY) cannot be merged exactly across the shards of a \
+                 cluster whose search module has no coordinator (Redis Stack 7.4): it needs \
+                 Redis 8's query engine, which coordinates it",
+            ));
+        }
+        if args
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(b"APPLY") || a.eq_ignore_ascii_case(b"FILTER"))
+        {
+            return Err(client_error(
+                "computed attributes (APPLY: by_distance) are not available on a cluster whose \
+                 search module has no coordinator (Redis Stack 7.4)",
+            ));
+        }
+        let query = ShardQuery::of_aggregate(args)?;
+        let count = count_arg(args).unwrap_or(1000);
+        let shards = self.shards(false).await?;
+        let mut merged = Merged {
+            query,
+            shards: shards
+                .into_iter()
+                .map(|(addr, tag)| Shard {
+                    addr,
+                    tag,
+                    offset: 0,
+                    done: false,
+                    rows: VecDeque::new(),
+                })
+                .collect(),
+            count,
+        };
+        let mut total = 0;
+        // The first page of every shard, for the total and the first rows.
+        for i in 0..merged.shards.len() {
+            total += self.refill(&mut merged, i).await?;
+        }
+        let rows = self.next_rows(&mut merged).await?;
+        let mut body = Vec::with_capacity(rows.len() + 1);
+        body.push(Value::Int(total as i64));
+        body.extend(rows);
+        let id = if merged.done() {
+            0
+        } else {
+            self.new_cursor(Cursor::Merged(Box::new(merged)))
+        };
+        Ok(Value::Array(vec![
+            Value::Array(body),
+            Value::Int(id as i64),
+        ]))
+    }
+
+    /// Reads the next page of shard `i`; returns its total.
+    async fn refill(&mut self, merged: &mut Merged, i: usize) -> RedisResult<u64> {
+        let (addr, tag, offset) = {
+            let s = &merged.shards[i];
+            (s.addr.clone(), s.tag.clone(), s.offset)
+        };
+        let page = merged.count as u64;
+        let window = SHARD_WINDOW;
+        if offset >= window {
+            return Err(client_error(
+                "more matches on one shard than its MAXSEARCHRESULTS (10,000 by default): raise \
+                 it on every primary (FT.CONFIG SET MAXSEARCHRESULTS -1) to read them all",
+            ));
+        }
+        let count = page.min(window - offset);
+        let (total, docs) = self
+            .shard_page(&addr, &tag, &merged.query, offset, count)
+            .await?;
+        let keys: Vec<Value> = docs.iter().map(|d| d.id.clone()).collect();
+        let json = self.is_json(&merged.query.index).await?;
+        let loaded = self.load(&keys, &merged.query.load, json).await?;
+        let shard = &mut merged.shards[i];
+        shard.offset += docs.len() as u64;
+        shard.done = (docs.len() as u64) < count || shard.offset >= total;
+        for (doc, attrs) in docs.into_iter().zip(loaded) {
+            // A document gone between the search and the read has no row.
+            let Some(mut attrs) = attrs else { continue };
+            attrs.push(Value::BulkString(b"__key".to_vec()));
+            attrs.push(doc.id);
+            shard.rows.push_back((doc.sort_key, Value::Array(attrs)));
+        }
+        Ok(total)
+    }
+
+    async fn scatter_cursor(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
+        let (id, read) = cursor_args(args)?;
+        let Some(Cursor::Merged(merged)) = self.take_cursor(id) else {
+            return Err(client_error("Cursor not found"));
+        };
+        if !read {
+            return Ok(Value::Okay);
+        }
+        let mut merged = *merged;
+        if let Some(count) = count_arg(args) {
+            merged.count = count;
+        }
+        let rows = self.next_rows(&mut merged).await?;
+        let id = if merged.done() {
+            0
+        } else {
+            self.new_cursor(Cursor::Merged(Box::new(merged)))
+        };
+        let mut body = Vec::with_capacity(rows.len() + 1);
+        body.push(Value::Int(0));
+        body.extend(rows);
+        Ok(Value::Array(vec![
+            Value::Array(body),
+            Value::Int(id as i64),
+        ]))
+    }
+
+    /// Up to `count` rows of a merged cursor: shard after shard when
+    /// unsorted; when sorted, a row is given only once every shard that may
+    /// still hold a smaller one has a row buffered.
+    async fn next_rows(&mut self, merged: &mut Merged) -> RedisResult<Vec<Value>> {
+        let mut out = Vec::new();
+        while out.len() < merged.count {
+            let sorted = merged.query.sort.is_some();
+            for i in 0..merged.shards.len() {
+                if merged.shards[i].rows.is_empty() && !merged.shards[i].done {
+                    self.refill(merged, i).await?;
+                }
+                if !sorted && !merged.shards[i].rows.is_empty() {
+                    break;
+                }
+            }
+            let next = match &merged.query.sort {
+                None => merged.shards.iter().position(|s| !s.rows.is_empty()),
+                Some((_, descending)) => {
+                    let mut best: Option<(usize, &Option<SortValue>)> = None;
+                    for (i, shard) in merged.shards.iter().enumerate() {
+                        let Some((key, _)) = shard.rows.front() else {
+                            continue;
+                        };
+                        if best.is_none_or(|(_, b)| before(key, b, *descending)) {
+                            best = Some((i, key));
+                        }
+                    }
+                    best.map(|(i, _)| i)
+                }
+            };
+            match next.and_then(|i| merged.shards[i].rows.pop_front()) {
+                Some((_, row)) => out.push(row),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// `SCAN` over every primary in turn, behind one cursor.
+    async fn scan(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
+        let given = number_arg(args, 1)?;
+        let (nodes, index, node_cursor) = if given == 0 {
+            (self.primaries().await?, 0, 0)
+        } else {
+            match self.take_cursor(given) {
+                Some(Cursor::Scan {
+                    nodes,
+                    index,
+                    cursor,
+                }) => (nodes, index, cursor),
+                _ => return Err(client_error("unknown SCAN cursor")),
+            }
+        };
+        let Some(addr) = nodes.get(index).cloned() else {
+            return Ok(Value::Array(vec![
+                Value::BulkString(b"0".to_vec()),
+                Value::Array(Vec::new()),
+            ]));
+        };
+        let mut forwarded = args.to_vec();
+        forwarded[1] = node_cursor.to_string().into_bytes();
+        let reply = self.node(&addr, &cmd_of(&forwarded)).await?;
+        let Value::Array(mut parts) = reply else {
+            return Err(client_error("unexpected SCAN reply"));
+        };
+        if parts.len() != 2 {
+            return Err(client_error("unexpected SCAN reply"));
+        }
+        let keys = parts.pop().unwrap_or(Value::Array(Vec::new()));
+        let next: u64 = text(&parts[0]).and_then(|t| t.parse().ok()).unwrap_or(0);
+        let (index, next) = if next == 0 {
+            (index + 1, 0)
+        } else {
+            (index, next)
+        };
+        let id = if index >= nodes.len() {
+            0
+        } else {
+            self.new_cursor(Cursor::Scan {
+                nodes,
+                index,
+                cursor: next,
+            })
+        };
+        Ok(Value::Array(vec![
+            Value::BulkString(id.to_string().into_bytes()),
+            keys,
+        ]))
+    }
+
+    /// A pipeline: as it is when every keyed command is in one slot (or it is
+    /// a transaction); otherwise one pipeline per slot, sent concurrently,
+    /// replies put back in order.
+    async fn pipeline(
+        &mut self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let cmds: Vec<&Cmd> = pipeline.cmd_iter().collect();
+        let slots: Vec<Option<Slot>> = cmds.iter().map(|c| slot_of(c)).collect();
+        let mut distinct: Vec<Slot> = Vec::new();
+        for slot in slots.iter().flatten() {
+            if !distinct.contains(slot) {
+                distinct.push(*slot);
+            }
+        }
+        // A transaction (MULTI … EXEC: `offset` > 0) stays whole: the server
+        // refuses one across slots, as it should.
+        if distinct.len() <= 1 || offset > 0 {
+            return aio::ConnectionLike::req_packed_commands(
+                &mut self.inner,
+                pipeline,
+                offset,
+                count,
+            )
+            .await;
+        }
+        // Each part: the commands of one slot plus every keyless one, in order.
+        let parts: Vec<(Vec<usize>, Pipeline)> = distinct
+            .iter()
+            .map(|slot| {
+                let mut indices = Vec::new();
+                let mut part = redis::pipe();
+                for (i, (cmd, s)) in cmds.iter().zip(&slots).enumerate() {
+                    if s.is_none() || *s == Some(*slot) {
+                        indices.push(i);
+                        part.add_command((*cmd).clone());
+                    }
+                }
+                (indices, part)
+            })
+            .collect();
+        let replies = futures_util::future::join_all(parts.iter().map(|(indices, part)| {
+            let mut con = self.inner.clone();
+            let n = indices.len();
+            async move { aio::ConnectionLike::req_packed_commands(&mut con, part, 0, n).await }
+        }))
+        .await;
+        let mut out: Vec<Option<Value>> = vec![None; cmds.len()];
+        for ((indices, _), reply) in parts.iter().zip(replies) {
+            let values = reply?;
+            for (i, value) in indices.iter().zip(values) {
+                if out[*i].is_none() {
+                    out[*i] = Some(value);
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.unwrap_or(Value::Nil))
+            .skip(offset)
+            .take(count)
+            .collect())
+    }
+}
+
+impl aio::ConnectionLike for ClusterConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(self.command(cmd))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(self.pipeline(cmd, offset, count))
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// The shortest tag (`0`, `1`, …, `a0`, …) of each hash slot.
+fn slot_tags() -> &'static [String] {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    TAGS.get_or_init(|| {
+        let mut tags: Vec<Option<String>> = vec![None; 16384];
+        let mut left = tags.len();
+        let mut n: u64 = 0;
+        while left > 0 {
+            let tag = format!("{n:x}");
+            let slot = slot_number(&tag);
+            if tags[slot].is_none() {
+                tags[slot] = Some(tag);
+                left -= 1;
+            }
+            n += 1;
+        }
+        tags.into_iter().map(Option::unwrap_or_default).collect()
+    })
+}
+
+/// CRC16 (XMODEM) of `key` modulo 16384: the hash slot.
+fn slot_number(key: &str) -> usize {
+    let mut crc: u16 = 0;
+    for &b in key.as_bytes() {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    usize::from(crc) % 16384
+}
+
+/// `{tag}name`: the name of a shard's copy of an index (the tag first, so
+/// that it is the name's hash tag whatever braces the name holds).
+fn tag_name(name: &[u8], tag: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + tag.len() + 2);
+    out.push(b'{');
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b'}');
+    out.extend_from_slice(name);
+    out
+}
+
+/// The name without a shard's tag.
+fn untag(name: &[u8]) -> &[u8] {
+    if name.first() == Some(&b'{') {
+        if let Some(end) = name.iter().position(|&b| b == b'}') {
+            return &name[end + 1..];
+        }
+    }
+    name
+}
+
+fn untag_value(value: Value) -> Value {
+    match value {
+        Value::BulkString(b) => Value::BulkString(untag(&b).to_vec()),
+        Value::SimpleString(s) => {
+            Value::SimpleString(String::from_utf8_lossy(untag(s.as_bytes())).into_owned())
+        }
+        other => other,
+    }
+}
+
+/// `args` with the index names at `names` tagged with `tag`.
+fn tagged(args: &[Vec<u8>], names: &[usize], tag: &str) -> Vec<Vec<u8>> {
+    let mut out = args.to_vec();
+    for &i in names {
+        if let Some(name) = out.get_mut(i) {
+            *name = tag_name(name, tag);
+        }
+    }
+    out
+}
+
+/// `CLUSTER SLOTS` → each primary's address and the tag of its first slot.
+fn parse_slots(reply: &Value) -> RedisResult<Vec<(String, String)>> {
+    let Value::Array(ranges) = reply else {
+        return Err(client_error("unexpected CLUSTER SLOTS reply"));
+    };
+    let mut first: HashMap<String, u16> = HashMap::new();
+    for range in ranges {
+        let Value::Array(parts) = range else { continue };
+        let start = match parts.first() {
+            Some(Value::Int(i)) => *i as u16,
+            _ => continue,
+        };
+        let Some(Value::Array(primary)) = parts.get(2) else {
+            continue;
+        };
+        let host = primary.first().and_then(text).unwrap_or_default();
+        let port = match primary.get(1) {
+            Some(Value::Int(p)) => *p,
+            _ => continue,
+        };
+        let addr = format!("{host}:{port}");
+        let slot = first.entry(addr).or_insert(start);
+        *slot = (*slot).min(start);
+    }
+    let tags = slot_tags();
+    let mut out: Vec<(String, String)> = first
+        .into_iter()
+        .map(|(addr, slot)| (addr, tags[usize::from(slot)].clone()))
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        return Err(client_error("the cluster has no primary serving slots"));
+    }
+    Ok(out)
+}
+
+/// The primary a coordinated search goes to: the primaries in turn.
+fn coordinated_node(nodes: &[String], turn: usize) -> Option<&str> {
+    if nodes.is_empty() {
+        return None;
+    }
+    Some(nodes[turn % nodes.len()].as_str())
+}
+
+enum Cursor {
+    Coordinated {
+        addr: String,
+        id: u64,
+    },
+    Merged(Box<Merged>),
+    Scan {
+        nodes: Vec<String>,
+        index: usize,
+        cursor: u64,
+    },
+}
+
+struct Merged {
+    query: ShardQuery,
+    shards: Vec<Shard>,
+    count: usize,
+}
+
+impl Merged {
+    fn done(&self) -> bool {
+        self.shards.iter().all(|s| s.done && s.rows.is_empty())
+    }
+}
+
+struct Shard {
+    addr: String,
+    /// The hash tag of this shard's copy of the index.
+    tag: String,
+    /// How many of its matches were read.
+    offset: u64,
+    done: bool,
+    rows: VecDeque<(Option<SortValue>, Value)>,
+}
+
+/// How far one shard's matches can be paged with `FT.SEARCH` (RediSearch's
+/// default `MAXSEARCHRESULTS`).
+const SHARD_WINDOW: u64 = 10_000;
+
+/// What a search loads for each document.
+enum LoadShape {
+    /// Keys only (`NOCONTENT`, `LOAD 1 @__key`).
+    Nothing,
+    /// The whole document (a hash's fields, a JSON document as `$`).
+    Whole,
+    /// Chosen attributes: (hash field or JSON path, name in the results).
+    Fields(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+/// A search or aggregate, as each shard's `FT.SEARCH … NOCONTENT` runs it.
+struct ShardQuery {
+    index: Vec<u8>,
+    text: Vec<u8>,
+    /// The sort attribute and whether descending.
+    sort: Option<(Vec<u8>, bool)>,
+    /// The counted `PARAMS` (names and values).
+    params: Vec<Vec<u8>>,
+    dialect: Vec<u8>,
+    limit: Option<(u64, u64)>,
+    load: LoadShape,
+    /// The caller asked for the sort keys (`WITHSORTKEYS`).
+    with_sort_keys: bool,
+    /// A KNN query's `k`.
+    knn_k: Option<u64>,
+    /// The attribute a KNN yields its distance as.
+    yields: Option<Vec<u8>>,
+}
+
+impl ShardQuery {
+    fn base(args: &[Vec<u8>]) -> RedisResult<ShardQuery> {
+        let index = args
+            .get(1)
+            .cloned()
+            .ok_or_else(|| client_error("no index"))?;
+        let text = args
+            .get(2)
+            .cloned()
+            .ok_or_else(|| client_error("no query"))?;
+        let mut q = ShardQuery {
+            index,
+            text,
+            sort: None,
+            params: Vec::new(),
+            dialect: b"2".to_vec(),
+            limit: None,
+            load: LoadShape::Whole,
+            with_sort_keys: false,
+            knn_k: None,
+            yields: None,
+        };
+        if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"PARAMS")) {
+            let n: usize = args
+                .get(at + 1)
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+                .unwrap_or(0);
+            q.params = args.get(at + 2..at + 2 + n).unwrap_or_default().to_vec();
+        }
+        if let Some(d) = args
+            .iter()
+            .rposition(|a| a.eq_ignore_ascii_case(b"DIALECT"))
+            .and_then(|at| args.get(at + 1))
+        {
+            q.dialect = d.clone();
+        }
+        // `…=>[KNN $knn_k @f $knn_vector AS alias]`
+        if let Some(at) = find(&q.text, b"=>[KNN ") {
+            let tail = &q.text[at..];
+            if let Some(as_at) = find(tail, b" AS ") {
+                let alias = tail[as_at + 4..]
+                    .split(|&b| b == b']')
+                    .next()
+                    .unwrap_or_default();
+                q.yields = Some(alias.to_vec());
+            }
+            let k_name = b"knn_k".to_vec();
+            q.knn_k = q
+                .params
+                .chunks_exact(2)
+                .find(|p| p[0] == k_name)
+                .and_then(|p| std::str::from_utf8(&p[1]).ok()?.parse().ok());
+        }
+        Ok(q)
+    }
+
+    fn of_search(args: &[Vec<u8>]) -> RedisResult<ShardQuery> {
+        let mut q = Self::base(args)?;
+        let mut i = 3;
+        while i < args.len() {
+            let a = &args[i];
+            if a.eq_ignore_ascii_case(b"LIMIT") {
+                q.limit = Some((number_arg(args, i + 1)?, number_arg(args, i + 2)?));
+                i += 3;
+                continue;
+            }
+            if a.eq_ignore_ascii_case(b"SORTBY") {
+                let field = args.get(i + 1).cloned().unwrap_or_default();
+                let descending = args
+                    .get(i + 2)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(b"DESC"));
+                q.sort = Some((field, descending));
+                i += 2;
+                continue;
+            }
+            if a.eq_ignore_ascii_case(b"NOCONTENT") {
+                q.load = LoadShape::Nothing;
+            } else if a.eq_ignore_ascii_case(b"WITHSORTKEYS") {
+                q.with_sort_keys = true;
+            } else if a.eq_ignore_ascii_case(b"RETURN") {
+                let n: usize = args
+                    .get(i + 1)
+                    .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+                    .unwrap_or(0);
+                let items = args.get(i + 2..i + 2 + n).unwrap_or_default();
+                q.load = LoadShape::Fields(fields_of(items));
+                i += 2 + n;
+                continue;
+            } else if a.eq_ignore_ascii_case(b"PARAMS") {
+                let n: usize = args
+                    .get(i + 1)
+                    .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+                    .unwrap_or(0);
+                i += 2 + n;
+                continue;
+            }
+            i += 1;
+        }
+        Ok(q)
+    }
+
+    fn of_aggregate(args: &[Vec<u8>]) -> RedisResult<ShardQuery> {
+        let mut q = Self::base(args)?;
+        q.load = LoadShape::Nothing;
+        let mut fields = Vec::new();
+        let mut i = 3;
+        while i < args.len() {
+            let a = &args[i];
+            if a.eq_ignore_ascii_case(b"SORTBY") {
+                // SORTBY 2 @f ASC|DESC [MAX n]
+                let field = args.get(i + 2).cloned().unwrap_or_default();
+                let field = field.strip_prefix(b"@").unwrap_or(&field).to_vec();
+                let descending = args
+                    .get(i + 3)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(b"DESC"));
+                q.sort = Some((field, descending));
+                i += 4;
+                continue;
+            }
+            if a.eq_ignore_ascii_case(b"LOAD") {
+                if args.get(i + 1).map(Vec::as_slice) == Some(b"*") {
+                    q.load = LoadShape::Whole;
+                    i += 2;
+                    continue;
+                }
+                let n: usize = args
+                    .get(i + 1)
+                    .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+                    .unwrap_or(0);
+                let items = args.get(i + 2..i + 2 + n).unwrap_or_default();
+                if items.iter().any(|a| a.as_slice() == b"$") {
+                    q.load = LoadShape::Whole;
+                } else {
+                    let rest: Vec<Vec<u8>> = items
+                        .iter()
+                        .filter(|a| a.as_slice() != b"@__key")
+                        .cloned()
+                        .collect();
+                    fields.extend(fields_of(&rest));
+                }
+                i += 2 + n;
+                continue;
+            }
+            if a.eq_ignore_ascii_case(b"PARAMS") {
+                let n: usize = args
+                    .get(i + 1)
+                    .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+                    .unwrap_or(0);
+                i += 2 + n;
+                continue;
+            }
+            i += 1;
+        }
+        if !fields.is_empty() && matches!(q.load, LoadShape::Nothing) {
+            q.load = LoadShape::Fields(fields);
+        }
+        Ok(q)
+    }
+}
+
+/// `RETURN`/`LOAD` items: `name …` (a hash field, or `@name`) or
+/// `path AS name` triples (JSON).
+fn fields_of(items: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let source = items[i].strip_prefix(b"@").unwrap_or(&items[i]).to_vec();
+        if items
+            .get(i + 1)
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"AS"))
+        {
+            let name = items.get(i + 2).cloned().unwrap_or_else(|| source.clone());
+            out.push((source, name));
+            i += 3;
+        } else {
+            out.push((source.clone(), source));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn bytes(value: &Value) -> &[u8] {
+    match value {
+        Value::BulkString(b) => b,
+        Value::SimpleString(s) => s.as_bytes(),
+        _ => &[],
+    }
+}
+
+/// A value to merge sorted results by.
+#[derive(Debug, Clone, PartialEq)]
+enum SortValue {
+    Number(f64),
+    Text(String),
+}
+
+/// Whether `a` comes before `b` (missing values last, either way).
+fn before(a: &Option<SortValue>, b: &Option<SortValue>, descending: bool) -> bool {
+    use std::cmp::Ordering::*;
+    let order = match (a, b) {
+        (None, None) => Equal,
+        (None, Some(_)) => Greater,
+        (Some(_), None) => Less,
+        (Some(x), Some(y)) => {
+            let o = match (x, y) {
+                (SortValue::Number(x), SortValue::Number(y)) => x.total_cmp(y),
+                (SortValue::Number(_), SortValue::Text(_)) => Less,
+                (SortValue::Text(_), SortValue::Number(_)) => Greater,
+                (SortValue::Text(x), SortValue::Text(y)) => x.cmp(y),
+            };
+            if descending {
+                o.reverse()
+            } else {
+                o
+            }
+        }
+    };
+    order == Less
+}
+
+/// Merges shards' sorted lists (stable: ties in shard order).
+fn merge_sorted<T>(
+    shards: Vec<Vec<T>>,
+    descending: bool,
+    key: impl Fn(&T) -> Option<SortValue>,
+) -> Vec<T> {
+    let mut queues: Vec<VecDeque<T>> = shards.into_iter().map(VecDeque::from).collect();
+    let mut out = Vec::new();
+    loop {
+        let mut best: Option<(usize, Option<SortValue>)> = None;
+        for (i, q) in queues.iter().enumerate() {
+            if let Some(front) = q.front() {
+                let k = key(front);
+                if best.as_ref().is_none_or(|(_, b)| before(&k, b, descending)) {
+                    best = Some((i, k));
+                }
+            }
+        }
+        match best.and_then(|(i, _)| queues[i].pop_front()) {
+            Some(item) => out.push(item),
+            None => return out,
+        }
+    }
+}
+
+/// The sort key `FT.SEARCH … WITHSORTKEYS` gives: `#12.5` for a number,
+/// `$text` for text (normalized by the server), nil when missing.
+fn parse_sort_key(value: &Value) -> Option<SortValue> {
+    let t = text(value)?;
+    if let Some(n) = t.strip_prefix('#') {
+        return n.parse().ok().map(SortValue::Number);
+    }
+    Some(SortValue::Text(
+        t.strip_prefix('$').unwrap_or(&t).to_owned(),
+    ))
+}
+
+struct SearchDoc {
+    id: Value,
+    sort_key: Option<SortValue>,
+    sort_key_value: Option<Value>,
+}
+
+fn parse_search(
+    reply: Value,
+    no_content: bool,
+    with_sort_keys: bool,
+) -> RedisResult<(u64, Vec<SearchDoc>)> {
+    let Value::Array(items) = reply else {
+        return Err(client_error("a shard's FT.SEARCH reply is not an array"));
+    };
+    let mut items = items.into_iter();
+    let total = items
+        .next()
+        .and_then(|t| match t {
+            Value::Int(i) => u64::try_from(i).ok(),
+            other => text(&other)?.parse().ok(),
+        })
+        .unwrap_or(0);
+    let mut docs = Vec::new();
+    while let Some(id) = items.next() {
+        let (sort_key, sort_key_value) = if with_sort_keys {
+            let v = items.next().unwrap_or(Value::Nil);
+            (parse_sort_key(&v), Some(v))
+        } else {
+            (None, None)
+        };
+        if !no_content {
+            let _fields = items.next();
+        }
+        docs.push(SearchDoc {
+            id,
+            sort_key,
+            sort_key_value,
+        });
+    }
+    Ok((total, docs))
+}
+
+/// The body and cursor id of a cursor reply.
+fn cursor_reply(reply: &Value) -> Option<(Value, u64)> {
+    let Value::Array(parts) = reply else {
+        return None;
+    };
+    if parts.len() != 2 || !matches!(parts[0], Value::Array(_) | Value::Map(_)) {
+        return None;
+    }
+    let id = match &parts[1] {
+        Value::Int(i) => u64::try_from(*i).ok()?,
+        other => text(other)?.parse().ok()?,
+    };
+    Some((parts[0].clone(), id))
+}
+
+fn count_arg(args: &[Vec<u8>]) -> Option<usize> {
+    let at = args.iter().position(|a| a.eq_ignore_ascii_case(b"COUNT"))?;
+    std::str::from_utf8(args.get(at + 1)?).ok()?.parse().ok()
+}
+
+/// `FT.CURSOR READ|DEL index id …`: the id, and whether it reads.
+fn cursor_args(args: &[Vec<u8>]) -> RedisResult<(u64, bool)> {
+    let read = args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"READ"));
+    Ok((number_arg(args, 3)?, read))
+}
+
+/// `FT.INFO` of every primary as one: document and failure counts summed,
+/// the least advanced indexing.
+fn merge_info(replies: Vec<(String, Value)>) -> RedisResult<Value> {
+    let mut merged: Option<Vec<Value>> = None;
+    for (_, reply) in replies {
+        let items = match reply {
+            Value::ServerError(err) => return Err(RedisError::from(err)),
+            Value::Array(items) => items,
+            other => return Ok(other),
+        };
+        let Some(base) = merged.as_mut() else {
+            merged = Some(items.into_iter().map(untag_value).collect());
+            continue;
+        };
+        for pair in items.chunks_exact(2) {
+            let Some(name) = text(&pair[0]) else { continue };
+            let Some(at) = base
+                .chunks_exact(2)
+                .position(|p| text(&p[0]).as_deref() == Some(name.as_str()))
+            else {
+                continue;
+            };
+            let slot = &mut base[at * 2 + 1];
+            let number = |v: &Value| text(v).and_then(|t| t.parse::<f64>().ok());
+            match name.as_str() {
+                "num_docs"
+                | "max_doc_id"
+                | "num_records"
+                | "hash_indexing_failures"
+                | "number_of_uses" => {
+                    if let (Some(a), Some(b)) = (number(slot), number(&pair[1])) {
+                        *slot = Value::BulkString(format_number(a + b).into_bytes());
+                    }
+                }
+                "percent_indexed" => {
+                    if let (Some(a), Some(b)) = (number(slot), number(&pair[1])) {
+                        *slot = Value::BulkString(format_number(a.min(b)).into_bytes());
+                    }
+                }
+                "indexing" => {
+                    if let (Some(a), Some(b)) = (number(slot), number(&pair[1])) {
+                        *slot = Value::BulkString(format_number(a.max(b)).into_bytes());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(Value::Array(merged.unwrap_or_default()))
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// The hash slot of a command's key; `None` for a keyless command.
+fn slot_of(cmd: &Cmd) -> Option<Slot> {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let name = args.next()?.to_ascii_uppercase();
+    match name.as_slice() {
+        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO" => {
+            let _script = args.next()?;
+            let numkeys: usize = std::str::from_utf8(args.next()?).ok()?.parse().ok()?;
+            if numkeys == 0 {
+                return None;
+            }
+            args.next().map(Slot::for_key)
+        }
+        b"SCRIPT" | b"PING" | b"INFO" | b"MULTI" | b"EXEC" | b"DISCARD" | b"FUNCTION"
+        | b"CLIENT" | b"COMMAND" | b"CLUSTER" | b"ECHO" | b"TIME" => None,
+        _ => args.next().map(Slot::for_key),
+    }
+}
+
+fn args_of(cmd: &Cmd) -> Vec<Vec<u8>> {
+    cmd.args_iter()
+        .filter_map(|a| match a {
+            redis::Arg::Simple(bytes) => Some(bytes.to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cmd_of(args: &[Vec<u8>]) -> Cmd {
+    let mut cmd = redis::cmd(std::str::from_utf8(&args[0]).unwrap_or("PING"));
+    for a in &args[1..] {
+        cmd.arg(a.as_slice());
+    }
+    cmd
+}
+
+fn number_arg(args: &[Vec<u8>], i: usize) -> RedisResult<u64> {
+    args.get(i)
+        .and_then(|a| std::str::from_utf8(a).ok()?.parse().ok())
+        .ok_or_else(|| client_error("a number was expected"))
+}
+
+fn split_addr(addr: &str) -> RedisResult<(String, u16)> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| client_error("a node address without a port"))?;
+    let port = port
+        .parse()
+        .map_err(|_| client_error("a node address with a bad port"))?;
+    Ok((host.to_owned(), port))
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        Value::Okay => Some("OK".to_owned()),
+        _ => None,
+    }
+}
+
+fn client_error(message: &'static str) -> RedisError {
+    RedisError::from((ErrorKind::Client, "redis-om cluster", message.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinated_searches_go_to_the_primaries_in_turn() {
+        let nodes = vec!["a:1".to_owned(), "b:2".to_owned(), "c:3".to_owned()];
+        let picks: Vec<&str> = (0..4)
+            .map(|t| coordinated_node(&nodes, t).unwrap())
+            .collect();
+        assert_eq!(picks, ["a:1", "b:2", "c:3", "a:1"]);
+        assert_eq!(coordinated_node(&[], 0), None);
+    }
+
+    #[test]
+    fn keys_give_slots_and_keyless_commands_none() {
+        let slot = |c: &Cmd| slot_of(c);
+        assert_eq!(
+            slot(redis::cmd("HSET").arg("a").arg("f").arg(1)),
+            Some(Slot::for_key("a"))
+        );
+        assert_eq!(
+            slot(redis::cmd("EVALSHA").arg("sha").arg(1).arg("{u}x")),
+            Some(Slot::for_key("u"))
+        );
+        assert_eq!(slot(redis::cmd("EVALSHA").arg("sha").arg(0)), None);
+        assert_eq!(slot(redis::cmd("SCRIPT").arg("LOAD").arg("return 1")), None);
+    }
+
+    #[test]
+    fn sorted_merge_is_the_servers_order_with_missing_values_last() {
+        let n = |x: f64| Some(SortValue::Number(x));
+        let merged = merge_sorted(
+            vec![vec![n(1.0), n(4.0), None], vec![n(2.0), n(3.0)]],
+            false,
+            |v| v.clone(),
+        );
+        assert_eq!(merged, vec![n(1.0), n(2.0), n(3.0), n(4.0), None]);
+        let merged = merge_sorted(vec![vec![n(4.0), n(1.0)], vec![n(3.0), None]], true, |v| {
+            v.clone()
+        });
+        assert_eq!(merged, vec![n(4.0), n(3.0), n(1.0), None]);
+        assert_eq!(
+            parse_sort_key(&Value::BulkString(b"#12.5".to_vec())),
+            n(12.5)
+        );
+        assert_eq!(
+            parse_sort_key(&Value::BulkString(b"$abc".to_vec())),
+            Some(SortValue::Text("abc".into()))
+        );
+    }
+
+    #[test]
+    fn search_options_are_found_after_params_of_any_text() {
+        let args: Vec<Vec<u8>> = [
+            "FT.SEARCH",
+            "i",
+            "(@a:{$p0})=>[KNN $knn_k @v $knn_vector AS __knn_distance]",
+            "SORTBY",
+            "age",
+            "DESC",
+            "LIMIT",
+            "5",
+            "10",
+            "PARAMS",
+            "4",
+            "p0",
+            "LIMIT",
+            "knn_k",
+            "7",
+            "DIALECT",
+            "2",
+        ]
+        .iter()
+        .map(|a| a.as_bytes().to_vec())
+        .collect();
+        let q = ShardQuery::of_search(&args).unwrap();
+        assert_eq!(q.limit, Some((5, 10)));
+        assert_eq!(q.sort, Some((b"age".to_vec(), true)));
+        assert_eq!(q.knn_k, Some(7));
+        assert_eq!(q.yields.as_deref(), Some(&b"__knn_distance"[..]));
+        assert!(matches!(q.load, LoadShape::Whole));
+        let agg: Vec<Vec<u8>> = [
+            "FT.AGGREGATE",
+            "i",
+            "*",
+            "SORTBY",
+            "2",
+            "@age",
+            "ASC",
+            "MAX",
+            "10",
+            "LOAD",
+            "7",
+            "@__key",
+            "$.name",
+            "AS",
+            "name",
+            "$.tags",
+            "AS",
+            "tags",
+            "WITHCURSOR",
+            "COUNT",
+            "3",
+            "DIALECT",
+            "3",
+        ]
+        .iter()
+        .map(|a| a.as_bytes().to_vec())
+        .collect();
+        let q = ShardQuery::of_aggregate(&agg).unwrap();
+        assert_eq!(q.sort, Some((b"age".to_vec(), false)));
+        assert_eq!(q.dialect, b"3".to_vec());
+        match q.load {
+            LoadShape::Fields(fields) => assert_eq!(
+                fields,
+                vec![
+                    (b"$.name".to_vec(), b"name".to_vec()),
+                    (b"$.tags".to_vec(), b"tags".to_vec())
+                ]
+            ),
+            _ => panic!("fields"),
+        }
+        assert_eq!(untag(b"{1a}:User:index"), b":User:index");
+        assert_eq!(tag_name(b":User:index", "1a"), b"{1a}:User:index".to_vec());
+        // Our slot numbers are the cluster's.
+        for key in ["1a", "0", "foo", ":User:index", "265b"] {
+            assert_eq!(
+                Slot::new(slot_number(key) as u16).unwrap(),
+                Slot::for_key(key),
+                "{key}"
+            );
+        }
+        let tags = slot_tags();
+        assert_eq!(tags.len(), 16384);
+        for (slot, tag) in tags.iter().enumerate().step_by(997) {
+            assert_eq!(slot_number(tag), slot);
+        }
+    }
+}

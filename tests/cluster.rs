@@ -1,0 +1,187 @@
+//! Redis Cluster (3 primaries, 1 replica each; Redis Stack 7.4, whose search
+//! module indexes each shard's own keys): every operation through
+//! `redis_om::ClusterConnection`. The cluster comes from
+//! `REDIS_OM_CLUSTER_URLS` (`scripts/test` starts it with
+//! `scripts/redis-stack cluster start`).
+
+mod common;
+
+use redis_om::prelude::*;
+use redis_om::{ClusterConnection, Error, SearchMode};
+use serde::{Deserialize, Serialize};
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ClUser")]
+struct User {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index, sortable)]
+    age: i64,
+    #[redis_om(index)]
+    name: String,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ClDoc")]
+struct Doc {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index, sortable)]
+    score: f64,
+}
+
+async fn cluster() -> ClusterConnection {
+    let urls = redis_om::cluster_urls();
+    assert!(
+        !urls.is_empty(),
+        "REDIS_OM_CLUSTER_URLS is not set: run the tests with scripts/test, which starts a \
+         cluster (scripts/redis-stack cluster start)"
+    );
+    redis_om::connect_cluster(urls).await.unwrap()
+}
+
+fn user(run: &str, i: i64) -> User {
+    User {
+        pk: Some(format!("{run}-{i:03}")),
+        run: run.to_owned(),
+        age: (i * 37) % 100,
+        name: format!("user {i}"),
+    }
+}
+
+#[tokio::test]
+async fn every_operation_works_across_the_shards() {
+    let mut con = cluster().await;
+    assert_eq!(con.search_mode().await.unwrap(), SearchMode::PerShard);
+    let report = Migrator::new()
+        .model::<User>()
+        .model::<Doc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(report.models.len(), 2);
+    let run = common::unique("cl");
+    // One document, then 30 in bulk: they land on every shard.
+    let mut one = user(&run, 999);
+    one.save(&mut con).await.unwrap();
+    assert_eq!(
+        User::get(&mut con, one.pk.as_deref().unwrap())
+            .await
+            .unwrap(),
+        one
+    );
+    let mut users: Vec<User> = (0..30).map(|i| user(&run, i)).collect();
+    let pks = User::save_all(&mut con, &mut users).await.unwrap();
+    assert_eq!(pks.len(), 30);
+    let got = User::get_many(&mut con, &pks).await.unwrap();
+    assert_eq!(got, users.iter().cloned().map(Some).collect::<Vec<_>>());
+    // Search gathers every shard.
+    let r = run.clone();
+    let q = move || {
+        let r = r.clone();
+        User::find(move |u| u.run.eq(r.as_str()))
+    };
+    assert_eq!(q().count(&mut con).await.unwrap(), 31);
+    let mut all = q().all(&mut con).await.unwrap();
+    all.sort_by(|a, b| a.pk.cmp(&b.pk));
+    assert_eq!(all.len(), 31);
+    // A sorted page is the same as sorting everything.
+    let mut expected: Vec<User> = users.iter().cloned().chain([one.clone()]).collect();
+    expected.sort_by(|a, b| b.age.cmp(&a.age).then(a.pk.cmp(&b.pk)));
+    let page = q()
+        .sort_by(|u| u.age, SortOrder::Desc)
+        .page(&mut con, 5, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 31);
+    let ages: Vec<i64> = page.items.iter().map(|u| u.age).collect();
+    let want: Vec<i64> = expected[5..15].iter().map(|u| u.age).collect();
+    assert_eq!(ages, want);
+    let sorted_all = q()
+        .sort_by(|u| u.age, SortOrder::Asc)
+        .all(&mut con)
+        .await
+        .unwrap();
+    let ages: Vec<i64> = sorted_all.iter().map(|u| u.age).collect();
+    let mut want: Vec<i64> = expected.iter().map(|u| u.age).collect();
+    want.sort();
+    assert_eq!(ages, want);
+    let first = q()
+        .sort_by(|u| u.age, SortOrder::Asc)
+        .first(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(first.age, 0);
+    // Every key of the model, on every primary.
+    use futures_util::TryStreamExt;
+    let keys: Vec<String> = User::all_pks(&mut con).try_collect().await.unwrap();
+    let ours = keys.iter().filter(|pk| pk.starts_with(&run)).count();
+    assert_eq!(ours, 31);
+    // Deletes by query and by key.
+    let r = run.clone();
+    let deleted = User::find(move |u| u.run.eq(r.as_str()) & u.age.lt(50))
+        .delete(&mut con)
+        .await
+        .unwrap();
+    assert!(deleted > 0);
+    assert_eq!(q().count(&mut con).await.unwrap(), 31 - deleted);
+    let left: Vec<String> = q()
+        .all(&mut con)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.pk.unwrap())
+        .collect();
+    assert_eq!(
+        User::delete_many(&mut con, &left).await.unwrap(),
+        left.len() as u64
+    );
+    assert_eq!(q().count(&mut con).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn json_models_bulk_and_sorted_streams() {
+    let mut con = cluster().await;
+    Migrator::new().model::<Doc>().run(&mut con).await.unwrap();
+    let run = common::unique("cldoc");
+    let mut docs: Vec<Doc> = (0..50)
+        .map(|i| Doc {
+            pk: Some(format!("{run}-{i:03}")),
+            run: run.clone(),
+            score: ((i * 7919) % 101) as f64 / 4.0,
+        })
+        .collect();
+    Doc::save_all(&mut con, &mut docs).await.unwrap();
+    let pks: Vec<String> = docs.iter().map(|d| d.pk.clone().unwrap()).collect();
+    assert_eq!(
+        Doc::get_many(&mut con, &pks).await.unwrap(),
+        docs.iter().cloned().map(Some).collect::<Vec<_>>()
+    );
+    let r = run.clone();
+    let sorted = Doc::find(move |d| d.run.eq(r.as_str()))
+        .sort_by(|d| d.score, SortOrder::Desc)
+        .batch_size(7)
+        .all(&mut con)
+        .await
+        .unwrap();
+    let scores: Vec<f64> = sorted.iter().map(|d| d.score).collect();
+    let mut want: Vec<f64> = docs.iter().map(|d| d.score).collect();
+    want.sort_by(|a, b| b.total_cmp(a));
+    assert_eq!(scores, want);
+    // A grouping aggregation cannot be merged exactly without a coordinator:
+    // refused, saying so.
+    use redis_om::reduce::count;
+    let r = run.clone();
+    let grouped = Doc::find(move |d| d.run.eq(r.as_str()))
+        .group_by(|d| d.score)
+        .reduce(|_| count())
+        .all(&mut con)
+        .await;
+    match grouped {
+        Err(err) => assert!(err.to_string().contains("coordinator"), "{err}"),
+        Ok(rows) => panic!("{rows:?}"),
+    }
+    let _: Result<u64, Error> = Doc::delete_many(&mut con, &pks).await;
+}
