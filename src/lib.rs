@@ -139,7 +139,8 @@ pub mod blocking {
     //! # Ok(()) }
     //! ```
     pub use redis_om_core::blocking::{
-        connect, Migrator, PkIter, QueryIter, SyncModel, SyncQuery, RESPONSE_TIMEOUT,
+        connect, connect_cluster, ClusterConnection, Migrator, PkIter, QueryIter, SyncModel,
+        SyncQuery, RESPONSE_TIMEOUT,
     };
 
     /// The derives and the blocking operations: `use redis_om::blocking::prelude::*;`.

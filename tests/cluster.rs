@@ -185,3 +185,32 @@ async fn json_models_bulk_and_sorted_streams() {
     }
     let _: Result<u64, Error> = Doc::delete_many(&mut con, &pks).await;
 }
+
+mod blocking {
+    use super::{common, user, User};
+    use redis_om::blocking::prelude::*;
+
+    #[test]
+    fn the_blocking_api_on_a_cluster() {
+        let mut con = redis_om::blocking::connect_cluster(redis_om::cluster_urls()).unwrap();
+        Migrator::new().model::<User>().run(&mut con).unwrap();
+        let run = common::unique("clsync");
+        let mut users: Vec<User> = (0..20).map(|i| user(&run, i)).collect();
+        let pks = User::save_all(&mut con, &mut users).unwrap();
+        assert_eq!(User::get(&mut con, &pks[3]).unwrap(), users[3]);
+        let r = run.clone();
+        let q = User::find(move |u| u.run.eq(r.as_str()));
+        assert_eq!(q.count(&mut con).unwrap(), 20);
+        let sorted = q
+            .clone()
+            .sort_by(|u| u.age, SortOrder::Asc)
+            .all(&mut con)
+            .unwrap();
+        let ages: Vec<i64> = sorted.iter().map(|u| u.age).collect();
+        let mut want: Vec<i64> = users.iter().map(|u| u.age).collect();
+        want.sort();
+        assert_eq!(ages, want);
+        assert_eq!(User::delete_many(&mut con, &pks).unwrap(), 20);
+        assert_eq!(q.count(&mut con).unwrap(), 0);
+    }
+}

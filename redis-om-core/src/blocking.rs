@@ -77,6 +77,137 @@ pub fn connect(target: impl IntoConnectionInfo) -> Result<redis::Connection> {
     Ok(con)
 }
 
+/// A blocking connection to a Redis Cluster: [`crate::ClusterConnection`]
+/// (every operation, search scattered and gathered where the cluster has no
+/// search coordinator) driven by a runtime of its own, for threads without
+/// one. Not for use inside an async runtime (its calls block the thread).
+///
+/// ```no_run
+/// use redis_om::blocking::prelude::*;
+/// # #[derive(HashModel)] struct User { pk: Option<String>, #[redis_om(index)] name: String }
+/// # fn run() -> redis_om::Result<()> {
+/// let mut con = redis_om::blocking::connect_cluster(redis_om::cluster_urls())?;
+/// Migrator::new().model::<User>().run(&mut con)?;
+/// let n = User::find(|u| u.name.eq("Ada")).count(&mut con)?;
+/// # Ok(()) }
+/// ```
+pub struct ClusterConnection {
+    runtime: tokio::runtime::Runtime,
+    inner: crate::ClusterConnection,
+}
+
+impl std::fmt::Debug for ClusterConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ClusterConnection").field(&self.inner).finish()
+    }
+}
+
+/// Connects to a cluster from its seed URLs; see [`crate::connect_cluster`].
+///
+/// # Errors
+/// As [`crate::connect_cluster`].
+pub fn connect_cluster<T: IntoConnectionInfo>(
+    seeds: impl IntoIterator<Item = T>,
+) -> Result<ClusterConnection> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Error::Config(format!("cannot start a runtime: {e}")))?;
+    let inner = runtime.block_on(crate::connect_cluster(seeds))?;
+    Ok(ClusterConnection { runtime, inner })
+}
+
+impl ClusterConnection {
+    /// The async connection it drives.
+    pub fn inner(&mut self) -> &mut crate::ClusterConnection {
+        &mut self.inner
+    }
+}
+
+impl ConnectionLike for ClusterConnection {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
+        let mut cmds = unpack(cmd)?;
+        match cmds.pop() {
+            Some(cmd) if cmds.is_empty() => self.req_command(&cmd),
+            _ => Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "not one command",
+            ))),
+        }
+    }
+
+    fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        let inner = &mut self.inner;
+        self.runtime
+            .block_on(redis::aio::ConnectionLike::req_packed_command(inner, cmd))
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        let mut pipe = redis::pipe();
+        for c in unpack(cmd)? {
+            pipe.add_command(c);
+        }
+        let inner = &mut self.inner;
+        self.runtime
+            .block_on(redis::aio::ConnectionLike::req_packed_commands(
+                inner, &pipe, offset, count,
+            ))
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+
+    fn check_connection(&mut self) -> bool {
+        self.req_command(&redis::cmd("PING")).is_ok()
+    }
+
+    fn is_open(&self) -> bool {
+        true
+    }
+}
+
+/// The commands of a packed request (RESP arrays of bulk strings).
+fn unpack(mut bytes: &[u8]) -> redis::RedisResult<Vec<redis::Cmd>> {
+    let bad = || redis::RedisError::from((redis::ErrorKind::Client, "a malformed request"));
+    fn line<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let end = bytes.windows(2).position(|w| w == b"\r\n")?;
+        let (head, rest) = bytes.split_at(end);
+        *bytes = &rest[2..];
+        Some(head)
+    }
+    let number = |l: &[u8]| -> Option<usize> { std::str::from_utf8(l).ok()?.parse().ok() };
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let head = line(&mut bytes).ok_or_else(bad)?;
+        let n = head.strip_prefix(b"*").and_then(number).ok_or_else(bad)?;
+        let mut args: Vec<&[u8]> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = line(&mut bytes)
+                .and_then(|l| l.strip_prefix(b"$"))
+                .and_then(number)
+                .ok_or_else(bad)?;
+            if bytes.len() < len + 2 {
+                return Err(bad());
+            }
+            args.push(&bytes[..len]);
+            bytes = &bytes[len + 2..];
+        }
+        let (name, rest) = args.split_first().ok_or_else(bad)?;
+        let mut cmd = redis::cmd(std::str::from_utf8(name).map_err(|_| bad())?);
+        for a in rest {
+            cmd.arg(*a);
+        }
+        out.push(cmd);
+    }
+    Ok(out)
+}
+
 /// [`crate::Migrator`] on blocking connections: the same settings, with
 /// [`run`](Self::run) and [`dry_run`](Self::dry_run) that block.
 ///
