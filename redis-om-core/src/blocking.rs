@@ -98,7 +98,9 @@ pub struct ClusterConnection {
 
 impl std::fmt::Debug for ClusterConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("ClusterConnection").field(&self.inner).finish()
+        f.debug_tuple("ClusterConnection")
+            .field(&self.inner)
+            .finish()
     }
 }
 

@@ -86,6 +86,9 @@ pub enum SearchMode {
 pub struct ClusterConnection {
     inner: redis::cluster_async::ClusterConnection,
     shared: Arc<Shared>,
+    /// The hash slot of the last keyed command sent through this handle: a
+    /// `WAIT` (`SaveOptions::replicas`) goes to the primary that took it.
+    last_slot: Option<u16>,
 }
 
 impl std::fmt::Debug for ClusterConnection {
@@ -150,6 +153,7 @@ impl ClusterConnection {
     pub fn new(inner: redis::cluster_async::ClusterConnection) -> Self {
         ClusterConnection {
             inner,
+            last_slot: None,
             shared: Arc::new(Shared {
                 mode: Mutex::new(None),
                 cursors: Mutex::new(HashMap::new()),
@@ -254,8 +258,31 @@ impl ClusterConnection {
             .unwrap_or_default();
         match name.as_str() {
             "SCAN" => return self.scan(&args).await,
+            "WAIT" | "WAITAOF" => {
+                // To the primary of the last write, which the wait is about
+                // (redis-rs would ask every primary, a dead one included).
+                if let Some(slot) = self.last_slot {
+                    let route = redis::cluster_routing::Route::new(
+                        slot,
+                        redis::cluster_routing::SlotAddr::Master,
+                    );
+                    return self
+                        .inner
+                        .route_command(
+                            cmd.clone(),
+                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                        )
+                        .await;
+                }
+                return aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await;
+            }
             n if n.starts_with("FT.") => {}
-            _ => return aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await,
+            _ => {
+                if let Some(key) = key_of(cmd) {
+                    self.last_slot = Some(key_slot(&key));
+                }
+                return aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await;
+            }
         }
         let mode = self.search_mode().await?;
         match (mode, name.as_str()) {
@@ -298,13 +325,37 @@ impl ClusterConnection {
                 return Ok(shards);
             }
         }
-        let reply = self
-            .inner
-            .route_command(
-                redis::cmd("CLUSTER").arg("SLOTS").clone(),
-                RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
-            )
-            .await?;
+        // Asked of the primaries known so far in turn (after a failover the
+        // client's own map may still name the dead one), then of any node.
+        let slots = redis::cmd("CLUSTER").arg("SLOTS").clone();
+        let known: Vec<String> = self
+            .shared
+            .shards
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(addr, _)| addr)
+            .collect();
+        let mut reply = None;
+        for addr in &known {
+            if let Ok(r @ Value::Array(_)) = self.node(addr, &slots).await {
+                reply = Some(r);
+                break;
+            }
+        }
+        let reply = match reply {
+            Some(reply) => reply,
+            None => {
+                self.inner
+                    .route_command(
+                        slots,
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                    )
+                    .await?
+            }
+        };
         let shards = parse_slots(&reply)?;
         if let Ok(mut cached) = self.shared.shards.lock() {
             *cached = Some(shards.clone());
@@ -336,12 +387,24 @@ impl ClusterConnection {
             .await;
             let mut out = Vec::with_capacity(replies.len());
             let mut stale = false;
+            let mut failure = None;
             for (addr, reply) in replies {
                 match reply {
                     Ok(value) => out.push((addr, value)),
-                    Err(err) if matches!(err.code(), Some("MOVED" | "ASK")) => stale = true,
+                    // The slots moved, or a primary is gone (a failover):
+                    // read the slots again, once.
+                    Err(err)
+                        if matches!(err.code(), Some("MOVED" | "ASK"))
+                            || crate::error::is_unavailable(&err) =>
+                    {
+                        stale = true;
+                        failure.get_or_insert(err);
+                    }
                     Err(err) => return Err(err),
                 }
+            }
+            if let (true, Some(err)) = (refresh, failure) {
+                return Err(err);
             }
             if stale && !refresh {
                 refresh = true;
@@ -569,23 +632,46 @@ impl ClusterConnection {
     async fn scatter_search(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
         let query = ShardQuery::of_search(args)?;
         let (offset, limit) = query.limit.unwrap_or((0, 10));
-        let shards = self.shards(false).await?;
-        let pages = futures_util::future::join_all(shards.iter().map(|(addr, tag)| {
-            let mut con = self.clone();
-            let query = &query;
-            async move {
-                con.shard_page(addr, tag, query, 0, offset.saturating_add(limit))
-                    .await
+        let mut refresh = false;
+        let (total, lists) = loop {
+            let shards = self.shards(refresh).await?;
+            let pages = futures_util::future::join_all(shards.iter().map(|(addr, tag)| {
+                let mut con = self.clone();
+                let query = &query;
+                async move {
+                    con.shard_page(addr, tag, query, 0, offset.saturating_add(limit))
+                        .await
+                }
+            }))
+            .await;
+            let mut total = 0u64;
+            let mut lists = Vec::new();
+            let mut failure = None;
+            for page in pages {
+                match page {
+                    Ok((t, docs)) => {
+                        total += t;
+                        lists.push(docs);
+                    }
+                    Err(err) => {
+                        failure.get_or_insert(err);
+                    }
+                }
             }
-        }))
-        .await;
-        let mut total = 0u64;
-        let mut lists = Vec::new();
-        for page in pages {
-            let (t, docs) = page?;
-            total += t;
-            lists.push(docs);
-        }
+            match failure {
+                None => break (total, lists),
+                // A primary gone or the slots moved: read the slots again, once.
+                Some(err)
+                    if !refresh
+                        && (crate::error::is_unavailable(&err)
+                            || matches!(err.code(), Some("MOVED" | "ASK"))) =>
+                {
+                    refresh = true;
+                }
+                Some(err) => return Err(err),
+            }
+        };
+        let mut total = total;
         let mut docs = match &query.sort {
             Some((_, descending)) => {
                 merge_sorted(lists, *descending, |d: &SearchDoc| d.sort_key.clone())
@@ -847,6 +933,9 @@ impl ClusterConnection {
         count: usize,
     ) -> RedisResult<Vec<Value>> {
         let cmds: Vec<&Cmd> = pipeline.cmd_iter().collect();
+        if let Some(key) = cmds.iter().find_map(|c| key_of(c)) {
+            self.last_slot = Some(key_slot(&key));
+        }
         let slots: Vec<Option<Slot>> = cmds.iter().map(|c| slot_of(c)).collect();
         let mut distinct: Vec<Slot> = Vec::new();
         for slot in slots.iter().flatten() {
@@ -943,10 +1032,15 @@ fn slot_tags() -> &'static [String] {
     })
 }
 
-/// CRC16 (XMODEM) of `key` modulo 16384: the hash slot.
+/// The hash slot of a tag (a key without braces).
 fn slot_number(key: &str) -> usize {
+    usize::from(crc16(key.as_bytes()) % 16384)
+}
+
+/// CRC16 (XMODEM), as Redis Cluster hashes keys.
+fn crc16(bytes: &[u8]) -> u16 {
     let mut crc: u16 = 0;
-    for &b in key.as_bytes() {
+    for &b in bytes {
         crc ^= u16::from(b) << 8;
         for _ in 0..8 {
             crc = if crc & 0x8000 != 0 {
@@ -956,7 +1050,7 @@ fn slot_number(key: &str) -> usize {
             };
         }
     }
-    usize::from(crc) % 16384
+    crc
 }
 
 /// `{tag}name`: the name of a shard's copy of an index (the tag first, so
@@ -1504,6 +1598,11 @@ fn format_number(n: f64) -> String {
 
 /// The hash slot of a command's key; `None` for a keyless command.
 fn slot_of(cmd: &Cmd) -> Option<Slot> {
+    key_of(cmd).map(Slot::for_key)
+}
+
+/// A command's (first) key; `None` for a keyless command.
+fn key_of(cmd: &Cmd) -> Option<Vec<u8>> {
     let mut args = cmd.args_iter().filter_map(|a| match a {
         redis::Arg::Simple(bytes) => Some(bytes),
         _ => None,
@@ -1516,12 +1615,26 @@ fn slot_of(cmd: &Cmd) -> Option<Slot> {
             if numkeys == 0 {
                 return None;
             }
-            args.next().map(Slot::for_key)
+            args.next().map(<[u8]>::to_vec)
         }
         b"SCRIPT" | b"PING" | b"INFO" | b"MULTI" | b"EXEC" | b"DISCARD" | b"FUNCTION"
-        | b"CLIENT" | b"COMMAND" | b"CLUSTER" | b"ECHO" | b"TIME" => None,
-        _ => args.next().map(Slot::for_key),
+        | b"CLIENT" | b"COMMAND" | b"CLUSTER" | b"ECHO" | b"TIME" | b"WAIT" | b"WAITAOF" => None,
+        _ => args.next().map(<[u8]>::to_vec),
     }
+}
+
+/// The hash slot of a key (its hash tag's, if it has one).
+fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16(tagged) % 16384
 }
 
 fn args_of(cmd: &Cmd) -> Vec<Vec<u8>> {

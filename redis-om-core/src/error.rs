@@ -12,6 +12,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A save with [`SaveOptions::replicas`](crate::SaveOptions::replicas)
+    /// was written on the primary but acknowledged by fewer replicas than
+    /// asked within the timeout: it may be lost if the primary fails now.
+    #[error("{key} was written, but {acked} of the {wanted} replicas asked for acknowledged it within {timeout:?}: it may be lost if its primary fails before it replicates")]
+    NotReplicated {
+        /// The document's key.
+        key: String,
+        /// How many replicas acknowledged it.
+        acked: u64,
+        /// How many were asked for.
+        wanted: u64,
+        /// How long the save waited.
+        timeout: std::time::Duration,
+    },
+
     /// The Redis client or server reported an error (I/O, protocol, or a server error reply).
     #[error(transparent)]
     Redis(redis::RedisError),
@@ -301,14 +316,15 @@ impl Error {
         matches!(self, Error::Timeout(_))
     }
 
-    /// Whether the connection failed (refused, dropped, or an I/O error): the
-    /// operation can be retried once the server is back; a `ConnectionManager`
-    /// reconnects by itself.
+    /// Whether the connection failed (refused, dropped, or an I/O error), or,
+    /// on a cluster, a node is gone or the cluster is failing over
+    /// (`CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`): the operation can be retried
+    /// once the server is back; a `ConnectionManager` and a
+    /// [`ClusterConnection`](crate::ClusterConnection) reconnect by themselves.
+    /// (A timeout is [`is_timeout`](Self::is_timeout).)
     pub fn is_connection_error(&self) -> bool {
         match self {
-            Error::Redis(err) => {
-                err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal()
-            }
+            Error::Redis(err) => is_unavailable(err),
             _ => false,
         }
     }
@@ -373,4 +389,24 @@ mod tests {
         let e = Error::decode(":User:1", None, "expected a hash");
         assert_eq!(e.to_string(), r#"cannot decode ":User:1": expected a hash"#);
     }
+}
+
+/// The server or a cluster node cannot be reached right now: I/O, a refused
+/// or dropped connection, a cluster node gone (`ClusterConnectionNotFound`),
+/// or a cluster in the middle of a failover or resharding (`CLUSTERDOWN`,
+/// `TRYAGAIN`, `MASTERDOWN`).
+pub(crate) fn is_unavailable(err: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || matches!(
+            err.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::ClusterDown
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::MasterDown
+                )
+        )
 }

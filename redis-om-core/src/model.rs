@@ -192,6 +192,8 @@ pub struct SaveOptions {
     /// Both conditions were asked for: the save is refused with
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) (as redis-om-python raises).
     pub(crate) conflict: bool,
+    /// Wait for this many replicas to acknowledge the write (`WAIT`).
+    pub(crate) replicas: Option<(u32, Duration)>,
 }
 
 impl SaveOptions {
@@ -237,6 +239,19 @@ impl SaveOptions {
     /// has, or sets the model's `ttl_secs`.
     pub fn persist(mut self) -> Self {
         self.persist = true;
+        self
+    }
+
+    /// Waits, after the write, until at least `replicas` replicas have it
+    /// (`WAIT replicas timeout`), so that a failover within that time cannot
+    /// lose it. When fewer acknowledge within `timeout`, the save returns
+    /// [`Error::NotReplicated`](crate::Error::NotReplicated): the document is
+    /// written on the primary, but not yet safe from its failure. Without
+    /// this option a save returns once the primary has it; Redis replicates
+    /// asynchronously, so a primary that fails right after may lose the last
+    /// writes it acknowledged.
+    pub fn replicas(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.replicas = Some((replicas, timeout));
         self
     }
 

@@ -589,3 +589,43 @@ pub(crate) fn save_in_with<M: Model>(
 pub(crate) fn delete_in<M: Model>(pk: &str, pipe: &mut redis::Pipeline) {
     pipe.add_command(key_cmd::<M>("DEL", pk)).ignore();
 }
+
+/// `WAIT replicas timeout` after a save: every earlier write of this
+/// connection (on a cluster, of each primary's connection) reaches that many
+/// replicas, or the save reports that it did not.
+pub(crate) fn wait_cmd(replicas: u32, timeout: std::time::Duration) -> Cmd {
+    let mut wait = cmd("WAIT");
+    wait.arg(replicas).arg(
+        u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
+    );
+    wait
+}
+
+/// The verdict of a `WAIT` reply.
+pub(crate) fn waited(
+    reply: redis::RedisResult<Value>,
+    key: String,
+    replicas: u32,
+    timeout: std::time::Duration,
+) -> Result<()> {
+    let acked = match reply {
+        Ok(Value::Int(n)) => u64::try_from(n).unwrap_or(0),
+        Ok(other) => return Err(unexpected("WAIT", &other)),
+        // The primary that took the write became a replica (a failover in
+        // between): nothing confirms the write reached another node.
+        Err(err) if crate::error::server_message(&err).contains("replica") => 0,
+        Err(err) => return Err(Error::from_redis(err)),
+    };
+    if acked >= u64::from(replicas) {
+        Ok(())
+    } else {
+        Err(Error::NotReplicated {
+            key,
+            acked,
+            wanted: u64::from(replicas),
+            timeout,
+        })
+    }
+}

@@ -56,19 +56,26 @@ pub trait AsyncModel: Model {
         C: aio::ConnectionLike + Send,
     {
         async move {
-            let Some(field) = Self::VERSION_FIELD else {
-                return match ops::save(self, options)? {
+            let result = match Self::VERSION_FIELD {
+                None => match ops::save(self, options)? {
                     Some(op) => op.run_async(con).await,
                     None => Ok(None),
-                };
+                },
+                Some(field) => {
+                    let loaded = self.version();
+                    let result = match ops::versioned_save(self, field, options) {
+                        Ok(Some(op)) => op.run_async(con).await,
+                        Ok(None) => Ok(None),
+                        Err(err) => Err(err),
+                    };
+                    settle(self, loaded, &result);
+                    result
+                }
             };
-            let loaded = self.version();
-            let result = match ops::versioned_save(self, field, options) {
-                Ok(Some(op)) => op.run_async(con).await,
-                Ok(None) => Ok(None),
-                Err(err) => Err(err),
-            };
-            settle(self, loaded, &result);
+            if let (Ok(Some(pk)), Some((replicas, timeout))) = (&result, options.replicas) {
+                let reply = ops::wait_cmd(replicas, timeout).query_async(con).await;
+                ops::waited(reply, Self::key_layout().key(pk), replicas, timeout)?;
+            }
             result
         }
     }
@@ -437,19 +444,26 @@ pub trait SyncModel: Model {
         con: &mut C,
         options: SaveOptions,
     ) -> Result<Option<String>> {
-        let Some(field) = Self::VERSION_FIELD else {
-            return match ops::save(self, options)? {
+        let result = match Self::VERSION_FIELD {
+            None => match ops::save(self, options)? {
                 Some(op) => op.run_sync(con),
                 None => Ok(None),
-            };
+            },
+            Some(field) => {
+                let loaded = self.version();
+                let result = match ops::versioned_save(self, field, options) {
+                    Ok(Some(op)) => op.run_sync(con),
+                    Ok(None) => Ok(None),
+                    Err(err) => Err(err),
+                };
+                settle(self, loaded, &result);
+                result
+            }
         };
-        let loaded = self.version();
-        let result = match ops::versioned_save(self, field, options) {
-            Ok(Some(op)) => op.run_sync(con),
-            Ok(None) => Ok(None),
-            Err(err) => Err(err),
-        };
-        settle(self, loaded, &result);
+        if let (Ok(Some(pk)), Some((replicas, timeout))) = (&result, options.replicas) {
+            let reply = ops::wait_cmd(replicas, timeout).query(con);
+            ops::waited(reply, Self::key_layout().key(pk), replicas, timeout)?;
+        }
         result
     }
 

@@ -1,0 +1,201 @@
+//! Failover on a cluster of its own (3 primaries, 1 replica each, started
+//! here on ports 17100-17105): a primary is killed (`kill -9`) during a
+//! stream of saves and finds. The client follows the promoted replica without
+//! being restarted, errors during the switch are connection errors
+//! (`is_connection_error`), and with `SaveOptions::replicas(1, …)` no
+//! acknowledged document is lost.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use redis_om::prelude::*;
+use redis_om::Error;
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "FoUser")]
+struct User {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index)]
+    n: i64,
+}
+
+const BASE: u16 = 17100;
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/redis-stack")
+}
+
+/// Starts a fresh cluster; returns its seed URLs.
+fn start_cluster() -> Vec<String> {
+    let _ = Command::new(script())
+        .args(["cluster", "stop", "--port-base", &BASE.to_string()])
+        .output();
+    let out = Command::new(script())
+        .args(["cluster", "start", "--port-base", &BASE.to_string()])
+        .output()
+        .expect("scripts/redis-stack cluster start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+struct StopCluster;
+impl Drop for StopCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .args(["cluster", "stop", "--port-base", &BASE.to_string()])
+            .output();
+    }
+}
+
+/// `kill -9` of the node on `port` (its pid from its run directory).
+fn kill9(port: u16) {
+    let cache = std::env::var("REDIS_OM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/redis-stack"));
+    let pidfile = cache
+        .join("run")
+        .join(format!("cluster-{BASE}"))
+        .join(port.to_string())
+        .join("redis.pid");
+    let pid = std::fs::read_to_string(&pidfile).expect("pid file");
+    assert!(Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn classified(err: &Error) -> bool {
+    err.is_connection_error() || matches!(err, Error::Timeout(_) | Error::NotReplicated { .. })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_loses_no_acknowledged_save() {
+    let seeds = start_cluster();
+    let _stop = StopCluster;
+    let mut con = redis_om::connect_cluster(seeds).await.unwrap();
+    Migrator::new().model::<User>().run(&mut con).await.unwrap();
+    let run = common::unique("fo");
+    let durable = SaveOptions::new().replicas(1, Duration::from_secs(2));
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let (mut first_error, mut back) = (None::<Instant>, None::<Instant>);
+    let started = Instant::now();
+    let mut killed = false;
+    let mut i = 0i64;
+    while started.elapsed() < Duration::from_secs(12) {
+        if !killed && i == 150 {
+            kill9(BASE);
+            killed = true;
+        }
+        let mut user = User {
+            pk: Some(format!("{run}-{i:05}")),
+            run: run.clone(),
+            n: i,
+        };
+        match user.save_with(&mut con, durable).await {
+            Ok(Some(pk)) => {
+                acknowledged.push(pk);
+                if first_error.is_some() && back.is_none() {
+                    back = Some(Instant::now());
+                }
+            }
+            Ok(None) => unreachable!(),
+            Err(err) => {
+                assert!(
+                    classified(&err),
+                    "an unclassified error during failover: {err:?}"
+                );
+                first_error.get_or_insert_with(Instant::now);
+                errors.push(err.to_string());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        if i % 25 == 0 {
+            let r = run.clone();
+            if let Err(err) = User::find(move |u| u.run.eq(r.as_str()))
+                .count(&mut con)
+                .await
+            {
+                assert!(classified(&err), "an unclassified error on find: {err:?}");
+            }
+        }
+        i += 1;
+        if back.is_some() && acknowledged.len() > 400 {
+            break;
+        }
+    }
+    assert!(killed);
+    assert!(
+        back.is_some() || first_error.is_none(),
+        "the client never recovered: {} saves acknowledged, {} errors, the last: {:?}",
+        acknowledged.len(),
+        errors.len(),
+        errors.iter().rev().take(3).collect::<Vec<_>>()
+    );
+    // Every acknowledged document is there, read through the promoted replica.
+    let mut lost = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for chunk in acknowledged.chunks(100) {
+        let got = loop {
+            match User::get_many(&mut con, chunk).await {
+                Ok(got) => break got,
+                Err(err) if classified(&err) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(err) => panic!("{err:?}"),
+            }
+        };
+        for (pk, doc) in chunk.iter().zip(got) {
+            if doc.is_none() {
+                lost.push(pk.clone());
+            }
+        }
+    }
+    let switch = match (first_error, back) {
+        (Some(a), Some(b)) => format!("{:.2} s", (b - a).as_secs_f64()),
+        _ => "no error seen".to_owned(),
+    };
+    println!(
+        "failover: {} saves acknowledged, {} failed during the switch, writes back after {switch}, {} lost",
+        acknowledged.len(),
+        errors.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    // Search works again on every shard (the promoted replica has the index).
+    let counted = loop {
+        let r = run.clone();
+        match User::find(move |u| u.run.eq(r.as_str()))
+            .count(&mut con)
+            .await
+        {
+            Ok(n) => break n,
+            Err(err) if classified(&err) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(err) => panic!("{err:?}"),
+        }
+    };
+    // A save that failed during the switch may still have been written.
+    let (acked, failed) = (acknowledged.len() as u64, errors.len() as u64);
+    assert!(
+        (acked..=acked + failed).contains(&counted),
+        "{counted} found, {acked} acknowledged, {failed} failed"
+    );
+}
