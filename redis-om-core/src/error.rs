@@ -375,22 +375,6 @@ pub(crate) fn is_unknown_index(err: &redis::RedisError) -> bool {
         || text.contains("unknown alias")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decode_error_names_key_and_field() {
-        let e = Error::decode(":User:1", Some("age"), "invalid digit found in string");
-        assert_eq!(
-            e.to_string(),
-            r#"cannot decode ":User:1" field "age": invalid digit found in string"#
-        );
-        let e = Error::decode(":User:1", None, "expected a hash");
-        assert_eq!(e.to_string(), r#"cannot decode ":User:1": expected a hash"#);
-    }
-}
-
 /// The server or a cluster node cannot be reached right now: I/O, a refused
 /// or dropped connection, a cluster node gone (`ClusterConnectionNotFound`),
 /// or a cluster in the middle of a failover or resharding (`CLUSTERDOWN`,
@@ -409,4 +393,20 @@ pub(crate) fn is_unavailable(err: &redis::RedisError) -> bool {
                         | ServerErrorKind::MasterDown
                 )
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_error_names_key_and_field() {
+        let e = Error::decode(":User:1", Some("age"), "invalid digit found in string");
+        assert_eq!(
+            e.to_string(),
+            r#"cannot decode ":User:1" field "age": invalid digit found in string"#
+        );
+        let e = Error::decode(":User:1", None, "expected a hash");
+        assert_eq!(e.to_string(), r#"cannot decode ":User:1": expected a hash"#);
+    }
 }
