@@ -1,0 +1,284 @@
+//! A slot with documents moves between primaries (`CLUSTER SETSLOT
+//! IMPORTING/MIGRATING`, `MIGRATE`, `SETSLOT NODE`) while reads run, on a
+//! cluster of its own (ports 17200-17205): reads keep working (redirects
+//! followed) and `find` is complete once the move ends. Also: several
+//! migrators at once on the shared cluster.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis_om::prelude::*;
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "SlUser")]
+struct User {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index, sortable)]
+    n: i64,
+}
+
+const BASE: u16 = 17200;
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/redis-stack")
+}
+
+struct StopCluster;
+impl Drop for StopCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .args(["cluster", "stop", "--port-base", &BASE.to_string()])
+            .output();
+    }
+}
+
+fn node(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn q<T: redis::FromRedisValue>(port: u16, cmd: &mut redis::Cmd) -> T {
+    cmd.query(&mut node(port)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_stays_complete_across_a_slot_migration() {
+    let _ = Command::new(script())
+        .args(["cluster", "stop", "--port-base", &BASE.to_string()])
+        .output();
+    let out = Command::new(script())
+        .args(["cluster", "start", "--port-base", &BASE.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _stop = StopCluster;
+    let seeds: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let mut con = redis_om::connect_cluster(seeds).await.unwrap();
+    Migrator::new().model::<User>().run(&mut con).await.unwrap();
+    // A hash tag whose slot is the first primary's, but not its first slot
+    // (the one its copy of the index is named after).
+    let (src, dst) = (BASE, BASE + 1);
+    let tag = (0..)
+        .map(|i| format!("t{i}"))
+        .find(|t| {
+            let slot: i64 = q(src, redis::cmd("CLUSTER").arg("KEYSLOT").arg(t));
+            (100..5461).contains(&slot)
+        })
+        .unwrap();
+    let slot: i64 = q(src, redis::cmd("CLUSTER").arg("KEYSLOT").arg(&tag));
+    let run = common::unique("sl");
+    // 100 documents in that slot, 100 elsewhere.
+    let mut users: Vec<User> = (0..200)
+        .map(|i| User {
+            pk: Some(if i < 100 {
+                format!("{{{tag}}}{run}-{i:03}")
+            } else {
+                format!("{run}-{i:03}")
+            }),
+            run: run.clone(),
+            n: i,
+        })
+        .collect();
+    User::save_all(&mut con, &mut users).await.unwrap();
+    let pks: Vec<String> = users.iter().map(|u| u.pk.clone().unwrap()).collect();
+    let r = run.clone();
+    let count = move || {
+        let r = r.clone();
+        User::find(move |u| u.run.eq(r.as_str()))
+    };
+    assert_eq!(count().count(&mut con).await.unwrap(), 200);
+
+    // Readers while the slot moves: gets by key must always succeed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reads, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let reader = {
+        let (stop, reads, failures) = (stop.clone(), reads.clone(), failures.clone());
+        let mut con = con.clone();
+        let pks = pks.clone();
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                match User::get(&mut con, &pks[i % 100]).await {
+                    Ok(_) => reads.fetch_add(1, Ordering::Relaxed),
+                    Err(err) => {
+                        eprintln!("read during the move: {err}");
+                        failures.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                i += 1;
+            }
+        })
+    };
+    let started = Instant::now();
+    let src_id: String = q(src, &mut redis::cmd("CLUSTER").arg("MYID").clone());
+    let dst_id: String = q(dst, &mut redis::cmd("CLUSTER").arg("MYID").clone());
+    let _: () = q(
+        dst,
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("IMPORTING")
+            .arg(&src_id),
+    );
+    let _: () = q(
+        src,
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("MIGRATING")
+            .arg(&dst_id),
+    );
+    loop {
+        let keys: Vec<String> = q(
+            src,
+            redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(10),
+        );
+        if keys.is_empty() {
+            break;
+        }
+        let _: () = q(
+            src,
+            redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(dst)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys),
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for port in [src, dst, BASE + 2] {
+        let _: () = q(
+            port,
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("NODE")
+                .arg(&dst_id),
+        );
+    }
+    let moved_in = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    reader.await.unwrap();
+    let (reads, failures) = (
+        reads.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed),
+    );
+    println!(
+        "slot migration: 100 documents moved in {:.2} s, {reads} reads during it, {failures} failed",
+        moved_in.as_secs_f64()
+    );
+    assert!(reads > 0);
+    assert_eq!(failures, 0);
+    // Complete again: the target's copy of the index took the documents in.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = count().count(&mut con).await.unwrap();
+        if n == 200 || Instant::now() > deadline {
+            assert_eq!(n, 200);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all = count()
+        .sort_by(|u| u.n, SortOrder::Asc)
+        .all(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|u| u.n).collect::<Vec<_>>(),
+        (0..200).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        User::get_many(&mut con, &pks).await.unwrap(),
+        users.into_iter().map(Some).collect::<Vec<_>>()
+    );
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "SlRace")]
+struct Race {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+}
+
+#[tokio::test]
+async fn several_migrators_at_once_make_one_index_per_primary() {
+    let urls = redis_om::cluster_urls();
+    assert!(
+        !urls.is_empty(),
+        "REDIS_OM_CLUSTER_URLS is not set: run scripts/test"
+    );
+    let mut con = redis_om::connect_cluster(urls).await.unwrap();
+    // Start from nothing: drop every copy of this model's indexes.
+    let names: Vec<String> = redis::cmd("FT._LIST").query_async(&mut con).await.unwrap();
+    for name in names.iter().filter(|n| n.starts_with(":SlRace:index")) {
+        let _: redis::RedisResult<()> = redis::cmd("FT.DROPINDEX")
+            .arg(name)
+            .query_async(&mut con)
+            .await;
+    }
+    let _: redis::RedisResult<()> = redis::cmd("FT.ALIASDEL")
+        .arg(":SlRace:index")
+        .query_async(&mut con)
+        .await;
+    for key in [
+        ":SlRace:index:hash",
+        ":SlRace:index:schema",
+        ":SlRace:index:history",
+    ] {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let runs = (0..4).map(|_| {
+        let mut con = con.clone();
+        tokio::spawn(async move { Migrator::new().model::<Race>().run(&mut con).await })
+    });
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    let names: Vec<String> = redis::cmd("FT._LIST").query_async(&mut con).await.unwrap();
+    let ours: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with(":SlRace:index"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    let mut r = Race {
+        pk: None,
+        name: "x".into(),
+    };
+    r.save(&mut con).await.unwrap();
+    assert!(
+        Race::find(|f| f.name.eq("x"))
+            .count(&mut con)
+            .await
+            .unwrap()
+            >= 1
+    );
+}
