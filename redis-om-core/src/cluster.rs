@@ -109,6 +109,8 @@ struct Shared {
     turn: AtomicUsize,
     /// The primaries and the hash tag of each one's copy of an index.
     shards: Mutex<Option<Vec<(String, String)>>>,
+    /// The slot ranges of each primary (start, end, address).
+    ranges: Mutex<Option<Vec<(u16, u16, String)>>>,
     /// Whether an index (by its logical name) is `ON JSON`.
     json: Mutex<HashMap<String, bool>>,
 }
@@ -160,6 +162,7 @@ impl ClusterConnection {
                 next_cursor: AtomicU64::new(1),
                 turn: AtomicUsize::new(0),
                 shards: Mutex::new(None),
+                ranges: Mutex::new(None),
                 json: Mutex::new(HashMap::new()),
             }),
         }
@@ -359,6 +362,9 @@ impl ClusterConnection {
         let shards = parse_slots(&reply)?;
         if let Ok(mut cached) = self.shared.shards.lock() {
             *cached = Some(shards.clone());
+        }
+        if let Ok(mut cached) = self.shared.ranges.lock() {
+            *cached = Some(parse_ranges(&reply));
         }
         Ok(shards)
     }
@@ -954,13 +960,157 @@ impl ClusterConnection {
             )
             .await;
         }
-        // Each part: the commands of one slot plus every keyless one, in order.
+        // redis-rs answers a redirect inside a pipeline by sending the whole
+        // pipeline again: harmless for commands that can run twice, not for
+        // the others (a versioned save, a delete whose count is reported),
+        // which go in one pipeline per slot, where a redirect moves them all.
+        if !cmds.iter().all(|c| repeatable(c)) {
+            return self.per_slot(&cmds, &slots, &distinct, offset, count).await;
+        }
+        // The primary of each slot, from the cached slot map.
+        if self
+            .shared
+            .ranges
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .is_none()
+        {
+            self.shards(true).await?;
+        }
+        let ranges = self
+            .shared
+            .ranges
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .unwrap_or_default();
+        let node_of = |slot: u16| {
+            ranges
+                .iter()
+                .find(|(start, end, _)| (*start..=*end).contains(&slot))
+                .map(|(_, _, addr)| addr.clone())
+        };
+        let nodes: Vec<Option<String>> = cmds
+            .iter()
+            .map(|c| key_of(c).and_then(|k| node_of(key_slot(&k))))
+            .collect();
+        let mut targets: Vec<String> = Vec::new();
+        for addr in nodes.iter().flatten() {
+            if !targets.contains(addr) {
+                targets.push(addr.clone());
+            }
+        }
+        // Each part: the commands of one primary plus every keyless one, in
+        // order; sent to that primary, the parts concurrently.
+        let parts: Vec<(Vec<usize>, Pipeline, String)> = targets
+            .iter()
+            .map(|addr| {
+                let mut indices = Vec::new();
+                let mut part = redis::pipe();
+                for (i, (cmd, node)) in cmds.iter().zip(&nodes).enumerate() {
+                    let keyless = slots[i].is_none();
+                    if keyless || node.as_deref() == Some(addr.as_str()) {
+                        indices.push(i);
+                        part.add_command((*cmd).clone());
+                    }
+                }
+                (indices, part, addr.clone())
+            })
+            .collect();
+        // Keyed commands no slot map knows (a slot without a primary) go on
+        // their own, routed by key.
+        let unmapped: Vec<usize> = (0..cmds.len())
+            .filter(|&i| slots[i].is_some() && nodes[i].is_none())
+            .collect();
+        let replies = futures_util::future::join_all(parts.iter().map(|(indices, part, addr)| {
+            let mut con = self.inner.clone();
+            let n = indices.len();
+            async move {
+                let (host, port) = split_addr(addr)?;
+                con.route_pipeline(
+                    part.clone(),
+                    0,
+                    n,
+                    SingleNodeRoutingInfo::ByAddress { host, port },
+                )
+                .await
+            }
+        }))
+        .await;
+        let mut out: Vec<Option<Value>> = vec![None; cmds.len()];
+        let mut moved = Vec::new();
+        for ((indices, _, _), reply) in parts.iter().zip(replies) {
+            let values = match reply {
+                Ok(values) => values,
+                // A primary gone, or slots moved: every command of its part
+                // again, by key (they can run twice).
+                Err(err)
+                    if crate::error::is_unavailable(&err)
+                        || matches!(err.code(), Some("MOVED" | "ASK")) =>
+                {
+                    moved.extend(indices.iter().copied().filter(|&i| slots[i].is_some()));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            for (i, value) in indices.iter().zip(values) {
+                let redirected = matches!(
+                    &value,
+                    Value::ServerError(e) if matches!(e.code(), "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN")
+                );
+                if redirected && slots[*i].is_some() {
+                    moved.push(*i);
+                } else if out[*i].is_none() {
+                    out[*i] = Some(value);
+                }
+            }
+        }
+        // Redirected (the slots moved since the map was read) or unmapped:
+        // one by one through redis-rs's routing, which follows redirects,
+        // and the map read again next time.
+        if !moved.is_empty() {
+            if let Ok(mut r) = self.shared.ranges.lock() {
+                *r = None;
+            }
+        }
+        for i in moved.into_iter().chain(unmapped) {
+            let value =
+                match aio::ConnectionLike::req_packed_command(&mut self.inner, cmds[i]).await {
+                    Ok(value) => value,
+                    Err(err) => match err.try_into() {
+                        Ok(server) => Value::ServerError(server),
+                        Err(err) => return Err(err),
+                    },
+                };
+            out[i] = Some(value);
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.unwrap_or(Value::Nil))
+            .skip(offset)
+            .take(count)
+            .collect())
+    }
+}
+
+impl ClusterConnection {
+    /// One pipeline per hash slot (with every keyless command), sent
+    /// concurrently through redis-rs's routing; replies put back in order.
+    async fn per_slot(
+        &mut self,
+        cmds: &[&Cmd],
+        slots: &[Option<Slot>],
+        distinct: &[Slot],
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
         let parts: Vec<(Vec<usize>, Pipeline)> = distinct
             .iter()
             .map(|slot| {
                 let mut indices = Vec::new();
                 let mut part = redis::pipe();
-                for (i, (cmd, s)) in cmds.iter().zip(&slots).enumerate() {
+                for (i, (cmd, s)) in cmds.iter().zip(slots).enumerate() {
                     if s.is_none() || *s == Some(*slot) {
                         indices.push(i);
                         part.add_command((*cmd).clone());
@@ -977,8 +1127,7 @@ impl ClusterConnection {
         .await;
         let mut out: Vec<Option<Value>> = vec![None; cmds.len()];
         for ((indices, _), reply) in parts.iter().zip(replies) {
-            let values = reply?;
-            for (i, value) in indices.iter().zip(values) {
+            for (i, value) in indices.iter().zip(reply?) {
                 if out[*i].is_none() {
                     out[*i] = Some(value);
                 }
@@ -990,6 +1139,28 @@ impl ClusterConnection {
             .skip(offset)
             .take(count)
             .collect())
+    }
+}
+
+/// Whether a command can run twice with the same effect and reply (reads,
+/// writes of whole values, the save script): redis-rs may resend it.
+fn repeatable(cmd: &Cmd) -> bool {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let Some(name) = args.next().map(|n| n.to_ascii_uppercase()) else {
+        return true;
+    };
+    match name.as_slice() {
+        b"GET" | b"MGET" | b"HGET" | b"HGETALL" | b"HMGET" | b"EXISTS" | b"TYPE" | b"TTL"
+        | b"PTTL" | b"JSON.GET" | b"JSON.MGET" | b"JSON.TYPE" | b"HTTL" | b"HPTTL" | b"HSET"
+        | b"HDEL" | b"JSON.SET" | b"JSON.DEL" | b"EXPIRE" | b"PEXPIRE" | b"PERSIST"
+        | b"HEXPIRE" | b"HPEXPIRE" | b"HPERSIST" | b"PING" | b"SCRIPT" => true,
+        b"EVALSHA" => args
+            .next()
+            .is_some_and(|sha| sha == crate::request::SAVE_SCRIPT.get_hash().as_bytes()),
+        _ => false,
     }
 }
 
@@ -1129,6 +1300,28 @@ fn parse_slots(reply: &Value) -> RedisResult<Vec<(String, String)>> {
         return Err(client_error("the cluster has no primary serving slots"));
     }
     Ok(out)
+}
+
+/// `CLUSTER SLOTS` → each slot range and its primary's address.
+fn parse_ranges(reply: &Value) -> Vec<(u16, u16, String)> {
+    let Value::Array(ranges) = reply else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for range in ranges {
+        let Value::Array(parts) = range else { continue };
+        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(primary))) =
+            (parts.first(), parts.get(1), parts.get(2))
+        else {
+            continue;
+        };
+        let host = primary.first().and_then(text).unwrap_or_default();
+        let Some(Value::Int(port)) = primary.get(1) else {
+            continue;
+        };
+        out.push((*start as u16, *end as u16, format!("{host}:{port}")));
+    }
+    out
 }
 
 /// The primary a coordinated search goes to: the primaries in turn.
