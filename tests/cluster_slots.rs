@@ -282,3 +282,111 @@ async fn several_migrators_at_once_make_one_index_per_primary() {
             >= 1
     );
 }
+
+/// One index, two versions of the model (a rolling deploy): readers of the
+/// old one keep their answers while the new one's index is built.
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "SlVer")]
+struct VerA {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "SlVer")]
+struct VerB {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    age: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_keep_their_answers_across_a_rebuild_on_every_shard() {
+    let urls = redis_om::cluster_urls();
+    assert!(
+        !urls.is_empty(),
+        "REDIS_OM_CLUSTER_URLS is not set: run scripts/test"
+    );
+    let mut con = redis_om::connect_cluster(urls).await.unwrap();
+    // From nothing: no copy of the index, no documents.
+    let names: Vec<String> = redis::cmd("FT._LIST").query_async(&mut con).await.unwrap();
+    for name in names.iter().filter(|n| n.starts_with(":SlVer:index")) {
+        let _: redis::RedisResult<()> = redis::cmd("FT.DROPINDEX")
+            .arg(name)
+            .query_async(&mut con)
+            .await;
+    }
+    let _: redis::RedisResult<()> = redis::cmd("FT.ALIASDEL")
+        .arg(":SlVer:index")
+        .query_async(&mut con)
+        .await;
+    for key in [
+        ":SlVer:index:hash",
+        ":SlVer:index:schema",
+        ":SlVer:index:history",
+    ] {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    use futures_util::TryStreamExt;
+    let old: Vec<String> = VerA::all_pks(&mut con).try_collect().await.unwrap();
+    VerA::delete_many(&mut con, &old).await.unwrap();
+    Migrator::new().model::<VerA>().run(&mut con).await.unwrap();
+    let mut docs: Vec<VerB> = (0..3000)
+        .map(|i| VerB {
+            pk: Some(format!("v{i:05}")),
+            name: if i % 10 == 0 {
+                "x".into()
+            } else {
+                format!("n{i}")
+            },
+            age: i,
+        })
+        .collect();
+    VerB::save_all(&mut con, &mut docs).await.unwrap();
+    assert_eq!(
+        VerA::find(|v| v.name.eq("x"))
+            .count(&mut con)
+            .await
+            .unwrap(),
+        300
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let mut con = con.clone();
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                answers.push(VerA::find(|v| v.name.eq("x")).count(&mut con).await);
+            }
+            answers
+        })
+    };
+    let report = Migrator::new().model::<VerB>().run(&mut con).await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let answers = reader.await.unwrap();
+    assert!(!answers.is_empty());
+    let wrong: Vec<_> = answers.iter().filter(|a| !matches!(a, Ok(300))).collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} reads: {:?}",
+        wrong.len(),
+        answers.len(),
+        &wrong[..wrong.len().min(3)]
+    );
+    println!(
+        "{} reads during the rebuild, all 300; {report}",
+        answers.len()
+    );
+    assert_eq!(
+        VerB::find(|v| v.age.lt(100)).count(&mut con).await.unwrap(),
+        100
+    );
+}
