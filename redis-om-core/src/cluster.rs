@@ -45,6 +45,10 @@ use redis::{
 use crate::connect::KindDescription;
 use crate::error::{Error, Result};
 
+/// How long a cursor of this connection lives unread (RediSearch's default
+/// cursor idle time).
+const CURSOR_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The environment variable that holds the cluster's seed URLs, comma-separated.
 pub const CLUSTER_URLS_ENV: &str = "REDIS_OM_CLUSTER_URLS";
 
@@ -103,7 +107,10 @@ struct Shared {
     /// The search flavour, once detected or set.
     mode: Mutex<Option<SearchMode>>,
     /// Open cursors of this connection (search reads and `SCAN`).
-    cursors: Mutex<HashMap<u64, Cursor>>,
+    /// Open cursors and when each was last used: one left unread (a stream
+    /// dropped midway) is forgotten after [`CURSOR_IDLE`], as the server
+    /// forgets its own.
+    cursors: Mutex<HashMap<u64, (std::time::Instant, Cursor)>>,
     next_cursor: AtomicU64,
     /// The primary the next coordinated search goes to.
     turn: AtomicUsize,
@@ -244,13 +251,20 @@ impl ClusterConnection {
     fn new_cursor(&self, cursor: Cursor) -> u64 {
         let id = self.shared.next_cursor.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut cursors) = self.shared.cursors.lock() {
-            cursors.insert(id, cursor);
+            let now = std::time::Instant::now();
+            cursors.retain(|_, (used, _)| now.duration_since(*used) < CURSOR_IDLE);
+            cursors.insert(id, (now, cursor));
         }
         id
     }
 
     fn take_cursor(&self, id: u64) -> Option<Cursor> {
-        self.shared.cursors.lock().ok()?.remove(&id)
+        self.shared
+            .cursors
+            .lock()
+            .ok()?
+            .remove(&id)
+            .map(|(_, cursor)| cursor)
     }
 
     async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
