@@ -288,29 +288,6 @@ impl<Q: Search> Nearest<Q> {
     }
 }
 
-fn distance(row: &Row) -> Result<f64> {
-    let raw = row.attr(DISTANCE).ok_or_else(|| {
-        Error::decode(
-            &row.key(),
-            Some(DISTANCE),
-            "the search returned no distance",
-        )
-    })?;
-    let text = std::str::from_utf8(raw).unwrap_or_default().trim();
-    // DIALECT 3 returns attributes as JSON arrays.
-    let text = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
-    text.parse::<f64>().map_err(|_| {
-        Error::decode(
-            &row.key(),
-            Some(DISTANCE),
-            format!("{text:?} is not a distance"),
-        )
-    })
-}
-
 impl<Q: Search> Search for Nearest<Q>
 where
     Q::Item: Send,
@@ -334,7 +311,7 @@ where
         if super::plan::vanished(&row.attrs) {
             return Ok(None);
         }
-        let distance = distance(&row)?;
+        let distance = row.distance(DISTANCE)?;
         Ok(self.inner.decode(row)?.map(|item| (item, distance)))
     }
 }

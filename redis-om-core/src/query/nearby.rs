@@ -7,7 +7,7 @@ use super::field::{GeoField, ProjectedField};
 use super::plan::{vanished, Apply, Plan, Search, SortOrder};
 use super::projection::{Projection, Select};
 use super::reply::Row;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::geo::Coordinates;
 use crate::model::Model;
 
@@ -158,21 +158,7 @@ where
         if vanished(&row.attrs) {
             return Ok(None);
         }
-        let raw = row.attr(DISTANCE).ok_or_else(|| {
-            Error::decode(
-                &row.key(),
-                Some(DISTANCE),
-                "the search returned no distance",
-            )
-        })?;
-        let text = std::str::from_utf8(raw).unwrap_or_default().trim();
-        let distance = text.parse::<f64>().map_err(|_| {
-            Error::decode(
-                &row.key(),
-                Some(DISTANCE),
-                format!("{text:?} is not a distance"),
-            )
-        })?;
+        let distance = row.distance(DISTANCE)?;
         Ok(self.inner.decode(row)?.map(|item| (item, distance)))
     }
 }

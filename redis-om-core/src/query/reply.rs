@@ -41,6 +41,26 @@ impl Row {
     pub(crate) fn attr(&self, name: &str) -> Option<&[u8]> {
         attr(&self.attrs, name)
     }
+
+    /// A distance the search computed as attribute `name` (`DIALECT 3`
+    /// returns it in a JSON array).
+    pub(crate) fn distance(&self, name: &str) -> Result<f64> {
+        let raw = self.attr(name).ok_or_else(|| {
+            Error::decode(&self.key(), Some(name), "the search returned no distance")
+        })?;
+        let text = std::str::from_utf8(raw).unwrap_or_default().trim();
+        let text = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        text.parse::<f64>().map_err(|_| {
+            Error::decode(
+                &self.key(),
+                Some(name),
+                format!("{text:?} is not a distance"),
+            )
+        })
+    }
 }
 
 pub(crate) fn attr<'v>(attrs: &'v Value, name: &str) -> Option<&'v [u8]> {
