@@ -214,3 +214,57 @@ mod blocking {
         assert_eq!(q.count(&mut con).unwrap(), 0);
     }
 }
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ClOpt")]
+struct Opt {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    a: Option<i64>,
+}
+
+/// A save that removes fields is a MULTI … EXEC of its own: it must stay
+/// whole on one node (found by a new user's trial: copied into every slot's
+/// pipeline, saves slowed down, timed out, and a failed write was reported
+/// as written).
+#[tokio::test]
+async fn bulk_saves_that_remove_fields_stay_whole_and_report_failures() {
+    let mut con = cluster().await;
+    Migrator::new().model::<Opt>().run(&mut con).await.unwrap();
+    let run = common::unique("clopt");
+    let mut docs: Vec<Opt> = (0..1000)
+        .map(|i| Opt {
+            pk: Some(format!("{run}-{i:04}")),
+            run: run.clone(),
+            a: None,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    Opt::save_all(&mut con, &mut docs).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let pks: Vec<String> = docs.iter().map(|d| d.pk.clone().unwrap()).collect();
+    let got = Opt::get_many(&mut con, &pks).await.unwrap();
+    assert_eq!(got, docs.iter().cloned().map(Some).collect::<Vec<_>>());
+    // A key of another type among them: that document is reported, the
+    // others written.
+    let blocked = Opt::key_layout().key(&pks[3]);
+    let _: () = redis::cmd("DEL").arg(&blocked).query_async(&mut con).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&blocked)
+        .arg("a string")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    match Opt::save_all(&mut con, &mut docs[..10].to_vec()).await {
+        Err(Error::BulkWrite { failed, .. }) => {
+            assert_eq!(failed.len(), 1, "{failed:?}");
+            assert_eq!(failed[0].index, 3);
+        }
+        other => panic!("{other:?}"),
+    }
+    let still: String = redis::cmd("GET").arg(&blocked).query_async(&mut con).await.unwrap();
+    assert_eq!(still, "a string");
+    let _: () = redis::cmd("DEL").arg(&blocked).query_async(&mut con).await.unwrap();
+    Opt::delete_many(&mut con, &pks).await.unwrap();
+}

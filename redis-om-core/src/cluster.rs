@@ -956,7 +956,7 @@ impl ClusterConnection {
         if let Some(key) = cmds.iter().find_map(|c| key_of(c)) {
             self.last_slot = Some(key_slot(&key));
         }
-        let slots: Vec<Option<Slot>> = cmds.iter().map(|c| slot_of(c)).collect();
+        let slots = block_slots(&cmds);
         let mut distinct: Vec<Slot> = Vec::new();
         for slot in slots.iter().flatten() {
             if !distinct.contains(slot) {
@@ -1005,6 +1005,7 @@ impl ClusterConnection {
                 .find(|(start, end, _)| (*start..=*end).contains(&slot))
                 .map(|(_, _, addr)| addr.clone())
         };
+        // (No transaction gets here: MULTI is not repeatable.)
         let nodes: Vec<Option<String>> = cmds
             .iter()
             .map(|c| key_of(c).and_then(|k| node_of(key_slot(&k))))
@@ -1806,6 +1807,39 @@ fn format_number(n: f64) -> String {
 /// The hash slot of a command's key; `None` for a keyless command.
 fn slot_of(cmd: &Cmd) -> Option<Slot> {
     key_of(cmd).map(Slot::for_key)
+}
+
+/// The slot of each command of a pipeline; a `MULTI … EXEC` block, keyless
+/// commands included, takes the slot of its first key, so that it stays
+/// whole on one node (copied into every part, its `MULTI` and `EXEC` would
+/// wrap other commands and its replies be taken from the wrong part).
+fn block_slots(cmds: &[&Cmd]) -> Vec<Option<Slot>> {
+    let mut slots: Vec<Option<Slot>> = cmds.iter().map(|c| slot_of(c)).collect();
+    let name = |c: &Cmd| {
+        c.args_iter()
+            .next()
+            .and_then(|a| match a {
+                redis::Arg::Simple(b) => Some(b.to_ascii_uppercase()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let mut i = 0;
+    while i < cmds.len() {
+        if name(cmds[i]) == b"MULTI" {
+            let end = (i + 1..cmds.len())
+                .find(|&j| matches!(name(cmds[j]).as_slice(), b"EXEC" | b"DISCARD"))
+                .unwrap_or(cmds.len() - 1);
+            let slot = slots[i..=end].iter().flatten().next().copied();
+            for s in &mut slots[i..=end] {
+                *s = slot;
+            }
+            i = end + 1;
+        } else {
+            i += 1;
+        }
+    }
+    slots
 }
 
 /// A command's (first) key; `None` for a keyless command.
