@@ -249,7 +249,11 @@ async fn bulk_saves_that_remove_fields_stay_whole_and_report_failures() {
     // A key of another type among them: that document is reported, the
     // others written.
     let blocked = Opt::key_layout().key(&pks[3]);
-    let _: () = redis::cmd("DEL").arg(&blocked).query_async(&mut con).await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&blocked)
+        .query_async(&mut con)
+        .await
+        .unwrap();
     let _: () = redis::cmd("SET")
         .arg(&blocked)
         .arg("a string")
@@ -263,8 +267,59 @@ async fn bulk_saves_that_remove_fields_stay_whole_and_report_failures() {
         }
         other => panic!("{other:?}"),
     }
-    let still: String = redis::cmd("GET").arg(&blocked).query_async(&mut con).await.unwrap();
+    let still: String = redis::cmd("GET")
+        .arg(&blocked)
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert_eq!(still, "a string");
-    let _: () = redis::cmd("DEL").arg(&blocked).query_async(&mut con).await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&blocked)
+        .query_async(&mut con)
+        .await
+        .unwrap();
     Opt::delete_many(&mut con, &pks).await.unwrap();
+}
+
+/// Found by a new user's trial: a query delete paged each shard by offset
+/// while deleting, and skipped documents; and a sort by a field that is not
+/// sortable came back unmerged.
+#[tokio::test]
+async fn a_query_delete_takes_every_match_and_unmergeable_sorts_are_refused() {
+    let mut con = cluster().await;
+    Migrator::new().model::<Opt>().run(&mut con).await.unwrap();
+    let run = common::unique("cldel");
+    let mut docs: Vec<Opt> = (0..3000)
+        .map(|i| Opt {
+            pk: Some(format!("{run}-{i:04}")),
+            run: run.clone(),
+            a: Some(i),
+        })
+        .collect();
+    Opt::save_all(&mut con, &mut docs).await.unwrap();
+    let r = run.clone();
+    let deleted = Opt::find(move |o| o.run.eq(r.as_str()))
+        .batch_size(500)
+        .delete(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3000);
+    let r = run.clone();
+    assert_eq!(
+        Opt::find(move |o| o.run.eq(r.as_str()))
+            .count(&mut con)
+            .await
+            .unwrap(),
+        0
+    );
+    // `name` is indexed but not sortable: the shards give no key to merge by.
+    Migrator::new().model::<User>().run(&mut con).await.unwrap();
+    let refused = User::find_all()
+        .sort_by(|u| u.name, SortOrder::Asc)
+        .page(&mut con, 0, 5)
+        .await;
+    match refused {
+        Err(err) => assert!(err.to_string().contains("sortable"), "{err}"),
+        Ok(page) => panic!("{page:?}"),
+    }
 }

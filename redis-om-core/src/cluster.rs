@@ -118,8 +118,8 @@ struct Shared {
     shards: Mutex<Option<Vec<(String, String)>>>,
     /// The slot ranges of each primary (start, end, address).
     ranges: Mutex<Option<Vec<(u16, u16, String)>>>,
-    /// Whether an index (by its logical name) is `ON JSON`.
-    json: Mutex<HashMap<String, bool>>,
+    /// What `FT.INFO` says of an index (by its logical name).
+    json: Mutex<HashMap<String, IndexFacts>>,
 }
 
 /// Connects to a cluster from its seed URLs (any reachable node finds the
@@ -486,18 +486,18 @@ impl ClusterConnection {
         }
     }
 
-    /// Whether an index (by its logical name) is `ON JSON`, from `FT.INFO`
-    /// of one shard's copy (cached).
-    async fn is_json(&mut self, index: &[u8]) -> RedisResult<bool> {
+    /// Whether an index (by its logical name) is `ON JSON`, and its
+    /// `SORTABLE` attributes, from `FT.INFO` of one shard's copy (cached).
+    async fn facts(&mut self, index: &[u8]) -> RedisResult<IndexFacts> {
         let name = String::from_utf8_lossy(index).into_owned();
-        if let Some(json) = self
+        if let Some(facts) = self
             .shared
             .json
             .lock()
             .ok()
-            .and_then(|m| m.get(&name).copied())
+            .and_then(|m| m.get(&name).cloned())
         {
-            return Ok(json);
+            return Ok(facts);
         }
         let shards = self.shards(false).await?;
         let (addr, tag) = shards
@@ -506,11 +506,41 @@ impl ClusterConnection {
             .ok_or_else(|| client_error("no primary"))?;
         let info = redis::cmd("FT.INFO").arg(tag_name(index, &tag)).clone();
         let reply = self.node(&addr, &info).await?;
-        let json = format!("{reply:?}").contains("JSON");
+        let facts = IndexFacts::of(&reply);
         if let Ok(mut m) = self.shared.json.lock() {
-            m.insert(name, json);
+            m.insert(name, facts.clone());
         }
-        Ok(json)
+        Ok(facts)
+    }
+
+    async fn is_json(&mut self, index: &[u8]) -> RedisResult<bool> {
+        Ok(self.facts(index).await?.json)
+    }
+
+    /// Refuses a sort the shards cannot report keys for: each shard sorts by
+    /// a field that is not `SORTABLE` but gives no sort key to merge by.
+    async fn check_sort(&mut self, query: &ShardQuery) -> RedisResult<()> {
+        let Some((field, _)) = &query.sort else {
+            return Ok(());
+        };
+        // A KNN distance is a sort key of its own.
+        if query.yields.as_deref() == Some(field.as_slice()) {
+            return Ok(());
+        }
+        let facts = self.facts(&query.index).await?;
+        if facts.sortable.iter().any(|f| f == field) {
+            return Ok(());
+        }
+        Err(RedisError::from((
+            ErrorKind::Client,
+            "redis-om cluster",
+            format!(
+                "sorting by `{}` across the shards of a cluster without a search coordinator \
+                 needs it to be sortable: mark the field #[redis_om(index, sortable)] and run the \
+                 migrator",
+                String::from_utf8_lossy(field)
+            ),
+        )))
     }
 
     /// One page of one shard's matches: `FT.SEARCH … NOCONTENT` (RediSearch
@@ -651,6 +681,7 @@ impl ClusterConnection {
     /// read by key.
     async fn scatter_search(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
         let query = ShardQuery::of_search(args)?;
+        self.check_sort(&query).await?;
         let (offset, limit) = query.limit.unwrap_or((0, 10));
         let mut refresh = false;
         let (total, lists) = loop {
@@ -756,6 +787,7 @@ impl ClusterConnection {
             ));
         }
         let query = ShardQuery::of_aggregate(args)?;
+        self.check_sort(&query).await?;
         let count = count_arg(args).unwrap_or(1000);
         let shards = self.shards(false).await?;
         let mut merged = Merged {
@@ -765,7 +797,7 @@ impl ClusterConnection {
                 .map(|(addr, tag)| Shard {
                     addr,
                     tag,
-                    offset: 0,
+                    keys: None,
                     done: false,
                     rows: VecDeque::new(),
                 })
@@ -792,31 +824,38 @@ impl ClusterConnection {
         ]))
     }
 
-    /// Reads the next page of shard `i`; returns its total.
+    /// Reads the next rows of shard `i`: on the first read every matching
+    /// key of the shard (up to its result window) with its sort key, a
+    /// snapshot as a server cursor would keep (so that deleting what was
+    /// read does not move the rest); then documents by key, a batch at a
+    /// time. Returns the shard's total.
     async fn refill(&mut self, merged: &mut Merged, i: usize) -> RedisResult<u64> {
-        let (addr, tag, offset) = {
-            let s = &merged.shards[i];
-            (s.addr.clone(), s.tag.clone(), s.offset)
-        };
-        let page = merged.count as u64;
-        let window = SHARD_WINDOW;
-        if offset >= window {
-            return Err(client_error(
-                "more matches on one shard than its MAXSEARCHRESULTS (10,000 by default): raise \
-                 it on every primary (FT.CONFIG SET MAXSEARCHRESULTS -1) to read them all",
-            ));
+        let mut total = 0;
+        if merged.shards[i].keys.is_none() {
+            let (addr, tag) = (merged.shards[i].addr.clone(), merged.shards[i].tag.clone());
+            let (t, docs) = self
+                .shard_page(&addr, &tag, &merged.query, 0, SHARD_WINDOW)
+                .await?;
+            if t > SHARD_WINDOW {
+                return Err(client_error(
+                    "more matches on one shard than its MAXSEARCHRESULTS (10,000 by default): \
+                     raise it on every primary (FT.CONFIG SET MAXSEARCHRESULTS -1) to read them all",
+                ));
+            }
+            total = t;
+            merged.shards[i].keys = Some(docs.into());
         }
-        let count = page.min(window - offset);
-        let (total, docs) = self
-            .shard_page(&addr, &tag, &merged.query, offset, count)
-            .await?;
-        let keys: Vec<Value> = docs.iter().map(|d| d.id.clone()).collect();
+        let batch: Vec<SearchDoc> = {
+            let keys = merged.shards[i].keys.as_mut().expect("set above");
+            let n = merged.count.min(keys.len());
+            keys.drain(..n).collect()
+        };
+        let keys: Vec<Value> = batch.iter().map(|d| d.id.clone()).collect();
         let json = self.is_json(&merged.query.index).await?;
         let loaded = self.load(&keys, &merged.query.load, json).await?;
         let shard = &mut merged.shards[i];
-        shard.offset += docs.len() as u64;
-        shard.done = (docs.len() as u64) < count || shard.offset >= total;
-        for (doc, attrs) in docs.into_iter().zip(loaded) {
+        shard.done = shard.keys.as_ref().is_none_or(|k| k.is_empty());
+        for (doc, attrs) in batch.into_iter().zip(loaded) {
             // A document gone between the search and the read has no row.
             let Some(mut attrs) = attrs else { continue };
             attrs.push(Value::BulkString(b"__key".to_vec()));
@@ -1376,8 +1415,8 @@ struct Shard {
     addr: String,
     /// The hash tag of this shard's copy of the index.
     tag: String,
-    /// How many of its matches were read.
-    offset: u64,
+    /// Its matches not read yet (a snapshot taken at the first read).
+    keys: Option<VecDeque<SearchDoc>>,
     done: bool,
     rows: VecDeque<(Option<SortValue>, Value)>,
 }
@@ -1385,6 +1424,47 @@ struct Shard {
 /// How far one shard's matches can be paged with `FT.SEARCH` (RediSearch's
 /// default `MAXSEARCHRESULTS`).
 const SHARD_WINDOW: u64 = 10_000;
+
+/// What a merge needs to know of an index.
+#[derive(Debug, Clone, Default)]
+struct IndexFacts {
+    json: bool,
+    /// The attributes with `SORTABLE`.
+    sortable: Vec<Vec<u8>>,
+}
+
+impl IndexFacts {
+    fn of(info: &Value) -> IndexFacts {
+        let mut facts = IndexFacts::default();
+        let Value::Array(items) = info else {
+            return facts;
+        };
+        for pair in items.chunks_exact(2) {
+            match text(&pair[0]).as_deref() {
+                Some("index_definition") => facts.json = format!("{:?}", pair[1]).contains("JSON"),
+                Some("attributes") => {
+                    let Value::Array(attrs) = &pair[1] else {
+                        continue;
+                    };
+                    for attr in attrs {
+                        let Value::Array(parts) = attr else { continue };
+                        let name = parts
+                            .chunks(2)
+                            .find(|p| text(&p[0]).as_deref() == Some("attribute"))
+                            .and_then(|p| p.get(1))
+                            .and_then(text);
+                        let sortable = parts.iter().any(|p| text(p).as_deref() == Some("SORTABLE"));
+                        if let (Some(name), true) = (name, sortable) {
+                            facts.sortable.push(name.into_bytes());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        facts
+    }
+}
 
 /// What a search loads for each document.
 enum LoadShape {
