@@ -379,3 +379,98 @@ async fn json_models_group_with_missing_values_and_refuse_lists() {
         );
     }
 }
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "AggOdd")]
+struct Odd {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index, rename = "e-mail")]
+    email: String,
+    #[redis_om(index)]
+    flag: bool,
+    #[redis_om(index)]
+    qty: i64,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Flags {
+    flags: Vec<bool>,
+}
+
+/// Found by a new user's trial: names that need escaping grouped everything
+/// as `None`; reducers over a list saw its first value; a computed column
+/// could silently replace another; `tolist` of a bool did not read as bools.
+#[tokio::test]
+async fn escaped_names_lists_clashes_and_bools() {
+    let mut con = common::multiplexed(&common::url()).await;
+    Migrator::new()
+        .model::<Odd>()
+        .model::<OrderDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let run = common::unique("aggodd");
+    let mut docs: Vec<Odd> = (0..6)
+        .map(|i| Odd {
+            pk: None,
+            run: run.clone(),
+            email: format!("u{}@x.io", i % 2),
+            flag: i % 3 == 0,
+            qty: i,
+        })
+        .collect();
+    Odd::save_all(&mut con, &mut docs).await.unwrap();
+    let r = run.clone();
+    let mut rows = Odd::find(move |o| o.run.eq(r.as_str()))
+        .group_by(|o| o.email)
+        .reduce(|_| count())
+        .all(&mut con)
+        .await
+        .unwrap();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        rows,
+        vec![
+            (Some("u0@x.io".to_owned()), 3, ()),
+            (Some("u1@x.io".to_owned()), 3, ())
+        ]
+    );
+    let r = run.clone();
+    let flags: Vec<Flags> = Odd::find(move |o| o.run.eq(r.as_str()))
+        .aggregate(|o| tolist(o.flag).named("flags"))
+        .rows_as(&mut con)
+        .await
+        .unwrap();
+    let mut got = flags[0].flags.clone();
+    got.sort();
+    assert_eq!(got, [false, true]);
+    // A computed column named as a reducer: refused, not replaced.
+    let r = run.clone();
+    let clash = Odd::find(move |o| o.run.eq(r.as_str()))
+        .group_by(|o| o.email)
+        .reduce(|o| (count(), sum(o.qty)))
+        .apply_named("r0", |(_, (_, q), ())| q * 1000.0)
+        .all(&mut con)
+        .await;
+    assert!(matches!(clash, Err(Error::InvalidArgument(_))), "{clash:?}");
+    let r = run.clone();
+    let odd_name = Odd::find(move |o| o.run.eq(r.as_str()))
+        .aggregate(|o| sum(o.qty).named("a-b"))
+        .all(&mut con)
+        .await;
+    assert!(
+        matches!(odd_name, Err(Error::InvalidArgument(_))),
+        "{odd_name:?}"
+    );
+    // A reducer over a list field would see its first value only: refused.
+    let listed = OrderDoc::find_all()
+        .aggregate(|d| tolist(d.tags))
+        .all(&mut con)
+        .await;
+    assert!(
+        matches!(listed, Err(Error::InvalidArgument(_))),
+        "{listed:?}"
+    );
+}

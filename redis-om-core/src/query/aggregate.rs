@@ -104,6 +104,11 @@ impl AggExpr {
     }
 
     fn compare(self, op: &str, value: f64) -> Having {
+        if let Some(error) = self.text.split('\u{0}').nth(1) {
+            return Having {
+                text: Err(error.to_owned()),
+            };
+        }
         match finite(value) {
             Ok(v) => Having {
                 text: Ok(format!("{} {op} {v}", self.text)),
@@ -149,9 +154,19 @@ fn finite(value: f64) -> std::result::Result<String, String> {
 
 impl From<NumColumn> for AggExpr {
     fn from(c: NumColumn) -> AggExpr {
-        let mut text = String::new();
-        super::expr::push_attr(&mut text, &c.name);
-        AggExpr { text }
+        if !plain(&c.name) {
+            // Reported when the aggregation runs (the server cannot parse it).
+            return AggExpr {
+                text: format!(
+                    "\u{0}the column `{}` cannot be used in an expression: name it with letters, \
+                     digits and _ only",
+                    c.name
+                ),
+            };
+        }
+        AggExpr {
+            text: format!("@{}", c.name),
+        }
     }
 }
 
@@ -342,6 +357,8 @@ pub enum Kind {
     Bool,
     /// `tolist`: a list of numbers (`true`) or texts.
     List(bool),
+    /// `tolist` of a bool field.
+    ListBool,
 }
 
 fn kind_of(numeric: bool, boolean: bool) -> Kind {
@@ -611,6 +628,15 @@ pub trait ReducedField<M> {
     fn attr(&self) -> &'static str;
     #[doc(hidden)]
     fn numeric(&self) -> bool;
+    /// Holds several values (a list in a JSON model): reducers would see
+    /// only the first.
+    #[doc(hidden)]
+    fn multi(&self) -> bool;
+    /// Reads as a bool.
+    #[doc(hidden)]
+    fn boolean(&self) -> bool {
+        false
+    }
 }
 
 /// A numeric field a reducer reads (`sum`, `avg`, `min`, `max`, `stddev`,
@@ -623,7 +649,7 @@ pub trait ReducedField<M> {
 pub trait NumericReducedField<M>: ReducedField<M> {}
 
 macro_rules! reduced_field {
-    ($handle:ident, $numeric:literal) => {
+    ($handle:ident, $numeric:literal, $boolean:literal) => {
         impl<M, T: Indexable, const S: bool> ReducedField<M> for $handle<M, T, S> {
             type Elem = T::Elem;
             fn attr(&self) -> &'static str {
@@ -632,13 +658,19 @@ macro_rules! reduced_field {
             fn numeric(&self) -> bool {
                 $numeric
             }
+            fn multi(&self) -> bool {
+                T::MULTI
+            }
+            fn boolean(&self) -> bool {
+                $boolean
+            }
         }
     };
 }
-reduced_field!(TagField, false);
-reduced_field!(NumericField, true);
-reduced_field!(BoolField, false);
-reduced_field!(TextField, false);
+reduced_field!(TagField, false, false);
+reduced_field!(NumericField, true, false);
+reduced_field!(BoolField, false, true);
+reduced_field!(TextField, false, false);
 impl<M, T: Indexable, const S: bool> NumericReducedField<M> for NumericField<M, T, S> {}
 
 impl<M, H: ReducedField<M>, const A: bool, const B: bool> ReducedField<M> for Absent<M, H, A, B> {
@@ -648,6 +680,12 @@ impl<M, H: ReducedField<M>, const A: bool, const B: bool> ReducedField<M> for Ab
     }
     fn numeric(&self) -> bool {
         (**self).numeric()
+    }
+    fn multi(&self) -> bool {
+        (**self).multi()
+    }
+    fn boolean(&self) -> bool {
+        (**self).boolean()
     }
 }
 impl<M, H: NumericReducedField<M>, const A: bool, const B: bool> NumericReducedField<M>
@@ -669,6 +707,7 @@ pub mod reduce {
     pub fn count_distinct<M, F: ReducedField<M>>(field: F) -> CountDistinct<M> {
         CountDistinct {
             attr: field.attr(),
+            multi: field.multi(),
             name: None,
             _m: PhantomData,
         }
@@ -676,32 +715,32 @@ pub mod reduce {
 
     /// The sum of a numeric field (`SUM`): `f64`.
     pub fn sum<M, F: NumericReducedField<M>>(field: F) -> Numeric<M> {
-        Numeric::new("SUM", field.attr(), Vec::new())
+        Numeric::of("SUM", &field, Vec::new())
     }
 
     /// The average of a numeric field (`AVG`): `f64`.
     pub fn avg<M, F: NumericReducedField<M>>(field: F) -> Numeric<M> {
-        Numeric::new("AVG", field.attr(), Vec::new())
+        Numeric::of("AVG", &field, Vec::new())
     }
 
     /// The smallest value of a numeric field (`MIN`): `f64`.
     pub fn min<M, F: NumericReducedField<M>>(field: F) -> Numeric<M> {
-        Numeric::new("MIN", field.attr(), Vec::new())
+        Numeric::of("MIN", &field, Vec::new())
     }
 
     /// The largest value of a numeric field (`MAX`): `f64`.
     pub fn max<M, F: NumericReducedField<M>>(field: F) -> Numeric<M> {
-        Numeric::new("MAX", field.attr(), Vec::new())
+        Numeric::of("MAX", &field, Vec::new())
     }
 
     /// The standard deviation of a numeric field (`STDDEV`): `f64`.
     pub fn stddev<M, F: NumericReducedField<M>>(field: F) -> Numeric<M> {
-        Numeric::new("STDDEV", field.attr(), Vec::new())
+        Numeric::of("STDDEV", &field, Vec::new())
     }
 
     /// The `q` quantile (0 to 1) of a numeric field (`QUANTILE`): `f64`.
     pub fn quantile<M, F: NumericReducedField<M>>(field: F, q: f64) -> Numeric<M> {
-        let mut reducer = Numeric::new("QUANTILE", field.attr(), vec![q.to_string()]);
+        let mut reducer = Numeric::of("QUANTILE", &field, vec![q.to_string()]);
         if !(0.0..=1.0).contains(&q) {
             reducer.invalid = Some(format!("a quantile must be within 0..=1, not {q}"));
         }
@@ -714,6 +753,8 @@ pub mod reduce {
         ToList {
             attr: field.attr(),
             numeric: field.numeric(),
+            boolean: field.boolean(),
+            multi: field.multi(),
             name: None,
             _m: PhantomData,
         }
@@ -727,6 +768,7 @@ pub mod reduce {
         FirstValue {
             attr: field.attr(),
             numeric: field.numeric(),
+            multi: field.multi(),
             by: None,
             name: None,
             _m: PhantomData,
@@ -744,6 +786,7 @@ pub struct Count {
 #[derive(Debug)]
 pub struct CountDistinct<M> {
     attr: &'static str,
+    multi: bool,
     name: Option<&'static str>,
     _m: PhantomData<fn() -> M>,
 }
@@ -760,6 +803,12 @@ pub struct Numeric<M> {
 }
 
 impl<M> Numeric<M> {
+    fn of<F: ReducedField<M>>(function: &'static str, field: &F, extra: Vec<String>) -> Self {
+        let mut numeric = Self::new(function, field.attr(), extra);
+        numeric.invalid = multi_error(field.multi(), field.attr());
+        numeric
+    }
+
     fn new(function: &'static str, attr: &'static str, extra: Vec<String>) -> Self {
         Numeric {
             function,
@@ -777,6 +826,8 @@ impl<M> Numeric<M> {
 pub struct ToList<M, E> {
     attr: &'static str,
     numeric: bool,
+    boolean: bool,
+    multi: bool,
     name: Option<&'static str>,
     _m: PhantomData<fn() -> (M, E)>,
 }
@@ -786,6 +837,7 @@ pub struct ToList<M, E> {
 pub struct FirstValue<M, E> {
     attr: &'static str,
     numeric: bool,
+    multi: bool,
     by: Option<(&'static str, SortOrder)>,
     name: Option<&'static str>,
     _m: PhantomData<fn() -> (M, E)>,
@@ -814,10 +866,23 @@ macro_rules! named {
 }
 named!(Count, CountDistinct<M>, Numeric<M>, ToList<M, E>, FirstValue<M, E>);
 
+/// `@attr` as `LOAD`, `GROUPBY`, `REDUCE` and `SORTBY` take it: the name as
+/// it is (the server does not unescape it there, unlike in a query).
 fn field_arg(attr: &str) -> String {
-    let mut text = String::new();
-    super::expr::push_attr(&mut text, attr);
-    text
+    format!("@{attr}")
+}
+
+/// A name an aggregation expression (`APPLY`, `FILTER`) can refer to.
+fn plain(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
+fn multi_error(multi: bool, attr: &str) -> Option<String> {
+    multi.then(|| {
+        format!("`{attr}` holds several values (a list): a reducer would see only the first")
+    })
 }
 
 fn count_of(raw: Option<&Value>) -> std::result::Result<u64, String> {
@@ -856,6 +921,7 @@ impl<M> Reducer<M> for CountDistinct<M> {
             vec![self.attr],
         );
         args.loads.push(self.attr);
+        args.invalid = multi_error(self.multi, self.attr);
         args
     }
     fn name(&self) -> Option<&'static str> {
@@ -896,7 +962,12 @@ impl<M, E: HashValue> Reducer<M> for ToList<M, E> {
     fn args(&self) -> ReduceArgs {
         let mut args = ReduceArgs::new("TOLIST", vec![field_arg(self.attr)], vec![self.attr]);
         args.loads.push(self.attr);
-        args.kind = Kind::List(self.numeric);
+        args.kind = if self.boolean {
+            Kind::ListBool
+        } else {
+            Kind::List(self.numeric)
+        };
+        args.invalid = multi_error(self.multi, self.attr);
         args
     }
     fn name(&self) -> Option<&'static str> {
@@ -931,6 +1002,7 @@ impl<M, E: HashValue> Reducer<M> for FirstValue<M, E> {
         }
         let mut args = ReduceArgs::new("FIRST_VALUE", args, uses.clone());
         args.loads = uses;
+        args.invalid = multi_error(self.multi, self.attr);
         args.kind = kind_of(self.numeric, false);
         args
     }
@@ -1245,6 +1317,32 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
                 return Err(Error::InvalidArgument(format!("{alias}: {reason}")));
             }
         }
+        // Every column has its own name, one an expression can refer to (a
+        // clash would silently replace a column).
+        let mut names: Vec<&str> = used.iter().map(|(a, _, _)| *a).collect();
+        for (alias, _) in &reducers {
+            if !plain(alias) {
+                return Err(Error::InvalidArgument(format!(
+                    "the reducer name `{alias}`: use letters, digits and _ only"
+                )));
+            }
+            names.push(alias);
+        }
+        for (_, name) in &self.applies {
+            if !plain(name) {
+                return Err(Error::InvalidArgument(format!(
+                    "the computed column name `{name}`: use letters, digits and _ only"
+                )));
+            }
+            names.push(name);
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = names.iter().find(|n| !seen.insert(**n)) {
+            return Err(Error::InvalidArgument(format!(
+                "two columns of the aggregation are named `{dup}`: name them apart (`named`, \
+                 `apply_named`)"
+            )));
+        }
         plan.sort = None;
         Ok(Some(plan))
     }
@@ -1377,6 +1475,19 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
                                 } else {
                                     serde_json::Value::String(t)
                                 }
+                            })
+                            .collect(),
+                    )
+                }
+                (Kind::ListBool, Some(Value::Array(items) | Value::Set(items))) => {
+                    serde_json::Value::Array(
+                        items
+                            .iter()
+                            .filter_map(text)
+                            .map(|t| match t.as_str() {
+                                "1" | "true" => serde_json::Value::Bool(true),
+                                "0" | "false" => serde_json::Value::Bool(false),
+                                _ => serde_json::Value::String(t),
                             })
                             .collect(),
                     )

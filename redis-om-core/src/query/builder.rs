@@ -119,6 +119,10 @@ impl<M: Model> Query<M> {
     /// Reading every match sorted (`all`, `stream`) first counts the matches
     /// and sorts that many plus an eighth (RediSearch must be told how many to
     /// sort); documents added beyond that while it reads are left out.
+    ///
+    /// One key: a search sorts by one field, so calling it again replaces
+    /// the first. On a cluster without a search coordinator the field must
+    /// be `sortable` (see README, "Redis Cluster").
     pub fn sort_by<F: SortableField<M>>(
         mut self,
         field: impl FnOnce(&M::Fields) -> F,
