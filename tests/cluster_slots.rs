@@ -234,28 +234,7 @@ async fn several_migrators_at_once_make_one_index_per_primary() {
     );
     let mut con = redis_om::connect_cluster(urls).await.unwrap();
     // Start from nothing: drop every copy of this model's indexes.
-    let names: Vec<String> = redis::cmd("FT._LIST").query_async(&mut con).await.unwrap();
-    for name in names.iter().filter(|n| n.starts_with(":SlRace:index")) {
-        let _: redis::RedisResult<()> = redis::cmd("FT.DROPINDEX")
-            .arg(name)
-            .query_async(&mut con)
-            .await;
-    }
-    let _: redis::RedisResult<()> = redis::cmd("FT.ALIASDEL")
-        .arg(":SlRace:index")
-        .query_async(&mut con)
-        .await;
-    for key in [
-        ":SlRace:index:hash",
-        ":SlRace:index:schema",
-        ":SlRace:index:history",
-    ] {
-        let _: () = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut con)
-            .await
-            .unwrap();
-    }
+    drop_index(&mut con, ":SlRace:index").await;
     let runs = (0..4).map(|_| {
         let mut con = con.clone();
         tokio::spawn(async move { Migrator::new().model::<Race>().run(&mut con).await })
@@ -312,28 +291,7 @@ async fn readers_keep_their_answers_across_a_rebuild_on_every_shard() {
     );
     let mut con = redis_om::connect_cluster(urls).await.unwrap();
     // From nothing: no copy of the index, no documents.
-    let names: Vec<String> = redis::cmd("FT._LIST").query_async(&mut con).await.unwrap();
-    for name in names.iter().filter(|n| n.starts_with(":SlVer:index")) {
-        let _: redis::RedisResult<()> = redis::cmd("FT.DROPINDEX")
-            .arg(name)
-            .query_async(&mut con)
-            .await;
-    }
-    let _: redis::RedisResult<()> = redis::cmd("FT.ALIASDEL")
-        .arg(":SlVer:index")
-        .query_async(&mut con)
-        .await;
-    for key in [
-        ":SlVer:index:hash",
-        ":SlVer:index:schema",
-        ":SlVer:index:history",
-    ] {
-        let _: () = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut con)
-            .await
-            .unwrap();
-    }
+    drop_index(&mut con, ":SlVer:index").await;
     use futures_util::TryStreamExt;
     let old: Vec<String> = VerA::all_pks(&mut con).try_collect().await.unwrap();
     VerA::delete_many(&mut con, &old).await.unwrap();
@@ -389,4 +347,21 @@ async fn readers_keep_their_answers_across_a_rebuild_on_every_shard() {
         VerB::find(|v| v.age.lt(100)).count(&mut con).await.unwrap(),
         100
     );
+}
+
+/// Drops every copy of an index, its alias and the migrator's bookkeeping:
+/// the test starts from nothing.
+async fn drop_index(con: &mut redis_om::ClusterConnection, index: &str) {
+    let names: Vec<String> = redis::cmd("FT._LIST").query_async(con).await.unwrap();
+    for name in names.iter().filter(|n| n.starts_with(index)) {
+        let _: redis::RedisResult<()> = redis::cmd("FT.DROPINDEX").arg(name).query_async(con).await;
+    }
+    let _: redis::RedisResult<()> = redis::cmd("FT.ALIASDEL").arg(index).query_async(con).await;
+    for suffix in ["hash", "schema", "history"] {
+        let _: () = redis::cmd("DEL")
+            .arg(format!("{index}:{suffix}"))
+            .query_async(con)
+            .await
+            .unwrap();
+    }
 }

@@ -1518,10 +1518,7 @@ impl ShardQuery {
             yields: None,
         };
         if let Some(at) = args.iter().position(|a| a.eq_ignore_ascii_case(b"PARAMS")) {
-            let n: usize = args
-                .get(at + 1)
-                .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
-                .unwrap_or(0);
+            let n = counted(args, at);
             q.params = args.get(at + 2..at + 2 + n).unwrap_or_default().to_vec();
         }
         if let Some(d) = args
@@ -1575,19 +1572,13 @@ impl ShardQuery {
             } else if a.eq_ignore_ascii_case(b"WITHSORTKEYS") {
                 q.with_sort_keys = true;
             } else if a.eq_ignore_ascii_case(b"RETURN") {
-                let n: usize = args
-                    .get(i + 1)
-                    .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
-                    .unwrap_or(0);
+                let n = counted(args, i);
                 let items = args.get(i + 2..i + 2 + n).unwrap_or_default();
                 q.load = LoadShape::Fields(fields_of(items));
                 i += 2 + n;
                 continue;
             } else if a.eq_ignore_ascii_case(b"PARAMS") {
-                let n: usize = args
-                    .get(i + 1)
-                    .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
-                    .unwrap_or(0);
+                let n = counted(args, i);
                 i += 2 + n;
                 continue;
             }
@@ -1620,10 +1611,7 @@ impl ShardQuery {
                     i += 2;
                     continue;
                 }
-                let n: usize = args
-                    .get(i + 1)
-                    .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
-                    .unwrap_or(0);
+                let n = counted(args, i);
                 let items = args.get(i + 2..i + 2 + n).unwrap_or_default();
                 if items.iter().any(|a| a.as_slice() == b"$") {
                     q.load = LoadShape::Whole;
@@ -1639,10 +1627,7 @@ impl ShardQuery {
                 continue;
             }
             if a.eq_ignore_ascii_case(b"PARAMS") {
-                let n: usize = args
-                    .get(i + 1)
-                    .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
-                    .unwrap_or(0);
+                let n = counted(args, i);
                 i += 2 + n;
                 continue;
             }
@@ -1675,6 +1660,13 @@ fn fields_of(items: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
         }
     }
     out
+}
+
+/// The count after the option at `at` (`PARAMS 4 …`, `RETURN 2 …`, `LOAD 3 …`).
+fn counted(args: &[Vec<u8>], at: usize) -> usize {
+    args.get(at + 1)
+        .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
