@@ -43,6 +43,10 @@ mod migrator;
 mod store;
 // Connecting.
 mod connect;
+// A local cache of decoded models, invalidated by Redis (client tracking).
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub mod cache;
 // Redis Cluster: a connection that makes a cluster answer as one server.
 pub mod cluster;
 // The blocking API.

@@ -604,7 +604,7 @@ impl<M: Model> SyncModel for M {}
 /// `Item:1`, which is `:Order:Item:1`, the key of `OrderItem`): reading,
 /// deleting or updating it through this model would reach the other's
 /// document.
-fn required<M: Model>(pk: &impl PkArg) -> Result<std::borrow::Cow<'_, str>> {
+pub(crate) fn required<M: Model>(pk: &impl PkArg) -> Result<std::borrow::Cow<'_, str>> {
     let model = std::any::type_name::<M>();
     let part = crate::pk::required(pk, model)?;
     let layout = M::key_layout();
