@@ -153,6 +153,17 @@ async fn the_process_reads_its_own_writes_through_the_cache_connection() {
         // No `sync`: the write itself dropped the entry.
         assert_eq!(ver(&users.get(&pk).await.unwrap()), Some(n), "write {n}");
     }
+    // The entry is dropped by the command's return itself, not only by the
+    // server's invalidation (which can come in a later read of the socket):
+    // a command that names the key without writing it drops it too.
+    assert!(matches!(users.get_local(&pk).unwrap(), Local::Hit(Some(_))));
+    let key = CacheDoc::key_layout().key(&pk);
+    let _: String = redis::cmd("ECHO")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(users.get_local(&pk).unwrap(), Local::Miss);
 }
 
 #[tokio::test]
@@ -406,4 +417,484 @@ async fn a_cache_while_redis_is_down_fails_fast_and_recovers() {
     server.start();
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(ver(&users.get("x").await.unwrap()), None);
+}
+
+// ---------------------------------------------------------------------------
+// Property test: random writes from several clients (one in another process)
+// interleaved with cached reads; every value read must have been current at
+// some moment of its read, and at the end every cached read equals Redis.
+// ---------------------------------------------------------------------------
+
+/// Wall-clock nanoseconds: comparable across the two processes.
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum WriteKind {
+    /// A save or an applied update: the key holds `ver` afterwards.
+    Value(u64),
+    Delete,
+    /// `PEXPIRE` of this many milliseconds.
+    Expire(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Write {
+    key: usize,
+    kind: WriteKind,
+    start: u128,
+    /// Acknowledged at; `None`: failed, maybe applied.
+    acked: Option<u128>,
+}
+
+#[derive(Debug, Clone)]
+struct Read {
+    key: usize,
+    ver: Option<u64>,
+    start: u128,
+    end: u128,
+}
+
+const KEYS: usize = 6;
+
+fn prop_pk(run: &str, key: usize) -> String {
+    format!("{run}-{key}")
+}
+
+/// One writer: `ops` random writes on `con`, values `base + n`.
+async fn random_writes<C: redis::aio::ConnectionLike + Send>(
+    con: &mut C,
+    run: &str,
+    seed: u64,
+    base: u64,
+    ops: u64,
+) -> Vec<Write> {
+    let mut rng = Rng(seed | 1);
+    let mut log = Vec::new();
+    for n in 0..ops {
+        let key = rng.below(KEYS as u64) as usize;
+        let pk = prop_pk(run, key);
+        let ver = base + n;
+        let start = now_ns();
+        let (kind, result) = match rng.below(10) {
+            0..=3 => (
+                WriteKind::Value(ver),
+                doc(&pk, ver).save(con).await.map(|_| true),
+            ),
+            4..=6 => (
+                WriteKind::Value(ver),
+                CacheDoc::update(con, &pk, |u| u.ver.set(ver)).await,
+            ),
+            7 | 8 => (
+                WriteKind::Delete,
+                CacheDoc::delete(con, &pk).await.map(|_| true),
+            ),
+            _ => {
+                let ms = 1 + rng.below(30);
+                (
+                    WriteKind::Expire(ms),
+                    CacheDoc::expire(con, &pk, Duration::from_millis(ms))
+                        .await
+                        .map(|_| true),
+                )
+            }
+        };
+        match result {
+            // An update of an absent document wrote nothing.
+            Ok(false) => {}
+            Ok(true) => log.push(Write {
+                key,
+                kind,
+                start,
+                acked: Some(now_ns()),
+            }),
+            Err(_) => log.push(Write {
+                key,
+                kind,
+                start,
+                acked: None,
+            }),
+        }
+        if rng.below(4) == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    log
+}
+
+/// The writer in another process: this test binary again, running
+/// `child_writer_process` with the run's parameters in its environment; it
+/// prints its log as lines `key kind arg start acked`.
+fn spawn_child_writer(url: &str, run: &str, ops: u64) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_writer_process",
+            "--nocapture",
+            "--ignored",
+        ])
+        .env("CACHE_CHILD_URL", url)
+        .env("CACHE_CHILD_RUN", run)
+        .env("CACHE_CHILD_OPS", ops.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Not a test of its own: the other process of
+/// `random_writes_from_several_clients_never_show_a_stale_value`.
+#[tokio::test]
+#[ignore = "run by the property test as its second process"]
+async fn child_writer_process() {
+    let (Ok(url), Ok(run), Ok(ops)) = (
+        std::env::var("CACHE_CHILD_URL"),
+        std::env::var("CACHE_CHILD_RUN"),
+        std::env::var("CACHE_CHILD_OPS"),
+    ) else {
+        return;
+    };
+    let mut con = common::multiplexed(&url).await;
+    let log = random_writes(&mut con, &run, 0xC41D, 3_000_000, ops.parse().unwrap()).await;
+    for w in log {
+        let (kind, arg) = match w.kind {
+            WriteKind::Value(v) => ("v", v),
+            WriteKind::Delete => ("d", 0),
+            WriteKind::Expire(ms) => ("e", ms),
+        };
+        let acked = w.acked.map_or("-".to_owned(), |t| t.to_string());
+        println!("W {} {kind} {arg} {} {acked}", w.key, w.start);
+    }
+}
+
+fn parse_child_log(out: &str) -> Vec<Write> {
+    out.lines()
+        .filter_map(|line| line.strip_prefix("W "))
+        .map(|line| {
+            let f: Vec<&str> = line.split(' ').collect();
+            let arg: u64 = f[2].parse().unwrap();
+            Write {
+                key: f[0].parse().unwrap(),
+                kind: match f[1] {
+                    "v" => WriteKind::Value(arg),
+                    "d" => WriteKind::Delete,
+                    _ => WriteKind::Expire(arg),
+                },
+                start: f[3].parse().unwrap(),
+                acked: f[4].parse().ok(),
+            }
+        })
+        .collect()
+}
+
+/// Checks every read against the writes of its key. A write counts as done
+/// for the cache once a `sync` that started after its acknowledgement has
+/// returned (`fences`: start and end of each); until then the cache may
+/// still show the value before it, as any client-side cache does before the
+/// invalidation arrives.
+fn check(reads: &[Read], writes: &[Write], fences: &[(u128, u128)]) -> Vec<String> {
+    // The earliest end of a fence that started after `acked`.
+    let mut earliest_end = vec![u128::MAX; fences.len() + 1];
+    for i in (0..fences.len()).rev() {
+        earliest_end[i] = earliest_end[i + 1].min(fences[i].1);
+    }
+    let done_at = |w: &Write| -> u128 {
+        let Some(acked) = w.acked else {
+            return u128::MAX;
+        };
+        earliest_end[fences.partition_point(|(start, _)| *start <= acked)]
+    };
+    struct Keyed<'a> {
+        w: &'a Write,
+        done: u128,
+    }
+    // Per key: its writes, and its saves/updates/deletes by start with the
+    // earliest `done` from each on.
+    let mut by_key: Vec<Vec<Keyed>> = (0..KEYS).map(|_| Vec::new()).collect();
+    for w in writes {
+        by_key[w.key].push(Keyed {
+            w,
+            done: done_at(w),
+        });
+    }
+    let mut changes: Vec<Vec<(u128, u128)>> = by_key
+        .iter()
+        .map(|ws| {
+            let mut c: Vec<(u128, u128)> = ws
+                .iter()
+                .filter(|k| !matches!(k.w.kind, WriteKind::Expire(_)))
+                .map(|k| (k.w.start, k.done))
+                .collect();
+            c.sort();
+            for i in (0..c.len().saturating_sub(1)).rev() {
+                c[i].1 = c[i].1.min(c[i + 1].1);
+            }
+            c
+        })
+        .collect();
+    changes.iter_mut().for_each(|c| c.shrink_to_fit());
+    // A change that started after `after` and was done before `before`.
+    let superseded = |key: usize, after: u128, before: u128| {
+        let c = &changes[key];
+        let i = c.partition_point(|(start, _)| *start <= after);
+        i < c.len() && c[i].1 < before
+    };
+    let mut problems = Vec::new();
+    for r in reads {
+        let of_key = &by_key[r.key];
+        match r.ver {
+            Some(v) => {
+                let Some(w) = of_key.iter().find(|k| k.w.kind == WriteKind::Value(v)) else {
+                    problems.push(format!("{r:?}: read a value never written"));
+                    continue;
+                };
+                if w.w.start > r.end {
+                    problems.push(format!("{r:?}: read a value written after the read"));
+                }
+                // `w` itself started before it was done: never its own successor.
+                if superseded(r.key, w.done, r.start) {
+                    problems.push(format!(
+                        "{r:?}: stale, {:?} was superseded before the read",
+                        w.w
+                    ));
+                }
+                // Expired before the read, with no other write since the expire began.
+                for e in of_key {
+                    let WriteKind::Expire(ms) = e.w.kind else {
+                        continue;
+                    };
+                    let Some(acked) = e.w.acked else { continue };
+                    let deadline = (acked + u128::from(ms) * 1_000_000).max(e.done);
+                    if e.w.start <= w.done || deadline >= r.start {
+                        continue;
+                    }
+                    let quiet = !of_key.iter().any(|w3| {
+                        !std::ptr::eq(w3.w, w.w)
+                            && !std::ptr::eq(w3.w, e.w)
+                            && w3.w.start <= r.start
+                            && w3.w.acked.is_none_or(|a| a >= e.w.start)
+                    });
+                    if quiet {
+                        problems.push(format!("{r:?}: served after {:?} expired it", e.w));
+                    }
+                }
+            }
+            None => {
+                let initially = !of_key
+                    .iter()
+                    .any(|k| matches!(k.w.kind, WriteKind::Value(_)) && k.done < r.start);
+                let removed = of_key.iter().any(|d| match d.w.kind {
+                    WriteKind::Delete => {
+                        d.w.start <= r.end
+                            && !of_key.iter().any(|w2| {
+                                matches!(w2.w.kind, WriteKind::Value(_))
+                                    && w2.w.start > d.done
+                                    && w2.done < r.start
+                            })
+                    }
+                    WriteKind::Expire(_) => d.w.start <= r.end,
+                    WriteKind::Value(_) => false,
+                });
+                if !initially && !removed {
+                    problems.push(format!(
+                        "{r:?}: absent, but no delete or expiry explains it"
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_writes_from_several_clients_never_show_a_stale_value() {
+    let server = common::Server::fresh(common::fault_port(31), &[]);
+    let url = server.url();
+    let run = common::unique("prop");
+    let users = ModelCache::<CacheDoc>::connect(
+        url.clone(),
+        CacheConfig::new().retry_interval(Duration::from_millis(5)),
+    )
+    .await
+    .unwrap();
+    const OPS: u64 = 1_500;
+
+    let child = spawn_child_writer(&url, &run, OPS);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    // Two other clients of this process, one per protocol, and this
+    // process's own writes through the cache's connection.
+    for (i, writer_url) in common::both_protocols(&url).into_iter().enumerate() {
+        let run = run.clone();
+        writers.push(tokio::spawn(async move {
+            let mut con = common::multiplexed(&writer_url).await;
+            random_writes(
+                &mut con,
+                &run,
+                17 + i as u64,
+                1_000_000 * (i as u64 + 1),
+                OPS,
+            )
+            .await
+        }));
+    }
+    {
+        let (run, mut con) = (run.clone(), users.connection());
+        writers.push(tokio::spawn(async move {
+            random_writes(&mut con, &run, 99, 4_000_000, OPS).await
+        }));
+    }
+    let mut readers = Vec::new();
+    for seed in 0..4u64 {
+        let (users, run, stop) = (users.clone(), run.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut rng = Rng(seed + 1);
+            let mut log = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = rng.below(KEYS as u64) as usize;
+                let start = now_ns();
+                let found = users.get(prop_pk(&run, key)).await;
+                let end = now_ns();
+                if let Ok(found) = found {
+                    log.push(Read {
+                        key,
+                        ver: ver(&found),
+                        start,
+                        end,
+                    });
+                }
+                if rng.below(8) == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            log
+        }));
+    }
+    let fencer = {
+        let (users, stop) = (users.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut fences = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let start = now_ns();
+                // An error means the connection was lost and the cache cleared:
+                // that is a fence too.
+                let _ = users.sync().await;
+                fences.push((start, now_ns()));
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            fences
+        })
+    };
+    // The tracked connection is killed now and then.
+    let killer = {
+        let (users, stop, url) = (users.clone(), stop.clone(), url.clone());
+        tokio::spawn(async move {
+            let mut admin = common::multiplexed(&url).await;
+            let mut kills = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                if let Ok(id) = redis::cmd("CLIENT")
+                    .arg("ID")
+                    .query_async::<i64>(&mut users.connection())
+                    .await
+                {
+                    let _: redis::RedisResult<()> = redis::cmd("CLIENT")
+                        .arg("KILL")
+                        .arg("ID")
+                        .arg(id)
+                        .query_async(&mut admin)
+                        .await;
+                    kills += 1;
+                }
+            }
+            kills
+        })
+    };
+
+    let started = Instant::now();
+    let mut writes = Vec::new();
+    for w in writers {
+        writes.extend(w.await.unwrap());
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "the writer process failed");
+    let child_writes = parse_child_log(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        child_writes.len() > 500,
+        "{} writes from the other process",
+        child_writes.len()
+    );
+    writes.extend(child_writes);
+    // Let the readers see the final state for a moment, then stop.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = Vec::new();
+    for r in readers {
+        reads.extend(r.await.unwrap());
+    }
+    let mut fences = fencer.await.unwrap();
+    fences.sort();
+    let kills = killer.await.unwrap();
+
+    let problems = check(&reads, &writes, &fences);
+    let stats = users.stats();
+    assert!(
+        problems.is_empty(),
+        "{} of {} reads broke the rule, e.g.:\n{}",
+        problems.len(),
+        reads.len(),
+        problems
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(reads.len() > 5_000, "only {} reads", reads.len());
+    assert!(stats.hits > 1_000 && stats.invalidations > 500, "{stats:?}");
+    assert!(kills >= 2 && stats.resets >= 2, "{kills} kills, {stats:?}");
+
+    // Drained: every cached read equals a read without the cache.
+    users.sync().await.unwrap();
+    let mut plain = common::multiplexed(&url).await;
+    for key in 0..KEYS {
+        let pk = prop_pk(&run, key);
+        let direct = CacheDoc::get_optional(&mut plain, &pk).await.unwrap();
+        for _ in 0..2 {
+            let cached = users.get(&pk).await.unwrap();
+            assert_eq!(
+                cached.as_deref(),
+                direct.as_ref(),
+                "key {key} after the writers stopped"
+            );
+        }
+    }
+    eprintln!(
+        "{} writes and {} reads in {:?}, {} fences, {kills} kills; {stats:?}",
+        writes.len(),
+        reads.len(),
+        started.elapsed(),
+        fences.len()
+    );
 }
