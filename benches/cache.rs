@@ -58,7 +58,17 @@ fn redis_benchmark_ping(url: &str, n: u64) -> Option<f64> {
             "LD_LIBRARY_PATH",
             std::env::var("REDIS_OM_BENCH_LDPATH").unwrap_or_default(),
         )
-        .args(["-p", port, "-c", "1", "-n", &n.to_string(), "-t", "ping", "-q"])
+        .args([
+            "-p",
+            port,
+            "-c",
+            "1",
+            "-n",
+            &n.to_string(),
+            "-t",
+            "ping",
+            "-q",
+        ])
         .output()
         .ok()?;
     // "PING_INLINE: 14925.37 requests per second, p50=0.063 msec" (and PING_MBULK).
@@ -194,7 +204,10 @@ async fn one_run(url: &str, n: u64) -> Run {
     run.invalidation_p50_us = percentile(&gone, 0.50);
     run.invalidation_p99_us = percentile(&gone, 0.99);
     let stats = cache.stats();
-    assert!(stats.resets <= 1, "the connection was lost during the run: {stats:?}");
+    assert!(
+        stats.resets <= 1,
+        "the connection was lost during the run: {stats:?}"
+    );
     run
 }
 
@@ -240,11 +253,17 @@ async fn main() {
     println!("|---|---:|---:|");
     if !rb.is_empty() {
         let rb = median(rb);
-        println!("| `redis-benchmark -c 1 -t ping` | {rb:.0} | {:.2} |", rb / floor);
+        println!(
+            "| `redis-benchmark -c 1 -t ping` | {rb:.0} | {:.2} |",
+            rb / floor
+        );
     }
     for (name, value) in [
         ("PING, one client (the floor)", floor),
-        ("hand-written redis-rs `HGETALL` + decode", m(|r| r.hand_hgetall)),
+        (
+            "hand-written redis-rs `HGETALL` + decode",
+            m(|r| r.hand_hgetall),
+        ),
         ("redis-om `get` (no cache)", m(|r| r.om_get)),
         ("`ModelCache::get` hit, 1 task", m(|r| r.cached_1_task)),
         ("`ModelCache::get` hit, 64 tasks", m(|r| r.cached_64_tasks)),

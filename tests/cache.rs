@@ -419,6 +419,20 @@ async fn a_cache_while_redis_is_down_fails_fast_and_recovers() {
     assert_eq!(ver(&users.get("x").await.unwrap()), None);
 }
 
+#[tokio::test]
+async fn a_cluster_node_is_refused_with_the_reason() {
+    let urls = redis_om::cluster_urls();
+    assert!(
+        !urls.is_empty(),
+        "REDIS_OM_CLUSTER_URLS is not set: run scripts/test"
+    );
+    let err = ModelCache::<CacheDoc>::connect(urls[0].clone(), CacheConfig::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, redis_om::Error::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("Redis Cluster"), "{err}");
+}
+
 // ---------------------------------------------------------------------------
 // Property test: random writes from several clients (one in another process)
 // interleaved with cached reads; every value read must have been current at

@@ -507,6 +507,11 @@ impl<M: Model + 'static> Shared<M> {
             // be tracked by the current one.
             tokio::task::yield_now().await;
         };
+        let _leave = Leave {
+            shared: self,
+            key: &key,
+            flight: &flight,
+        };
         let result = flight
             .result
             .get_or_try_init(|| {
@@ -515,16 +520,24 @@ impl<M: Model + 'static> Shared<M> {
             })
             .await;
         if result.is_err() {
-            let mut state = self.lock();
-            if state
-                .flights
-                .get(&key)
-                .is_some_and(|f| Arc::ptr_eq(f, &flight))
-            {
-                state.flights.remove(&key);
-            }
+            // The waiters try again on their own; a read whose flight is out
+            // of the map would not see invalidations, so none of theirs is stored.
+            flight.current.store(false, Ordering::Release);
+            self.forget_flight(&key, &flight);
         }
         result.cloned()
+    }
+
+    /// Removes `flight` from the map if it is still the flight of `key`.
+    fn forget_flight(&self, key: &str, flight: &Arc<Flight<M>>) {
+        let mut state = self.lock();
+        if state
+            .flights
+            .get(key)
+            .is_some_and(|f| Arc::ptr_eq(f, flight))
+        {
+            state.flights.remove(key);
+        }
     }
 
     /// The flight of `key` on the connection with id `id` (joined or
@@ -589,6 +602,9 @@ impl<M: Model + 'static> Shared<M> {
             generation: flight.generation,
             expires_at,
         });
+        // An answer on the tracked connection: every invalidation sent
+        // before it has been applied, so the connection is known alive.
+        self.renew_lease();
         let mut state = self.lock();
         if state
             .flights
@@ -673,6 +689,20 @@ impl<M: Model + 'static> Shared<M> {
                     reason: crate::error::server_message(&err),
                 },
             })?;
+        // On a cluster node, most keys would answer MOVED, and tracking
+        // covers only the node's own: not supported yet, said up front.
+        let info: String = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut con)
+            .await
+            .map_err(Error::from_redis)?;
+        if info.lines().any(|line| line.trim() == "cluster_enabled:1") {
+            return Err(Error::Config(
+                "the model cache needs a standalone Redis server (or a primary with replicas): \
+                 this server is a Redis Cluster node, where the cache is not supported yet"
+                    .to_owned(),
+            ));
+        }
         let mut state = self.lock();
         // A new connection: what the old one read is tracked no more.
         self.generation.store(id, Ordering::Release);
@@ -788,6 +818,35 @@ fn read_error(key: &str, err: RedisError) -> Error {
         };
     }
     Error::from_redis(err)
+}
+
+/// When the last reader of a flight stops waiting (its future was dropped
+/// before the read finished), the flight leaves the map instead of staying
+/// there for good.
+struct Leave<'a, M: Model + 'static> {
+    shared: &'a Shared<M>,
+    key: &'a str,
+    flight: &'a Arc<Flight<M>>,
+}
+
+impl<M: Model + 'static> Drop for Leave<'_, M> {
+    fn drop(&mut self) {
+        if self.flight.result.initialized() {
+            return;
+        }
+        let mut state = self.shared.lock();
+        // Readers clone a flight under this lock: two references (the map's
+        // and this reader's) mean nobody else waits for it.
+        if Arc::strong_count(self.flight) <= 2
+            && state
+                .flights
+                .get(self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, self.flight))
+        {
+            self.flight.current.store(false, Ordering::Release);
+            state.flights.remove(self.key);
+        }
+    }
 }
 
 /// Pings the tracked connection every heartbeat interval while the cache
