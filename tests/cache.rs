@@ -912,3 +912,47 @@ async fn random_writes_from_several_clients_never_show_a_stale_value() {
         fences.len()
     );
 }
+
+/// The README's example, as written there.
+#[tokio::test]
+async fn the_readme_cache_example_runs() {
+    use common::UserReadCache;
+    let url = common::url();
+    let mut plain = common::multiplexed(&url).await;
+    let mut user = UserReadCache {
+        pk: None,
+        id: 1,
+        name: "json_user".into(),
+        email: "json_user@example.com".into(),
+        avatar: None,
+    };
+    let pk = user.save(&mut plain).await.unwrap();
+    let run = || async {
+        // README begins
+        let users = ModelCache::<UserReadCache>::connect(
+            url.clone(),
+            CacheConfig::new()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300)),
+        )
+        .await?;
+        let user = users.get(&pk).await?; // Option<Arc<UserReadCache>>: a miss reads Redis once …
+        let again = users.get(&pk).await?; // … a hit is a hash lookup (no I/O, no decode)
+        assert!(matches!(users.get_local(&pk)?, Local::Hit(Some(_))));
+
+        // Writes through the cache's connection are read back at once (read-your-writes).
+        let mut con = users.connection(); // a redis-rs ConnectionLike: every operation runs on it
+        UserReadCache::update(&mut con, &pk, |u| u.name.set("Ada")).await?;
+        assert_eq!(users.get(&pk).await?.unwrap().name, "Ada");
+
+        // Writes by other clients and processes arrive as invalidations within
+        // microseconds; `sync` waits for every write acknowledged before it.
+        users.sync().await?;
+        let stats = users.stats(); // hits, misses, fetches, invalidations, resets, entries
+                                   // README ends
+        assert_eq!(user, again);
+        assert_eq!((stats.hits, stats.fetches), (2, 2), "{stats:?}");
+        Ok::<_, redis_om::Error>(())
+    };
+    run().await.unwrap();
+}
