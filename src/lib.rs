@@ -142,6 +142,9 @@ pub mod blocking {
         connect, connect_cluster, ClusterConnection, Migrator, PkIter, QueryIter, SyncModel,
         SyncQuery, RESPONSE_TIMEOUT,
     };
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub use redis_om_core::blocking::{CachedConnection, ModelCache};
 
     /// The derives and the blocking operations: `use redis_om::blocking::prelude::*;`.
     pub mod prelude {

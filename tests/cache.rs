@@ -697,7 +697,9 @@ fn check(reads: &[Read], writes: &[Write], fences: &[(u128, u128)]) -> Vec<Strin
                         continue;
                     };
                     let Some(acked) = e.w.acked else { continue };
-                    let deadline = (acked + u128::from(ms) * 1_000_000).max(e.done);
+                    // Redis expires keys at whole milliseconds: the key ends by
+                    // the millisecond after `acked + ms`.
+                    let deadline = (acked + u128::from(ms + 1) * 1_000_000).max(e.done);
                     if e.w.start <= w.done || deadline >= r.start {
                         continue;
                     }
@@ -955,4 +957,45 @@ async fn the_readme_cache_example_runs() {
         Ok::<_, redis_om::Error>(())
     };
     run().await.unwrap();
+}
+
+#[test]
+fn the_blocking_cache_hits_invalidates_and_reads_its_own_writes() {
+    use redis_om::blocking::SyncModel;
+    let url = common::url();
+    let users =
+        redis_om::blocking::ModelCache::<CacheDoc>::connect(url.clone(), CacheConfig::new())
+            .unwrap();
+    let mut con = users.connection();
+    let pk = pk("blocking");
+    SyncModel::save(&mut doc(&pk, 1), &mut con).unwrap();
+    assert_eq!(ver(&users.get(&pk).unwrap()), Some(1));
+    assert_eq!(ver(&users.get(&pk).unwrap()), Some(1));
+    assert_eq!((users.stats().hits, users.stats().fetches), (1, 1));
+    for n in 2..50 {
+        SyncModel::save(&mut doc(&pk, n), &mut con).unwrap();
+        assert_eq!(ver(&users.get(&pk).unwrap()), Some(n), "own write {n}");
+    }
+    // Another client's write is applied while this thread does nothing.
+    let mut other = common::sync_con(&url);
+    SyncModel::save(&mut doc(&pk, 100), &mut other).unwrap();
+    let started = Instant::now();
+    while matches!(users.get_local(&pk).unwrap(), Local::Hit(_)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "never invalidated"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(ver(&users.get(&pk).unwrap()), Some(100));
+    users.sync().unwrap();
+    assert_eq!(
+        users
+            .get_many([pk.as_str(), "nope-blocking"])
+            .unwrap()
+            .iter()
+            .map(ver)
+            .collect::<Vec<_>>(),
+        [Some(100), None]
+    );
 }

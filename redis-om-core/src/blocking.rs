@@ -273,3 +273,209 @@ impl From<crate::Migrator> for Migrator {
         Migrator(migrator)
     }
 }
+
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub use self::cache::{CachedConnection, ModelCache};
+
+#[cfg(feature = "cache")]
+mod cache {
+    use std::sync::Arc;
+
+    use redis::{ConnectionLike, IntoConnectionInfo};
+
+    use crate::cache::{CacheConfig, CacheStats, Local};
+    use crate::error::Result;
+    use crate::model::Model;
+    use crate::pk::PkArg;
+
+    /// The blocking [`crate::cache::ModelCache`], for threads without an async
+    /// runtime. Its connection runs on a runtime of its own (one worker
+    /// thread), so that invalidations are applied while your threads do other
+    /// work; a hit does not enter that runtime. Not for use inside an async
+    /// runtime (its calls block the thread). Clone it freely.
+    ///
+    /// ```no_run
+    /// use redis_om::blocking::prelude::*;
+    /// use redis_om::cache::CacheConfig;
+    /// # #[derive(HashModel)] struct User { pk: Option<String>, name: String }
+    /// # fn run() -> redis_om::Result<()> {
+    /// let users = redis_om::blocking::ModelCache::<User>::connect(redis_om::url(), CacheConfig::new())?;
+    /// let mut con = users.connection();
+    /// let pk = User { pk: None, name: "Ada".into() }.save(&mut con)?;
+    /// assert_eq!(users.get(&pk)?.map(|u| u.name.clone()).as_deref(), Some("Ada"));
+    /// # Ok(()) }
+    /// ```
+    pub struct ModelCache<M> {
+        inner: crate::cache::ModelCache<M>,
+        runtime: Arc<tokio::runtime::Runtime>,
+    }
+
+    impl<M> Clone for ModelCache<M> {
+        fn clone(&self) -> Self {
+            ModelCache {
+                inner: self.inner.clone(),
+                runtime: Arc::clone(&self.runtime),
+            }
+        }
+    }
+
+    impl<M> std::fmt::Debug for ModelCache<M> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_tuple("ModelCache").field(&self.inner).finish()
+        }
+    }
+
+    impl<M: Model + 'static> ModelCache<M> {
+        /// See [`crate::cache::ModelCache::connect`].
+        ///
+        /// # Errors
+        /// As there, and when the runtime cannot start.
+        pub fn connect(target: impl IntoConnectionInfo, config: CacheConfig) -> Result<Self> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("redis-om-cache")
+                .enable_all()
+                .build()
+                .map_err(|e| crate::Error::Config(format!("cannot start a runtime: {e}")))?;
+            let inner = runtime.block_on(crate::cache::ModelCache::connect(target, config))?;
+            Ok(ModelCache {
+                inner,
+                runtime: Arc::new(runtime),
+            })
+        }
+
+        /// See [`crate::cache::ModelCache::get`].
+        ///
+        /// # Errors
+        /// As there.
+        pub fn get(&self, pk: impl PkArg) -> Result<Option<Arc<M>>> {
+            match self.inner.get_local(&pk)? {
+                Local::Hit(found) => Ok(found),
+                Local::Miss => self.runtime.block_on(self.inner.get(&pk)),
+            }
+        }
+
+        /// See [`crate::cache::ModelCache::get_local`].
+        ///
+        /// # Errors
+        /// As there.
+        pub fn get_local(&self, pk: impl PkArg) -> Result<Local<M>> {
+            self.inner.get_local(pk)
+        }
+
+        /// See [`crate::cache::ModelCache::get_many`].
+        ///
+        /// # Errors
+        /// As there.
+        pub fn get_many<P: PkArg>(
+            &self,
+            pks: impl IntoIterator<Item = P>,
+        ) -> Result<Vec<Option<Arc<M>>>> {
+            self.runtime.block_on(self.inner.get_many(pks))
+        }
+
+        /// A blocking connection whose writes the cache reads back at once;
+        /// see [`crate::cache::ModelCache::connection`].
+        pub fn connection(&self) -> CachedConnection<M> {
+            CachedConnection {
+                inner: self.inner.connection(),
+                runtime: Arc::clone(&self.runtime),
+            }
+        }
+
+        /// See [`crate::cache::ModelCache::invalidate`].
+        ///
+        /// # Errors
+        /// As there.
+        pub fn invalidate(&self, pk: impl PkArg) -> Result<()> {
+            self.inner.invalidate(pk)
+        }
+
+        /// See [`crate::cache::ModelCache::clear`].
+        pub fn clear(&self) {
+            self.inner.clear();
+        }
+
+        /// See [`crate::cache::ModelCache::sync`].
+        ///
+        /// # Errors
+        /// As there.
+        pub fn sync(&self) -> Result<()> {
+            self.runtime.block_on(self.inner.sync())
+        }
+
+        /// See [`crate::cache::ModelCache::stats`].
+        pub fn stats(&self) -> CacheStats {
+            self.inner.stats()
+        }
+
+        /// See [`crate::cache::ModelCache::is_connected`].
+        pub fn is_connected(&self) -> bool {
+            self.inner.is_connected()
+        }
+    }
+
+    /// The blocking [`crate::cache::CachedConnection`]: a `redis::ConnectionLike`
+    /// for writes that the cache must read back at once.
+    pub struct CachedConnection<M> {
+        inner: crate::cache::CachedConnection<M>,
+        runtime: Arc<tokio::runtime::Runtime>,
+    }
+
+    impl<M> std::fmt::Debug for CachedConnection<M> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_tuple("CachedConnection")
+                .field(&self.inner)
+                .finish()
+        }
+    }
+
+    impl<M: Model + 'static> ConnectionLike for CachedConnection<M> {
+        fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
+            let mut cmds = super::unpack(cmd)?;
+            match cmds.pop() {
+                Some(cmd) if cmds.is_empty() => self.req_command(&cmd),
+                _ => Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "not one command",
+                ))),
+            }
+        }
+
+        fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+            let inner = &mut self.inner;
+            self.runtime
+                .block_on(redis::aio::ConnectionLike::req_packed_command(inner, cmd))
+        }
+
+        fn req_packed_commands(
+            &mut self,
+            cmd: &[u8],
+            offset: usize,
+            count: usize,
+        ) -> redis::RedisResult<Vec<redis::Value>> {
+            let mut pipe = redis::pipe();
+            for c in super::unpack(cmd)? {
+                pipe.add_command(c);
+            }
+            let inner = &mut self.inner;
+            self.runtime
+                .block_on(redis::aio::ConnectionLike::req_packed_commands(
+                    inner, &pipe, offset, count,
+                ))
+        }
+
+        fn get_db(&self) -> i64 {
+            redis::aio::ConnectionLike::get_db(&self.inner)
+        }
+
+        fn check_connection(&mut self) -> bool {
+            self.req_command(&redis::cmd("PING")).is_ok()
+        }
+
+        fn is_open(&self) -> bool {
+            true
+        }
+    }
+}

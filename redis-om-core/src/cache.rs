@@ -593,8 +593,16 @@ impl<M: Model + 'static> Shared<M> {
             Err(Error::NotFound { .. }) => None,
             Err(err) => return Err(err),
         };
+        // The server counts whole milliseconds: the key's expiry, `when`, is at
+        // least the server's millisecond at the read (which is at most one
+        // millisecond before `started`) plus the TTL. One millisecond less
+        // than `started + TTL` is therefore never after the key's end.
         let expires_at = match ttl {
-            Value::Int(ms) if ms >= 0 => Some(started + Duration::from_millis(ms as u64)),
+            Value::Int(ms) if ms >= 0 => Some(
+                (started + Duration::from_millis(ms as u64))
+                    .checked_sub(Duration::from_millis(1))
+                    .unwrap_or(started),
+            ),
             _ => None,
         };
         let entry = Arc::new(Entry {
