@@ -752,9 +752,13 @@ async fn random_writes_from_several_clients_never_show_a_stale_value() {
     )
     .await
     .unwrap();
-    const OPS: u64 = 1_500;
+    // Writes per writer; REDIS_OM_CACHE_PROP_OPS for a longer run.
+    let ops: u64 = std::env::var("REDIS_OM_CACHE_PROP_OPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_500);
 
-    let child = spawn_child_writer(&url, &run, OPS);
+    let child = spawn_child_writer(&url, &run, ops);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
     // Two other clients of this process, one per protocol, and this
@@ -768,7 +772,7 @@ async fn random_writes_from_several_clients_never_show_a_stale_value() {
                 &run,
                 17 + i as u64,
                 1_000_000 * (i as u64 + 1),
-                OPS,
+                ops,
             )
             .await
         }));
@@ -776,7 +780,7 @@ async fn random_writes_from_several_clients_never_show_a_stale_value() {
     {
         let (run, mut con) = (run.clone(), users.connection());
         writers.push(tokio::spawn(async move {
-            random_writes(&mut con, &run, 99, 4_000_000, OPS).await
+            random_writes(&mut con, &run, 99, 4_000_000, ops).await
         }));
     }
     let mut readers = Vec::new();
