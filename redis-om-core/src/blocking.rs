@@ -126,56 +126,65 @@ impl ClusterConnection {
     }
 }
 
-impl ConnectionLike for ClusterConnection {
-    fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
-        let mut cmds = unpack(cmd)?;
-        match cmds.pop() {
-            Some(cmd) if cmds.is_empty() => self.req_command(&cmd),
-            _ => Err(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "not one command",
-            ))),
+/// The blocking `ConnectionLike` of a type with an async connection `inner`
+/// and a runtime `runtime` to drive it: each request is unpacked into
+/// commands and run on `inner` under `runtime.block_on`.
+macro_rules! blocking_connection_like {
+    ([$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> ::redis::ConnectionLike for $ty {
+            fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
+                let mut cmds = $crate::blocking::unpack(cmd)?;
+                match cmds.pop() {
+                    Some(cmd) if cmds.is_empty() => self.req_command(&cmd),
+                    _ => Err(redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "not one command",
+                    ))),
+                }
+            }
+
+            fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+                let inner = &mut self.inner;
+                self.runtime
+                    .block_on(redis::aio::ConnectionLike::req_packed_command(inner, cmd))
+            }
+
+            fn req_packed_commands(
+                &mut self,
+                cmd: &[u8],
+                offset: usize,
+                count: usize,
+            ) -> redis::RedisResult<Vec<redis::Value>> {
+                let mut pipe = redis::pipe();
+                for c in $crate::blocking::unpack(cmd)? {
+                    pipe.add_command(c);
+                }
+                let inner = &mut self.inner;
+                self.runtime
+                    .block_on(redis::aio::ConnectionLike::req_packed_commands(
+                        inner, &pipe, offset, count,
+                    ))
+            }
+
+            fn get_db(&self) -> i64 {
+                redis::aio::ConnectionLike::get_db(&self.inner)
+            }
+
+            fn check_connection(&mut self) -> bool {
+                self.req_command(&redis::cmd("PING")).is_ok()
+            }
+
+            fn is_open(&self) -> bool {
+                true
+            }
         }
-    }
-
-    fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
-        let inner = &mut self.inner;
-        self.runtime
-            .block_on(redis::aio::ConnectionLike::req_packed_command(inner, cmd))
-    }
-
-    fn req_packed_commands(
-        &mut self,
-        cmd: &[u8],
-        offset: usize,
-        count: usize,
-    ) -> redis::RedisResult<Vec<redis::Value>> {
-        let mut pipe = redis::pipe();
-        for c in unpack(cmd)? {
-            pipe.add_command(c);
-        }
-        let inner = &mut self.inner;
-        self.runtime
-            .block_on(redis::aio::ConnectionLike::req_packed_commands(
-                inner, &pipe, offset, count,
-            ))
-    }
-
-    fn get_db(&self) -> i64 {
-        0
-    }
-
-    fn check_connection(&mut self) -> bool {
-        self.req_command(&redis::cmd("PING")).is_ok()
-    }
-
-    fn is_open(&self) -> bool {
-        true
-    }
+    };
 }
 
+blocking_connection_like!([] ClusterConnection);
+
 /// The commands of a packed request (RESP arrays of bulk strings).
-fn unpack(mut bytes: &[u8]) -> redis::RedisResult<Vec<redis::Cmd>> {
+pub(crate) fn unpack(mut bytes: &[u8]) -> redis::RedisResult<Vec<redis::Cmd>> {
     let bad = || redis::RedisError::from((redis::ErrorKind::Client, "a malformed request"));
     fn line<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
         let end = bytes.windows(2).position(|w| w == b"\r\n")?;
@@ -282,7 +291,7 @@ pub use self::cache::{CachedConnection, ModelCache};
 mod cache {
     use std::sync::Arc;
 
-    use redis::{ConnectionLike, IntoConnectionInfo};
+    use redis::IntoConnectionInfo;
 
     use crate::cache::{CacheConfig, CacheStats, Local};
     use crate::error::Result;
@@ -431,51 +440,5 @@ mod cache {
         }
     }
 
-    impl<M: Model + 'static> ConnectionLike for CachedConnection<M> {
-        fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
-            let mut cmds = super::unpack(cmd)?;
-            match cmds.pop() {
-                Some(cmd) if cmds.is_empty() => self.req_command(&cmd),
-                _ => Err(redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "not one command",
-                ))),
-            }
-        }
-
-        fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
-            let inner = &mut self.inner;
-            self.runtime
-                .block_on(redis::aio::ConnectionLike::req_packed_command(inner, cmd))
-        }
-
-        fn req_packed_commands(
-            &mut self,
-            cmd: &[u8],
-            offset: usize,
-            count: usize,
-        ) -> redis::RedisResult<Vec<redis::Value>> {
-            let mut pipe = redis::pipe();
-            for c in super::unpack(cmd)? {
-                pipe.add_command(c);
-            }
-            let inner = &mut self.inner;
-            self.runtime
-                .block_on(redis::aio::ConnectionLike::req_packed_commands(
-                    inner, &pipe, offset, count,
-                ))
-        }
-
-        fn get_db(&self) -> i64 {
-            redis::aio::ConnectionLike::get_db(&self.inner)
-        }
-
-        fn check_connection(&mut self) -> bool {
-            self.req_command(&redis::cmd("PING")).is_ok()
-        }
-
-        fn is_open(&self) -> bool {
-            true
-        }
-    }
+    blocking_connection_like!([M: Model + 'static] CachedConnection<M>);
 }
