@@ -903,7 +903,7 @@ impl<M> fmt::Debug for CachedConnection<M> {
 fn redis_error(err: Error) -> RedisError {
     match err {
         Error::Redis(err) | Error::Timeout(err) => err,
-        other => RedisError::from((ErrorKind::Io, "redis-om cache", other.to_string())),
+        other => RedisError::from((ErrorKind::Client, "redis-om cache", other.to_string())),
     }
 }
 
