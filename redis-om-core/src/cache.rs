@@ -152,7 +152,8 @@ pub struct CacheStats {
     pub misses: u64,
     /// Round trips made for misses (concurrent misses of one key share one).
     pub fetches: u64,
-    /// Keys invalidated: pushed by the server, or written through
+    /// Entries dropped (or reads in flight made stale) because their key
+    /// changed: pushed by the server, or named by a command sent through
     /// [`ModelCache::connection`].
     pub invalidations: u64,
     /// Times the whole cache was dropped: a lost or new connection, a failed
@@ -788,11 +789,14 @@ impl<M: Model + 'static> Shared<M> {
             let Ok(key) = std::str::from_utf8(key) else {
                 continue;
             };
-            if let Some(flight) = state.flights.remove(key) {
+            let in_flight = state.flights.remove(key).inspect(|flight| {
                 flight.current.store(false, Ordering::Release);
+            });
+            // Counted only when it dropped something: commands through
+            // `CachedConnection` name keys (and the index) they do not change.
+            if self.store.remove(key).is_some() || in_flight.is_some() {
+                self.invalidations.fetch_add(1, Ordering::Relaxed);
             }
-            self.store.invalidate(key);
-            self.invalidations.fetch_add(1, Ordering::Relaxed);
         }
     }
 
