@@ -203,6 +203,24 @@ async fn read_twice_update_delete() {
     );
     assert_eq!(api.get(ada.id + 1000).await.status, StatusCode::NOT_FOUND);
 
+    api.create("Bea", "bea@example.com").await;
+    let taken = api
+        .client
+        .post(format!("{}/users", api.base))
+        .json(&json!({ "name": "Other", "email": "bea@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let empty = api
+        .client
+        .post(format!("{}/users", api.base))
+        .json(&json!({ "name": "", "email": "e@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+
     let metrics = api.json("/metrics").await;
     assert!(metrics["l1_hits"].as_u64().unwrap() >= 2, "{metrics}");
     assert!(metrics["redis_hits"].as_u64().unwrap() >= 1, "{metrics}");
