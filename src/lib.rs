@@ -60,6 +60,9 @@
 //! ## Features
 //! - `chrono`: `DateTime<Utc>` and `NaiveDate` fields, and `redis_om::timestamp`.
 //! - `bytes`: `bytes::Bytes` fields of hash models.
+//! - `cache`: `redis_om::cache::ModelCache` (and `redis_om::blocking::ModelCache`),
+//!   decoded models kept in process memory and invalidated by Redis itself
+//!   (client tracking), with single-flight misses and read-your-writes.
 //! - `tls-rustls`: `rediss://` URLs through rustls with its `ring` crypto provider.
 //! - `tls-rustls-aws-lc`: the same with rustls's `aws-lc-rs` provider, for
 //!   applications that already use it (rustls's default). Enable one of the
