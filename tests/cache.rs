@@ -1003,3 +1003,33 @@ fn the_blocking_cache_hits_invalidates_and_reads_its_own_writes() {
         [Some(100), None]
     );
 }
+
+/// On a current-thread runtime a task that only hits the cache must still
+/// let the connection's reader apply invalidations.
+#[tokio::test(flavor = "current_thread")]
+async fn a_loop_of_hits_lets_invalidations_in_on_a_current_thread_runtime() {
+    let url = common::url();
+    let users = cache(&url).await;
+    let pk = pk("busy");
+    let mut other = common::multiplexed(&url).await;
+    doc(&pk, 1).save(&mut other).await.unwrap();
+    assert_eq!(ver(&users.get(&pk).await.unwrap()), Some(1));
+    // The write is sent from another thread, so that this task never waits.
+    let writer = {
+        let (url, pk) = (url.clone(), pk.clone());
+        std::thread::spawn(move || {
+            let mut con = common::sync_con(&url);
+            redis_om::blocking::SyncModel::save(&mut doc(&pk, 2), &mut con).unwrap();
+        })
+    };
+    writer.join().unwrap();
+    let started = Instant::now();
+    let mut reads = 0u64;
+    while ver(&users.get(&pk).await.unwrap()) != Some(2) {
+        reads += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{reads} hits without the invalidation being applied"
+        );
+    }
+}

@@ -339,6 +339,11 @@ impl<M: Model + 'static> ModelCache<M> {
     pub async fn get(&self, pk: impl PkArg) -> Result<Option<Arc<M>>> {
         let key = self.shared.key(&pk)?;
         if let Local::Hit(value) = self.shared.lookup(&key) {
+            // A hit never waits: without this, a task reading in a loop
+            // would never let a current-thread runtime run the connection's
+            // reader, which applies the invalidations. Yields once per
+            // Tokio budget (128 calls).
+            tokio::task::consume_budget().await;
             return Ok(value);
         }
         self.shared.fetch(key).await
