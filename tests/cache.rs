@@ -288,6 +288,10 @@ async fn a_document_that_does_not_decode_is_an_error_and_not_cached() {
         .await
         .unwrap();
     let err = users.get(&pk).await.unwrap_err();
+    assert!(
+        matches!(&err, redis_om::Error::Decode { key: k, .. } if *k == key),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("WRONGTYPE"), "{err}");
     assert!(users.get("").await.is_err(), "an empty key is refused");
 }
@@ -1032,4 +1036,152 @@ async fn a_loop_of_hits_lets_invalidations_in_on_a_current_thread_runtime() {
             "{reads} hits without the invalidation being applied"
         );
     }
+}
+
+// Several worker threads: the reader can be woken by the script's reply on
+// another thread before the connection's reader has read the push behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_that_compute_their_keys_are_read_back_at_once() {
+    let url = common::url();
+    let users = cache(&url).await;
+    let mut con = users.connection();
+    let pk = pk("script");
+    doc(&pk, 0).save(&mut con).await.unwrap();
+    // The key is built inside the script: no argument names it.
+    let script =
+        redis::Script::new("redis.call('HSET', ARGV[1] .. ARGV[2], 'ver', ARGV[3]) return 1");
+    let prefix = CacheDoc::key_layout().key_prefix().to_owned();
+    for n in 1..1_000u64 {
+        assert_eq!(ver(&users.get(&pk).await.unwrap()), Some(n - 1));
+        let _: i64 = script
+            .arg(&prefix)
+            .arg(&pk)
+            .arg(n)
+            .invoke_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(
+            ver(&users.get(&pk).await.unwrap()),
+            Some(n),
+            "script write {n}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn commands_that_would_break_the_cache_are_refused_on_its_connection() {
+    let url = common::url();
+    let users = cache(&url).await;
+    let mut con = users.connection();
+    for (cmd, name) in [
+        (redis::cmd("SELECT").arg(2).clone(), "SELECT"),
+        (redis::cmd("multi").clone(), "MULTI"),
+        (redis::cmd("HELLO").arg(2).clone(), "HELLO"),
+        (redis::cmd("RESET").clone(), "RESET"),
+        (
+            redis::cmd("CLIENT").arg("tracking").arg("off").clone(),
+            "CLIENT",
+        ),
+        (redis::cmd("BLPOP").arg("nolist").arg(1).clone(), "BLPOP"),
+        (redis::cmd("WAIT").arg(1).arg(100).clone(), "WAIT"),
+        (
+            redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(10)
+                .arg("STREAMS")
+                .arg("s")
+                .arg("$")
+                .clone(),
+            "XREAD",
+        ),
+    ] {
+        let err = cmd.query_async::<redis::Value>(&mut con).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("`{name}`")) && text.contains("another connection"),
+            "{text}"
+        );
+        // Refused in a pipeline too, before anything is sent.
+        let mut pipe = redis::pipe();
+        pipe.cmd("PING").add_command(cmd);
+        assert!(pipe.query_async::<redis::Value>(&mut con).await.is_err());
+    }
+    // What is allowed: CLIENT ID, non-blocking XREAD, atomic pipelines.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let pk = pk("refusals");
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    doc(&pk, 1).save_in(&mut pipe).unwrap();
+    pipe.query_async::<()>(&mut con).await.unwrap();
+    assert_eq!(ver(&users.get(&pk).await.unwrap()), Some(1));
+    // The cache keeps working after the refusals.
+    let mut other = common::multiplexed(&url).await;
+    doc(&pk, 2).save(&mut other).await.unwrap();
+    users.sync().await.unwrap();
+    assert_eq!(ver(&users.get(&pk).await.unwrap()), Some(2));
+}
+
+#[tokio::test]
+async fn swapdb_through_the_cache_connection_clears_it() {
+    // SWAPDB sends no invalidation: a server of its own, and the cache's
+    // connection clears the cache itself.
+    let server = common::Server::fresh(common::fault_port(33), &[]);
+    let users = ModelCache::<CacheDoc>::connect(server.url(), CacheConfig::new())
+        .await
+        .unwrap();
+    let mut db1 = common::multiplexed(&format!("{}/1", server.url())).await;
+    doc("s", 1).save(&mut db1).await.unwrap();
+    assert_eq!(ver(&users.get("s").await.unwrap()), None);
+    let _: () = redis::cmd("SWAPDB")
+        .arg(0)
+        .arg(1)
+        .query_async(&mut users.connection())
+        .await
+        .unwrap();
+    assert_eq!(ver(&users.get("s").await.unwrap()), Some(1));
+}
+
+#[test]
+fn a_cache_moved_to_another_runtime_keeps_its_heartbeat() {
+    let url = common::url();
+    let config = CacheConfig::new().heartbeat_interval(Duration::from_millis(40));
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let users = first
+        .block_on(ModelCache::<CacheDoc>::connect(url.clone(), config))
+        .unwrap();
+    drop(first);
+    let second = tokio::runtime::Runtime::new().unwrap();
+    second.block_on(async {
+        let pk = pk("moved");
+        // The first connection died with its runtime.
+        let started = Instant::now();
+        while users.get(&pk).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(3));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The new connection has a heartbeat of its own: the lease (three
+        // intervals) is still renewed well after it.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(users.is_connected(), "no heartbeat on the new runtime");
+        assert!(matches!(users.get_local(&pk).unwrap(), Local::Hit(None)));
+    });
+}
+
+#[tokio::test]
+async fn the_blocking_cache_inside_a_runtime_is_an_error_not_a_panic() {
+    let url = common::url();
+    let err = redis_om::blocking::ModelCache::<CacheDoc>::connect(url.clone(), CacheConfig::new())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("redis_om::cache::ModelCache"),
+        "{err}"
+    );
+    // Built lazily, it may be dropped here without a panic, and a miss is an error.
+    let lazy = redis_om::blocking::ModelCache::<CacheDoc>::new(url, CacheConfig::new()).unwrap();
+    assert!(lazy.get("x").is_err());
+    drop(lazy);
 }

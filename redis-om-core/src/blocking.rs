@@ -126,6 +126,23 @@ impl ClusterConnection {
     }
 }
 
+/// A runtime that runs a request to its end for a blocking connection.
+pub(crate) trait Drive {
+    fn drive<T>(
+        &self,
+        request: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T>;
+}
+
+impl Drive for tokio::runtime::Runtime {
+    fn drive<T>(
+        &self,
+        request: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
+        self.block_on(request)
+    }
+}
+
 /// The blocking `ConnectionLike` of a type with an async connection `inner`
 /// and a runtime `runtime` to drive it: each request is unpacked into
 /// commands and run on `inner` under `runtime.block_on`.
@@ -145,8 +162,10 @@ macro_rules! blocking_connection_like {
 
             fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
                 let inner = &mut self.inner;
-                self.runtime
-                    .block_on(redis::aio::ConnectionLike::req_packed_command(inner, cmd))
+                $crate::blocking::Drive::drive(
+                    &self.runtime,
+                    redis::aio::ConnectionLike::req_packed_command(inner, cmd),
+                )
             }
 
             fn req_packed_commands(
@@ -160,10 +179,10 @@ macro_rules! blocking_connection_like {
                     pipe.add_command(c);
                 }
                 let inner = &mut self.inner;
-                self.runtime
-                    .block_on(redis::aio::ConnectionLike::req_packed_commands(
-                        inner, &pipe, offset, count,
-                    ))
+                $crate::blocking::Drive::drive(
+                    &self.runtime,
+                    redis::aio::ConnectionLike::req_packed_commands(inner, &pipe, offset, count),
+                )
             }
 
             fn get_db(&self) -> i64 {
@@ -317,7 +336,60 @@ mod cache {
     /// ```
     pub struct ModelCache<M> {
         inner: crate::cache::ModelCache<M>,
-        runtime: Arc<tokio::runtime::Runtime>,
+        runtime: Arc<OwnRuntime>,
+    }
+
+    /// The cache's runtime. Dropped without waiting for its tasks, so that
+    /// dropping the last handle inside an async runtime does not panic.
+    struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+    impl OwnRuntime {
+        fn start() -> Result<Self> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("redis-om-cache")
+                .enable_all()
+                .build()
+                .map_err(|e| crate::Error::Config(format!("cannot start a runtime: {e}")))?;
+            Ok(OwnRuntime(Some(runtime)))
+        }
+
+        /// Runs `future` to its end on this runtime, from a thread that is
+        /// not inside another one.
+        fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                return Err(crate::Error::Config(
+                    "redis_om::blocking::ModelCache blocks the thread: inside an async \
+                     runtime use redis_om::cache::ModelCache"
+                        .to_owned(),
+                ));
+            }
+            let runtime = self.0.as_ref().expect("taken only on drop");
+            Ok(runtime.block_on(future))
+        }
+    }
+
+    impl super::Drive for Arc<OwnRuntime> {
+        fn drive<T>(
+            &self,
+            request: impl std::future::Future<Output = redis::RedisResult<T>>,
+        ) -> redis::RedisResult<T> {
+            self.block_on(request).map_err(|err| {
+                redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "redis-om cache",
+                    err.to_string(),
+                ))
+            })?
+        }
+    }
+
+    impl Drop for OwnRuntime {
+        fn drop(&mut self) {
+            if let Some(runtime) = self.0.take() {
+                runtime.shutdown_background();
+            }
+        }
     }
 
     impl<M> Clone for ModelCache<M> {
@@ -339,18 +411,26 @@ mod cache {
         /// See [`crate::cache::ModelCache::connect`].
         ///
         /// # Errors
-        /// As there, and when the runtime cannot start.
+        /// As there; [`Error::Config`](crate::Error::Config) when called
+        /// inside an async runtime, or when the runtime cannot start.
         pub fn connect(target: impl IntoConnectionInfo, config: CacheConfig) -> Result<Self> {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("redis-om-cache")
-                .enable_all()
-                .build()
-                .map_err(|e| crate::Error::Config(format!("cannot start a runtime: {e}")))?;
-            let inner = runtime.block_on(crate::cache::ModelCache::connect(target, config))?;
+            let runtime = OwnRuntime::start()?;
+            let inner = runtime.block_on(crate::cache::ModelCache::connect(target, config))??;
             Ok(ModelCache {
                 inner,
                 runtime: Arc::new(runtime),
+            })
+        }
+
+        /// See [`crate::cache::ModelCache::new`]: connects on the first read,
+        /// for a program that must start while Redis is down.
+        ///
+        /// # Errors
+        /// A URL that is not valid, or a runtime that cannot start.
+        pub fn new(target: impl IntoConnectionInfo, config: CacheConfig) -> Result<Self> {
+            Ok(ModelCache {
+                inner: crate::cache::ModelCache::new(target, config)?,
+                runtime: Arc::new(OwnRuntime::start()?),
             })
         }
 
@@ -361,7 +441,7 @@ mod cache {
         pub fn get(&self, pk: impl PkArg) -> Result<Option<Arc<M>>> {
             match self.inner.get_local(&pk)? {
                 Local::Hit(found) => Ok(found),
-                Local::Miss => self.runtime.block_on(self.inner.get(&pk)),
+                Local::Miss => self.runtime.block_on(self.inner.get(&pk))?,
             }
         }
 
@@ -381,7 +461,7 @@ mod cache {
             &self,
             pks: impl IntoIterator<Item = P>,
         ) -> Result<Vec<Option<Arc<M>>>> {
-            self.runtime.block_on(self.inner.get_many(pks))
+            self.runtime.block_on(self.inner.get_many(pks))?
         }
 
         /// A blocking connection whose writes the cache reads back at once;
@@ -411,7 +491,7 @@ mod cache {
         /// # Errors
         /// As there.
         pub fn sync(&self) -> Result<()> {
-            self.runtime.block_on(self.inner.sync())
+            self.runtime.block_on(self.inner.sync())?
         }
 
         /// See [`crate::cache::ModelCache::stats`].
@@ -429,7 +509,7 @@ mod cache {
     /// for writes that the cache must read back at once.
     pub struct CachedConnection<M> {
         inner: crate::cache::CachedConnection<M>,
-        runtime: Arc<tokio::runtime::Runtime>,
+        runtime: Arc<OwnRuntime>,
     }
 
     impl<M> std::fmt::Debug for CachedConnection<M> {

@@ -267,8 +267,8 @@ pub enum Local<M> {
 impl<M: Model + 'static> ModelCache<M> {
     /// Opens the cache's tracked connection to `target` (a URL or a
     /// `redis::ConnectionInfo`; the cache always speaks RESP3 on its own
-    /// connection, whatever the URL says) and starts its heartbeat. Needs a
-    /// Tokio runtime.
+    /// connection, whatever the URL says) and starts its heartbeat (a task
+    /// on the current Tokio runtime, one per connection).
     ///
     /// # Errors
     /// A URL that is not valid, a server that cannot be reached (within the
@@ -282,6 +282,7 @@ impl<M: Model + 'static> ModelCache<M> {
 
     /// Like [`connect`](Self::connect), without connecting yet: the first
     /// read connects. For a service that must start while Redis is down.
+    /// Needs no runtime; its reads do.
     ///
     /// # Errors
     /// A URL that is not valid.
@@ -298,9 +299,6 @@ impl<M: Model + 'static> ModelCache<M> {
         if let Some(ttl) = config.time_to_live {
             store = store.time_to_live(ttl);
         }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::Config("a ModelCache needs a Tokio runtime: create it inside one".to_owned())
-        })?;
         let shared = Arc::new_cyclic(|this| Shared {
             this: this.clone(),
             client,
@@ -322,7 +320,6 @@ impl<M: Model + 'static> ModelCache<M> {
             config,
             _model: PhantomData,
         });
-        runtime.spawn(heartbeat(Arc::downgrade(&shared)));
         Ok(ModelCache { shared })
     }
 
@@ -727,6 +724,9 @@ impl<M: Model + 'static> Shared<M> {
         state.failed = None;
         drop(state);
         self.renew_lease();
+        // One heartbeat per connection, on the runtime that opened it: it
+        // ends with its connection (or with that runtime).
+        tokio::spawn(heartbeat(self.this.clone(), id));
         Ok((con, id))
     }
 
@@ -825,8 +825,9 @@ impl<M: Model + 'static> Shared<M> {
 }
 
 fn read_error(key: &str, err: RedisError) -> Error {
-    let message = crate::error::server_message(&err);
-    if message.starts_with("WRONGTYPE") || message.contains("wrong Redis type") {
+    // The pipeline's error wraps the server's: look at the whole text.
+    let message = format!("{} {err}", crate::error::server_message(&err));
+    if message.contains("WRONGTYPE") || message.contains("wrong Redis type") {
         return Error::Decode {
             key: key.to_owned(),
             field: None,
@@ -866,9 +867,9 @@ impl<M: Model + 'static> Drop for Leave<'_, M> {
     }
 }
 
-/// Pings the tracked connection every heartbeat interval while the cache
-/// lives; a failed ping drops the connection and everything read on it.
-async fn heartbeat<M: Model + 'static>(shared: Weak<Shared<M>>) {
+/// Pings the connection with id `id` every heartbeat interval while it is
+/// the cache's current one; a failed ping drops it and everything read on it.
+async fn heartbeat<M: Model + 'static>(shared: Weak<Shared<M>>, id: u64) {
     loop {
         let interval = match shared.upgrade() {
             Some(s) => s.config.heartbeat_interval,
@@ -876,9 +877,12 @@ async fn heartbeat<M: Model + 'static>(shared: Weak<Shared<M>>) {
         };
         tokio::time::sleep(interval).await;
         let Some(s) = shared.upgrade() else { return };
-        let Some((mut con, id)) = s.current() else {
-            continue;
+        let Some((mut con, current)) = s.current() else {
+            return;
         };
+        if current != id {
+            return;
+        }
         match redis::cmd("PING").query_async::<()>(&mut con).await {
             Ok(()) => s.renew_lease(),
             Err(_) => s.lost(id),
@@ -916,18 +920,115 @@ fn redis_error(err: Error) -> RedisError {
     }
 }
 
+impl<M: Model + 'static> CachedConnection<M> {
+    /// Sends a request on the tracked connection, with a `PING` right behind
+    /// it (same round trip): its answer comes after every invalidation the
+    /// server queued for the request's writes (Redis sends those to the
+    /// writing connection after the request's reply), so they are applied
+    /// when the call returns, whichever keys a script computed.
+    async fn send<'a, T>(
+        &'a mut self,
+        commands: &[&Cmd],
+        request: impl FnOnce(MultiplexedConnection) -> RedisFuture<'a, T>,
+    ) -> redis::RedisResult<T> {
+        if let Some(why) = commands.iter().find_map(|cmd| refusal(cmd)) {
+            return Err(RedisError::from((ErrorKind::Client, "redis-om cache", why)));
+        }
+        let (con, id) = self.shared.connection().await.map_err(redis_error)?;
+        let mut fence = con.clone();
+        // `join` polls the request first: it is queued on the connection
+        // before the PING.
+        let (reply, _) = futures_util::future::join(
+            request(con),
+            redis::cmd("PING").query_async::<()>(&mut fence),
+        )
+        .await;
+        self.shared.written(commands.iter().copied());
+        // The server sends no invalidation for SWAPDB.
+        if commands.iter().any(|cmd| is_named(cmd, "SWAPDB")) {
+            self.shared.reset();
+        }
+        if let Err(err) = &reply {
+            if crate::error::is_unavailable(err) {
+                self.shared.lost(id);
+            }
+        }
+        reply
+    }
+}
+
+fn is_named(cmd: &Cmd, name: &str) -> bool {
+    matches!(cmd.args_iter().next(), Some(redis::Arg::Simple(first)) if first.eq_ignore_ascii_case(name.as_bytes()))
+}
+
+/// Why `cmd` may not run on the cache's connection: it would change what the
+/// cache's own reads see (`SELECT`, `HELLO`, `RESET`, `CLIENT TRACKING`…),
+/// interleave a transaction with them (`MULTI`: use an atomic pipeline), or
+/// hold them up (blocking commands, `WAIT`).
+fn refusal(cmd: &Cmd) -> Option<String> {
+    let mut args = cmd.args_iter().filter_map(|arg| match arg {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let name = String::from_utf8_lossy(args.next()?).to_ascii_uppercase();
+    let blocking = matches!(
+        name.as_str(),
+        "BLPOP"
+            | "BRPOP"
+            | "BRPOPLPUSH"
+            | "BLMOVE"
+            | "BLMPOP"
+            | "BZPOPMIN"
+            | "BZPOPMAX"
+            | "BZMPOP"
+            | "WAIT"
+            | "WAITAOF"
+    ) || (matches!(name.as_str(), "XREAD" | "XREADGROUP")
+        && args.clone().any(|a| a.eq_ignore_ascii_case(b"BLOCK")));
+    let session = matches!(
+        name.as_str(),
+        "SELECT"
+            | "HELLO"
+            | "RESET"
+            | "QUIT"
+            | "MULTI"
+            | "EXEC"
+            | "DISCARD"
+            | "WATCH"
+            | "UNWATCH"
+            | "MONITOR"
+            | "SUBSCRIBE"
+            | "PSUBSCRIBE"
+            | "SSUBSCRIBE"
+            | "UNSUBSCRIBE"
+            | "PUNSUBSCRIBE"
+            | "SUNSUBSCRIBE"
+    ) || (name == "CLIENT"
+        && args.next().is_some_and(|sub| {
+            [&b"TRACKING"[..], b"REPLY", b"CACHING"]
+                .iter()
+                .any(|s| sub.eq_ignore_ascii_case(s))
+        }));
+    let what = if blocking {
+        "would hold up the cache's reads while it waits"
+    } else if session {
+        "would change the session the cache reads in (a transaction: use an atomic pipeline)"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "`{name}` cannot run on the cache's connection ({what}): run it on another \
+         connection, then call `invalidate` or `sync` on the cache"
+    ))
+}
+
 impl<M: Model + 'static> ConnectionLike for CachedConnection<M> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let (mut con, id) = self.shared.connection().await.map_err(redis_error)?;
-            let reply = con.req_packed_command(cmd).await;
-            self.shared.written(std::iter::once(cmd));
-            if let Err(err) = &reply {
-                if crate::error::is_unavailable(err) {
-                    self.shared.lost(id);
-                }
-            }
-            reply
+            self.send(&[cmd], move |mut con| {
+                Box::pin(async move { con.req_packed_command(cmd).await })
+            })
+            .await
         })
     }
 
@@ -938,15 +1039,11 @@ impl<M: Model + 'static> ConnectionLike for CachedConnection<M> {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let (mut con, id) = self.shared.connection().await.map_err(redis_error)?;
-            let reply = con.req_packed_commands(pipeline, offset, count).await;
-            self.shared.written(pipeline.cmd_iter());
-            if let Err(err) = &reply {
-                if crate::error::is_unavailable(err) {
-                    self.shared.lost(id);
-                }
-            }
-            reply
+            let commands: Vec<&Cmd> = pipeline.cmd_iter().collect();
+            self.send(&commands, move |mut con| {
+                Box::pin(async move { con.req_packed_commands(pipeline, offset, count).await })
+            })
+            .await
         })
     }
 
