@@ -30,11 +30,14 @@
 //! - **Expiry.** Each entry also ends when its key's TTL ends (read with the
 //!   document, in the same round trip), whether or not the server has sent
 //!   the expiry's invalidation yet.
-//! - **Your own writes.** Writes sent through [`ModelCache::connection`] drop
-//!   the keys they name from the cache when they return (with or without an
-//!   error): a read after the write returns what it wrote. Writes from
-//!   elsewhere arrive as invalidations (in tens of microseconds on a local
-//!   network); [`ModelCache::sync`] waits for all of them.
+//! - **Your own writes.** Requests sent through [`ModelCache::connection`]
+//!   (the tracked connection itself) are each followed by a `PING` in the
+//!   same round trip, and drop the keys of `M` they name when they return
+//!   (with or without an error): the invalidations of their writes, scripts
+//!   that build key names included, are applied before the call returns.
+//!   Writes from elsewhere arrive as invalidations (microseconds on a local
+//!   network); [`ModelCache::sync`] waits for all of them. Redis sends none
+//!   for `SWAPDB`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -389,11 +392,14 @@ impl<M: Model + 'static> ModelCache<M> {
         Ok(out)
     }
 
-    /// A connection that sends commands on the cache's own connection and,
-    /// when a command returns, drops from the cache every key of `M` it
-    /// names: use it for writes (`save`, `update`, `delete`, `expire_in`,
-    /// bulk writes…) so that the process reads its own writes. It works for
-    /// any command, and opens the connection again after a loss.
+    /// The cache's own connection, for writes: every redis-om operation
+    /// (and any redis-rs command) runs on it, and a read after a write
+    /// returns what it wrote (see the [module documentation](self)). It
+    /// opens the connection again after a loss. Commands that would change
+    /// what the cache reads or hold its reads up are refused with
+    /// [`Error::Redis`] naming the fix: `SELECT`, `HELLO`, `RESET`,
+    /// `MULTI`/`EXEC`/`WATCH` by hand (atomic pipelines are fine), `CLIENT
+    /// TRACKING`/`REPLY`/`CACHING`, subscriptions, blocking commands and `WAIT`.
     pub fn connection(&self) -> CachedConnection<M> {
         CachedConnection {
             shared: Arc::clone(&self.shared),
