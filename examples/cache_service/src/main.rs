@@ -60,12 +60,7 @@ async fn call(
     let started = Instant::now();
     let response = request.send().await?;
     let status = response.status();
-    let source = response
-        .headers()
-        .get(X_CACHE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let source = x_cache(&response);
     let body = response.text().await?;
     Ok(Answer {
         status,
@@ -223,12 +218,7 @@ async fn run_demo(config: Config) -> Result<(), BoxError> {
         for i in 0..requests {
             let t = Instant::now();
             let response = client.get(&urls[i % urls.len()]).send().await?;
-            let source = response
-                .headers()
-                .get(X_CACHE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned();
+            let source = x_cache(&response);
             response.bytes().await?;
             micros.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
             *sources.entry(source).or_default() += 1;
@@ -256,4 +246,14 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The response's `x-cache` header (`-` without one).
+fn x_cache(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(X_CACHE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
 }
