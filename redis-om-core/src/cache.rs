@@ -482,7 +482,12 @@ impl<M: Model + 'static> Shared<M> {
     }
 
     fn leased(&self) -> bool {
-        self.now() < self.lease_until.load(Ordering::Acquire)
+        self.leased_at(Instant::now())
+    }
+
+    fn leased_at(&self, now: Instant) -> bool {
+        let since = now.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since).unwrap_or(u64::MAX) < self.lease_until.load(Ordering::Acquire)
     }
 
     fn renew_lease(&self) {
@@ -493,9 +498,11 @@ impl<M: Model + 'static> Shared<M> {
 
     fn lookup(&self, key: &str) -> Local<M> {
         if let Some(entry) = self.store.get(key) {
+            // One clock read for both time checks: this is the hit path.
+            let now = Instant::now();
             if entry.generation == self.generation.load(Ordering::Acquire)
-                && entry.expires_at.is_none_or(|at| Instant::now() < at)
-                && self.leased()
+                && entry.expires_at.is_none_or(|at| now < at)
+                && self.leased_at(now)
             {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 return Local::Hit(entry.value.clone());
