@@ -3,17 +3,14 @@
 
 use redis::{cmd, Pipeline, Value};
 
-use crate::error::{BulkFailure, Error, Result};
+use crate::batch::{ReadBatch, WriteBatch, MAX_COUNT};
+use crate::error::{BulkFailure, Error, FailureKind, Result};
 use crate::exec::Exec;
 use crate::model::Model;
 use crate::model::SaveOptions;
 use crate::ops::{decode_reply, expiring, needs_field_expiration, script_args, Expiry};
 use crate::request::{is_unknown_command, SAVE_SCRIPT, SAVE_SCRIPT_SOURCE};
 use crate::storage::{bytes_of, Encoded};
-
-/// Documents per round trip: large enough to amortize the round trip, small
-/// enough that one reply stays a few megabytes.
-pub(crate) const CHUNK: usize = 1_000;
 
 /// One document's place in a chunk: its index in the input, key, pk and how
 /// many replies its commands produce.
@@ -98,6 +95,12 @@ fn server_error(value: &Value) -> Option<String> {
 }
 
 /// Saves every model, generating empty primary keys first; returns the pks in order.
+///
+/// The models go in round trips of at most [`MAX_COUNT`] documents and
+/// [`ROUND_TRIP_BYTES`](crate::batch::ROUND_TRIP_BYTES) (see [`crate::batch`]).
+/// When a round trip fails (a timeout, a dropped connection), its documents
+/// are [`FailureKind::NotConfirmed`] and the later ones
+/// [`FailureKind::NotSent`].
 pub(crate) async fn save_all<M: Model, E: Exec>(
     exec: &mut E,
     models: &mut [M],
@@ -119,34 +122,37 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
     let total = models.len();
     let mut pks = Vec::with_capacity(total);
     let mut failed = Vec::new();
-    // JSON documents go in one JSON.MSET per chunk (a fifth faster than a
-    // pipeline of JSON.SETs, measured in the benchmark): atomic, so when it
-    // fails on one document nothing is written, and the chunk is written
-    // again per document to report which one failed. Without JSON.MSET
-    // (RedisJSON before 2.6), or with a TTL to set, every chunk uses the
-    // pipeline.
+    // JSON documents go in one JSON.MSET per round trip (a fifth faster than
+    // a pipeline of JSON.SETs, measured in the benchmark): atomic, so when it
+    // fails on one document nothing is written, and those documents are
+    // written again one by one to report which one failed. Without JSON.MSET
+    // (RedisJSON before 2.6), or with a TTL to set, the pipeline is used.
     let mut mset = M::STORAGE == crate::Storage::Json && expiry == Expiry::Keep;
-    for (chunk_no, chunk) in models.chunks(CHUNK).enumerate() {
+    let mut start = 0;
+    while start < total {
         if mset {
-            match mset_chunk(exec, chunk).await? {
+            let (outcome, end) = mset_chunk(exec, &models[start..]).await?;
+            let end = start + end;
+            match outcome {
                 MsetOutcome::Written(written) => {
                     pks.extend(written);
+                    start = end;
                     continue;
                 }
                 MsetOutcome::Unsupported => mset = false,
                 MsetOutcome::Refused => {}
                 MsetOutcome::Unknown(err) => {
+                    let kind = unconfirmed(&err);
                     let reason = format!("not confirmed: {err}");
-                    let start = chunk_no * CHUNK;
-                    for (i, model) in chunk.iter().enumerate() {
-                        failed.push(BulkFailure {
-                            index: start + i,
-                            key: M::key_layout().key(model.primary_key().unwrap_or_default()),
-                            reason: reason.clone(),
-                        });
+                    for (i, model) in models[start..end].iter().enumerate() {
+                        failed.push(BulkFailure::new(
+                            start + i,
+                            M::key_layout().key(model.primary_key().unwrap_or_default()),
+                            kind,
+                            reason.clone(),
+                        ));
                     }
-                    let next = start + chunk.len();
-                    not_sent(&models[next..], next, &mut failed);
+                    not_sent(&models[end..], end, &mut failed);
                     break;
                 }
             }
@@ -157,9 +163,12 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
             // Its reply (the SHA) is skipped below.
             pipe.cmd("SCRIPT").arg("LOAD").arg(SAVE_SCRIPT_SOURCE);
         }
-        let mut items = Vec::with_capacity(chunk.len());
-        for (i, model) in chunk.iter().enumerate() {
-            let index = chunk_no * CHUNK + i;
+        let mut items = Vec::new();
+        let mut batch = WriteBatch::default();
+        for (i, model) in models[start..].iter().enumerate() {
+            if batch.full() {
+                break;
+            }
             let pk = model
                 .primary_key()
                 .map(|pk| pk.into_owned())
@@ -170,6 +179,7 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                 key: key.clone(),
                 reason,
             })?;
+            batch.add(encoded.len());
             let expiring = expiring::<M>(&encoded);
             let replies = if !scripted {
                 add_save(&mut pipe, &key, &encoded, expiry)
@@ -177,12 +187,13 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                 add_script_save(&mut pipe, &key, &encoded, expiry, &expiring)
             };
             items.push(Item {
-                index,
+                index: start + i,
                 key,
                 pk,
                 replies,
             });
         }
+        let end = start + items.len();
         match exec.query_pipe(&pipe).await {
             Ok(replies) => {
                 let mut replies = replies.iter().skip(usize::from(scripted));
@@ -214,34 +225,31 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                         }
                     }
                     match error {
-                        Some(reason) => failed.push(BulkFailure {
-                            index: item.index,
-                            key: item.key,
+                        Some(reason) => failed.push(BulkFailure::new(
+                            item.index,
+                            item.key,
+                            FailureKind::NotWritten,
                             reason,
-                        }),
+                        )),
                         None => pks.push(item.pk),
                     }
                 }
             }
             Err(err) => {
-                // The chunk's fate is unknown (a write may have been applied
-                // before the connection failed), and later chunks are not sent.
-                let reason = format!("not confirmed: {}", Error::from_redis(err));
+                // The round trip's fate is unknown (a write may have been
+                // applied before the connection failed), and later ones are
+                // not sent.
+                let err = Error::from_redis(err);
+                let kind = unconfirmed(&err);
+                let reason = format!("not confirmed: {err}");
                 for item in items {
-                    failed.push(BulkFailure {
-                        index: item.index,
-                        key: item.key,
-                        reason: reason.clone(),
-                    });
+                    failed.push(BulkFailure::new(item.index, item.key, kind, reason.clone()));
                 }
-                not_sent(
-                    &models[(chunk_no + 1) * CHUNK..],
-                    (chunk_no + 1) * CHUNK,
-                    &mut failed,
-                );
+                not_sent(&models[end..], end, &mut failed);
                 break;
             }
         }
+        start = end;
     }
     if failed.is_empty() {
         Ok(pks)
@@ -250,19 +258,27 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
     }
 }
 
-/// Records the models from index `start` on as not sent (an earlier chunk's
-/// connection failed, so the later ones were never sent).
-fn not_sent<M: Model>(models: &[M], start: usize, failed: &mut Vec<BulkFailure>) {
-    for (i, model) in models.iter().enumerate() {
-        failed.push(BulkFailure {
-            index: start + i,
-            key: M::key_layout().key(model.primary_key().unwrap_or_default()),
-            reason: "not sent: an earlier chunk failed".into(),
-        });
+/// The kind of the documents of a round trip that failed with `err`.
+fn unconfirmed(err: &Error) -> FailureKind {
+    FailureKind::NotConfirmed {
+        timed_out: err.is_timeout(),
     }
 }
 
-/// What one `JSON.MSET` of a chunk did.
+/// Records the models from index `start` on as not sent (an earlier round
+/// trip failed, so the later ones were never sent).
+fn not_sent<M: Model>(models: &[M], start: usize, failed: &mut Vec<BulkFailure>) {
+    for (i, model) in models.iter().enumerate() {
+        failed.push(BulkFailure::new(
+            start + i,
+            M::key_layout().key(model.primary_key().unwrap_or_default()),
+            FailureKind::NotSent,
+            "not sent: an earlier round trip of the call failed".into(),
+        ));
+    }
+}
+
+/// What one `JSON.MSET` of a round trip did.
 enum MsetOutcome {
     /// Every document was written: their pks.
     Written(Vec<String>),
@@ -275,10 +291,16 @@ enum MsetOutcome {
     Unknown(Error),
 }
 
-async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, chunk: &[M]) -> Result<MsetOutcome> {
+/// One `JSON.MSET` of the first models of `models` (as many as one round
+/// trip carries): what it did, and how many models it took.
+async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, models: &[M]) -> Result<(MsetOutcome, usize)> {
     let mut mset = cmd("JSON.MSET");
-    let mut pks = Vec::with_capacity(chunk.len());
-    for model in chunk {
+    let mut pks = Vec::new();
+    let mut batch = WriteBatch::default();
+    for model in models {
+        if batch.full() {
+            break;
+        }
         let pk = model
             .primary_key()
             .map(|pk| pk.into_owned())
@@ -287,6 +309,7 @@ async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, chunk: &[M]) -> Result<Mset
         M::key_layout().check_writable(&key)?;
         match model.encode() {
             Ok(Encoded::Json(doc)) => {
+                batch.add(doc.len());
                 mset.arg(&key).arg("$").arg(doc);
             }
             Ok(Encoded::Hash(_)) => {
@@ -299,7 +322,8 @@ async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, chunk: &[M]) -> Result<Mset
         }
         pks.push(pk);
     }
-    Ok(match exec.query(&mset).await {
+    let taken = pks.len();
+    let outcome = match exec.query(&mset).await {
         Ok(_) => MsetOutcome::Written(pks),
         Err(err) if err.code().is_some() || err.kind() == redis::ErrorKind::Extension => {
             let lower = err.to_string().to_ascii_lowercase();
@@ -314,7 +338,8 @@ async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, chunk: &[M]) -> Result<Mset
             }
         }
         Err(err) => MsetOutcome::Unknown(Error::from_redis(err)),
-    })
+    };
+    Ok((outcome, taken))
 }
 
 /// [`save_all`] of models with a version field: each document is written by
@@ -342,29 +367,36 @@ async fn save_all_versioned<M: Model, E: Exec>(
     let total = models.len();
     let mut pks = Vec::with_capacity(total);
     let mut failed = Vec::new();
-    for (chunk_no, chunk) in models.chunks_mut(CHUNK).enumerate() {
+    let mut start = 0;
+    while start < total {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         pipe.load_script(&crate::request::VERSIONED_SAVE_SCRIPT)
             .ignore();
-        let mut items = Vec::with_capacity(chunk.len());
-        for i in 0..chunk.len() {
-            let outcome = prepare_versioned(&mut chunk[i], field, expiry);
-            match outcome {
-                Ok((key, pk, expected, call)) => {
+        let mut items = Vec::new();
+        let mut batch = WriteBatch::default();
+        for i in start..total {
+            if batch.full() {
+                break;
+            }
+            match prepare_versioned(&mut models[i], field, expiry) {
+                Ok((key, pk, expected, call, bytes)) => {
+                    batch.add(bytes);
                     pipe.invoke_script(&call);
-                    items.push((chunk_no * CHUNK + i, key, pk, expected));
+                    items.push((i, key, pk, expected));
                 }
                 Err(err) => {
-                    // Nothing of this chunk was sent: every model moved on so
-                    // far gets its loaded version back, as when a save fails.
-                    for ((_, _, _, expected), model) in items.iter().zip(chunk.iter_mut()) {
-                        model.set_version(*expected);
+                    // Nothing of this round trip was sent: every model moved
+                    // on so far gets its loaded version back, as when a save
+                    // fails.
+                    for (index, _, _, expected) in &items {
+                        models[*index].set_version(*expected);
                     }
                     return Err(err);
                 }
             }
         }
+        let end = start + items.len();
         let replies = exec.query_pipe(&pipe).await;
         let replies = match replies {
             Ok(replies) if replies.len() == items.len() => replies,
@@ -372,30 +404,26 @@ async fn save_all_versioned<M: Model, E: Exec>(
                 // Unknown fate: the versions stay moved on only where written
                 // is confirmed; here nothing is, so every model gets its
                 // loaded version back (a retry then checks the right one).
-                let reason = match replies {
-                    Err(err) => format!("not confirmed: {}", Error::from_redis(err)),
-                    Ok(_) => "not confirmed: a pipeline returned too few replies".to_owned(),
+                let (kind, reason) = match replies {
+                    Err(err) => {
+                        let err = Error::from_redis(err);
+                        (unconfirmed(&err), format!("not confirmed: {err}"))
+                    }
+                    Ok(_) => (
+                        FailureKind::NotConfirmed { timed_out: false },
+                        "not confirmed: a pipeline returned too few replies".to_owned(),
+                    ),
                 };
-                for ((index, key, _, expected), model) in items.into_iter().zip(chunk.iter_mut()) {
-                    model.set_version(expected);
-                    failed.push(BulkFailure {
-                        index,
-                        key,
-                        reason: reason.clone(),
-                    });
+                for (index, key, _, expected) in items {
+                    models[index].set_version(expected);
+                    failed.push(BulkFailure::new(index, key, kind, reason.clone()));
                 }
-                not_sent(
-                    &models[(chunk_no + 1) * CHUNK..],
-                    (chunk_no + 1) * CHUNK,
-                    &mut failed,
-                );
+                not_sent(&models[end..], end, &mut failed);
                 break;
             }
         };
         let mut module_missing = None;
-        for ((reply, (index, key, pk, expected)), model) in
-            replies.into_iter().zip(items).zip(chunk.iter_mut())
-        {
+        for (reply, (index, key, pk, expected)) in replies.into_iter().zip(items) {
             let outcome = match reply {
                 Value::ServerError(err) => Err(format!("{err:?}")),
                 reply => crate::ops::versioned_reply(reply, pk, &key, field, expected)
@@ -405,21 +433,23 @@ async fn save_all_versioned<M: Model, E: Exec>(
                 Ok(Some(pk)) => pks.push(pk),
                 Ok(None) | Err(_) => {
                     // Not written: the loaded version back, for every item.
-                    model.set_version(expected);
+                    models[index].set_version(expected);
                     if let Err(reason) = &outcome {
                         module_missing = module_missing.or(missing_module::<M>(reason));
                     }
-                    failed.push(BulkFailure {
+                    failed.push(BulkFailure::new(
                         index,
                         key,
-                        reason: outcome.err().unwrap_or_else(|| "not written".to_owned()),
-                    });
+                        FailureKind::NotWritten,
+                        outcome.err().unwrap_or_else(|| "not written".to_owned()),
+                    ));
                 }
             }
         }
         if let Some(module) = module_missing {
             return Err(Error::ModuleMissing { module });
         }
+        start = end;
     }
     if failed.is_empty() {
         Ok(pks)
@@ -434,7 +464,7 @@ fn prepare_versioned<M: Model>(
     model: &mut M,
     field: &'static str,
     expiry: Expiry,
-) -> Result<(String, String, i64, redis::ScriptInvocation<'static>)> {
+) -> Result<(String, String, i64, redis::ScriptInvocation<'static>, usize)> {
     let pk = model
         .primary_key()
         .map(|pk| pk.into_owned())
@@ -458,7 +488,7 @@ fn prepare_versioned<M: Model>(
         Ok(encoded) => {
             let call =
                 crate::ops::versioned_call::<M>(&key, field, &encoded, expected, expiry, None);
-            Ok((key, pk, expected, call))
+            Ok((key, pk, expected, call, encoded.len()))
         }
         Err(reason) => {
             model.set_version(expected);
@@ -467,12 +497,12 @@ fn prepare_versioned<M: Model>(
     }
 }
 
-/// Deletes the documents at `keys`, pipelined [`CHUNK`] per round trip;
-/// returns how many existed. A connection failure stops at that chunk
-/// (earlier chunks are applied, that one may be).
+/// Deletes the documents at `keys`, pipelined [`MAX_COUNT`] per round trip;
+/// returns how many existed. A connection failure stops at that round trip
+/// (earlier ones are applied, that one may be).
 pub(crate) async fn delete_many<E: Exec>(exec: &mut E, keys: &[String]) -> Result<u64> {
     let mut deleted = 0u64;
-    for chunk in keys.chunks(CHUNK) {
+    for chunk in keys.chunks(MAX_COUNT) {
         let mut pipe = redis::pipe();
         for key in chunk {
             pipe.cmd("DEL").arg(key);
@@ -516,7 +546,12 @@ pub(crate) async fn get_many_each<M: Model, E: Exec>(
     }
     let mut out = Vec::with_capacity(keys.len());
     let command = "HGETALL";
-    for chunk in keys.chunks(CHUNK) {
+    let mut batch = ReadBatch::new(MAX_COUNT);
+    let mut start = 0;
+    while start < keys.len() {
+        let end = keys.len().min(start + batch.next());
+        let chunk = &keys[start..end];
+        start = end;
         let mut pipe = redis::pipe();
         // One key of another type must not hide the others' documents.
         pipe.ignore_errors();
@@ -524,6 +559,10 @@ pub(crate) async fn get_many_each<M: Model, E: Exec>(
             pipe.cmd(command).arg(key);
         }
         let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
+        batch.observe(
+            chunk.len(),
+            replies.iter().map(crate::batch::reply_bytes).sum(),
+        );
         if replies.len() != chunk.len() {
             return Err(Error::decode(
                 "",
@@ -569,7 +608,12 @@ async fn get_many_json<M: Model, E: Exec>(
     keys: &[String],
 ) -> Result<Vec<Result<Option<M>>>> {
     let mut out = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(CHUNK) {
+    let mut batch = ReadBatch::new(MAX_COUNT);
+    let mut start = 0;
+    while start < keys.len() {
+        let end = keys.len().min(start + batch.next());
+        let chunk = &keys[start..end];
+        start = end;
         let mut mget = cmd("JSON.MGET");
         mget.arg(chunk).arg(".");
         let reply = match exec.query(&mget).await {
@@ -582,6 +626,7 @@ async fn get_many_json<M: Model, E: Exec>(
                 return Err(error);
             }
         };
+        batch.observe(chunk.len(), crate::batch::reply_bytes(&reply));
         let Value::Array(items) = reply else {
             return Err(crate::ops::unexpected("JSON.MGET", &reply));
         };
@@ -650,11 +695,12 @@ pub(crate) async fn get_many<M: Model, E: Exec>(
     for (index, item) in each.into_iter().enumerate() {
         match item {
             Ok(model) => out.push(model),
-            Err(err) => failed.push(BulkFailure {
+            Err(err) => failed.push(BulkFailure::new(
                 index,
-                key: keys[index].clone(),
-                reason: err.to_string(),
-            }),
+                keys[index].clone(),
+                FailureKind::NotRead,
+                err.to_string(),
+            )),
         }
     }
     if failed.is_empty() {

@@ -45,9 +45,22 @@ use redis::{
 use crate::connect::KindDescription;
 use crate::error::{Error, Result};
 
-/// How long a cursor of this connection lives unread (RediSearch's default
-/// cursor idle time).
-const CURSOR_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a cursor of this connection lives unread: as long as the server
+/// keeps the cursors redis-om opens (`MAXIDLE`).
+const CURSOR_IDLE: std::time::Duration = crate::query::CURSOR_MAX_IDLE;
+
+/// A random first cursor id (below 2^53, so that it stays exact anywhere a
+/// reply is read as a double).
+fn random_cursor_base() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (hasher.finish() >> 12).max(1)
+}
 
 /// The environment variable that holds the cluster's seed URLs, comma-separated.
 pub const CLUSTER_URLS_ENV: &str = "REDIS_OM_CLUSTER_URLS";
@@ -166,7 +179,12 @@ impl ClusterConnection {
             shared: Arc::new(Shared {
                 mode: Mutex::new(None),
                 cursors: Mutex::new(HashMap::new()),
-                next_cursor: AtomicU64::new(1),
+                // A random start, as the server's own cursor ids are random:
+                // a cursor abandoned on one connection is deleted through
+                // whichever connection next queries its index
+                // (`query::cursor`), which must not name a live cursor of
+                // another connection.
+                next_cursor: AtomicU64::new(random_cursor_base()),
                 turn: AtomicUsize::new(0),
                 shards: Mutex::new(None),
                 ranges: Mutex::new(None),

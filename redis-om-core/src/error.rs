@@ -199,12 +199,11 @@ pub enum Error {
         query: String,
     },
 
-    /// Some documents of a bulk write were not written; all the others were.
-    #[error(
-        "{} of {total} documents were not written{}",
-        failed.len(),
-        failed.first().map(|f| format!("; first: {f}")).unwrap_or_default()
-    )]
+    /// Some documents of a bulk write were not written, or not confirmed;
+    /// all the others were written. Each failure says which
+    /// ([`BulkFailure::kind`]): a write whose reply was lost
+    /// ([`FailureKind::NotConfirmed`]) may have been applied.
+    #[error("{}", bulk_write_message(*total, failed))]
     BulkWrite {
         /// How many documents the call was given.
         total: usize,
@@ -270,8 +269,77 @@ pub struct BulkFailure {
     pub index: usize,
     /// Its Redis key.
     pub key: String,
-    /// Why: the server's error, or that the write was not confirmed or not sent.
+    /// What became of it: refused, not confirmed, not sent, or not read.
+    pub kind: FailureKind,
+    /// Why: the server's error, or what happened to the round trip.
     pub reason: String,
+}
+
+/// What became of one document of a bulk call ([`BulkFailure::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The server refused it (a key of another Redis type, a version
+    /// conflict, an invalid value): it was not written.
+    NotWritten,
+    /// It was sent, but the reply of its round trip was lost (a timeout, a
+    /// dropped connection): it may or may not have been written. Read it
+    /// back, or write it again if the write is idempotent (a plain `save`
+    /// is; a versioned one then reports a conflict if it was applied).
+    NotConfirmed {
+        /// Whether the reply was lost to the response timeout (then
+        /// [`Error::is_timeout`] is true for the whole call).
+        timed_out: bool,
+    },
+    /// It was never sent: an earlier round trip of the same call failed.
+    NotSent,
+    /// A bulk read: the document could not be read.
+    NotRead,
+}
+
+impl BulkFailure {
+    pub(crate) fn new(index: usize, key: String, kind: FailureKind, reason: String) -> Self {
+        BulkFailure {
+            index,
+            key,
+            kind,
+            reason,
+        }
+    }
+
+    /// Whether the document may have been written all the same (its reply
+    /// was lost): see [`FailureKind::NotConfirmed`].
+    pub fn may_be_written(&self) -> bool {
+        matches!(self.kind, FailureKind::NotConfirmed { .. })
+    }
+}
+
+fn bulk_write_message(total: usize, failed: &[BulkFailure]) -> String {
+    let count = |pred: fn(&FailureKind) -> bool| failed.iter().filter(|f| pred(&f.kind)).count();
+    let refused = count(|k| matches!(k, FailureKind::NotWritten | FailureKind::NotRead));
+    let unconfirmed = count(|k| matches!(k, FailureKind::NotConfirmed { .. }));
+    let unsent = count(|k| matches!(k, FailureKind::NotSent));
+    let mut parts = Vec::new();
+    if refused > 0 {
+        parts.push(format!("{refused} refused by the server"));
+    }
+    if unconfirmed > 0 {
+        parts.push(format!(
+            "{unconfirmed} not confirmed (their replies were lost: they may have been written)"
+        ));
+    }
+    if unsent > 0 {
+        parts.push(format!("{unsent} not sent"));
+    }
+    format!(
+        "{} of {total} documents were not written: {}{}",
+        failed.len(),
+        parts.join(", "),
+        failed
+            .first()
+            .map(|f| format!("; first: {f}"))
+            .unwrap_or_default()
+    )
 }
 
 impl fmt::Display for BulkFailure {
@@ -311,9 +379,16 @@ impl Error {
         }
     }
 
-    /// Whether this is [`Error::Timeout`].
+    /// Whether this is [`Error::Timeout`], or an [`Error::BulkWrite`] whose
+    /// round trip was lost to the response timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout(_))
+        match self {
+            Error::Timeout(_) => true,
+            Error::BulkWrite { failed, .. } => failed
+                .iter()
+                .any(|f| f.kind == FailureKind::NotConfirmed { timed_out: true }),
+            _ => false,
+        }
     }
 
     /// Whether the connection failed (refused, dropped, or an I/O error), or,

@@ -21,18 +21,30 @@ pub(crate) trait Exec {
 
 pub(crate) struct AsyncExec<'c, C>(pub(crate) &'c mut C);
 
+/// The one retry of redis-om: a call whose connection was refused at once
+/// (nothing was sent, and a `ConnectionManager` has started a new connection
+/// to a server that may be back) is sent once more. A refusal that took
+/// longer than this came from a connection that already retried with its
+/// own backoff (`ConnectionManagerConfig::set_number_of_retries`): sending
+/// again would wait out that whole backoff a second time.
+const RETRY_REFUSED_WITHIN: Duration = Duration::from_millis(100);
+
+pub(crate) fn retry_refused(err: &redis::RedisError, started: std::time::Instant) -> bool {
+    err.is_connection_refusal() && started.elapsed() < RETRY_REFUSED_WITHIN
+}
+
 impl<C: aio::ConnectionLike + Send> Exec for AsyncExec<'_, C> {
     async fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let started = std::time::Instant::now();
         match cmd.query_async(self.0).await {
-            // Refused: nothing was sent, and a ConnectionManager has started
-            // a new connection; the server may be back (see `manager_config`).
-            Err(err) if err.is_connection_refusal() => cmd.query_async(self.0).await,
+            Err(err) if retry_refused(&err, started) => cmd.query_async(self.0).await,
             other => other,
         }
     }
     async fn query_pipe(&mut self, pipe: &Pipeline) -> RedisResult<Vec<Value>> {
+        let started = std::time::Instant::now();
         match pipe.query_async(self.0).await {
-            Err(err) if err.is_connection_refusal() => pipe.query_async(self.0).await,
+            Err(err) if retry_refused(&err, started) => pipe.query_async(self.0).await,
             other => other,
         }
     }

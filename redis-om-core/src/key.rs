@@ -95,13 +95,7 @@ impl KeyLayout {
     /// # Errors
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming the key.
     pub fn check_writable(&self, key: &str) -> crate::Result<()> {
-        if self.is_bookkeeping_key(key) {
-            return Err(crate::Error::InvalidArgument(format!(
-                "the primary key of {key} is reserved: {key} is the migrator's bookkeeping key \
-                 for index {} (as in redis-om-python); choose another primary key",
-                self.index_name
-            )));
-        }
+        self.check_document_key(key)?;
         if let Some((inner, prefix)) = self
             .nested_models()
             .iter()
@@ -113,6 +107,19 @@ impl KeyLayout {
                  choose another primary key, or give one of the models a prefix that does not \
                  start with the other's",
                 self.key_prefix
+            )));
+        }
+        Ok(())
+    }
+
+    /// `Ok` unless `key` is a bookkeeping key of the migrator: no model
+    /// method reads, writes, expires or deletes those.
+    pub(crate) fn check_document_key(&self, key: &str) -> crate::Result<()> {
+        if self.is_bookkeeping_key(key) {
+            return Err(crate::Error::InvalidArgument(format!(
+                "the primary key of {key} is reserved: {key} is the migrator's bookkeeping key \
+                 for index {} (as in redis-om-python), not a document; choose another primary key",
+                self.index_name
             )));
         }
         Ok(())

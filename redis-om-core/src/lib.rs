@@ -8,6 +8,7 @@
 // The modules form layers, bottom to top; each uses only the layers above it
 // in this list. Foundations: errors, values, primary keys, execution on
 // either kind of connection.
+mod batch;
 mod error;
 mod exec;
 mod geo;
@@ -64,7 +65,7 @@ pub use connect::{
     connect, connect_with, manager_config, url, CONNECTION_TIMEOUT, DEFAULT_URL, RESPONSE_TIMEOUT,
     URL_ENV,
 };
-pub use error::{BulkFailure, Error, Result};
+pub use error::{BulkFailure, Error, FailureKind, Result};
 pub use geo::{Coordinates, GeoUnit};
 pub use key::KeyLayout;
 pub use migrator::{MigrationAction, MigrationReport, Migrator, ModelMigration};

@@ -352,10 +352,21 @@ impl Migrator {
     }
 
     /// Takes the index's migration lease, waiting while another process holds it.
+    ///
+    /// A `SET NX` whose reply is lost (a timeout while the server is paused,
+    /// as in a failover) may have taken the lease all the same, under a
+    /// token nobody would own: the lease is then checked by its token and
+    /// taken over ([`take_over`]), within this call or, if this call gives
+    /// up, by the next run in this process ([`ORPHANED_LEASES`]), so that
+    /// nobody waits out a lease that no one holds.
     async fn acquire<E: Exec>(&self, exec: &mut E, names: &Names, token: &str) -> Result<()> {
         let start = Instant::now();
         let limit = self.indexing_timeout + self.lock_lease * 2;
         let mut pause = Duration::from_millis(5);
+        // Tokens under which the lease may be held although no run owns it.
+        let mut candidates = orphaned_leases(&names.lock);
+        let mut lost_replies = 0;
+        let mut type_checked = false;
         loop {
             let set = cmd("SET")
                 .arg(&names.lock)
@@ -364,8 +375,42 @@ impl Migrator {
                 .arg("PX")
                 .arg(self.lock_lease.as_millis() as u64)
                 .to_owned();
-            if run(exec, &set).await? != Value::Nil {
-                return Ok(());
+            match run(exec, &set).await {
+                Ok(Value::Nil) => {
+                    if !type_checked {
+                        type_checked = true;
+                        // Held: by a lease, or by a key of another type
+                        // that would never expire (checked once).
+                        let kind = run(exec, &cmd("TYPE").arg(&names.lock).to_owned()).await?;
+                        let kind = bytes_of(&kind).unwrap_or_default();
+                        if kind != b"string" && kind != b"none" {
+                            let kind = String::from_utf8_lossy(kind).into_owned();
+                            return Err(wrong_bookkeeping_type(
+                                &names.lock,
+                                &format!("a {kind}, not a string"),
+                            ));
+                        }
+                    }
+                    for orphan in &candidates {
+                        if take_over(exec, &names.lock, orphan, token, self.lock_lease).await? {
+                            forget_orphan(&names.lock, orphan);
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(_) => return Ok(()),
+                Err(err) if err.is_timeout() || err.is_connection_error() => {
+                    if !candidates.iter().any(|t| t == token) {
+                        candidates.push(token.to_owned());
+                    }
+                    lost_replies += 1;
+                    if lost_replies >= 3 {
+                        // Ours perhaps: the next run of this process checks.
+                        remember_orphan(&names.lock, token);
+                        return Err(err);
+                    }
+                }
+                Err(err) => return Err(err),
             }
             if start.elapsed() > limit {
                 return Err(Error::MigrationLock {
@@ -648,6 +693,64 @@ impl Decided {
     }
 }
 
+/// Leases this process may hold without a run owning them: `(lock, token)`
+/// of acquisitions whose replies were lost. A later run checks them
+/// ([`Migrator::acquire`]).
+static ORPHANED_LEASES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn orphaned_leases(lock: &str) -> Vec<String> {
+    ORPHANED_LEASES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|(l, _)| l == lock)
+        .map(|(_, t)| t.clone())
+        .collect()
+}
+
+fn remember_orphan(lock: &str, token: &str) {
+    let mut orphans = ORPHANED_LEASES.lock().unwrap_or_else(|e| e.into_inner());
+    // Bounded: an old entry's lease has long expired.
+    if orphans.len() >= 256 {
+        orphans.remove(0);
+    }
+    orphans.push((lock.to_owned(), token.to_owned()));
+}
+
+fn forget_orphan(lock: &str, token: &str) {
+    ORPHANED_LEASES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(l, t)| !(l == lock && t == token));
+}
+
+/// Takes the lease over from `orphan` (a token of this process that no run
+/// owns), atomically: `true` when the lease was held under it and is now
+/// held under `token`.
+async fn take_over<E: Exec>(
+    exec: &mut E,
+    lock: &str,
+    orphan: &str,
+    token: &str,
+    lease: Duration,
+) -> Result<bool> {
+    let script = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
+    let reply = run(
+        exec,
+        &cmd("EVAL")
+            .arg(script)
+            .arg(1)
+            .arg(lock)
+            .arg(orphan)
+            .arg(token)
+            .arg(lease.as_millis() as u64)
+            .to_owned(),
+    )
+    .await?;
+    Ok(reply == Value::Int(1))
+}
+
 /// Releases the lease if it is still ours.
 async fn release<E: Exec>(exec: &mut E, lock: &str, token: &str) -> Result<()> {
     let script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -665,7 +768,47 @@ async fn release<E: Exec>(exec: &mut E, lock: &str, token: &str) -> Result<()> {
 }
 
 async fn run<E: Exec>(exec: &mut E, c: &redis::Cmd) -> Result<Value> {
-    exec.query(c).await.map_err(Error::from_redis)
+    exec.query(c).await.map_err(|err| {
+        if err.code() == Some("WRONGTYPE") {
+            if let Some(key) = key_of(c) {
+                return wrong_bookkeeping_type(&key, &crate::error::server_message(&err));
+            }
+        }
+        Error::from_redis(err)
+    })
+}
+
+/// The key a bookkeeping command names: its first argument (`GET k`,
+/// `LRANGE k …`), or the first key of an `EVAL`.
+fn key_of(c: &redis::Cmd) -> Option<String> {
+    let args: Vec<&[u8]> = c
+        .args_iter()
+        .filter_map(|a| match a {
+            redis::Arg::Simple(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect();
+    let at = if args.first()?.eq_ignore_ascii_case(b"EVAL") {
+        3
+    } else {
+        1
+    };
+    args.get(at)
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+}
+
+/// A bookkeeping key (`{index}:hash`, `:schema`, `:history`, `:lock`) of
+/// another Redis type than the migrator writes there.
+fn wrong_bookkeeping_type(key: &str, found: &str) -> Error {
+    Error::Decode {
+        key: key.to_owned(),
+        field: None,
+        reason: format!(
+            "this is a bookkeeping key of the migrator, and it holds another Redis type than \
+             the migrator writes there ({found}); something else wrote it: delete it \
+             (DEL {key}) and run the migrator again"
+        ),
+    }
 }
 
 /// The server's message as it sent it: redis-rs splits a reply such as

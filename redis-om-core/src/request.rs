@@ -168,10 +168,10 @@ impl Request {
         &self,
         con: &mut C,
     ) -> redis::RedisResult<Value> {
+        let started = std::time::Instant::now();
         match self.run_async_once(con).await {
-            // Refused: nothing was sent, and a ConnectionManager has started
-            // a new connection; the server may be back (see `manager_config`).
-            Err(err) if err.is_connection_refusal() => self.run_async_once(con).await,
+            // The one retry policy: see `exec::retry_refused`.
+            Err(err) if crate::exec::retry_refused(&err, started) => self.run_async_once(con).await,
             other => other,
         }
     }

@@ -37,6 +37,29 @@ pub enum Encoded<'a> {
     Json(Vec<u8>),
 }
 
+impl Encoded<'_> {
+    /// About how many bytes the document takes in a command (names and
+    /// values; numbers count as a few bytes): what a round trip's budget
+    /// counts (`crate::batch`).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Encoded::Json(doc) => doc.len(),
+            Encoded::Hash(fields) => fields
+                .set
+                .iter()
+                .map(|(name, value)| {
+                    name.len()
+                        + match value {
+                            crate::value::HashArg::Str(text) => text.len(),
+                            crate::value::HashArg::Bytes(bytes) => bytes.len(),
+                            _ => 20,
+                        }
+                })
+                .sum(),
+        }
+    }
+}
+
 /// The fields of a hash model: those to set, and those that are `None` and must be removed.
 #[derive(Debug, Default)]
 pub struct HashFields<'a> {

@@ -608,6 +608,10 @@ pub(crate) fn required<M: Model>(pk: &impl PkArg) -> Result<std::borrow::Cow<'_,
     let model = std::any::type_name::<M>();
     let part = crate::pk::required(pk, model)?;
     let layout = M::key_layout();
+    // Never a document: the migrator's `{index}:lock`, `:hash`, `:schema`, `:history`.
+    if layout.is_bookkeeping_key(&layout.key(&part)) {
+        layout.check_document_key(&layout.key(&part))?;
+    }
     if !layout.nested_models().is_empty() && !layout.owns_key(layout.key(&part).as_bytes()) {
         let key = layout.key(&part);
         if let Some((inner, prefix)) = layout

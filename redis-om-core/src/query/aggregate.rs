@@ -1350,7 +1350,7 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
     /// `FT.AGGREGATE … WITHCURSOR`, given the number of matching documents
     /// when the groups are sorted without a limit (RediSearch sorts only the
     /// first 10 unless told how many: `MAX`).
-    fn command(&self, plan: &Plan, matches: Option<u64>) -> Result<redis::Cmd> {
+    fn command(&self, plan: &Plan, matches: Option<u64>, count: usize) -> Result<redis::Cmd> {
         let mut cmd = redis::cmd("FT.AGGREGATE");
         cmd.arg(plan.index).arg(&plan.query);
         let mut keys = Vec::new();
@@ -1405,7 +1405,7 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
         if let Some((offset, count)) = self.limit {
             cmd.arg("LIMIT").arg(offset).arg(count);
         }
-        cmd.arg("WITHCURSOR").arg("COUNT").arg(self.batch);
+        crate::query::cursor::with_cursor(&mut cmd, count);
         let count = plan.params.len() + plan.blobs.len();
         if count > 0 {
             cmd.arg("PARAMS").arg(count * 2);
@@ -1557,29 +1557,27 @@ pub(crate) mod exec {
         } else {
             None
         };
-        let cmd = agg.command(&plan, matches)?;
+        // Rows in round trips of a bounded size (`crate::batch`); a cursor
+        // left open by an error or a cancellation is deleted later (`cursor`).
+        let mut batch = crate::batch::ReadBatch::new(agg.batch);
+        let mut open = crate::query::cursor::OpenCursor::new(plan.index);
+        let cmd = agg.command(&plan, matches, batch.next())?;
+        crate::query::cursor::reap(exec, plan.index).await;
         let mut reply = exec.query(&cmd).await.map_err(|e| plan.error(e))?;
         loop {
+            let bytes = crate::batch::reply_bytes(&reply);
             let (_, rows, cursor) = reply::cursor(reply)?;
+            open.set(cursor);
+            batch.observe(rows.len(), bytes);
             for row in &rows {
                 each(&row.attrs)?;
             }
             if cursor == 0 {
                 return Ok(());
             }
-            let read = plan_read(&plan, cursor, agg.batch);
+            let read = crate::query::cursor::read(plan.index, cursor, batch.next());
             reply = exec.query(&read).await.map_err(|e| plan.error(e))?;
         }
-    }
-
-    fn plan_read(plan: &Plan, cursor: u64, batch: usize) -> redis::Cmd {
-        let mut cmd = redis::cmd("FT.CURSOR");
-        cmd.arg("READ")
-            .arg(plan.index)
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(batch);
-        cmd
     }
 
     fn used_attrs<M, G: GroupKeys<M>, R: Reducers<M>, A>(

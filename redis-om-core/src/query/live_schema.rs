@@ -83,18 +83,6 @@ pub(crate) async fn check<E: Exec>(exec: &mut E, plan: &Plan) -> Result<()> {
     verdict(plan, &missing)
 }
 
-/// [`check`] on a blocking connection.
-pub(crate) fn check_sync<C: redis::ConnectionLike>(con: &mut C, plan: &Plan) -> Result<()> {
-    let missing = match cached(plan) {
-        Some(missing) => missing,
-        None => {
-            let replies: Vec<Value> = lookup(plan).query(con).unwrap_or_default();
-            store(plan, &replies)
-        }
-    };
-    verdict(plan, &missing)
-}
-
 /// [`check`], where the command also reads `attrs` (an aggregation's group
 /// fields and reducer arguments, which the query text does not name).
 pub(crate) async fn check_attrs<E: Exec>(exec: &mut E, plan: &Plan, attrs: &[&str]) -> Result<()> {

@@ -17,6 +17,7 @@
 
 mod aggregate;
 mod builder;
+mod cursor;
 mod expr;
 mod field;
 mod knn;
@@ -34,6 +35,7 @@ pub use aggregate::{
     Operand, ReducedField, Reducer, Reducers, SyncAggregate, ToList,
 };
 pub use builder::{Find, Page, Query};
+pub(crate) use cursor::MAX_IDLE as CURSOR_MAX_IDLE;
 pub use expr::{Expr, QueryParams};
 pub use field::{
     Absent, AbsentOnly, BoolField, Embedded, FieldDecoder, FieldHandle, FieldSpec, FullText,

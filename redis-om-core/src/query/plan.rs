@@ -184,8 +184,8 @@ impl Plan {
     }
 
     /// `FT.AGGREGATE … WITHCURSOR`: every match, sorted among at most `max`
-    /// results when the query sorts.
-    pub(crate) fn aggregate(&self, max: u64) -> Cmd {
+    /// results when the query sorts, `count` in the first reply.
+    pub(crate) fn aggregate(&self, max: u64, count: usize) -> Cmd {
         let mut cmd = redis::cmd("FT.AGGREGATE");
         cmd.arg(self.index).arg(&self.query);
         if let Some(apply) = &self.apply {
@@ -241,25 +241,17 @@ impl Plan {
                 cmd.arg("LOAD").arg(1).arg("@__key");
             }
         }
-        cmd.arg("WITHCURSOR").arg("COUNT").arg(self.batch);
+        super::cursor::with_cursor(&mut cmd, count);
         self.tail(&mut cmd);
         cmd
     }
 
-    pub(crate) fn read_cursor(&self, cursor: u64) -> Cmd {
-        let mut cmd = redis::cmd("FT.CURSOR");
-        cmd.arg("READ")
-            .arg(self.index)
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(self.batch);
-        cmd
+    pub(crate) fn read_cursor(&self, cursor: u64, count: usize) -> Cmd {
+        super::cursor::read(self.index, cursor, count)
     }
 
     pub(crate) fn delete_cursor(&self, cursor: u64) -> Cmd {
-        let mut cmd = redis::cmd("FT.CURSOR");
-        cmd.arg("DEL").arg(self.index).arg(cursor);
-        cmd
+        super::cursor::delete(self.index, cursor)
     }
 
     /// A server error, with the model, index and query it concerns.
@@ -269,6 +261,16 @@ impl Plan {
                 model: self.model.to_owned(),
                 index: self.index.to_owned(),
             },
+            Error::Redis(err) if is_lost_cursor(&err) => Error::Query {
+                query: shorten(&self.query, 500),
+                message: format!(
+                    "the server dropped this read's cursor ({}): a reader may pause at most \
+                     {} s between two batches (MAXIDLE); consume the stream faster, or use a \
+                     smaller batch_size",
+                    crate::error::server_message(&err),
+                    super::cursor::MAX_IDLE.as_secs()
+                ),
+            },
             Error::Redis(err) if err.code().is_some() => Error::Query {
                 query: shorten(&self.query, 500),
                 message: shorten(&crate::error::server_message(&err), 500),
@@ -276,6 +278,13 @@ impl Plan {
             other => other,
         }
     }
+}
+
+/// `Cursor not found`: the cursor ended (idle past `MAXIDLE`) before this read.
+fn is_lost_cursor(err: &redis::RedisError) -> bool {
+    crate::error::server_message(err)
+        .to_ascii_lowercase()
+        .contains("cursor not found")
 }
 
 /// `text` cut to about `max` bytes (at a character boundary), saying how long

@@ -7,9 +7,11 @@ use futures_util::Stream;
 use redis::{aio, Cmd, ConnectionLike, Value};
 
 use super::builder::Page;
+use super::cursor::OpenCursor;
 use super::plan::Search;
 use super::plan::{Plan, SEARCH_WINDOW};
 use super::reply::{self, Row};
+use crate::batch::ReadBatch;
 use crate::error::{Error, Result};
 use crate::exec::{block_on, AsyncExec, Exec, SyncExec};
 
@@ -18,6 +20,11 @@ use crate::exec::{block_on, AsyncExec, Exec, SyncExec};
 /// A page past `FT.SEARCH`'s window (`limit`) cannot use the aggregate's own
 /// `LIMIT` either (the same cap applies to its offset), so the scan sorts the
 /// first `offset + count` results and skips `offset` of them here.
+///
+/// Each batch is sized by [`ReadBatch`] (a bounded number of bytes per round
+/// trip), and the server cursor is an [`OpenCursor`]: a scan dropped before
+/// its end (an error, a timeout, a cancelled future) has its cursor deleted
+/// by the next query on the index.
 pub(crate) struct Scan {
     plan: Plan,
     limit: Option<(u64, u64)>,
@@ -31,6 +38,8 @@ pub(crate) struct Scan {
     total: Option<u64>,
     /// The match count `FT.SEARCH` gave before a sorted read (see [`Scan::counted`]).
     counted: Option<u64>,
+    batch: ReadBatch,
+    cursor: OpenCursor,
 }
 
 #[derive(Clone, Copy)]
@@ -50,6 +59,15 @@ enum State {
 impl Scan {
     pub(crate) fn new(plan: Plan, limit: Option<(u64, u64)>) -> Self {
         let (skip, take) = limit.unwrap_or((0, u64::MAX));
+        // A page needs no bigger batches than its rows.
+        let wanted = usize::try_from(take.saturating_add(skip)).unwrap_or(usize::MAX);
+        let batch = if plan.scoped() {
+            // Rows of nested models are left out: the page says nothing.
+            ReadBatch::new(plan.batch)
+        } else {
+            ReadBatch::new(plan.batch.min(wanted.max(1)))
+        };
+        let cursor = OpenCursor::new(plan.index);
         Scan {
             plan,
             limit,
@@ -59,15 +77,18 @@ impl Scan {
             rows: Vec::new().into_iter(),
             total: None,
             counted: None,
+            batch,
+            cursor,
         }
     }
 
     /// The next command to send, or `None` when every batch was read.
     pub(crate) fn next_cmd(&mut self) -> Option<Cmd> {
+        let count = self.batch.next();
         let (cmd, next) = match self.state {
             // A sorted aggregate needs to know how many results to sort (MAX).
             State::Start if self.plan.sort.is_some() => (self.plan.search(0, 0), State::CountSent),
-            State::Start => (self.plan.aggregate(0), State::AggregateSent),
+            State::Start => (self.plan.aggregate(0, count), State::AggregateSent),
             State::Counted(0) => return None,
             // Room for documents added while reading, but no more than the page needs.
             State::Counted(total) => {
@@ -79,9 +100,9 @@ impl Scan {
                     }
                     _ => room,
                 };
-                (self.plan.aggregate(max), State::AggregateSent)
+                (self.plan.aggregate(max, count), State::AggregateSent)
             }
-            State::Cursor(id) => (self.plan.read_cursor(id), State::ReadSent),
+            State::Cursor(id) => (self.plan.read_cursor(id, count), State::ReadSent),
             State::Close(id) => (self.plan.delete_cursor(id), State::CloseSent),
             State::CountSent
             | State::AggregateSent
@@ -102,7 +123,10 @@ impl Scan {
                 self.state = State::Counted(total);
             }
             State::AggregateSent | State::ReadSent => {
+                let bytes = crate::batch::reply_bytes(&reply);
                 let (total, mut rows, cursor) = reply::cursor(reply)?;
+                self.cursor.set(cursor);
+                self.batch.observe(rows.len(), bytes);
                 self.total = self.total.or(total);
                 if self.plan.scoped() {
                     // Never a document of a model whose key prefix nests in this one's.
@@ -125,7 +149,10 @@ impl Scan {
                     id => State::Cursor(id),
                 };
             }
-            State::CloseSent => self.state = State::Done,
+            State::CloseSent => {
+                self.cursor.closed();
+                self.state = State::Done;
+            }
             _ => {}
         }
         Ok(())
@@ -135,10 +162,14 @@ impl Scan {
         self.rows.next()
     }
 
-    /// Stops after an error.
+    /// Stops after an error; a cursor still open is deleted by the next
+    /// query on the index (see [`OpenCursor`]).
     pub(crate) fn finish(&mut self) {
         self.state = State::Done;
         self.rows = Vec::new().into_iter();
+        // Queued now rather than when the stream holding the scan is dropped.
+        let index = self.plan.index;
+        drop(std::mem::replace(&mut self.cursor, OpenCursor::new(index)));
     }
 
     pub(crate) fn plan(&self) -> &Plan {
@@ -158,8 +189,11 @@ impl Scan {
     }
 }
 
-async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
+/// Sends one command of a plan: after the live-schema check and the deletion
+/// of cursors abandoned on its index.
+pub(crate) async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
     crate::query::live_schema::check(exec, plan).await?;
+    super::cursor::reap(exec, plan.index).await;
     exec.query(cmd).await.map_err(|err| plan.error(err))
 }
 
@@ -516,11 +550,13 @@ pub trait AsyncQuery: Search + Sized {
     }
 
     /// Every match as a stream (consuming the query), fetched in batches of
-    /// [`batch_size`](crate::Query::batch_size): memory stays bounded by one batch.
+    /// at most [`batch_size`](crate::Query::batch_size) documents and about
+    /// 4 MiB: memory stays bounded by one batch.
     /// A document that does not decode is an `Err` item naming its key, and the
-    /// stream continues; a server error ends it. A stream dropped early leaves
-    /// its server cursor to expire (RediSearch's cursor idle timeout, 300 s by
-    /// default).
+    /// stream continues; a server error ends it. A stream dropped early has
+    /// its server cursor deleted by the next query on the same index (and the
+    /// server drops it after 30 s idle in any case); a consumer that pauses
+    /// more than 30 s between two batches gets an error saying so.
     fn stream<'a, C>(
         self,
         con: &'a mut C,
@@ -554,16 +590,9 @@ pub trait AsyncQuery: Search + Sized {
                         }
                     }
                     let cmd = active.next_cmd()?;
-                    if let Err(err) =
-                        crate::query::live_schema::check(&mut AsyncExec(&mut *con), active.plan())
-                            .await
-                    {
-                        active.finish();
-                        return Some((Err(err), (con, scan, query)));
-                    }
-                    let fed = match cmd.query_async::<Value>(con).await {
+                    let fed = match run(&mut AsyncExec(&mut *con), active.plan(), &cmd).await {
                         Ok(reply) => active.feed(reply),
-                        Err(err) => Err(active.plan().error(err)),
+                        Err(err) => Err(err),
                     };
                     if let Err(err) = fed {
                         active.finish();
@@ -673,13 +702,9 @@ impl<Q: Search, C: ConnectionLike> Iterator for QueryIter<'_, Q, C> {
                 }
             }
             let cmd = active.next_cmd()?;
-            if let Err(err) = crate::query::live_schema::check_sync(self.con, active.plan()) {
-                active.finish();
-                return Some(Err(err));
-            }
-            let fed = match cmd.query::<Value>(self.con) {
+            let fed = match block_on(run(&mut SyncExec(&mut *self.con), active.plan(), &cmd)) {
                 Ok(reply) => active.feed(reply),
-                Err(err) => Err(active.plan().error(err)),
+                Err(err) => Err(err),
             };
             if let Err(err) = fed {
                 active.finish();

@@ -310,12 +310,12 @@ fn commands() {
         "FT.SEARCH :User:index @email:{$p0} LIMIT 0 0 PARAMS 2 p0 a@b DIALECT 2"
     );
     assert_eq!(
-        args(&plan.aggregate(1200)).join(" "),
+        args(&plan.aggregate(1200, 500)).join(" "),
         "FT.AGGREGATE :User:index @email:{$p0} SORTBY 2 @age DESC MAX 1200 LOAD * LOAD 1 @__key \
-         WITHCURSOR COUNT 500 PARAMS 2 p0 a@b DIALECT 2"
+         WITHCURSOR COUNT 500 MAXIDLE 30000 PARAMS 2 p0 a@b DIALECT 2"
     );
     assert_eq!(
-        args(&plan.read_cursor(42)).join(" "),
+        args(&plan.read_cursor(42, 500)).join(" "),
         "FT.CURSOR READ :User:index 42 COUNT 500"
     );
     let json = Plan {
@@ -334,9 +334,9 @@ fn commands() {
         "FT.SEARCH :User:index * RETURN 6 $.name AS name $.tags AS tags LIMIT 0 5 DIALECT 3"
     );
     assert_eq!(
-        args(&json.aggregate(0)).join(" "),
+        args(&json.aggregate(0, 32)).join(" "),
         "FT.AGGREGATE :User:index * LOAD 7 @__key $.name AS name $.tags AS tags \
-         WITHCURSOR COUNT 500 DIALECT 3"
+         WITHCURSOR COUNT 32 MAXIDLE 30000 DIALECT 3"
     );
 }
 
@@ -385,8 +385,8 @@ fn hash_projections_with_numbers_read_the_stored_hash() {
         "FT.SEARCH i * LIMIT 0 5 DIALECT 2"
     );
     assert_eq!(
-        args(&numbers.aggregate(0)).join(" "),
-        "FT.AGGREGATE i * LOAD * LOAD 1 @__key WITHCURSOR COUNT 10 DIALECT 2"
+        args(&numbers.aggregate(0, 10)).join(" "),
+        "FT.AGGREGATE i * LOAD * LOAD 1 @__key WITHCURSOR COUNT 10 MAXIDLE 30000 DIALECT 2"
     );
 }
 

@@ -1,0 +1,171 @@
+//! How much one round trip carries: the one rule behind every bulk call
+//! (`save_all`, `get_many`, `all`, `stream`, `find(..).update`, `delete`).
+//!
+//! Every command has a response deadline ([`RESPONSE_TIMEOUT`], 500 ms with
+//! [`connect`]): a server that sends nothing for that long is taken for gone,
+//! so that a read cache falls back at once. A healthy server that is sending
+//! a large reply, or taking in a large write, must never be mistaken for a
+//! gone one. So no round trip carries more than about [`ROUND_TRIP_BYTES`]
+//! (4 MiB, besides at most [`MAX_COUNT`] documents): on this project's test
+//! machine a round trip of 4 MiB of JSON documents takes 15–40 ms, a tenth
+//! of the deadline or less (figures in RELIABILITY.md).
+//!
+//! Writes know their size before sending ([`WriteBatch`]). Reads learn it from
+//! the replies ([`ReadBatch`]): the first batch is small ([`FIRST_READ`]
+//! documents), and each next one holds as many documents as the sizes seen
+//! so far fit in the budget, growing at most eightfold per round trip. A
+//! single document larger than what the server can send within the deadline
+//! (tens of megabytes) needs a longer response timeout: that is the one case
+//! the budget cannot split.
+//!
+//! [`RESPONSE_TIMEOUT`]: crate::RESPONSE_TIMEOUT
+//! [`connect`]: crate::connect
+
+use redis::Value;
+
+/// The most documents in one round trip: enough to amortize the round trip.
+pub(crate) const MAX_COUNT: usize = 1_000;
+
+/// The most bytes of documents in one round trip (a single larger document
+/// goes alone).
+pub(crate) const ROUND_TRIP_BYTES: usize = 4 << 20;
+
+/// The documents of the first read of a call, before any size is known:
+/// 32 documents of 200 KB are 6.4 MB.
+pub(crate) const FIRST_READ: usize = 32;
+
+/// The batches of a read, sized from what the replies so far weighed.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadBatch {
+    max: usize,
+    next: usize,
+}
+
+impl ReadBatch {
+    /// Batches of at most `max` documents (the caller's batch size).
+    pub(crate) fn new(max: usize) -> Self {
+        let max = max.clamp(1, MAX_COUNT);
+        ReadBatch {
+            max,
+            next: max.min(FIRST_READ),
+        }
+    }
+
+    /// How many documents to ask for next.
+    pub(crate) fn next(&self) -> usize {
+        self.next
+    }
+
+    /// A reply of `docs` documents weighed `bytes`: sizes the next batch.
+    pub(crate) fn observe(&mut self, docs: usize, bytes: usize) {
+        if docs == 0 {
+            return;
+        }
+        let per_doc = (bytes / docs).max(1);
+        let fit = (ROUND_TRIP_BYTES / per_doc).max(1);
+        self.next = fit.min(self.next.saturating_mul(8)).clamp(1, self.max);
+    }
+}
+
+/// Cuts a bulk write into round trips: call [`WriteBatch::full`] before
+/// adding each document.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBatch {
+    count: usize,
+    bytes: usize,
+}
+
+impl WriteBatch {
+    /// Whether the round trip is full: another document goes into the next
+    /// one. Never full while empty, so a document larger than the budget
+    /// goes alone.
+    pub(crate) fn full(&self) -> bool {
+        self.count > 0 && (self.count >= MAX_COUNT || self.bytes >= ROUND_TRIP_BYTES)
+    }
+
+    /// A document of `bytes` joins the round trip.
+    pub(crate) fn add(&mut self, bytes: usize) {
+        self.count += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+    }
+}
+
+/// About how many bytes a reply took on the wire: its strings' lengths (the
+/// framing is noise next to documents).
+pub(crate) fn reply_bytes(value: &Value) -> usize {
+    match value {
+        Value::BulkString(bytes) => bytes.len(),
+        Value::SimpleString(text) | Value::VerbatimString { text, .. } => text.len(),
+        Value::Array(items) | Value::Set(items) => items.iter().map(reply_bytes).sum(),
+        Value::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| reply_bytes(k) + reply_bytes(v))
+            .sum(),
+        Value::Attribute { data, .. } => reply_bytes(data),
+        _ => 8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_documents_grow_to_the_count_cap() {
+        let mut batch = ReadBatch::new(1_000);
+        assert_eq!(batch.next(), FIRST_READ);
+        batch.observe(32, 32 * 200);
+        assert_eq!(batch.next(), 256);
+        batch.observe(256, 256 * 200);
+        assert_eq!(batch.next(), 1_000);
+    }
+
+    #[test]
+    fn big_documents_stay_within_the_byte_budget() {
+        let mut batch = ReadBatch::new(1_000);
+        batch.observe(32, 32 * 200_000);
+        assert_eq!(batch.next(), ROUND_TRIP_BYTES / 200_000);
+        // A document larger than the budget: one at a time.
+        batch.observe(1, 50 << 20);
+        assert_eq!(batch.next(), 1);
+        // Then small ones again: growth is gradual.
+        batch.observe(1, 100);
+        assert_eq!(batch.next(), 8);
+    }
+
+    #[test]
+    fn the_caller_batch_size_is_a_cap() {
+        let mut batch = ReadBatch::new(10);
+        assert_eq!(batch.next(), 10);
+        batch.observe(10, 10);
+        assert_eq!(batch.next(), 10);
+        assert_eq!(ReadBatch::new(0).next(), 1);
+        assert_eq!(ReadBatch::new(usize::MAX).next(), FIRST_READ);
+    }
+
+    #[test]
+    fn a_write_batch_is_cut_by_count_or_bytes_never_empty() {
+        let mut batch = WriteBatch::default();
+        assert!(!batch.full());
+        batch.add(usize::MAX);
+        assert!(batch.full());
+        let mut batch = WriteBatch::default();
+        for _ in 0..MAX_COUNT {
+            assert!(!batch.full());
+            batch.add(10);
+        }
+        assert!(batch.full());
+    }
+
+    #[test]
+    fn reply_bytes_counts_nested_strings() {
+        let value = Value::Array(vec![
+            Value::BulkString(vec![0; 100]),
+            Value::Map(vec![(
+                Value::SimpleString("ab".into()),
+                Value::BulkString(vec![0; 10]),
+            )]),
+        ]);
+        assert_eq!(reply_bytes(&value), 112);
+    }
+}

@@ -1,0 +1,154 @@
+//! The lifetime of server cursors (`FT.AGGREGATE … WITHCURSOR`): no cursor
+//! outlives its reader.
+//!
+//! RediSearch keeps at most 128 cursors per index, and an open cursor holds
+//! its results in server memory. So:
+//! - every cursor is opened with `MAXIDLE` [`MAX_IDLE`]: one whose id was
+//!   lost (the reply that carried it timed out) is freed by the server once
+//!   idle that long;
+//! - a reader that stops early (an error, a timeout, a dropped future or
+//!   stream) hands its cursor to [`OpenCursor`]'s `Drop`, which queues it; the
+//!   next query on the same index deletes the queued cursors first
+//!   ([`reap`]). A `Drop` cannot send anything itself: it
+//!   has no connection, and may run inside a cancelled future.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::Cmd;
+
+use crate::exec::Exec;
+
+/// How long the server keeps a cursor between two reads (`MAXIDLE`): a
+/// `stream()` whose consumer pauses longer between two batches sees an error
+/// naming it.
+pub(crate) const MAX_IDLE: Duration = Duration::from_secs(30);
+
+/// Cursors queued for deletion at most: beyond that the oldest are left to
+/// `MAXIDLE`.
+const QUEUE_CAP: usize = 4096;
+
+static ABANDONED: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
+
+/// `WITHCURSOR COUNT n MAXIDLE ms`.
+pub(crate) fn with_cursor(cmd: &mut Cmd, count: usize) {
+    cmd.arg("WITHCURSOR")
+        .arg("COUNT")
+        .arg(count)
+        .arg("MAXIDLE")
+        .arg(MAX_IDLE.as_millis() as u64);
+}
+
+/// `FT.CURSOR READ index id COUNT n`.
+pub(crate) fn read(index: &str, id: u64, count: usize) -> Cmd {
+    let mut cmd = redis::cmd("FT.CURSOR");
+    cmd.arg("READ").arg(index).arg(id).arg("COUNT").arg(count);
+    cmd
+}
+
+/// `FT.CURSOR DEL index id`.
+pub(crate) fn delete(index: &str, id: u64) -> Cmd {
+    let mut cmd = redis::cmd("FT.CURSOR");
+    cmd.arg("DEL").arg(index).arg(id);
+    cmd
+}
+
+/// A cursor the server holds for a reader: queued for deletion when dropped
+/// while still open (see the module header).
+#[derive(Debug)]
+pub(crate) struct OpenCursor {
+    index: &'static str,
+    id: Option<u64>,
+}
+
+impl OpenCursor {
+    pub(crate) fn new(index: &'static str) -> Self {
+        OpenCursor { index, id: None }
+    }
+
+    /// The server's id of the cursor (0: it is exhausted and closed).
+    pub(crate) fn set(&mut self, id: u64) {
+        self.id = (id != 0).then_some(id);
+    }
+
+    /// The cursor was deleted, or is known to be gone.
+    pub(crate) fn closed(&mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for OpenCursor {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            // A poisoned lock only means another thread panicked while
+            // pushing: the queue is still a valid list.
+            let mut queue = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
+            if queue.len() >= QUEUE_CAP {
+                queue.remove(0);
+            }
+            queue.push((self.index, id));
+        }
+    }
+}
+
+/// Deletes the cursors of `index` that earlier readers abandoned, before a
+/// query on it. Errors are ignored: a cursor already gone answers an error,
+/// and one that cannot be deleted now still ends after `MAXIDLE`.
+pub(crate) async fn reap<E: Exec>(exec: &mut E, index: &'static str) {
+    let ids: Vec<u64> = {
+        let mut queue = ABANDONED.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.is_empty() {
+            return;
+        }
+        let mut ids = Vec::new();
+        queue.retain(|(name, id)| {
+            let mine = *name == index;
+            if mine {
+                ids.push(*id);
+            }
+            !mine
+        });
+        ids
+    };
+    // One by one, not in a pipeline: a cluster connection routes each
+    // `FT.CURSOR` by the cursor it names.
+    for id in ids {
+        if let Err(err) = exec.query(&delete(index, id)).await {
+            if err.code().is_none() {
+                // The server is away: the rest end after MAXIDLE.
+                return;
+            }
+        }
+    }
+}
+
+/// How many cursors of `index` wait to be deleted (for tests).
+#[cfg(test)]
+pub(crate) fn queued(index: &str) -> usize {
+    ABANDONED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|(name, _)| *name == index)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_open_cursor_is_queued_and_a_closed_one_is_not() {
+        let mut open = OpenCursor::new("cursor-test-index");
+        open.set(42);
+        drop(open);
+        let mut done = OpenCursor::new("cursor-test-index");
+        done.set(7);
+        done.closed();
+        drop(done);
+        let mut exhausted = OpenCursor::new("cursor-test-index");
+        exhausted.set(0);
+        drop(exhausted);
+        assert_eq!(queued("cursor-test-index"), 1);
+    }
+}

@@ -1,0 +1,533 @@
+//! Big documents and lost replies: every bulk call on the default connection
+//! (`redis_om::connect`, 500 ms response timeout) moves 200 MB of documents
+//! without a timeout; no server cursor outlives its reader; a bulk write
+//! whose round trip fails at any position never panics and reports each
+//! document as written, refused, not confirmed or not sent, as Redis has it.
+
+#[macro_use]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use redis_om::prelude::*;
+use redis_om::{Error, FailureKind};
+use serde::{Deserialize, Serialize};
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "BigDoc")]
+struct BigDoc {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index)]
+    n: u64,
+    #[redis_om(index)]
+    state: String,
+    body: String,
+}
+
+/// A body of `len` bytes that differs per document (so that a mixed-up
+/// document is seen).
+fn body(n: u64, len: usize) -> String {
+    let unit = format!("<{n:06}>");
+    unit.repeat(len / unit.len() + 1)[..len].to_owned()
+}
+
+fn big_docs(run: &str, count: u64, len: usize) -> Vec<BigDoc> {
+    (0..count)
+        .map(|n| BigDoc {
+            pk: Some(format!("{run}-{n:05}")),
+            run: run.to_owned(),
+            n,
+            state: "pending".to_owned(),
+            body: body(n, len),
+        })
+        .collect()
+}
+
+async fn index_cursors(con: &mut redis::aio::MultiplexedConnection, index: &str) -> i64 {
+    let info: redis::Value = redis::cmd("FT.INFO")
+        .arg(index)
+        .query_async(con)
+        .await
+        .unwrap();
+    let redis::Value::Array(items) = info else {
+        // RESP3 map: the test connection is RESP2.
+        panic!("FT.INFO: {info:?}");
+    };
+    let at = items
+        .iter()
+        .position(|v| {
+            matches!(v, redis::Value::SimpleString(s) if s == "cursor_stats")
+                || matches!(v, redis::Value::BulkString(b) if b == b"cursor_stats")
+        })
+        .expect("cursor_stats");
+    let redis::Value::Array(stats) = &items[at + 1] else {
+        panic!("cursor_stats: {:?}", items[at + 1]);
+    };
+    let name = |v: &redis::Value| match v {
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    };
+    let at = stats
+        .iter()
+        .position(|v| name(v) == "index_total")
+        .expect("index_total");
+    match &stats[at + 1] {
+        redis::Value::Int(n) => *n,
+        other => panic!("index_total: {other:?}"),
+    }
+}
+
+async fn used_memory(con: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(con)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
+}
+
+/// 1,000 JSON documents of 200 KB through every bulk call, on the default
+/// connection of each protocol: no timeout, every answer equal to the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_documents_of_200_kb_on_the_default_connection() {
+    const COUNT: u64 = 1_000;
+    const LEN: usize = 200_000;
+    for url in common::urls() {
+        let mut con = redis_om::connect(url.as_str()).await.unwrap();
+        Migrator::new()
+            .model::<BigDoc>()
+            .run(&mut con)
+            .await
+            .unwrap();
+        let run = common::unique("big");
+        let mut docs = big_docs(&run, COUNT, LEN);
+
+        let t = Instant::now();
+        let pks = BigDoc::save_all(&mut con, &mut docs).await.unwrap();
+        let saved = t.elapsed();
+        assert_eq!(pks.len(), COUNT as usize);
+
+        let t = Instant::now();
+        let got = BigDoc::get_many(&mut con, &pks).await.unwrap();
+        let got_many = t.elapsed();
+        assert_eq!(got.len(), docs.len());
+        for (got, want) in got.iter().zip(&docs) {
+            assert_eq!(got.as_ref(), Some(want));
+        }
+        drop(got);
+
+        let query = || BigDoc::find(|d| d.run.eq(run.as_str()));
+        let t = Instant::now();
+        let mut all = query().all(&mut con).await.unwrap();
+        let read_all = t.elapsed();
+        all.sort_by_key(|d| d.n);
+        assert!(all == docs, "all() differs from what was saved");
+        drop(all);
+
+        let t = Instant::now();
+        let mut stream = query().stream(&mut con);
+        let mut seen = vec![false; COUNT as usize];
+        while let Some(doc) = stream.next().await {
+            let doc = doc.unwrap();
+            assert_eq!(doc, docs[doc.n as usize]);
+            seen[doc.n as usize] = true;
+        }
+        drop(stream);
+        let streamed = t.elapsed();
+        assert!(seen.iter().all(|s| *s));
+
+        let t = Instant::now();
+        let changed = query()
+            .update(&mut con, |d| d.state.set("done".to_owned()))
+            .await
+            .unwrap();
+        let updated = t.elapsed();
+        assert_eq!(changed, COUNT);
+        let done = BigDoc::find(|d| d.run.eq(run.as_str()) & d.state.eq("done"))
+            .count(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(done, COUNT);
+
+        let t = Instant::now();
+        assert_eq!(query().delete(&mut con).await.unwrap(), COUNT);
+        let deleted = t.elapsed();
+        assert_eq!(query().count(&mut con).await.unwrap(), 0);
+        let left: Vec<Option<BigDoc>> = BigDoc::get_many(&mut con, &pks).await.unwrap();
+        assert!(left.iter().all(Option::is_none));
+        eprintln!(
+            "{url}: 1,000 x 200 KB: save_all {saved:?}, get_many {got_many:?}, all {read_all:?}, \
+             stream {streamed:?}, update {updated:?}, delete {deleted:?}"
+        );
+    }
+}
+
+/// Streams dropped after their first document and reads whose futures are
+/// dropped midway (1,000 of them): a cursor whose id the reader had is
+/// deleted by the next query on the index; one whose id was still in flight
+/// when the future was dropped ends after MAXIDLE. Reads keep working
+/// throughout (RediSearch refuses a 129th cursor on an index).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_reads_leave_no_cursor_open() {
+    for url in common::urls() {
+        let mut con = redis_om::connect(url.as_str()).await.unwrap();
+        let mut admin = common::multiplexed(&common::url()).await;
+        Migrator::new()
+            .model::<BigDoc>()
+            .run(&mut con)
+            .await
+            .unwrap();
+        let run = common::unique("abandon");
+        let mut docs = big_docs(&run, 60, 1_000);
+        BigDoc::save_all(&mut con, &mut docs).await.unwrap();
+        let index = BigDoc::key_layout().index_name().to_owned();
+        let query = || BigDoc::find(|d| d.run.eq(run.as_str())).batch_size(7);
+        // Streams dropped after their first document: the reader had each id.
+        for _ in 0..500 {
+            let mut stream = query().stream(&mut con);
+            assert!(stream.next().await.unwrap().is_ok());
+        }
+        assert_eq!(query().count(&mut con).await.unwrap(), 60);
+        let open = index_cursors(&mut admin, &index).await;
+        assert_eq!(open, 0, "{url}: cursors open after 500 dropped streams");
+        // Futures dropped at any point, the reply with the id in flight too.
+        for i in 0..500u64 {
+            let q = query();
+            let _ = tokio::time::timeout(Duration::from_micros(50 + i * 3), q.all(&mut con)).await;
+        }
+        assert_eq!(query().all(&mut con).await.unwrap().len(), 60);
+        let open = index_cursors(&mut admin, &index).await;
+        eprintln!("{url}: {open} cursors open after 500 dropped futures");
+        assert!(open < 128, "{url}: {open} cursors open");
+        tokio::time::sleep(crate_max_idle() + Duration::from_secs(1)).await;
+        let _: redis::RedisResult<redis::Value> = redis::cmd("FT.CURSOR")
+            .arg("GC")
+            .arg(&index)
+            .arg(0)
+            .query_async(&mut admin)
+            .await;
+        let open = index_cursors(&mut admin, &index).await;
+        assert_eq!(open, 0, "{url}: cursors open past MAXIDLE");
+        query().delete(&mut con).await.unwrap();
+    }
+}
+
+/// The server's `MAXIDLE` for the cursors redis-om opens (30 s).
+fn crate_max_idle() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Reads whose replies are lost to the response timeout while the server is
+/// paused (as in a failover): the cursors whose ids never arrived end after
+/// MAXIDLE, server memory returns to its level, and reads keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_lost_to_pauses_leave_no_cursor_or_memory_behind() {
+    let server = common::Server::fresh(common::fault_port(40), &[]);
+    let mut admin = common::multiplexed(&server.url()).await;
+    let mut con = redis_om::connect(server.url()).await.unwrap();
+    Migrator::new()
+        .model::<BigDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let run = common::unique("paused");
+    let mut docs = big_docs(&run, 1_000, 50_000);
+    BigDoc::save_all(&mut con, &mut docs).await.unwrap();
+    drop(docs);
+    let index = BigDoc::key_layout().index_name().to_owned();
+    let memory_before = used_memory(&mut admin).await;
+
+    let mut timeouts = 0;
+    for _ in 0..20 {
+        let mut readers = Vec::new();
+        for _ in 0..10 {
+            let mut con = con.clone();
+            let run = run.clone();
+            readers.push(tokio::spawn(async move {
+                BigDoc::find(|d| d.run.eq(run.as_str()))
+                    .all(&mut con)
+                    .await
+                    .map(|all| all.len())
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut pauser = common::multiplexed(&server.url()).await;
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(600)
+            .arg("ALL")
+            .query_async(&mut pauser)
+            .await
+            .unwrap();
+        for reader in readers {
+            match reader.await.unwrap() {
+                Ok(n) => assert_eq!(n, 1_000),
+                Err(err) => {
+                    assert!(err.is_timeout() || err.is_connection_error(), "{err}");
+                    timeouts += 1;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    eprintln!("{timeouts} of 200 reads timed out");
+    // Reads keep working (no "Too many cursors").
+    for _ in 0..5 {
+        let all = BigDoc::find(|d| d.run.eq(run.as_str()))
+            .all(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 1_000);
+    }
+    // Past MAXIDLE, the server's cursor sweep frees every lost cursor.
+    tokio::time::sleep(crate_max_idle() + Duration::from_secs(1)).await;
+    let _: redis::Value = redis::cmd("FT.CURSOR")
+        .arg("GC")
+        .arg(&index)
+        .arg(0)
+        .query_async(&mut admin)
+        .await
+        .unwrap_or(redis::Value::Nil);
+    let open = index_cursors(&mut admin, &index).await;
+    assert_eq!(open, 0, "cursors still open past MAXIDLE");
+    let memory_after = used_memory(&mut admin).await;
+    eprintln!("used_memory before {memory_before}, after {memory_after}");
+    assert!(
+        memory_after < memory_before + 16 * 1024 * 1024,
+        "server memory {memory_before} -> {memory_after}"
+    );
+}
+
+/// A blocking connection that loses the reply of its `fail_at`-th request
+/// (after the server applied it), as a timeout does.
+struct LosesReply {
+    con: redis::Connection,
+    requests: usize,
+    fail_at: usize,
+}
+
+impl redis::ConnectionLike for LosesReply {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
+        self.requests += 1;
+        let reply = self.con.req_packed_command(cmd)?;
+        if self.requests == self.fail_at {
+            return Err(timeout());
+        }
+        Ok(reply)
+    }
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        self.requests += 1;
+        let replies = self.con.req_packed_commands(cmd, offset, count)?;
+        if self.requests == self.fail_at {
+            return Err(timeout());
+        }
+        Ok(replies)
+    }
+    fn get_db(&self) -> i64 {
+        self.con.get_db()
+    }
+    fn check_connection(&mut self) -> bool {
+        self.con.check_connection()
+    }
+    fn is_open(&self) -> bool {
+        self.con.is_open()
+    }
+}
+
+fn timeout() -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "injected: the reply was lost",
+    ))
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "BulkFault")]
+struct BulkFault {
+    pk: String,
+    body: String,
+}
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "BulkFaultV")]
+struct BulkFaultV {
+    pk: String,
+    body: String,
+    #[redis_om(version)]
+    version: u32,
+}
+
+/// Checks one `save_all` outcome against Redis: written and not-confirmed
+/// documents are stored (the reply was lost after the server applied it),
+/// not-sent ones are not; nothing is lost or invented.
+fn check_against_redis(
+    con: &mut redis::Connection,
+    keys: &[String],
+    outcome: &redis_om::Result<Vec<String>>,
+    fail_at: usize,
+) {
+    let stored: Vec<bool> = keys
+        .iter()
+        .map(|k| redis::Commands::exists(con, k).unwrap())
+        .collect();
+    match outcome {
+        Ok(pks) => {
+            assert_eq!(pks.len(), keys.len());
+            assert!(
+                stored.iter().all(|s| *s),
+                "fail_at {fail_at}: Ok but not stored"
+            );
+        }
+        Err(Error::BulkWrite { total, failed }) => {
+            assert!(outcome.as_ref().unwrap_err().is_timeout());
+            assert_eq!(*total, keys.len());
+            let mut kinds = vec![None; keys.len()];
+            for f in failed {
+                assert_eq!(f.key, keys[f.index]);
+                kinds[f.index] = Some(f.kind);
+            }
+            // Written, then one round trip not confirmed, then not sent.
+            let first = kinds.iter().position(Option::is_some).expect("a failure");
+            for (i, kind) in kinds.iter().enumerate() {
+                match kind {
+                    None => assert!(i < first && stored[i], "fail_at {fail_at}: item {i}"),
+                    Some(FailureKind::NotConfirmed { timed_out: true }) => {
+                        assert!(stored[i], "fail_at {fail_at}: item {i} applied")
+                    }
+                    Some(FailureKind::NotSent) => {
+                        assert!(
+                            !stored[i],
+                            "fail_at {fail_at}: item {i} not sent but stored"
+                        )
+                    }
+                    other => panic!("fail_at {fail_at}: item {i}: {other:?}"),
+                }
+            }
+        }
+        Err(other) => panic!("fail_at {fail_at}: {other:?}"),
+    }
+}
+
+/// The reply of each round trip in turn is lost (documents of mixed sizes,
+/// so that round trips are cut by bytes and by count, the last one partial):
+/// never a panic, and the report matches Redis.
+#[test]
+fn a_bulk_write_that_fails_at_any_round_trip_reports_what_redis_has() {
+    let sizes = |i: usize| match i % 7 {
+        0 => 900_000,
+        1 | 2 => 10,
+        _ => 3_000,
+    };
+    for versioned in [false, true] {
+        let mut fail_at = 1;
+        loop {
+            let mut raw = common::sync_con(&common::url());
+            let run = common::unique("bulkfault");
+            let n = 2_345;
+            let keys: Vec<String>;
+            let outcome = {
+                let mut con = LosesReply {
+                    con: common::sync_con(&common::url()),
+                    requests: 0,
+                    fail_at,
+                };
+                let outcome = if versioned {
+                    let mut docs: Vec<BulkFaultV> = (0..n)
+                        .map(|i| BulkFaultV {
+                            pk: format!("{run}-{i}"),
+                            body: "x".repeat(sizes(i)),
+                            version: 0,
+                        })
+                        .collect();
+                    keys = docs
+                        .iter()
+                        .map(|d| BulkFaultV::key_layout().key(&d.pk))
+                        .collect();
+                    redis_om::blocking::SyncModel::save_all(&mut con, &mut docs)
+                } else {
+                    let mut docs: Vec<BulkFault> = (0..n)
+                        .map(|i| BulkFault {
+                            pk: format!("{run}-{i}"),
+                            body: "x".repeat(sizes(i)),
+                        })
+                        .collect();
+                    keys = docs
+                        .iter()
+                        .map(|d| BulkFault::key_layout().key(&d.pk))
+                        .collect();
+                    redis_om::blocking::SyncModel::save_all(&mut con, &mut docs)
+                };
+                assert!(
+                    con.requests >= fail_at || outcome.is_ok(),
+                    "fail_at {fail_at}: {outcome:?}"
+                );
+                let done = con.requests < fail_at;
+                check_against_redis(&mut raw, &keys, &outcome, fail_at);
+                let _: () = redis::cmd("DEL").arg(&keys).query(&mut raw).unwrap();
+                if done {
+                    break;
+                }
+                outcome
+            };
+            drop(outcome);
+            fail_at += 1;
+        }
+        // More than one round trip was tried: cut by bytes (900 KB documents).
+        assert!(fail_at > 3, "only {fail_at} round trips");
+    }
+}
+
+/// A bulk write that needs one round trip for 3 documents and loses it
+/// (the original panic: the last, partial chunk) through the async API.
+#[tokio::test]
+async fn a_lost_last_round_trip_is_reported_not_a_panic() {
+    let server = common::Server::fresh(common::fault_port(41), &[]);
+    let mut con = redis_om::connect(server.url()).await.unwrap();
+    let mut pauser = common::multiplexed(&server.url()).await;
+    let run = common::unique("lastchunk");
+    let mut docs: Vec<BulkFault> = (0..3)
+        .map(|i| BulkFault {
+            pk: format!("{run}-{i}"),
+            body: "b".into(),
+        })
+        .collect();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1500)
+        .arg("WRITE")
+        .query_async(&mut pauser)
+        .await
+        .unwrap();
+    let err = BulkFault::save_all(&mut con, &mut docs).await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let Error::BulkWrite { failed, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(failed.len(), 3);
+    assert!(failed.iter().all(|f| f.may_be_written()), "{err}");
+    assert!(err.to_string().contains("not confirmed"), "{err}");
+    // Once the pause ends, the writes the lost reply carried are there.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let stored: u64 = pauser
+        .exists(
+            docs.iter()
+                .map(|d| BulkFault::key_layout().key(&d.pk))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored, 3);
+}
