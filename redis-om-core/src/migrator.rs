@@ -365,7 +365,7 @@ impl Migrator {
         let mut pause = Duration::from_millis(5);
         // Tokens under which the lease may be held although no run owns it.
         let mut candidates = orphaned_leases(&names.lock);
-        let mut lost_replies = 0;
+        let mut first_lost: Option<Instant> = None;
         let mut type_checked = false;
         loop {
             let set = cmd("SET")
@@ -403,8 +403,10 @@ impl Migrator {
                     if !candidates.iter().any(|t| t == token) {
                         candidates.push(token.to_owned());
                     }
-                    lost_replies += 1;
-                    if lost_replies >= 3 {
+                    // A failover pauses writes for a few seconds: wait that
+                    // out, not a server that is gone.
+                    let lost_since = *first_lost.get_or_insert_with(Instant::now);
+                    if lost_since.elapsed() > LOST_LEASE_REPLIES_FOR {
                         // Ours perhaps: the next run of this process checks.
                         remember_orphan(&names.lock, token);
                         return Err(err);
@@ -692,6 +694,10 @@ impl Decided {
         }
     }
 }
+
+/// How long [`Migrator::acquire`] goes on while the replies to its `SET NX`
+/// are lost (timeouts, a dropped connection) before it gives up.
+const LOST_LEASE_REPLIES_FOR: Duration = Duration::from_secs(5);
 
 /// Leases this process may hold without a run owning them: `(lock, token)`
 /// of acquisitions whose replies were lost. A later run checks them
