@@ -1,9 +1,9 @@
 //! Failover on a cluster of its own (3 primaries, 1 replica each, started
-//! here on ports 17100-17105): a primary is killed (`kill -9`) during a
-//! stream of saves and finds. The client follows the promoted replica without
-//! being restarted, errors during the switch are connection errors
-//! (`is_connection_error`), and with `SaveOptions::replicas(1, …)` no
-//! acknowledged document is lost.
+//! here on ports 17100-17105, or from `REDIS_OM_FAILOVER_PORT_BASE`): a
+//! primary is killed (`kill -9`) during a stream of saves and finds. The
+//! client follows the promoted replica without being restarted, errors during
+//! the switch are connection errors (`is_connection_error`), and with
+//! `SaveOptions::replicas(1, …)` no acknowledged document is lost.
 
 mod common;
 
@@ -24,7 +24,10 @@ struct User {
     n: i64,
 }
 
-const BASE: u16 = 17100;
+/// The cluster's first port: `REDIS_OM_FAILOVER_PORT_BASE`, default 17100.
+fn base() -> u16 {
+    common::env_port("REDIS_OM_FAILOVER_PORT_BASE", 17100)
+}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/redis-stack")
@@ -33,10 +36,10 @@ fn script() -> PathBuf {
 /// Starts a fresh cluster; returns its seed URLs.
 fn start_cluster() -> Vec<String> {
     let _ = Command::new(script())
-        .args(["cluster", "stop", "--port-base", &BASE.to_string()])
+        .args(["cluster", "stop", "--port-base", &base().to_string()])
         .output();
     let out = Command::new(script())
-        .args(["cluster", "start", "--port-base", &BASE.to_string()])
+        .args(["cluster", "start", "--port-base", &base().to_string()])
         .output()
         .expect("scripts/redis-stack cluster start");
     assert!(
@@ -57,7 +60,7 @@ struct StopCluster;
 impl Drop for StopCluster {
     fn drop(&mut self) {
         let _ = Command::new(script())
-            .args(["cluster", "stop", "--port-base", &BASE.to_string()])
+            .args(["cluster", "stop", "--port-base", &base().to_string()])
             .output();
     }
 }
@@ -69,7 +72,7 @@ fn kill9(port: u16) {
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/redis-stack"));
     let pidfile = cache
         .join("run")
-        .join(format!("cluster-{BASE}"))
+        .join(format!("cluster-{}", base()))
         .join(port.to_string())
         .join("redis.pid");
     let pid = std::fs::read_to_string(&pidfile).expect("pid file");
@@ -100,7 +103,7 @@ async fn a_killed_primary_loses_no_acknowledged_save() {
     let mut i = 0i64;
     while started.elapsed() < Duration::from_secs(12) {
         if !killed && i == 150 {
-            kill9(BASE);
+            kill9(base());
             killed = true;
         }
         let mut user = User {

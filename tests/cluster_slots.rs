@@ -1,8 +1,8 @@
 //! A slot with documents moves between primaries (`CLUSTER SETSLOT
 //! IMPORTING/MIGRATING`, `MIGRATE`, `SETSLOT NODE`) while reads run, on a
-//! cluster of its own (ports 17200-17205): reads keep working (redirects
-//! followed) and `find` is complete once the move ends. Also: several
-//! migrators at once on the shared cluster.
+//! cluster of its own (ports 17200-17205, or from `REDIS_OM_SLOTS_PORT_BASE`):
+//! reads keep working (redirects followed) and `find` is complete once the
+//! move ends. Also: several migrators at once on the shared cluster.
 
 mod common;
 
@@ -24,7 +24,10 @@ struct User {
     n: i64,
 }
 
-const BASE: u16 = 17200;
+/// The cluster's first port: `REDIS_OM_SLOTS_PORT_BASE`, default 17200.
+fn base() -> u16 {
+    common::env_port("REDIS_OM_SLOTS_PORT_BASE", 17200)
+}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/redis-stack")
@@ -34,7 +37,7 @@ struct StopCluster;
 impl Drop for StopCluster {
     fn drop(&mut self) {
         let _ = Command::new(script())
-            .args(["cluster", "stop", "--port-base", &BASE.to_string()])
+            .args(["cluster", "stop", "--port-base", &base().to_string()])
             .output();
     }
 }
@@ -53,10 +56,10 @@ fn q<T: redis::FromRedisValue>(port: u16, cmd: &mut redis::Cmd) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn find_stays_complete_across_a_slot_migration() {
     let _ = Command::new(script())
-        .args(["cluster", "stop", "--port-base", &BASE.to_string()])
+        .args(["cluster", "stop", "--port-base", &base().to_string()])
         .output();
     let out = Command::new(script())
-        .args(["cluster", "start", "--port-base", &BASE.to_string()])
+        .args(["cluster", "start", "--port-base", &base().to_string()])
         .output()
         .unwrap();
     assert!(
@@ -76,7 +79,7 @@ async fn find_stays_complete_across_a_slot_migration() {
     Migrator::new().model::<User>().run(&mut con).await.unwrap();
     // A hash tag whose slot is the first primary's, but not its first slot
     // (the one its copy of the index is named after).
-    let (src, dst) = (BASE, BASE + 1);
+    let (src, dst) = (base(), base() + 1);
     let tag = (0..)
         .map(|i| format!("t{i}"))
         .find(|t| {
@@ -168,7 +171,7 @@ async fn find_stays_complete_across_a_slot_migration() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for port in [src, dst, BASE + 2] {
+    for port in [src, dst, base() + 2] {
         let _: () = q(
             port,
             redis::cmd("CLUSTER")

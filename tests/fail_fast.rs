@@ -1,6 +1,6 @@
 //! Connections fail fast (issue 11): a closed port, a server that goes away
 //! and comes back, a server that requires a password. The tests that stop a
-//! server start their own (ports 17610–17619).
+//! server start their own (ports 17610–17619, or from `REDIS_OM_FAIL_FAST_PORT`).
 
 mod common;
 
@@ -39,7 +39,7 @@ async fn connecting_to_a_closed_port_fails_fast() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_fail_fast_while_the_server_is_down_and_the_first_after_it_returns_succeeds() {
-    let server = common::Server::fresh(17611, &[]);
+    let server = common::Server::fresh(common::env_port("REDIS_OM_FAIL_FAST_PORT", 17610) + 1, &[]);
     let mut con = redis_om::connect(server.url()).await.unwrap();
     FastDoc {
         pk: "a".into(),

@@ -306,9 +306,15 @@ impl Drop for Server {
 
 /// A port for a test's own server: `REDIS_OM_FAULT_PORT_BASE` (default 16390) plus `offset`.
 pub fn fault_port(offset: u16) -> u16 {
-    std::env::var("REDIS_OM_FAULT_PORT_BASE")
+    env_port("REDIS_OM_FAULT_PORT_BASE", 16390) + offset
+}
+
+/// A port (or a cluster's port base) from the environment variable `name`, or
+/// `default`: a second test run (`scripts/test --server redis8`) moves the
+/// servers the tests start themselves out of the first run's way.
+pub fn env_port(name: &str, default: u16) -> u16 {
+    std::env::var(name)
         .ok()
         .and_then(|p| p.parse().ok())
-        .unwrap_or(16390)
-        + offset
+        .unwrap_or(default)
 }
