@@ -80,11 +80,15 @@ pub trait AsyncModel: Model {
         }
     }
 
-    /// Saves many documents, pipelined 1,000 per round trip, generating empty
-    /// primary keys first; returns the pks in order. Each document is written
-    /// as by [`save`](AsyncModel::save) (atomically on its own); the batch is
-    /// not a transaction. When some fail, the others are still written and
-    /// [`Error::BulkWrite`](crate::Error::BulkWrite) lists the ones that were not.
+    /// Saves many documents, pipelined in round trips of at most 1,000
+    /// documents and about 4 MiB, generating empty primary keys first;
+    /// returns the pks in order. Each document is written as by
+    /// [`save`](AsyncModel::save) (atomically on its own); the batch is not a
+    /// transaction. When some fail, the others are still written and
+    /// [`Error::BulkWrite`](crate::Error::BulkWrite) lists the ones that were
+    /// not, each with its [`FailureKind`](crate::FailureKind): refused by the
+    /// server, not confirmed (its round trip's reply was lost: it may have
+    /// been written), or not sent (a round trip before it failed).
     fn save_all<C>(
         con: &mut C,
         models: &mut [Self],
@@ -190,7 +194,8 @@ pub trait AsyncModel: Model {
     }
 
     /// The documents with these primary keys, in order, `None` where there is
-    /// none; pipelined 1,000 per round trip. When some cannot be read (a key of
+    /// none; pipelined in round trips of at most 1,000 documents and about
+    /// 4 MiB (sized from the replies so far). When some cannot be read (a key of
     /// another Redis type, a document that does not decode), the error is
     /// [`Error::BulkRead`](crate::Error::BulkRead) listing each with its key
     /// and why; [`get_many_each`](AsyncModel::get_many_each) keeps the others.

@@ -1405,7 +1405,7 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
         if let Some((offset, count)) = self.limit {
             cmd.arg("LIMIT").arg(offset).arg(count);
         }
-        crate::query::cursor::with_cursor(&mut cmd, count);
+        crate::query::cursor::with_cursor(&mut cmd, count, crate::query::cursor::READ_IDLE);
         let count = plan.params.len() + plan.blobs.len();
         if count > 0 {
             cmd.arg("PARAMS").arg(count * 2);

@@ -3,9 +3,10 @@
 //!
 //! RediSearch keeps at most 128 cursors per index, and an open cursor holds
 //! its results in server memory. So:
-//! - every cursor is opened with `MAXIDLE` [`MAX_IDLE`]: one whose id was
-//!   lost (the reply that carried it timed out) is freed by the server once
-//!   idle that long;
+//! - every cursor is opened with `MAXIDLE` ([`READ_IDLE`], or [`STREAM_IDLE`]
+//!   for a stream): one whose id was lost (the reply that carried it timed
+//!   out, or its future was dropped) is freed by the server once idle that
+//!   long;
 //! - a reader that stops early (an error, a timeout, a dropped future or
 //!   stream) hands its cursor to [`OpenCursor`]'s `Drop`, which queues it; the
 //!   next query on the same index deletes the queued cursors first
@@ -19,10 +20,16 @@ use redis::Cmd;
 
 use crate::exec::Exec;
 
-/// How long the server keeps a cursor between two reads (`MAXIDLE`): a
-/// `stream()` whose consumer pauses longer between two batches sees an error
-/// naming it.
-pub(crate) const MAX_IDLE: Duration = Duration::from_secs(30);
+/// How long the server keeps a cursor between two reads (`MAXIDLE`) when
+/// redis-om reads it to the end by itself (`all`, pages, `count`, `delete`,
+/// `update`, aggregations): a cursor whose id was lost with a cancelled
+/// future's reply ends this soon.
+pub(crate) const READ_IDLE: Duration = Duration::from_secs(10);
+
+/// `MAXIDLE` of the cursor of a `stream()`/`iter()`, whose consumer sets the
+/// pace: RediSearch's own default and maximum. A consumer that pauses
+/// longer between two batches sees an error naming it.
+pub(crate) const STREAM_IDLE: Duration = Duration::from_secs(300);
 
 /// Cursors queued for deletion at most: beyond that the oldest are left to
 /// `MAXIDLE`.
@@ -31,12 +38,12 @@ const QUEUE_CAP: usize = 4096;
 static ABANDONED: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
 
 /// `WITHCURSOR COUNT n MAXIDLE ms`.
-pub(crate) fn with_cursor(cmd: &mut Cmd, count: usize) {
+pub(crate) fn with_cursor(cmd: &mut Cmd, count: usize, idle: Duration) {
     cmd.arg("WITHCURSOR")
         .arg("COUNT")
         .arg(count)
         .arg("MAXIDLE")
-        .arg(MAX_IDLE.as_millis() as u64);
+        .arg(idle.as_millis() as u64);
 }
 
 /// `FT.CURSOR READ index id COUNT n`.

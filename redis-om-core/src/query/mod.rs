@@ -35,7 +35,7 @@ pub use aggregate::{
     Operand, ReducedField, Reducer, Reducers, SyncAggregate, ToList,
 };
 pub use builder::{Find, Page, Query};
-pub(crate) use cursor::MAX_IDLE as CURSOR_MAX_IDLE;
+pub(crate) use cursor::STREAM_IDLE as CURSOR_MAX_IDLE;
 pub use expr::{Expr, QueryParams};
 pub use field::{
     Absent, AbsentOnly, BoolField, Embedded, FieldDecoder, FieldHandle, FieldSpec, FullText,

@@ -184,8 +184,9 @@ impl Plan {
     }
 
     /// `FT.AGGREGATE … WITHCURSOR`: every match, sorted among at most `max`
-    /// results when the query sorts, `count` in the first reply.
-    pub(crate) fn aggregate(&self, max: u64, count: usize) -> Cmd {
+    /// results when the query sorts, `count` in the first reply, the cursor
+    /// kept `idle` between reads.
+    pub(crate) fn aggregate(&self, max: u64, count: usize, idle: std::time::Duration) -> Cmd {
         let mut cmd = redis::cmd("FT.AGGREGATE");
         cmd.arg(self.index).arg(&self.query);
         if let Some(apply) = &self.apply {
@@ -241,7 +242,7 @@ impl Plan {
                 cmd.arg("LOAD").arg(1).arg("@__key");
             }
         }
-        super::cursor::with_cursor(&mut cmd, count);
+        super::cursor::with_cursor(&mut cmd, count, idle);
         self.tail(&mut cmd);
         cmd
     }
@@ -264,11 +265,11 @@ impl Plan {
             Error::Redis(err) if is_lost_cursor(&err) => Error::Query {
                 query: shorten(&self.query, 500),
                 message: format!(
-                    "the server dropped this read's cursor ({}): a reader may pause at most \
-                     {} s between two batches (MAXIDLE); consume the stream faster, or use a \
+                    "the server dropped this read's cursor ({}): a stream's consumer may pause \
+                     at most {} s between two batches (MAXIDLE); consume it faster, or use a \
                      smaller batch_size",
                     crate::error::server_message(&err),
-                    super::cursor::MAX_IDLE.as_secs()
+                    super::cursor::STREAM_IDLE.as_secs()
                 ),
             },
             Error::Redis(err) if err.code().is_some() => Error::Query {

@@ -40,6 +40,8 @@ pub(crate) struct Scan {
     counted: Option<u64>,
     batch: ReadBatch,
     cursor: OpenCursor,
+    /// The cursor's `MAXIDLE`.
+    idle: std::time::Duration,
 }
 
 #[derive(Clone, Copy)]
@@ -79,6 +81,16 @@ impl Scan {
             counted: None,
             batch,
             cursor,
+            idle: super::cursor::READ_IDLE,
+        }
+    }
+
+    /// A scan whose consumer sets the pace (`stream`, `iter`): its cursor
+    /// waits up to [`STREAM_IDLE`](super::cursor::STREAM_IDLE) between reads.
+    pub(crate) fn streaming(plan: Plan) -> Self {
+        Scan {
+            idle: super::cursor::STREAM_IDLE,
+            ..Scan::new(plan, None)
         }
     }
 
@@ -88,7 +100,10 @@ impl Scan {
         let (cmd, next) = match self.state {
             // A sorted aggregate needs to know how many results to sort (MAX).
             State::Start if self.plan.sort.is_some() => (self.plan.search(0, 0), State::CountSent),
-            State::Start => (self.plan.aggregate(0, count), State::AggregateSent),
+            State::Start => (
+                self.plan.aggregate(0, count, self.idle),
+                State::AggregateSent,
+            ),
             State::Counted(0) => return None,
             // Room for documents added while reading, but no more than the page needs.
             State::Counted(total) => {
@@ -100,7 +115,10 @@ impl Scan {
                     }
                     _ => room,
                 };
-                (self.plan.aggregate(max, count), State::AggregateSent)
+                (
+                    self.plan.aggregate(max, count, self.idle),
+                    State::AggregateSent,
+                )
             }
             State::Cursor(id) => (self.plan.read_cursor(id, count), State::ReadSent),
             State::Close(id) => (self.plan.delete_cursor(id), State::CloseSent),
@@ -555,8 +573,8 @@ pub trait AsyncQuery: Search + Sized {
     /// A document that does not decode is an `Err` item naming its key, and the
     /// stream continues; a server error ends it. A stream dropped early has
     /// its server cursor deleted by the next query on the same index (and the
-    /// server drops it after 30 s idle in any case); a consumer that pauses
-    /// more than 30 s between two batches gets an error saying so.
+    /// server drops it after 300 s idle in any case); a consumer that pauses
+    /// more than 300 s between two batches gets an error saying so.
     fn stream<'a, C>(
         self,
         con: &'a mut C,
@@ -565,9 +583,7 @@ pub trait AsyncQuery: Search + Sized {
         C: aio::ConnectionLike + Send,
         Self: Send + 'a,
     {
-        let scan = self
-            .plan()
-            .map(|plan| plan.map(|plan| Scan::new(plan, None)));
+        let scan = self.plan().map(|plan| plan.map(Scan::streaming));
         // Boxed, so that the stream is `Unpin`: `.next()` works without pinning.
         Box::pin(futures_util::stream::unfold(
             (con, scan, self),
@@ -657,9 +673,7 @@ pub trait SyncQuery: Search + Sized {
     /// See [`AsyncQuery::stream`]: an iterator that fetches in batches.
     fn iter<C: ConnectionLike>(self, con: &mut C) -> QueryIter<'_, Self, C> {
         QueryIter {
-            scan: self
-                .plan()
-                .map(|plan| plan.map(|plan| Scan::new(plan, None))),
+            scan: self.plan().map(|plan| plan.map(Scan::streaming)),
             query: self,
             con,
         }

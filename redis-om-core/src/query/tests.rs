@@ -310,9 +310,9 @@ fn commands() {
         "FT.SEARCH :User:index @email:{$p0} LIMIT 0 0 PARAMS 2 p0 a@b DIALECT 2"
     );
     assert_eq!(
-        args(&plan.aggregate(1200, 500)).join(" "),
+        args(&plan.aggregate(1200, 500, super::cursor::READ_IDLE)).join(" "),
         "FT.AGGREGATE :User:index @email:{$p0} SORTBY 2 @age DESC MAX 1200 LOAD * LOAD 1 @__key \
-         WITHCURSOR COUNT 500 MAXIDLE 30000 PARAMS 2 p0 a@b DIALECT 2"
+         WITHCURSOR COUNT 500 MAXIDLE 10000 PARAMS 2 p0 a@b DIALECT 2"
     );
     assert_eq!(
         args(&plan.read_cursor(42, 500)).join(" "),
@@ -334,9 +334,9 @@ fn commands() {
         "FT.SEARCH :User:index * RETURN 6 $.name AS name $.tags AS tags LIMIT 0 5 DIALECT 3"
     );
     assert_eq!(
-        args(&json.aggregate(0, 32)).join(" "),
+        args(&json.aggregate(0, 32, super::cursor::STREAM_IDLE)).join(" "),
         "FT.AGGREGATE :User:index * LOAD 7 @__key $.name AS name $.tags AS tags \
-         WITHCURSOR COUNT 32 MAXIDLE 30000 DIALECT 3"
+         WITHCURSOR COUNT 32 MAXIDLE 300000 DIALECT 3"
     );
 }
 
@@ -385,8 +385,8 @@ fn hash_projections_with_numbers_read_the_stored_hash() {
         "FT.SEARCH i * LIMIT 0 5 DIALECT 2"
     );
     assert_eq!(
-        args(&numbers.aggregate(0, 10)).join(" "),
-        "FT.AGGREGATE i * LOAD * LOAD 1 @__key WITHCURSOR COUNT 10 MAXIDLE 30000 DIALECT 2"
+        args(&numbers.aggregate(0, 10, super::cursor::READ_IDLE)).join(" "),
+        "FT.AGGREGATE i * LOAD * LOAD 1 @__key WITHCURSOR COUNT 10 MAXIDLE 10000 DIALECT 2"
     );
 }
 
