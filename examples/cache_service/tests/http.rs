@@ -362,11 +362,33 @@ impl Drop for OwnRedis {
     }
 }
 
+/// Holds the commands of every client of the server at `url` for `pause`.
+fn pause_server(url: &str, pause: Duration) {
+    let mut con = redis_om::redis::Client::open(url)
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis_om::redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("ALL")
+        .query::<()>(&mut con)
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_is_served_from_sql_and_recovers() {
     let _redis = OwnRedis::start();
+    let url = format!("redis://127.0.0.1:{OUTAGE_PORT}");
+    // The server answers nothing for half a second while the service starts
+    // (as a cold server or a slow disk can): slow is not down. The service
+    // used to run its index migrator on the cache's connection, where every
+    // command times out after REDIS_TIMEOUT_MS (200 ms) whatever the
+    // migrator's own deadline, so it started with Redis marked down and
+    // answered the reads below from SQL: ["miss", "miss", "miss"].
+    pause_server(&url, Duration::from_millis(500));
     let api = start(Config {
-        redis_url: format!("redis://127.0.0.1:{OUTAGE_PORT}"),
+        redis_url: url,
         ..config()
     })
     .await;
