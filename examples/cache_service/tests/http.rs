@@ -36,6 +36,15 @@ struct Read {
 }
 
 async fn start(config: Config) -> Api {
+    // The service's log goes to the output of the test that started it,
+    // shown when that test fails (RUST_LOG overrides the filter).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "cache_service=info,redis_om_core=warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, config));
