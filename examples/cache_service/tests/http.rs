@@ -4,6 +4,7 @@
 //! redis://127.0.0.1:16379); the outage test starts and stops its own Redis
 //! on port 16441.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -354,7 +355,21 @@ fn redis_stack(args: &[&str]) {
 struct OwnRedis;
 
 impl OwnRedis {
+    /// A server without data: what an earlier run left (its data, kept by
+    /// `--persist`, or a server it could not stop) is removed first, so that
+    /// every run starts as on a fresh clone (the index is created, not found).
     fn start() -> OwnRedis {
+        let _ = Command::new(SCRIPT)
+            .args(["stop", "--port", &OUTAGE_PORT.to_string()])
+            .output();
+        let run = std::env::var_os("REDIS_OM_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/redis-stack")
+            })
+            .join("run")
+            .join(OUTAGE_PORT.to_string());
+        let _ = std::fs::remove_dir_all(run);
         // --persist: the server comes back with what it held, including the
         // entry of the user updated during the outage, which must not be
         // served.
