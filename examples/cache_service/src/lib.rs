@@ -160,7 +160,8 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// `L1_CAPACITY`: documents kept in process memory (default 10,000).
     pub l1_capacity: u64,
-    /// `REDIS_TIMEOUT_MS`: the deadline of each Redis call (default 200 ms).
+    /// `REDIS_TIMEOUT_MS`: the deadline of each Redis call (default 200 ms;
+    /// the index migrator's is ten times that, at least 5 s).
     pub redis_timeout: Duration,
     /// `CACHE_LEVELS`: `l1,redis` (default), `redis` or `none`.
     pub levels: CacheLevels,
@@ -288,8 +289,10 @@ pub async fn app(config: Config) -> Result<Router, BoxError> {
             .response_timeout(config.redis_timeout)
             .retry_interval(PROBE_INTERVAL),
     )?;
+    let admin = redis::Client::open(config.redis_url.as_str())?;
     let ns = config.namespace.clone();
     let service = Arc::new(Service {
+        admin,
         marker_key: format!("cache-service:{ns}:users:complete"),
         warming_key: format!("cache-service:{ns}:users:warming"),
         config,
@@ -306,8 +309,17 @@ pub async fn app(config: Config) -> Result<Router, BoxError> {
     });
     if service.config.levels == CacheLevels::None {
         service.redis_up.store(false, Ordering::SeqCst);
-    } else if let Err(err) = service.migrate().await {
-        warn!(error = %err, "the Redis index could not be prepared at start-up; searches use SQL until it is");
+    } else {
+        match service.migrate().await {
+            Ok(()) => {
+                // Opens the cache's connection now, not in the first read
+                // (which the migrator no longer does on it).
+                let _ = service.redis("start-up", service.cache.sync()).await;
+            }
+            Err(err) => {
+                warn!(error = %err, "the Redis index could not be prepared at start-up; searches use SQL until it is");
+            }
+        }
     }
     info!(
         levels = service.config.levels.as_str(),
@@ -419,6 +431,9 @@ struct Service {
     config: Config,
     db: SqlitePool,
     cache: ModelCache<UserReadCache>,
+    /// For the index migrator: connections of its own, with its deadline
+    /// (see [`Service::migrate`]).
+    admin: redis::Client,
     marker_key: String,
     warming_key: String,
     /// False during an outage (and always with `CACHE_LEVELS=none`).
@@ -631,16 +646,27 @@ impl Service {
 
     /// Creates or updates the search index (a failure to reach Redis marks
     /// it down: the probe runs the migrator again when it is back).
+    ///
+    /// The migrator runs on a connection of its own whose timeouts are its
+    /// deadline, not on the cache's: there every command times out after
+    /// `REDIS_TIMEOUT_MS`, so one slow command (`FT.CREATE` on a cold server,
+    /// a write waiting for a slow fsync) marked a merely slow Redis down, and
+    /// at start-up the service then answered everything from SQL until the
+    /// probe brought it back. It writes no cached document: the cache has
+    /// nothing to forget.
     async fn migrate(self: &Arc<Self>) -> Result<(), CacheError> {
-        let mut con = self.cache.connection();
         let deadline = (self.config.redis_timeout * 10).max(Duration::from_secs(5));
-        let report = self
-            .redis_within(
-                "migrate",
-                deadline,
-                Migrator::new().model::<UserReadCache>().run(&mut con),
-            )
-            .await?;
+        let run = async {
+            let timeouts = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(deadline))
+                .set_response_timeout(Some(deadline));
+            let mut con = self
+                .admin
+                .get_multiplexed_async_connection_with_config(&timeouts)
+                .await?;
+            Migrator::new().model::<UserReadCache>().run(&mut con).await
+        };
+        let report = self.redis_within("migrate", deadline, run).await?;
         debug!(%report, "index migrated");
         self.migrated.store(true, Ordering::SeqCst);
         Ok(())

@@ -4,6 +4,7 @@
 //! redis://127.0.0.1:16379); the outage test starts and stops its own Redis
 //! on port 16441.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,15 @@ struct Read {
 }
 
 async fn start(config: Config) -> Api {
+    // The service's log goes to the output of the test that started it,
+    // shown when that test fails (RUST_LOG overrides the filter).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "cache_service=info,redis_om_core=warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, config));
@@ -345,7 +355,21 @@ fn redis_stack(args: &[&str]) {
 struct OwnRedis;
 
 impl OwnRedis {
+    /// A server without data: what an earlier run left (its data, kept by
+    /// `--persist`, or a server it could not stop) is removed first, so that
+    /// every run starts as on a fresh clone (the index is created, not found).
     fn start() -> OwnRedis {
+        let _ = Command::new(SCRIPT)
+            .args(["stop", "--port", &OUTAGE_PORT.to_string()])
+            .output();
+        let run = std::env::var_os("REDIS_OM_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/redis-stack")
+            })
+            .join("run")
+            .join(OUTAGE_PORT.to_string());
+        let _ = std::fs::remove_dir_all(run);
         // --persist: the server comes back with what it held, including the
         // entry of the user updated during the outage, which must not be
         // served.
@@ -362,11 +386,33 @@ impl Drop for OwnRedis {
     }
 }
 
+/// Holds the commands of every client of the server at `url` for `pause`.
+fn pause_server(url: &str, pause: Duration) {
+    let mut con = redis_om::redis::Client::open(url)
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis_om::redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("ALL")
+        .query::<()>(&mut con)
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_is_served_from_sql_and_recovers() {
     let _redis = OwnRedis::start();
+    let url = format!("redis://127.0.0.1:{OUTAGE_PORT}");
+    // The server answers nothing for half a second while the service starts
+    // (as a cold server or a slow disk can): slow is not down. The service
+    // used to run its index migrator on the cache's connection, where every
+    // command times out after REDIS_TIMEOUT_MS (200 ms) whatever the
+    // migrator's own deadline, so it started with Redis marked down and
+    // answered the reads below from SQL: ["miss", "miss", "miss"].
+    pause_server(&url, Duration::from_millis(500));
     let api = start(Config {
-        redis_url: format!("redis://127.0.0.1:{OUTAGE_PORT}"),
+        redis_url: url,
         ..config()
     })
     .await;
