@@ -120,7 +120,7 @@ async fn a_failing_item_is_reported_and_the_others_are_written() {
     }
     assert!(
         err.to_string()
-            .starts_with("2 of 3000 documents were not written"),
+            .starts_with("2 of 3000 documents were not written or not confirmed"),
         "{err}"
     );
     let got = Item::get_many(&mut con, (0..3_000).filter(|v| *v != 1_234 && *v != 2_001))

@@ -5,8 +5,9 @@
 //! [`connect`]): a server that sends nothing for that long is taken for gone,
 //! so that a read cache falls back at once. A healthy server that is sending
 //! a large reply, or taking in a large write, must never be mistaken for a
-//! gone one. So no round trip carries more than about [`ROUND_TRIP_BYTES`]
-//! (4 MiB, besides at most [`MAX_COUNT`] documents): on this project's test
+//! gone one. So a round trip carries about [`ROUND_TRIP_BYTES`] (4 MiB) at
+//! most, and at most [`MAX_COUNT`] documents (a write may exceed the budget
+//! by its last document; a read is sized from the documents seen so far): on this project's test
 //! machine a round trip of 4 MiB of JSON documents takes 15–40 ms, a tenth
 //! of the deadline or less (figures in RELIABILITY.md).
 //!
@@ -78,7 +79,7 @@ pub(crate) struct WriteBatch {
 impl WriteBatch {
     /// Whether the round trip is full: another document goes into the next
     /// one. Never full while empty, so a document larger than the budget
-    /// goes alone.
+    /// still goes (a round trip may exceed the budget by its last document).
     pub(crate) fn full(&self) -> bool {
         self.count > 0 && (self.count >= MAX_COUNT || self.bytes >= ROUND_TRIP_BYTES)
     }

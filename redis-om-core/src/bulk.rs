@@ -206,8 +206,10 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                             error = server_error(reply);
                         }
                     }
+                    let mut kind = FailureKind::NotWritten;
                     if error.is_none() && seen < item.replies {
-                        error = Some("no reply".into());
+                        error = Some("not confirmed: the pipeline returned no reply for it".into());
+                        kind = FailureKind::NotConfirmed { timed_out: false };
                     }
                     if let Some(reason) = &error {
                         if let Some(module) = missing_module::<M>(reason) {
@@ -225,12 +227,9 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                         }
                     }
                     match error {
-                        Some(reason) => failed.push(BulkFailure::new(
-                            item.index,
-                            item.key,
-                            FailureKind::NotWritten,
-                            reason,
-                        )),
+                        Some(reason) => {
+                            failed.push(BulkFailure::new(item.index, item.key, kind, reason))
+                        }
                         None => pks.push(item.pk),
                     }
                 }
@@ -559,9 +558,14 @@ pub(crate) async fn get_many_each<M: Model, E: Exec>(
             pipe.cmd(command).arg(key);
         }
         let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
+        // Sized by the documents that came back: absent keys weigh nothing.
+        let sizes = replies.iter().map(crate::batch::reply_bytes);
         batch.observe(
-            chunk.len(),
-            replies.iter().map(crate::batch::reply_bytes).sum(),
+            replies
+                .iter()
+                .filter(|r| crate::batch::reply_bytes(r) > 8)
+                .count(),
+            sizes.sum(),
         );
         if replies.len() != chunk.len() {
             return Err(Error::decode(
@@ -626,7 +630,11 @@ async fn get_many_json<M: Model, E: Exec>(
                 return Err(error);
             }
         };
-        batch.observe(chunk.len(), crate::batch::reply_bytes(&reply));
+        if let Value::Array(items) = &reply {
+            // Sized by the documents that came back: absent keys weigh nothing.
+            let found = items.iter().filter(|v| !matches!(v, Value::Nil)).count();
+            batch.observe(found, crate::batch::reply_bytes(&reply));
+        }
         let Value::Array(items) = reply else {
             return Err(crate::ops::unexpected("JSON.MGET", &reply));
         };

@@ -286,6 +286,7 @@ pub enum FailureKind {
     /// dropped connection): it may or may not have been written. Read it
     /// back, or write it again if the write is idempotent (a plain `save`
     /// is; a versioned one then reports a conflict if it was applied).
+    #[non_exhaustive]
     NotConfirmed {
         /// Whether the reply was lost to the response timeout (then
         /// [`Error::is_timeout`] is true for the whole call).
@@ -332,7 +333,7 @@ fn bulk_write_message(total: usize, failed: &[BulkFailure]) -> String {
         parts.push(format!("{unsent} not sent"));
     }
     format!(
-        "{} of {total} documents were not written: {}{}",
+        "{} of {total} documents were not written or not confirmed: {}{}",
         failed.len(),
         parts.join(", "),
         failed

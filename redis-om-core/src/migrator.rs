@@ -375,8 +375,19 @@ impl Migrator {
                 .arg("PX")
                 .arg(self.lock_lease.as_millis() as u64)
                 .to_owned();
-            match run(exec, &set).await {
+            let reply = run(exec, &set).await;
+            if reply.is_ok() {
+                // Replies come again: only an unbroken run of lost ones counts.
+                first_lost = None;
+            }
+            match reply {
                 Ok(Value::Nil) => {
+                    // Orphans recorded meanwhile by another run of this process.
+                    for orphan in orphaned_leases(&names.lock) {
+                        if !candidates.contains(&orphan) {
+                            candidates.push(orphan);
+                        }
+                    }
                     if !type_checked {
                         type_checked = true;
                         // Held: by a lease, or by a key of another type

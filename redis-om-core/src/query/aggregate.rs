@@ -1560,7 +1560,8 @@ pub(crate) mod exec {
         // Rows in round trips of a bounded size (`crate::batch`); a cursor
         // left open by an error or a cancellation is deleted later (`cursor`).
         let mut batch = crate::batch::ReadBatch::new(agg.batch);
-        let mut open = crate::query::cursor::OpenCursor::new(plan.index);
+        let mut open =
+            crate::query::cursor::OpenCursor::new(plan.index, crate::query::cursor::READ_IDLE);
         let cmd = agg.command(&plan, matches, batch.next())?;
         crate::query::cursor::reap(exec, plan.index).await;
         let mut reply = exec.query(&cmd).await.map_err(|e| plan.error(e))?;

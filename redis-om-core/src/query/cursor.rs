@@ -10,11 +10,19 @@
 //! - a reader that stops early (an error, a timeout, a dropped future or
 //!   stream) hands its cursor to [`OpenCursor`]'s `Drop`, which queues it; the
 //!   next query on the same index deletes the queued cursors first
-//!   ([`reap`]). A `Drop` cannot send anything itself: it
-//!   has no connection, and may run inside a cancelled future.
+//!   ([`reap`]), at most [`REAP_PER_QUERY`] per query, and only while the
+//!   server would still keep it (an id past its `MAXIDLE` may name another
+//!   cursor by then, and is forgotten). A `Drop` cannot send anything
+//!   itself: it has no connection, and may run inside a cancelled future.
+//!
+//! Cursor ids are the server's: a queued id is deleted through whichever
+//! connection next queries the index. A process that queries one index name
+//! on several servers (a primary and its replica read directly) could so
+//! delete another server's cursor with the same id within `MAXIDLE`; that
+//! read then fails with an error (never a wrong result).
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::Cmd;
 
@@ -35,7 +43,20 @@ pub(crate) const STREAM_IDLE: Duration = Duration::from_secs(300);
 /// `MAXIDLE`.
 const QUEUE_CAP: usize = 4096;
 
-static ABANDONED: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
+/// Cursors deleted per query at most: a backlog is worked off over several
+/// queries, never in front of one.
+const REAP_PER_QUERY: usize = 8;
+
+/// An abandoned cursor: its index, id, and when the server drops it by itself.
+struct Abandoned {
+    index: &'static str,
+    id: u64,
+    /// Past this the server has freed it, and its id may name another
+    /// cursor: it is forgotten unsent.
+    ends: Instant,
+}
+
+static ABANDONED: Mutex<Vec<Abandoned>> = Mutex::new(Vec::new());
 
 /// `WITHCURSOR COUNT n MAXIDLE ms`.
 pub(crate) fn with_cursor(cmd: &mut Cmd, count: usize, idle: Duration) {
@@ -66,11 +87,18 @@ pub(crate) fn delete(index: &str, id: u64) -> Cmd {
 pub(crate) struct OpenCursor {
     index: &'static str,
     id: Option<u64>,
+    /// Its `MAXIDLE`.
+    idle: Duration,
 }
 
 impl OpenCursor {
-    pub(crate) fn new(index: &'static str) -> Self {
-        OpenCursor { index, id: None }
+    /// A cursor opened with `MAXIDLE` `idle`.
+    pub(crate) fn new(index: &'static str, idle: Duration) -> Self {
+        OpenCursor {
+            index,
+            id: None,
+            idle,
+        }
     }
 
     /// The server's id of the cursor (0: it is exhausted and closed).
@@ -93,7 +121,12 @@ impl Drop for OpenCursor {
             if queue.len() >= QUEUE_CAP {
                 queue.remove(0);
             }
-            queue.push((self.index, id));
+            queue.push(Abandoned {
+                index: self.index,
+                id,
+                // A little early: never past the server's own end of it.
+                ends: Instant::now() + self.idle.mul_f64(0.9),
+            });
         }
     }
 }
@@ -107,13 +140,15 @@ pub(crate) async fn reap<E: Exec>(exec: &mut E, index: &'static str) {
         if queue.is_empty() {
             return;
         }
+        let now = Instant::now();
+        queue.retain(|a| a.ends > now);
         let mut ids = Vec::new();
-        queue.retain(|(name, id)| {
-            let mine = *name == index;
-            if mine {
-                ids.push(*id);
+        queue.retain(|a| {
+            let take = a.index == index && ids.len() < REAP_PER_QUERY;
+            if take {
+                ids.push(a.id);
             }
-            !mine
+            !take
         });
         ids
     };
@@ -121,7 +156,7 @@ pub(crate) async fn reap<E: Exec>(exec: &mut E, index: &'static str) {
     // `FT.CURSOR` by the cursor it names.
     for id in ids {
         if let Err(err) = exec.query(&delete(index, id)).await {
-            if err.code().is_none() {
+            if crate::error::is_unavailable(&err) || err.is_timeout() {
                 // The server is away: the rest end after MAXIDLE.
                 return;
             }
@@ -136,7 +171,7 @@ pub(crate) fn queued(index: &str) -> usize {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .filter(|(name, _)| *name == index)
+        .filter(|a| a.index == index)
         .count()
 }
 
@@ -146,14 +181,14 @@ mod tests {
 
     #[test]
     fn a_dropped_open_cursor_is_queued_and_a_closed_one_is_not() {
-        let mut open = OpenCursor::new("cursor-test-index");
+        let mut open = OpenCursor::new("cursor-test-index", READ_IDLE);
         open.set(42);
         drop(open);
-        let mut done = OpenCursor::new("cursor-test-index");
+        let mut done = OpenCursor::new("cursor-test-index", READ_IDLE);
         done.set(7);
         done.closed();
         drop(done);
-        let mut exhausted = OpenCursor::new("cursor-test-index");
+        let mut exhausted = OpenCursor::new("cursor-test-index", READ_IDLE);
         exhausted.set(0);
         drop(exhausted);
         assert_eq!(queued("cursor-test-index"), 1);

@@ -69,7 +69,7 @@ impl Scan {
         } else {
             ReadBatch::new(plan.batch.min(wanted.max(1)))
         };
-        let cursor = OpenCursor::new(plan.index);
+        let cursor = OpenCursor::new(plan.index, super::cursor::READ_IDLE);
         Scan {
             plan,
             limit,
@@ -88,8 +88,10 @@ impl Scan {
     /// A scan whose consumer sets the pace (`stream`, `iter`): its cursor
     /// waits up to [`STREAM_IDLE`](super::cursor::STREAM_IDLE) between reads.
     pub(crate) fn streaming(plan: Plan) -> Self {
+        let index = plan.index;
         Scan {
             idle: super::cursor::STREAM_IDLE,
+            cursor: OpenCursor::new(index, super::cursor::STREAM_IDLE),
             ..Scan::new(plan, None)
         }
     }
@@ -187,7 +189,10 @@ impl Scan {
         self.rows = Vec::new().into_iter();
         // Queued now rather than when the stream holding the scan is dropped.
         let index = self.plan.index;
-        drop(std::mem::replace(&mut self.cursor, OpenCursor::new(index)));
+        drop(std::mem::replace(
+            &mut self.cursor,
+            OpenCursor::new(index, self.idle),
+        ));
     }
 
     pub(crate) fn plan(&self) -> &Plan {
