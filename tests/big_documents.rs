@@ -181,7 +181,7 @@ async fn thousand_documents_of_200_kb_on_the_default_connection() {
     }
 }
 
-/// Streams dropped after their first document (500) and reads whose futures
+/// Streams dropped after their first document (700) and reads whose futures
 /// are dropped midway (100): a cursor whose id the reader had is
 /// deleted by the next query on the index; one whose id was still in flight
 /// when the future was dropped ends after MAXIDLE. Reads keep working
@@ -208,13 +208,13 @@ async fn abandoned_reads_leave_no_cursor_open() {
         let index = AbandonDoc::key_layout().index_name().to_owned();
         let query = || AbandonDoc::find(|d| d.run.eq(run.as_str())).batch_size(7);
         // Streams dropped after their first document: the reader had each id.
-        for _ in 0..500 {
+        for _ in 0..700 {
             let mut stream = query().stream(&mut con);
             assert!(stream.next().await.unwrap().is_ok());
         }
         assert_eq!(query().count(&mut con).await.unwrap(), 60);
         let open = index_cursors(&mut admin, &index).await;
-        assert_eq!(open, 0, "{url}: cursors open after 500 dropped streams");
+        assert_eq!(open, 0, "{url}: cursors open after 700 dropped streams");
         // Futures dropped at any point, the reply with the id in flight too
         // (100: each of those holds a cursor until MAXIDLE, and an index has
         // 128).

@@ -38,8 +38,16 @@ async fn pause_writes(url: &str, ms: u64) {
 /// lost. The migrator finds the lease under its own token and goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_taken_during_a_pause_is_recognised_by_its_token() {
+    for resp3 in [false, true] {
+        lease_taken_during_a_pause(resp3).await;
+    }
+}
+
+async fn lease_taken_during_a_pause(resp3: bool) {
+    // A fresh server each time: the index does not exist yet.
     let server = common::Server::fresh(common::fault_port(42), &[]);
-    let mut con = redis_om::connect(server.url()).await.unwrap();
+    let url = common::both_protocols(&server.url())[usize::from(resp3)].clone();
+    let mut con = redis_om::connect(url.as_str()).await.unwrap();
     pause_writes(&server.url(), 1_500).await;
     let started = Instant::now();
     let report = Migrator::new().model::<LeaseDoc>().run(&mut con).await;
@@ -138,7 +146,13 @@ const BOOKKEEPING: [&str; 4] = ["index:lock", "index:hash", "index:schema", "ind
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookkeeping_keys_are_unreachable_through_every_model_method() {
     let server = common::Server::fresh(common::fault_port(45), &[]);
-    let mut con = redis_om::connect(server.url()).await.unwrap();
+    for url in common::both_protocols(&server.url()) {
+        bookkeeping_keys_unreachable(&url).await;
+    }
+}
+
+async fn bookkeeping_keys_unreachable(url: &str) {
+    let mut con = redis_om::connect(url).await.unwrap();
     Migrator::new()
         .model::<LeaseDoc>()
         .run(&mut con)
@@ -198,7 +212,7 @@ async fn bookkeeping_keys_are_unreachable_through_every_model_method() {
         refused(doc.remove(&mut con).await.map(drop), "remove");
         refused(doc.save_in(&mut pipe).map(drop), "save_in");
         // The blocking API goes through the same rule.
-        let mut sync = common::sync_con(&server.url());
+        let mut sync = common::sync_con(url);
         refused(
             <LeaseDoc as redis_om::blocking::SyncModel>::delete(&mut sync, pk).map(drop),
             "blocking delete",

@@ -12,15 +12,19 @@
 //! of the deadline or less (figures in RELIABILITY.md).
 //!
 //! Writes know their size before sending ([`WriteBatch`]). Reads learn it from
-//! the replies ([`ReadBatch`]): the first batch is small ([`FIRST_READ`]
-//! documents), and each next one holds as many documents as the sizes seen
-//! so far fit in the budget, growing at most eightfold per round trip. A
+//! the replies ([`ReadBatch`]): the first read of a model in the process is
+//! small ([`FIRST_READ`] documents), and each next batch holds as many
+//! documents as the sizes seen so far fit in the budget, growing at most
+//! eightfold per round trip; later reads of the model start from the largest
+//! average size seen for it. A
 //! single document larger than what the server can send within the deadline
 //! (tens of megabytes) needs a longer response timeout: that is the one case
 //! the budget cannot split.
 //!
 //! [`RESPONSE_TIMEOUT`]: crate::RESPONSE_TIMEOUT
 //! [`connect`]: crate::connect
+
+use std::sync::Mutex;
 
 use redis::Value;
 
@@ -35,11 +39,42 @@ pub(crate) const ROUND_TRIP_BYTES: usize = 4 << 20;
 /// 32 documents of 200 KB are 6.4 MB.
 pub(crate) const FIRST_READ: usize = 32;
 
+/// The largest average document size (bytes) seen in this process's reads
+/// of each model, by index name: a later read of the model starts at the
+/// batch size that fits it, instead of at [`FIRST_READ`] (one round trip
+/// for 1,000 small documents, as before the byte budget). The largest, not
+/// the latest: a model with some big documents stays careful.
+static LEARNED: Mutex<Vec<(&'static str, usize)>> = Mutex::new(Vec::new());
+
+fn learned(model: &str) -> Option<usize> {
+    LEARNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(name, _)| *name == model)
+        .map(|(_, size)| *size)
+}
+
+fn learn(model: &'static str, per_doc: usize) {
+    let mut sizes = LEARNED.lock().unwrap_or_else(|e| e.into_inner());
+    match sizes.iter_mut().find(|(name, _)| *name == model) {
+        Some((_, size)) => *size = (*size).max(per_doc),
+        None => sizes.push((model, per_doc)),
+    }
+}
+
+/// How many documents of `per_doc` bytes fit the budget.
+fn fit(per_doc: usize) -> usize {
+    (ROUND_TRIP_BYTES / per_doc.max(1)).max(1)
+}
+
 /// The batches of a read, sized from what the replies so far weighed.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadBatch {
     max: usize,
     next: usize,
+    /// The model read (its index name), whose sizes are learnt.
+    model: Option<&'static str>,
 }
 
 impl ReadBatch {
@@ -49,7 +84,19 @@ impl ReadBatch {
         ReadBatch {
             max,
             next: max.min(FIRST_READ),
+            model: None,
         }
+    }
+
+    /// Batches of at most `max` documents of `model` (its index name): the
+    /// first one sized from earlier reads of the model in this process.
+    pub(crate) fn of_model(model: &'static str, max: usize) -> Self {
+        let mut batch = ReadBatch::new(max);
+        batch.model = Some(model);
+        if let Some(per_doc) = learned(model) {
+            batch.next = fit(per_doc).clamp(1, batch.max);
+        }
+        batch
     }
 
     /// How many documents to ask for next.
@@ -63,8 +110,12 @@ impl ReadBatch {
             return;
         }
         let per_doc = (bytes / docs).max(1);
-        let fit = (ROUND_TRIP_BYTES / per_doc).max(1);
-        self.next = fit.min(self.next.saturating_mul(8)).clamp(1, self.max);
+        if let Some(model) = self.model {
+            learn(model, per_doc);
+        }
+        self.next = fit(per_doc)
+            .min(self.next.saturating_mul(8))
+            .clamp(1, self.max);
     }
 }
 
@@ -132,6 +183,25 @@ mod tests {
         // Then small ones again: growth is gradual.
         batch.observe(1, 100);
         assert_eq!(batch.next(), 8);
+    }
+
+    #[test]
+    fn a_model_read_before_starts_at_its_learnt_size() {
+        let mut first = ReadBatch::of_model("batch-test-small", 1_000);
+        assert_eq!(first.next(), FIRST_READ);
+        first.observe(32, 32 * 200);
+        assert_eq!(ReadBatch::of_model("batch-test-small", 1_000).next(), 1_000);
+        // One batch of big documents makes later reads careful again.
+        first.observe(10, 10 * 400_000);
+        assert_eq!(
+            ReadBatch::of_model("batch-test-small", 1_000).next(),
+            ROUND_TRIP_BYTES / 400_000
+        );
+        first.observe(1_000, 1_000 * 100);
+        assert_eq!(
+            ReadBatch::of_model("batch-test-small", 1_000).next(),
+            ROUND_TRIP_BYTES / 400_000
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Bulk operations: `save_all` and `get_many`, pipelined in chunks so that
-//! 100,000 documents take 100 round trips, not 100,000.
+//! Bulk operations: `save_all` and `get_many`, pipelined in round trips of
+//! at most 1,000 documents and about 4 MiB (`crate::batch`), so that 100,000
+//! small documents take 100 round trips, not 100,000, and big ones never make
+//! a round trip that outlasts the response timeout.
 
 use redis::{cmd, Pipeline, Value};
 
@@ -209,7 +211,10 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                     let mut kind = FailureKind::NotWritten;
                     if error.is_none() && seen < item.replies {
                         error = Some("not confirmed: the pipeline returned no reply for it".into());
-                        kind = FailureKind::NotConfirmed { timed_out: false };
+                        kind = FailureKind::NotConfirmed {
+                            timed_out: false,
+                            connection_lost: false,
+                        };
                     }
                     if let Some(reason) = &error {
                         if let Some(module) = missing_module::<M>(reason) {
@@ -261,6 +266,7 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
 fn unconfirmed(err: &Error) -> FailureKind {
     FailureKind::NotConfirmed {
         timed_out: err.is_timeout(),
+        connection_lost: err.is_connection_error(),
     }
 }
 
@@ -409,7 +415,10 @@ async fn save_all_versioned<M: Model, E: Exec>(
                         (unconfirmed(&err), format!("not confirmed: {err}"))
                     }
                     Ok(_) => (
-                        FailureKind::NotConfirmed { timed_out: false },
+                        FailureKind::NotConfirmed {
+                            timed_out: false,
+                            connection_lost: false,
+                        },
                         "not confirmed: a pipeline returned too few replies".to_owned(),
                     ),
                 };
@@ -545,7 +554,7 @@ pub(crate) async fn get_many_each<M: Model, E: Exec>(
     }
     let mut out = Vec::with_capacity(keys.len());
     let command = "HGETALL";
-    let mut batch = ReadBatch::new(MAX_COUNT);
+    let mut batch = ReadBatch::of_model(M::key_layout().index_name(), MAX_COUNT);
     let mut start = 0;
     while start < keys.len() {
         let end = keys.len().min(start + batch.next());
@@ -612,7 +621,7 @@ async fn get_many_json<M: Model, E: Exec>(
     keys: &[String],
 ) -> Result<Vec<Result<Option<M>>>> {
     let mut out = Vec::with_capacity(keys.len());
-    let mut batch = ReadBatch::new(MAX_COUNT);
+    let mut batch = ReadBatch::of_model(M::key_layout().index_name(), MAX_COUNT);
     let mut start = 0;
     while start < keys.len() {
         let end = keys.len().min(start + batch.next());

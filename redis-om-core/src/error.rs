@@ -291,6 +291,9 @@ pub enum FailureKind {
         /// Whether the reply was lost to the response timeout (then
         /// [`Error::is_timeout`] is true for the whole call).
         timed_out: bool,
+        /// Whether the connection was lost (then
+        /// [`Error::is_connection_error`] is true for the whole call).
+        connection_lost: bool,
     },
     /// It was never sent: an earlier round trip of the same call failed.
     NotSent,
@@ -385,9 +388,15 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Timeout(_) => true,
-            Error::BulkWrite { failed, .. } => failed
-                .iter()
-                .any(|f| f.kind == FailureKind::NotConfirmed { timed_out: true }),
+            Error::BulkWrite { failed, .. } => failed.iter().any(|f| {
+                matches!(
+                    f.kind,
+                    FailureKind::NotConfirmed {
+                        timed_out: true,
+                        ..
+                    }
+                )
+            }),
             _ => false,
         }
     }
@@ -397,10 +406,21 @@ impl Error {
     /// (`CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`): the operation can be retried
     /// once the server is back; a `ConnectionManager` and a
     /// [`ClusterConnection`](crate::ClusterConnection) reconnect by themselves.
-    /// (A timeout is [`is_timeout`](Self::is_timeout).)
+    /// (A timeout is [`is_timeout`](Self::is_timeout).) Also true for an
+    /// [`Error::BulkWrite`] whose round trip lost its connection.
     pub fn is_connection_error(&self) -> bool {
         match self {
             Error::Redis(err) => is_unavailable(err),
+            // A bulk write whose round trip lost its connection.
+            Error::BulkWrite { failed, .. } => failed.iter().any(|f| {
+                matches!(
+                    f.kind,
+                    FailureKind::NotConfirmed {
+                        connection_lost: true,
+                        ..
+                    }
+                )
+            }),
             _ => false,
         }
     }

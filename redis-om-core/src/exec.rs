@@ -26,7 +26,8 @@ pub(crate) struct AsyncExec<'c, C>(pub(crate) &'c mut C);
 /// to a server that may be back) is sent once more. A refusal that took
 /// longer than this came from a connection that already retried with its
 /// own backoff (`ConnectionManagerConfig::set_number_of_retries`): sending
-/// again would wait out that whole backoff a second time.
+/// again would wait out that whole backoff a second time. (On a link whose
+/// round trip is longer than this, a refusal is not retried either.)
 const RETRY_REFUSED_WITHIN: Duration = Duration::from_millis(100);
 
 pub(crate) fn retry_refused(err: &redis::RedisError, started: std::time::Instant) -> bool {

@@ -604,8 +604,10 @@ pub trait SyncModel: Model {
 
 impl<M: Model> SyncModel for M {}
 
-/// The key part of `pk`, refusing an empty one, and one whose key belongs to
-/// another model whose key prefix nests in this model's (`Order` given
+/// The key part of `pk`, refusing an empty one, one that names a bookkeeping
+/// key of the migrator (a whole bulk call fails then, before anything is
+/// sent), and one whose key belongs to another model whose key prefix nests
+/// in this model's (`Order` given
 /// `Item:1`, which is `:Order:Item:1`, the key of `OrderItem`): reading,
 /// deleting or updating it through this model would reach the other's
 /// document.
@@ -614,9 +616,7 @@ pub(crate) fn required<M: Model>(pk: &impl PkArg) -> Result<std::borrow::Cow<'_,
     let part = crate::pk::required(pk, model)?;
     let layout = M::key_layout();
     // Never a document: the migrator's `{index}:lock`, `:hash`, `:schema`, `:history`.
-    if layout.is_bookkeeping_key(&layout.key(&part)) {
-        layout.check_document_key(&layout.key(&part))?;
-    }
+    layout.check_document_key(&layout.key(&part))?;
     if !layout.nested_models().is_empty() && !layout.owns_key(layout.key(&part).as_bytes()) {
         let key = layout.key(&part);
         if let Some((inner, prefix)) = layout

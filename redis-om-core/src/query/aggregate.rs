@@ -1287,7 +1287,8 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
         self
     }
 
-    /// How many groups each round trip reads (default 1,000).
+    /// The most groups each round trip reads (default and maximum 1,000;
+    /// round trips also stay within about 4 MiB).
     pub fn batch_size(mut self, batch: usize) -> Self {
         self.batch = batch.max(1);
         self

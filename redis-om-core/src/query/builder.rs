@@ -132,8 +132,10 @@ impl<M: Model> Query<M> {
         self
     }
 
-    /// How many documents each round trip of `all`, `stream` and `delete`
-    /// fetches (default 1,000).
+    /// The most documents each round trip of `all`, `stream`, `delete` and
+    /// `update` fetches (default and maximum 1,000; larger values are
+    /// capped). Round trips also stay within about 4 MiB of documents,
+    /// whatever this says (README, "Connecting").
     pub fn batch_size(mut self, batch: usize) -> Self {
         self.batch = batch.max(1);
         self

@@ -265,11 +265,13 @@ impl Plan {
             Error::Redis(err) if is_lost_cursor(&err) => Error::Query {
                 query: shorten(&self.query, 500),
                 message: format!(
-                    "the server dropped this read's cursor ({}): a stream's consumer may pause \
-                     at most {} s between two batches (MAXIDLE); consume it faster, or use a \
-                     smaller batch_size",
+                    "the server dropped this read's cursor ({}): it was idle longer than its \
+                     MAXIDLE ({} s between two batches of a stream, {} s for the reads \
+                     redis-om drives itself), or was deleted; read again (a stream's consumer \
+                     must take its next batch sooner, or use a smaller batch_size)",
                     crate::error::server_message(&err),
-                    super::cursor::STREAM_IDLE.as_secs()
+                    super::cursor::STREAM_IDLE.as_secs(),
+                    super::cursor::READ_IDLE.as_secs()
                 ),
             },
             Error::Redis(err) if err.code().is_some() => Error::Query {

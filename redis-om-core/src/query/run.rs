@@ -63,11 +63,17 @@ impl Scan {
         let (skip, take) = limit.unwrap_or((0, u64::MAX));
         // A page needs no bigger batches than its rows.
         let wanted = usize::try_from(take.saturating_add(skip)).unwrap_or(usize::MAX);
-        let batch = if plan.scoped() {
-            // Rows of nested models are left out: the page says nothing.
-            ReadBatch::new(plan.batch)
+        // Rows of nested models are left out (`Plan::scoped`): the page
+        // then says nothing of how many rows to read.
+        let max = if plan.scoped() {
+            plan.batch
         } else {
-            ReadBatch::new(plan.batch.min(wanted.max(1)))
+            plan.batch.min(wanted.max(1))
+        };
+        let batch = match plan.load {
+            // Keys only: the documents' sizes say nothing of them.
+            super::plan::Load::Key => ReadBatch::new(max),
+            _ => ReadBatch::of_model(plan.index, max),
         };
         let cursor = OpenCursor::new(plan.index, super::cursor::READ_IDLE);
         Scan {
