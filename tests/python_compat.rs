@@ -747,3 +747,160 @@ async fn json_vectors_are_shared_and_searched_both_ways_with_redis_om_python() {
         assert!((a - b).abs() < 1e-6, "{python_found:?} {rust_found:?}");
     }
 }
+
+/// An instant in a HashModel (`PyInstant` in compat.py).
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyInstant")]
+struct PyInstant {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    at: DateTime<Utc>,
+}
+
+/// An instant in a JsonModel (`PyInstantDoc` in compat.py).
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(global_prefix = "om-test-py", prefix = "PyInstantDoc")]
+struct PyInstantDoc {
+    pk: Option<String>,
+    #[redis_om(index)]
+    name: String,
+    #[redis_om(index)]
+    #[serde(with = "redis_om::timestamp")]
+    at: DateTime<Utc>,
+}
+
+/// Instants (microseconds since the epoch) in the seconds before 1970 where
+/// whole seconds plus a rounded fraction give another double than Python's
+/// `datetime.timestamp()`, and a few others (year 1: whole seconds; its
+/// microseconds could not be stored, and are refused: `value.rs` tests).
+const INSTANTS: &[i64] = &[
+    -24_106_090,
+    -9_241_962,
+    -707_772,
+    -58_143_891,
+    -36_332_891,
+    -8_419_035,
+    -5_198_858,
+    -52_140_117,
+    -59_164_987,
+    -701_888,
+    -1_000_001,
+    -123_457,
+    -1,
+    -999_999,
+    0,
+    1,
+    -62_135_596_800_000_000,
+    1_700_000_000_123_457,
+];
+
+/// Instants before 1970 are stored byte for byte as redis-om-python stores
+/// them, and `at == instant` from either side finds both sides' documents.
+#[tokio::test]
+async fn instants_before_1970_are_shared_with_redis_om_python() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let theirs: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&python(&["instant-schemas"])).unwrap();
+    assert_eq!(theirs["PyInstant"], PyInstant::index_schema().text());
+    assert_eq!(theirs["PyInstantDoc"], PyInstantDoc::index_schema().text());
+    Migrator::new()
+        .model::<PyInstant>()
+        .model::<PyInstantDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let tag = common::unique("inst").replace('-', "");
+    let micros = serde_json::to_string(INSTANTS).unwrap();
+    let py: BySide<String> =
+        serde_json::from_str(&python(&["instant-save", &tag, &micros])).unwrap();
+    for (k, us) in INSTANTS.iter().enumerate() {
+        let at = DateTime::from_timestamp_micros(*us).unwrap();
+        let name = format!("rs-{tag}-{k}");
+        let rs_hash = PyInstant {
+            pk: None,
+            name: name.clone(),
+            at,
+        }
+        .save(&mut con)
+        .await
+        .unwrap();
+        let rs_json = PyInstantDoc { pk: None, name, at }
+            .save(&mut con)
+            .await
+            .unwrap();
+        // The same bytes as Python's.
+        let stored = |key: String| {
+            let mut con = con.clone();
+            async move {
+                let v: String = redis::cmd("HGET")
+                    .arg(key)
+                    .arg("at")
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                v
+            }
+        };
+        assert_eq!(
+            stored(PyInstant::key_layout().key(&rs_hash)).await,
+            stored(PyInstant::key_layout().key(&py.hash[k])).await,
+            "{us} µs in a hash"
+        );
+        let json_at = |key: String| {
+            let mut con = con.clone();
+            async move {
+                let v: String = redis::cmd("JSON.GET")
+                    .arg(key)
+                    .arg("$.at")
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                v
+            }
+        };
+        assert_eq!(
+            json_at(PyInstantDoc::key_layout().key(&rs_json)).await,
+            json_at(PyInstantDoc::key_layout().key(&py.json[k])).await,
+            "{us} µs in JSON"
+        );
+        // Rust finds both by equality.
+        let mut found: Vec<String> = PyInstant::find(|m| m.at.eq(at))
+            .all(&mut con)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .filter(|n| n.contains(&tag))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [format!("py-{tag}-{k}"), format!("rs-{tag}-{k}")],
+            "{us} µs"
+        );
+        let mut found: Vec<String> = PyInstantDoc::find(|m| m.at.eq(at))
+            .all(&mut con)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .filter(|n| n.contains(&tag))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [format!("py-{tag}-{k}"), format!("rs-{tag}-{k}")],
+            "{us} µs JSON"
+        );
+    }
+    // Python finds both by equality.
+    let found: BySide<Vec<String>> =
+        serde_json::from_str(&python(&["instant-find", &tag, &micros])).unwrap();
+    for (k, us) in INSTANTS.iter().enumerate() {
+        let want = [format!("py-{tag}-{k}"), format!("rs-{tag}-{k}")];
+        assert_eq!(found.hash[k], want, "Python, {us} µs in a hash");
+        assert_eq!(found.json[k], want, "Python, {us} µs in JSON");
+    }
+}

@@ -50,8 +50,72 @@ fn format_float(f: f64) -> Cow<'static, str> {
     } else if f.is_infinite() {
         Cow::Borrowed(if f > 0.0 { "inf" } else { "-inf" })
     } else {
-        Cow::Owned(ryu::Buffer::new().format_finite(f).to_owned())
+        Cow::Owned(python_repr(f))
     }
+}
+
+/// A finite float as Python's `repr` writes it (what redis-om-python stores):
+/// the shortest digits that read back (as ryu finds them), in fixed notation
+/// when the decimal point falls within 16 digits before or 4 zeros after the
+/// digits (`100.0`, `0.0001`), else in scientific notation with at least two
+/// exponent digits (`1e-05`, `1e+16`), where ryu writes `1e-5` and `1e16`.
+fn python_repr(f: f64) -> String {
+    let shortest = ryu::Buffer::new().format_finite(f).to_owned();
+    let (negative, body) = match shortest.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, shortest.as_str()),
+    };
+    // ryu writes `d.ddd`, `0.000ddd` or `d.ddde±x`: its digits and the
+    // decimal exponent of the first one.
+    let (mantissa, exp) = match body.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (body, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = format!("{int}{frac}");
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_start_matches('0').trim_end_matches('0');
+    if digits.is_empty() {
+        return if negative { "-0.0" } else { "0.0" }.to_owned();
+    }
+    // value = 0.DIGITS × 10^decpt
+    let decpt = exp + int.len() as i32 - leading as i32;
+    let mut out = String::with_capacity(digits.len() + 8);
+    if negative {
+        out.push('-');
+    }
+    if -4 < decpt && decpt <= 16 {
+        if decpt <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-decpt) as usize));
+            out.push_str(digits);
+        } else if decpt as usize >= digits.len() {
+            out.push_str(digits);
+            out.extend(std::iter::repeat_n('0', decpt as usize - digits.len()));
+            out.push_str(".0");
+        } else {
+            let (a, b) = digits.split_at(decpt as usize);
+            out.push_str(a);
+            out.push('.');
+            out.push_str(b);
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let e = decpt - 1;
+        out.push('e');
+        out.push(if e < 0 { '-' } else { '+' });
+        let magnitude = e.unsigned_abs();
+        if magnitude < 10 {
+            out.push('0');
+        }
+        out.push_str(itoa::Buffer::new().format(magnitude));
+    }
+    out
 }
 
 /// A type that can be stored as one field of a [`HashModel`](crate::Model).
@@ -282,17 +346,68 @@ mod chrono_values {
     use super::*;
     use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
-    /// Seconds since the epoch as a float, as Python's `datetime.timestamp()`:
-    /// microsecond precision (nanoseconds are dropped).
+    /// Seconds since the epoch as a float, exactly as Python's
+    /// `datetime.timestamp()` computes it: the whole microseconds since the
+    /// epoch divided by 10^6, rounded once (nanoseconds are dropped). Two
+    /// roundings (whole seconds plus a rounded fraction) differ from it for
+    /// some instants, most of them in the seconds before 1970, and a query
+    /// from one side would then miss the other side's documents.
     pub(crate) fn datetime_to_seconds(dt: &DateTime<Utc>) -> f64 {
-        dt.timestamp() as f64 + f64::from(dt.timestamp_subsec_micros()) / 1e6
+        micros_to_seconds(dt.timestamp_micros())
     }
 
-    /// Refuses a datetime whose stored form would not read back (near
-    /// `DateTime::<Utc>::MAX_UTC`, the float rounds past the last representable instant).
+    /// `micros / 10^6`, correctly rounded (Python's int / int).
+    pub(crate) fn micros_to_seconds(micros: i64) -> f64 {
+        // Below 2^53 the integer is exact as a double: one division, one rounding.
+        let approx = micros as f64 / 1e6;
+        if micros.unsigned_abs() < 1 << 53 {
+            return approx;
+        }
+        // Beyond (after about 2255) the integer itself would round first:
+        // of the neighbours, the one nearest to micros / 10^6 (ties to even).
+        let mut best = approx;
+        let mut best_err = scaled_error(approx, micros);
+        for candidate in [approx.next_down(), approx.next_up()] {
+            let err = scaled_error(candidate, micros);
+            let even = candidate.to_bits() & 1 == 0;
+            if err < best_err || (err == best_err && even) {
+                best = candidate;
+                best_err = err;
+            }
+        }
+        best
+    }
+
+    /// `|c × 10^6 − micros| × 2^20`, exactly, for `|c| ≥ 2^33` (where
+    /// `c × 2^20` is an integer, and everything fits an i128 up to chrono's
+    /// last instant, 2^43 seconds).
+    fn scaled_error(c: f64, micros: i64) -> u128 {
+        let bits = c.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as i32 - 1075;
+        let mantissa = ((bits & ((1 << 52) - 1)) | (1 << 52)) as i128;
+        let signed = if c < 0.0 { -mantissa } else { mantissa };
+        let shift = (exponent + 20).clamp(0, 40) as u32;
+        let scaled_c = signed * 1_000_000 * (1 << shift);
+        let scaled_micros = i128::from(micros) * (1 << 20);
+        (scaled_c - scaled_micros).unsigned_abs()
+    }
+
+    /// Refuses a datetime whose stored form would not read back as the same
+    /// instant (to the microsecond): a double of seconds holds every
+    /// microsecond only from 1684-07-28 to 2255-06-05 (2^53 µs either side of
+    /// the epoch), and the
+    /// last instants of chrono's range round past its end. redis-om-python
+    /// stores such instants with their microseconds changed.
     pub(crate) fn check_datetime(dt: &DateTime<Utc>) -> Result<(), String> {
         match seconds_to_datetime(datetime_to_seconds(dt)) {
-            Ok(_) => Ok(()),
+            Ok(back) if back.timestamp_micros() == dt.timestamp_micros() => Ok(()),
+            Ok(back) => Err(format!(
+                "{dt} cannot be stored exactly: epoch seconds as a double hold every \
+                 microsecond only from 1684-07-28 to 2255-06-05, and this one would read back \
+                 as {back}; \
+                 store it without its fraction of a second (or rounded to what reads back), \
+                 or in a string field"
+            )),
             Err(_) => Err(format!(
                 "{dt} is too close to the end of chrono's range: its epoch seconds \
                  (microsecond precision) would not read back; store an earlier datetime"
@@ -300,16 +415,30 @@ mod chrono_values {
         }
     }
 
+    /// The instant of float epoch seconds, exactly as Python's
+    /// `datetime.fromtimestamp(secs, timezone.utc)` reads it: the whole
+    /// seconds, and the fraction times 10^6 rounded half to even.
     pub(crate) fn seconds_to_datetime(secs: f64) -> Result<DateTime<Utc>, String> {
         if !secs.is_finite() {
             return Err(format!("{secs} is not a timestamp"));
         }
-        // Microsecond precision, as Python's datetime.
-        let micros = (secs * 1e6).round();
-        if micros.abs() > i64::MAX as f64 {
+        let mut whole = secs.trunc();
+        let mut micros = ((secs - whole) * 1e6).round_ties_even();
+        if micros >= 1e6 {
+            micros -= 1e6;
+            whole += 1.0;
+        } else if micros < 0.0 {
+            micros += 1e6;
+            whole -= 1.0;
+        }
+        if whole.abs() > (i64::MAX / 1_000_000) as f64 {
             return Err(format!("timestamp {secs} is out of range"));
         }
-        DateTime::from_timestamp_micros(micros as i64)
+        let total = (whole as i64)
+            .checked_mul(1_000_000)
+            .and_then(|w| w.checked_add(micros as i64))
+            .ok_or_else(|| format!("timestamp {secs} is out of range"))?;
+        DateTime::from_timestamp_micros(total)
             .ok_or_else(|| format!("timestamp {secs} is out of range"))
     }
 
@@ -335,6 +464,8 @@ mod chrono_values {
         }
     }
 }
+#[cfg(all(test, feature = "chrono"))]
+use chrono_values::micros_to_seconds;
 #[cfg(feature = "chrono")]
 pub(crate) use chrono_values::{check_datetime, datetime_to_seconds, seconds_to_datetime};
 
@@ -387,6 +518,111 @@ mod tests {
             encoded(&id).as_deref(),
             Some("67e55044-10b1-426f-9247-bb680e5fe0c8")
         );
+    }
+
+    #[cfg(feature = "chrono")]
+    /// Instants as microseconds since the epoch, with the float seconds
+    /// redis-om-python 1.2 (CPython 3.11's `datetime.timestamp()`) stores for
+    /// them and the microseconds `datetime.fromtimestamp` reads back.
+    const PYTHON_TIMESTAMPS: &[(i64, u64, i64)] = &[
+        (-24106090, 0xc0381b28b6d86ec1, -24106090),
+        (-9241962, 0xc0227be27179bfdf, -9241962),
+        (-707772, 0xbfe6a6117720c8cd, -707772),
+        (-58143891, 0xc04d126b05319829, -58143891),
+        (-36332891, 0xc0422a9c2c1b10fd, -36332891),
+        (-8419035, 0xc020d68bc169c23b, -8419035),
+        (-5198858, 0xc014cba16e7a311f, -5198858),
+        (-52140117, 0xc04a11ef5a964e8b, -52140117),
+        (-59164987, 0xc04d951e4b44a1f1, -59164987),
+        (-701888, 0xbfe675ddd2ae8e1d, -701888),
+        (-247069, 0xbfcf9ff4fd6d7e89, -247069),
+        (-51741536, 0xc049deeaa6d26741, -51741536),
+        (-13497922, 0xc02afeefa1e3eaf7, -13497922),
+        (-16490456, 0xc0307d8e86402081, -16490456),
+        (-18443308, 0xc032717ca2120e1f, -18443308),
+        (-1741297, 0xbffbdc5a3e39f773, -1741297),
+        (-34034122, 0xc041045e1c15097d, -34034122),
+        (-4351683, 0xc011681f969e3c97, -4351683),
+        (-3726148, 0xc00dcf26aec0724b, -3726148),
+        (-395692, 0xbfd9530489d27c39, -395692),
+        (-8146719, 0xc0204b1ec0b56755, -8146719),
+        (-422266, 0xbfdb0667f90d9d77, -422266),
+        (-1143101, 0xbff24a24463065f9, -1143101),
+        (-31464995, 0xc03f7709e98dcdb3, -31464995),
+        (-1, 0xbeb0c6f7a0b5ed8d, -1),
+        (-999999, 0xbfeffffde7210be9, -999999),
+        (-1000001, 0xbff000010c6f7a0b, -1000001),
+        (-123456789, 0xc05edd3c07ee0b0b, -123456789),
+        (0, 0x0000000000000000, 0),
+        (1, 0x3eb0c6f7a0b5ed8d, 1),
+        (1700000000123457, 0x41d954fc4007e6b8, 1700000000123457),
+        (-62135596799999999, 0xc22cef23ee000000, -62135596800000000),
+        (9000000000000001, 0x4200c388d0000001, 9000000000000002),
+        (9007199254740993, 0x4200c6f7a0b5ed8e, 9007199254740993),
+        (10413792000500000, 0x420365aed8040000, 10413792000500000),
+        (10413792000000001, 0x420365aed8000001, 10413792000000002),
+        (253402300798999999, 0x424d7ffa20bf8000, 253402300799000000),
+        (253402300799000000, 0x424d7ffa20bf8000, 253402300799000000),
+    ];
+
+    /// Stored and read back bit for bit as redis-om-python does, the seconds
+    /// before 1970 included (where whole seconds plus a rounded fraction
+    /// differ: the first 24 entries), and instants that cannot keep their
+    /// microseconds refused.
+    #[cfg(feature = "chrono")]
+    #[test]
+    fn datetimes_are_stored_and_read_as_python_does() {
+        use chrono::DateTime;
+        for &(micros, bits, read) in PYTHON_TIMESTAMPS {
+            let ours = micros_to_seconds(micros);
+            assert_eq!(
+                ours.to_bits(),
+                bits,
+                "{micros} µs: {ours} vs {}",
+                f64::from_bits(bits)
+            );
+            let back = seconds_to_datetime(f64::from_bits(bits)).unwrap();
+            assert_eq!(back.timestamp_micros(), read, "{micros} µs read back");
+            let dt = DateTime::from_timestamp_micros(micros).unwrap();
+            assert_eq!(
+                check_datetime(&dt).is_ok(),
+                read == micros,
+                "{micros} µs: refused exactly when it cannot read back"
+            );
+        }
+    }
+
+    /// Python's `repr` of each (CPython 3.11), which redis-om-python stores.
+    #[test]
+    fn floats_are_written_as_python_writes_them() {
+        let cases: &[(f64, &str)] = &[
+            (1e-06, "1e-06"),
+            (-1e-06, "-1e-06"),
+            (1e-05, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (1.5e300, "1.5e+300"),
+            (5e-324, "5e-324"),
+            (0.1, "0.1"),
+            (1.0, "1.0"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (2.5e-05, "2.5e-05"),
+            (1234.5, "1234.5"),
+            (1e22, "1e+22"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (-99.999999, "-99.999999"),
+            (100.0, "100.0"),
+            (9007199254.740993, "9007199254.740993"),
+            (1e-07, "1e-07"),
+            (12345678901234567.0, "1.2345678901234568e+16"),
+        ];
+        for (value, python) in cases {
+            assert_eq!(python_repr(*value), *python, "{value:e}");
+            assert_eq!(python.parse::<f64>().unwrap().to_bits(), value.to_bits());
+        }
     }
 
     #[test]

@@ -146,6 +146,29 @@ class PyPlace(HashModel, index=True):
         model_key_prefix = "PyPlace"
 
 
+class PyInstant(HashModel, index=True):
+    """An instant in a HashModel (PyInstant in tests/python_compat.rs)."""
+    name: str = Field(index=True)
+    at: datetime.datetime = Field(index=True)
+
+    class Meta:
+        global_key_prefix = G
+        model_key_prefix = "PyInstant"
+
+
+class PyInstantDoc(JsonModel, index=True):
+    """An instant in a JsonModel (PyInstantDoc in tests/python_compat.rs)."""
+    name: str = Field(index=True)
+    at: datetime.datetime = Field(index=True)
+
+    class Meta:
+        global_key_prefix = G
+        model_key_prefix = "PyInstantDoc"
+
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class PyPlaceDoc(JsonModel, index=True):
     """Coordinates in a JsonModel (PlaceDoc in tests/python_compat.rs)."""
     name: str = Field(index=True)
@@ -368,6 +391,28 @@ def main():
                 model.location == GeoFilter(longitude=lon, latitude=lat, radius=radius, unit=unit)
             ).all()
             out[side] = sorted(d.name for d in found)
+        print(json.dumps(out))
+    elif cmd == "instant-schemas":
+        print(json.dumps({m.__name__: m.redisearch_schema() for m in (PyInstant, PyInstantDoc)}))
+    elif cmd == "instant-save":
+        # argv: a run tag, then the instants as microseconds since the epoch.
+        tag, micros = sys.argv[2], json.loads(sys.argv[3])
+        out = {"hash": [], "json": []}
+        for side, model in (("hash", PyInstant), ("json", PyInstantDoc)):
+            for k, us in enumerate(micros):
+                doc = model(name=f"py-{tag}-{k}", at=EPOCH + datetime.timedelta(microseconds=us))
+                doc.save()
+                out[side].append(str(doc.pk))
+        print(json.dumps(out))
+    elif cmd == "instant-find":
+        # The names of the documents found by `at == instant`, per instant.
+        tag, micros = sys.argv[2], json.loads(sys.argv[3])
+        out = {"hash": [], "json": []}
+        for side, model in (("hash", PyInstant), ("json", PyInstantDoc)):
+            for us in micros:
+                at = EPOCH + datetime.timedelta(microseconds=us)
+                found = model.find(model.at == at).all()
+                out[side].append(sorted(d.name for d in found if tag in d.name))
         print(json.dumps(out))
     elif cmd == "vec-schemas":
         print(json.dumps({"PyVec": PyVec.redisearch_schema()}))
