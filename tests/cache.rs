@@ -1171,17 +1171,44 @@ fn a_cache_moved_to_another_runtime_keeps_its_heartbeat() {
     });
 }
 
-#[tokio::test]
-async fn the_blocking_cache_inside_a_runtime_is_an_error_not_a_panic() {
+/// The blocking cache inside `spawn_blocking` (where the README sends
+/// blocking code) and on a runtime's own thread: misses work as hits do
+/// (before, a hit succeeded and a miss failed with `Config`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_cache_works_inside_spawn_blocking_and_on_runtime_threads() {
     let url = common::url();
-    let err = redis_om::blocking::ModelCache::<CacheDoc>::connect(url.clone(), CacheConfig::new())
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("redis_om::cache::ModelCache"),
-        "{err}"
+    let pk = common::unique("blocking-in-runtime");
+    let mut con = common::multiplexed(&url).await;
+    CacheDoc {
+        pk: pk.clone(),
+        ver: 1,
+        by: "Ada".into(),
+    }
+    .save(&mut con)
+    .await
+    .unwrap();
+    let (url2, pk2) = (url.clone(), pk.clone());
+    let from_blocking = tokio::task::spawn_blocking(move || {
+        let users =
+            redis_om::blocking::ModelCache::<CacheDoc>::connect(url2, CacheConfig::new()).unwrap();
+        let miss = users.get(&pk2).unwrap().map(|d| d.by.clone());
+        let hit = users.get(&pk2).unwrap().map(|d| d.by.clone());
+        let many = users.get_many([pk2.as_str(), "absent"]).unwrap().len();
+        users.sync().unwrap();
+        (miss, hit, many)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        from_blocking,
+        (Some("Ada".to_owned()), Some("Ada".to_owned()), 2)
     );
-    // Built lazily, it may be dropped here without a panic, and a miss is an error.
+    // On a worker thread of this runtime: the same answers, lazily built.
     let lazy = redis_om::blocking::ModelCache::<CacheDoc>::new(url, CacheConfig::new()).unwrap();
-    assert!(lazy.get("x").is_err());
+    assert_eq!(
+        lazy.get(&pk).unwrap().map(|d| d.by.clone()).as_deref(),
+        Some("Ada")
+    );
+    assert!(lazy.get("absent-key").unwrap().is_none());
     drop(lazy);
 }

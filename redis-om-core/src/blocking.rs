@@ -128,16 +128,16 @@ impl ClusterConnection {
 
 /// A runtime that runs a request to its end for a blocking connection.
 pub(crate) trait Drive {
-    fn drive<T>(
+    fn drive<T: Send>(
         &self,
-        request: impl std::future::Future<Output = redis::RedisResult<T>>,
+        request: impl std::future::Future<Output = redis::RedisResult<T>> + Send,
     ) -> redis::RedisResult<T>;
 }
 
 impl Drive for tokio::runtime::Runtime {
-    fn drive<T>(
+    fn drive<T: Send>(
         &self,
-        request: impl std::future::Future<Output = redis::RedisResult<T>>,
+        request: impl std::future::Future<Output = redis::RedisResult<T>> + Send,
     ) -> redis::RedisResult<T> {
         self.block_on(request)
     }
@@ -354,25 +354,33 @@ mod cache {
             Ok(OwnRuntime(Some(runtime)))
         }
 
-        /// Runs `future` to its end on this runtime, from a thread that is
-        /// not inside another one.
-        fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                return Err(crate::Error::Config(
-                    "redis_om::blocking::ModelCache blocks the thread: inside an async \
-                     runtime use redis_om::cache::ModelCache"
-                        .to_owned(),
-                ));
-            }
+        /// Runs `future` to its end on this runtime, blocking the calling
+        /// thread, whichever thread it is. On a thread of an async runtime (a
+        /// worker, or one of `spawn_blocking`'s), where tokio refuses a
+        /// nested `block_on`, the future runs on a short-lived thread of its
+        /// own: a miss then works as it does elsewhere, not only the hits.
+        fn block_on<F>(&self, future: F) -> Result<F::Output>
+        where
+            F: std::future::Future + Send,
+            F::Output: Send,
+        {
             let runtime = self.0.as_ref().expect("taken only on drop");
-            Ok(runtime.block_on(future))
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Ok(runtime.block_on(future));
+            }
+            std::thread::scope(
+                |scope| match scope.spawn(|| runtime.block_on(future)).join() {
+                    Ok(output) => Ok(output),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+            )
         }
     }
 
     impl super::Drive for Arc<OwnRuntime> {
-        fn drive<T>(
+        fn drive<T: Send>(
             &self,
-            request: impl std::future::Future<Output = redis::RedisResult<T>>,
+            request: impl std::future::Future<Output = redis::RedisResult<T>> + Send,
         ) -> redis::RedisResult<T> {
             self.block_on(request).map_err(|err| {
                 redis::RedisError::from((
@@ -411,11 +419,15 @@ mod cache {
         /// See [`crate::cache::ModelCache::connect`].
         ///
         /// # Errors
-        /// As there; [`Error::Config`](crate::Error::Config) when called
-        /// inside an async runtime, or when the runtime cannot start.
+        /// As there; [`Error::Config`](crate::Error::Config) when the
+        /// runtime cannot start. Works on any thread (inside an async
+        /// runtime too, blocking that thread, as every call of this type).
         pub fn connect(target: impl IntoConnectionInfo, config: CacheConfig) -> Result<Self> {
+            let info = crate::connect::client(target)?
+                .get_connection_info()
+                .clone();
             let runtime = OwnRuntime::start()?;
-            let inner = runtime.block_on(crate::cache::ModelCache::connect(target, config))??;
+            let inner = runtime.block_on(crate::cache::ModelCache::connect(info, config))??;
             Ok(ModelCache {
                 inner,
                 runtime: Arc::new(runtime),
@@ -441,7 +453,10 @@ mod cache {
         pub fn get(&self, pk: impl PkArg) -> Result<Option<Arc<M>>> {
             match self.inner.get_local(&pk)? {
                 Local::Hit(found) => Ok(found),
-                Local::Miss => self.runtime.block_on(self.inner.get(&pk))?,
+                Local::Miss => {
+                    let pk = pk.pk_part().map(std::borrow::Cow::into_owned);
+                    self.runtime.block_on(self.inner.get(pk))?
+                }
             }
         }
 
@@ -461,6 +476,10 @@ mod cache {
             &self,
             pks: impl IntoIterator<Item = P>,
         ) -> Result<Vec<Option<Arc<M>>>> {
+            let pks: Vec<Option<String>> = pks
+                .into_iter()
+                .map(|pk| pk.pk_part().map(std::borrow::Cow::into_owned))
+                .collect();
             self.runtime.block_on(self.inner.get_many(pks))?
         }
 
