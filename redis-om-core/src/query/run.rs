@@ -268,6 +268,35 @@ async fn read<Q: Search, E: Exec>(
     exec: &mut E,
     limit: Option<(u64, u64)>,
 ) -> Result<(Vec<Q::Item>, Option<u64>)> {
+    let (items, total) = read_each(query, exec, limit, true).await?;
+    // With `stop_at_bad`, every item is `Ok`.
+    let items = items.into_iter().collect::<Result<Vec<_>>>()?;
+    Ok((items, total))
+}
+
+/// Every match, each decoded on its own (`all_each`).
+async fn all_each<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Vec<Result<Q::Item>>> {
+    Ok(read_each(query, exec, None, false).await?.0)
+}
+
+/// [`read`], keeping each document's own result: with `stop_at_bad`, a
+/// document that does not decode fails the call; without, it is an `Err`
+/// item and the others are still read.
+async fn read_each<Q: Search, E: Exec>(
+    query: &Q,
+    exec: &mut E,
+    limit: Option<(u64, u64)>,
+    stop_at_bad: bool,
+) -> Result<(Vec<Result<Q::Item>>, Option<u64>)> {
+    let decode = |row: Row, out: &mut Vec<Result<Q::Item>>| -> Result<()> {
+        match query.decode(row) {
+            Ok(Some(item)) => out.push(Ok(item)),
+            Ok(None) => {}
+            Err(err) if stop_at_bad => return Err(err),
+            Err(err) => out.push(Err(err)),
+        }
+        Ok(())
+    };
     let Some(plan) = query.plan()? else {
         return Ok((Vec::new(), Some(0)));
     };
@@ -286,7 +315,11 @@ async fn read<Q: Search, E: Exec>(
                     let (total, rows) = reply::search(reply)?;
                     let read = rows.len() as u64;
                     if read >= count || total <= offset.saturating_add(read) {
-                        return Ok((decode_all(query, rows)?, Some(total)));
+                        let mut out = Vec::with_capacity(rows.len());
+                        for row in rows {
+                            decode(row, &mut out)?;
+                        }
+                        return Ok((out, Some(total)));
                     }
                 }
                 Err(err) if is_window_error(&err) => {}
@@ -307,9 +340,7 @@ async fn read<Q: Search, E: Exec>(
             out.reserve(usize::try_from(wanted).unwrap_or(0).min(1 << 20));
         }
         while let Some(row) = scan.pop() {
-            if let Some(item) = query.decode(row)? {
-                out.push(item);
-            }
+            decode(row, &mut out)?;
         }
     }
     Ok((out, scan.counted()))
@@ -328,16 +359,6 @@ fn optional<T>(found: Result<T>) -> Result<Option<T>> {
 /// maximum of 100`, `OFFSET exceeds maximum of 100`).
 fn is_window_error(err: &Error) -> bool {
     matches!(err, Error::Query { message, .. } if message.contains("exceeds maximum of"))
-}
-
-fn decode_all<Q: Search>(query: &Q, rows: Vec<Row>) -> Result<Vec<Q::Item>> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        if let Some(item) = query.decode(row)? {
-            out.push(item);
-        }
-    }
-    Ok(out)
 }
 
 async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
@@ -499,13 +520,29 @@ pub trait AsyncQuery: Search + Sized {
     ///
     /// A stored document that does not decode into the model fails the call
     /// with [`Error::Decode`] naming its key; to keep the valid documents and
-    /// see every bad one, use [`stream`](AsyncQuery::stream), which reports
-    /// each failure as an item and goes on.
+    /// see every bad one, use [`all_each`](AsyncQuery::all_each) (or
+    /// [`stream`](AsyncQuery::stream)), which report each failure as an item
+    /// and go on.
     fn all<C>(&self, con: &mut C) -> impl Future<Output = Result<Vec<Self::Item>>> + Send
     where
         C: aio::ConnectionLike + Send,
     {
         async move { all(self, &mut AsyncExec(con)).await }
+    }
+
+    /// Every match, each with its own result: a stored document that does
+    /// not decode into the model (written by an older version of it, or by
+    /// another program) is an `Err` naming its key, and every other match is
+    /// still returned, as [`get_many_each`](crate::AsyncModel::get_many_each)
+    /// does for keys. A server or connection error fails the whole call.
+    fn all_each<C>(
+        &self,
+        con: &mut C,
+    ) -> impl Future<Output = Result<Vec<Result<Self::Item>>>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        async move { all_each(self, &mut AsyncExec(con)).await }
     }
 
     /// The first match (in sort order), or [`Error::NoMatch`] (for which
@@ -639,6 +676,11 @@ pub trait SyncQuery: Search + Sized {
     /// See [`AsyncQuery::all`].
     fn all<C: ConnectionLike>(&self, con: &mut C) -> Result<Vec<Self::Item>> {
         block_on(all(self, &mut SyncExec(con)))
+    }
+
+    /// See [`AsyncQuery::all_each`].
+    fn all_each<C: ConnectionLike>(&self, con: &mut C) -> Result<Vec<Result<Self::Item>>> {
+        block_on(all_each(self, &mut SyncExec(con)))
     }
 
     /// See [`AsyncQuery::first`].
