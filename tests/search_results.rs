@@ -370,6 +370,25 @@ async fn a_model_never_touches_the_documents_of_a_model_nested_in_its_key_space(
         assert_eq!(q().select(|o| o.customer).all(con).await.unwrap().len(), 2);
         let streamed: Vec<ScopeOrder> = q().stream(con).try_collect().await.unwrap();
         assert_eq!(streamed.len(), 2);
+        // Aggregations too: one group of the two orders, not three documents.
+        let c = customer.clone();
+        let groups = ScopeOrder::find(move |o| o.customer.eq(&c))
+            .group_by(|o| o.customer)
+            .reduce(|_| redis_om::reduce::count())
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(groups[0].1, 2, "{groups:?}");
+        let c = customer.clone();
+        let whole = ScopeOrder::find(move |o| o.customer.eq(&c))
+            .aggregate(|_| redis_om::reduce::count())
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(whole[0].1, 2, "{whole:?}");
+        let each = q().all_each(con).await.unwrap();
+        assert_eq!(each.len(), 2);
         assert!(q().first(con).await.is_ok());
         let mut pks: Vec<String> = ScopeOrder::all_pks(con).try_collect().await.unwrap();
         pks.sort();

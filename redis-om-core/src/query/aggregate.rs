@@ -1354,6 +1354,17 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
     fn command(&self, plan: &Plan, matches: Option<u64>, count: usize) -> Result<redis::Cmd> {
         let mut cmd = redis::cmd("FT.AGGREGATE");
         cmd.arg(plan.index).arg(&plan.query);
+        if plan.scoped() {
+            // Scoped as every other read (`Plan::scoped`), but on the
+            // server: groups cannot be filtered once reduced.
+            cmd.arg("LOAD").arg(1).arg("@__key");
+            for (_, prefix) in plan.layout.nested_models() {
+                cmd.arg("FILTER").arg(format!(
+                    "!startswith(@__key, {})",
+                    expression_string(prefix)
+                ));
+            }
+        }
         let mut keys = Vec::new();
         self.keys.attrs(&mut keys);
         let mut reducers = Vec::new();
@@ -1525,6 +1536,20 @@ pub type AggRow<M, G, R, A> = (
     <R as Reducers<M>>::Output,
     <A as Applied>::Output,
 );
+
+/// `text` as a string literal of an aggregation expression.
+fn expression_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
 
 pub(crate) mod exec {
     //! Running an aggregation on any connection.
