@@ -1101,6 +1101,8 @@ async fn commands_that_would_break_the_cache_are_refused_on_its_connection() {
             text.contains(&format!("`{name}`")) && text.contains("another connection"),
             "{text}"
         );
+        // Only a transaction is told about atomic pipelines.
+        assert_eq!(text.contains("atomic pipeline"), name == "MULTI", "{text}");
         // Refused in a pipeline too, before anything is sent.
         let mut pipe = redis::pipe();
         pipe.cmd("PING").add_command(cmd);

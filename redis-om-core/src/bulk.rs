@@ -489,7 +489,10 @@ fn prepare_versioned<M: Model>(
     {
         return Err(Error::Encode {
             key,
-            reason: format!("field {field:?}: version {expected} cannot be incremented"),
+            reason: format!(
+                "field {field:?}: version {expected} cannot be incremented (the largest of the \
+                 field's type): give the version field a wider type (u64 or i64)"
+            ),
         });
     }
     match model.encode() {

@@ -1022,10 +1022,17 @@ fn refusal(cmd: &Cmd) -> Option<String> {
                 .iter()
                 .any(|s| sub.eq_ignore_ascii_case(s))
         }));
+    let transaction = matches!(
+        name.as_str(),
+        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH"
+    );
     let what = if blocking {
         "would hold up the cache's reads while it waits"
+    } else if transaction {
+        "would change the session the cache reads in; for a transaction, use an atomic \
+         pipeline (`redis::pipe().atomic()`), which runs there"
     } else if session {
-        "would change the session the cache reads in (a transaction: use an atomic pipeline)"
+        "would change the session the cache reads in"
     } else {
         return None;
     };

@@ -53,7 +53,7 @@ pub enum Error {
     /// version stored than the one the model was loaded with: another writer
     /// saved in between. Nothing was written; reload the document, apply the
     /// change again, and save (see [`is_conflict`](Error::is_conflict)).
-    #[error("conflict at {key:?}: the model holds version {expected}, but version {found} is stored (another writer saved in between): reload and retry")]
+    #[error("{}", conflict_message(key, *expected, *found))]
     Conflict {
         /// The full Redis key of the document.
         key: String,
@@ -316,6 +316,21 @@ impl BulkFailure {
     pub fn may_be_written(&self) -> bool {
         matches!(self.kind, FailureKind::NotConfirmed { .. })
     }
+}
+
+fn conflict_message(key: &str, expected: i64, found: i64) -> String {
+    if found == 0 {
+        // The scripts report 0 for a document that is not there.
+        return format!(
+            "conflict at {key:?}: the model holds version {expected}, but the document is gone \
+             (deleted or expired since it was loaded) or was written without a version: \
+             nothing was written; reload it (or save it as new) and retry"
+        );
+    }
+    format!(
+        "conflict at {key:?}: the model holds version {expected}, but version {found} is stored \
+         (another writer saved in between): reload and retry"
+    )
 }
 
 fn bulk_write_message(total: usize, failed: &[BulkFailure]) -> String {

@@ -322,7 +322,12 @@ pub(crate) fn versioned_save<M: Model>(
     let next = expected
         .checked_add(1)
         .filter(|next| model.set_version(*next))
-        .ok_or_else(|| encode_error(format!("version {expected} cannot be incremented")))?;
+        .ok_or_else(|| {
+            encode_error(format!(
+                "version {expected} cannot be incremented (the largest of the field's type): \
+                 give the version field a wider type (u64 or i64)"
+            ))
+        })?;
     let encoded = match model.encode() {
         Ok(encoded) => encoded,
         Err(reason) => {

@@ -113,6 +113,8 @@ impl<M, T: crate::Embedded> std::fmt::Debug for Nested<M, T> {
 pub struct Patch<M> {
     sets: Vec<(&'static str, Option<Vec<u8>>)>,
     invalid: Option<String>,
+    /// A field the patch sets twice (`u.name.set(a) & u.name.set(b)`).
+    twice: Option<&'static str>,
     expected_version: Option<i64>,
     _model: PhantomData<fn() -> M>,
 }
@@ -132,6 +134,7 @@ impl<M> Patch<M> {
         Patch {
             sets: Vec::new(),
             invalid: None,
+            twice: None,
             expected_version: None,
             _model: PhantomData,
         }
@@ -154,13 +157,19 @@ impl<M> Patch<M> {
 impl<M> BitAnd for Patch<M> {
     type Output = Patch<M>;
 
-    /// Both patches; where both set a field, the right one wins.
+    /// Both patches. A field set by both makes the patch invalid
+    /// (`update` answers [`Error::InvalidArgument`] naming it): which value
+    /// was meant cannot be told.
     fn bitand(mut self, other: Patch<M>) -> Patch<M> {
         for (target, value) in other.sets {
-            self.sets.retain(|(t, _)| *t != target);
+            if self.sets.iter().any(|(t, _)| *t == target) {
+                self.twice = self.twice.or(Some(target));
+                self.sets.retain(|(t, _)| *t != target);
+            }
             self.sets.push((target, value));
         }
         self.invalid = self.invalid.or(other.invalid);
+        self.twice = self.twice.or(other.twice);
         self.expected_version = other.expected_version.or(self.expected_version);
         self
     }
@@ -311,6 +320,12 @@ pub(crate) fn call<M: Model>(
             reason: reason.clone(),
         });
     }
+    if let Some(field) = patch.twice {
+        return Err(Error::InvalidArgument(format!(
+            "the update of {key:?} sets {field} twice (`&` of two setters of one field): set \
+             each field once"
+        )));
+    }
     if patch.sets.is_empty() {
         return Err(Error::InvalidArgument(format!(
             "the update of {key:?} sets no field: combine setters with `&`, such as `|u| u.name.set(\"Ada\") & u.age.set(37)`"
@@ -389,7 +404,8 @@ pub(crate) fn reply<M: Model>(reply: Value, key: &str, expected: Option<i64>) ->
                 key: key.to_owned(),
                 reason: format!(
                     "field {:?}: version {found} cannot be incremented (the largest of its type, \
-                     or 2^53 - 1): nothing was changed",
+                     or 2^53 - 1): nothing was changed; give the version field a wider type \
+                     (u64 or i64)",
                     M::VERSION_FIELD.unwrap_or_default()
                 ),
             })

@@ -142,7 +142,12 @@ pub trait HashValue: Sized {
 
     /// The value of a field that is absent from the hash.
     fn from_missing() -> Result<Self, String> {
-        Err("required field is missing".to_owned())
+        Err(
+            "required field is missing (a document written before the field was added to \
+             the model, or by another program): give the field `#[redis_om(default)]` or make \
+             it an `Option`"
+                .to_owned(),
+        )
     }
 
     /// Refuses, before anything is written, a value that could not be read
