@@ -1217,3 +1217,117 @@ mod blocking {
         result.unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------
+// Projections sorted by a projected field (JSON): the server's sort key must
+// never stand in for the stored value.
+
+#[derive(JsonModel, serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "SortSel")]
+struct SortSel {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(full_text, sortable)]
+    name: String,
+    #[redis_om(index, sortable)]
+    big: i64,
+    #[redis_om(index, sortable)]
+    frac: f64,
+    #[redis_om(index, sortable)]
+    tag: String,
+}
+
+#[tokio::test]
+async fn json_projections_sorted_by_a_projected_field_are_exact() {
+    for url in common::urls() {
+        let con = &mut common::multiplexed(&url).await;
+        Migrator::new().model::<SortSel>().run(con).await.unwrap();
+        let run = common::unique("sortsel");
+        let mut docs: Vec<SortSel> = [
+            (
+                "Brookins",
+                1_795_849_964_676_585_473i64,
+                0.123456789012345,
+                "zed",
+            ),
+            ("Adams", -9_007_199_254_740_993, 2.5e-7, "alpha"),
+            ("Carter", i64::MAX, 1e300, "mid"),
+        ]
+        .into_iter()
+        .map(|(name, big, frac, tag)| SortSel {
+            pk: None,
+            run: run.clone(),
+            name: name.into(),
+            big,
+            frac,
+            tag: tag.into(),
+        })
+        .collect();
+        SortSel::save_all(con, &mut docs).await.unwrap();
+        let q = || SortSel::find(|m| m.run.eq(run.as_str()));
+        let mut names: Vec<String> = q()
+            .sort_by(|m| m.name, SortOrder::Asc)
+            .select(|m| m.name)
+            .all(con)
+            .await
+            .unwrap();
+        let first = q()
+            .sort_by(|m| m.name, SortOrder::Asc)
+            .select(|m| m.name)
+            .first(con)
+            .await
+            .unwrap();
+        let page = q()
+            .sort_by(|m| m.name, SortOrder::Asc)
+            .select(|m| m.name)
+            .page(con, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(names, ["Adams", "Brookins", "Carter"], "{url}");
+        assert_eq!(first, "Adams");
+        assert_eq!(page.to_vec(), names);
+        names.clear();
+        let bigs: Vec<i64> = q()
+            .sort_by(|m| m.big, SortOrder::Asc)
+            .select(|m| m.big)
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(
+            bigs,
+            [-9_007_199_254_740_993, 1_795_849_964_676_585_473, i64::MAX],
+            "{url}"
+        );
+        let fracs: Vec<f64> = q()
+            .sort_by(|m| m.frac, SortOrder::Desc)
+            .select(|m| m.frac)
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(fracs, [1e300, 0.123456789012345, 2.5e-7], "{url}");
+        let tags: Vec<String> = q()
+            .sort_by(|m| m.tag, SortOrder::Asc)
+            .select(|m| m.tag)
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(tags, ["alpha", "mid", "zed"], "{url}");
+        let pairs: Vec<(String, i64)> = q()
+            .sort_by(|m| m.big, SortOrder::Desc)
+            .select(|m| (m.name, m.big))
+            .page(con, 0, 2)
+            .await
+            .unwrap()
+            .to_vec();
+        assert_eq!(
+            pairs,
+            [
+                ("Carter".to_owned(), i64::MAX),
+                ("Brookins".to_owned(), 1_795_849_964_676_585_473)
+            ],
+            "{url}"
+        );
+        q().delete(con).await.unwrap();
+    }
+}

@@ -92,7 +92,71 @@ pub struct Apply {
     pub(crate) alias: &'static str,
 }
 
+/// Appended to the alias of a projected JSON attribute that the query also
+/// sorts by (see [`Plan::sorted_projection`]).
+const VALUE_ALIAS: &str = "__om_value";
+
 impl Plan {
+    /// The projected JSON attribute the query also sorts by. The server
+    /// answers such an attribute with its sort key (`9.22337203685e+18` for
+    /// `i64::MAX`, a bare string where a JSON array is due) instead of the
+    /// stored value, so it is loaded under another alias and put back under
+    /// its name ([`Plan::restore`]).
+    pub(crate) fn sorted_projection(&self) -> Option<&'static str> {
+        let (sort, _) = self.sort?;
+        match &self.load {
+            Load::Fields {
+                storage: Storage::Json,
+                fields,
+            } if fields.iter().any(|f| f.name == sort) => Some(sort),
+            _ => None,
+        }
+    }
+
+    /// The alias a projected attribute is loaded under.
+    fn alias(&self, name: &'static str) -> std::borrow::Cow<'static, str> {
+        if self.sorted_projection() == Some(name) {
+            std::borrow::Cow::Owned(format!("{name}{VALUE_ALIAS}"))
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        }
+    }
+
+    /// Puts the stored value of [`Plan::sorted_projection`] back under its
+    /// name in a result row, in place of the server's sort key.
+    pub(crate) fn restore(&self, row: &mut Row) {
+        let Some(name) = self.sorted_projection() else {
+            return;
+        };
+        let alias = format!("{name}{VALUE_ALIAS}");
+        let is = |v: &Value, n: &str| crate::storage::bytes_of(v) == Some(n.as_bytes());
+        match &mut row.attrs {
+            Value::Array(items) => {
+                let mut pairs: Vec<(Value, Value)> = Vec::with_capacity(items.len() / 2);
+                let mut it = std::mem::take(items).into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    pairs.push((k, v));
+                }
+                pairs.retain(|(k, _)| !is(k, name));
+                for (k, _) in &mut pairs {
+                    if is(k, &alias) {
+                        *k = Value::BulkString(name.as_bytes().to_vec());
+                    }
+                }
+                *items = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
+            }
+            Value::Map(pairs) => {
+                pairs.retain(|(k, _)| !is(k, name));
+                for (k, _) in pairs.iter_mut() {
+                    if is(k, &alias) {
+                        *k = Value::BulkString(name.as_bytes().to_vec());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Whether the index may hold documents of another model whose key prefix
     /// nests in this model's: every result must then pass
     /// [`KeyLayout::owns_key`](crate::KeyLayout::owns_key), so pages, first
@@ -167,7 +231,9 @@ impl Plan {
                     Storage::Json => {
                         cmd.arg(fields.len() * 3);
                         for field in fields {
-                            cmd.arg(field.source).arg("AS").arg(field.name);
+                            cmd.arg(field.source)
+                                .arg("AS")
+                                .arg(self.alias(field.name).as_ref());
                         }
                     }
                 }
@@ -235,7 +301,9 @@ impl Plan {
             } => {
                 cmd.arg("LOAD").arg(1 + fields.len() * 3).arg("@__key");
                 for field in fields {
-                    cmd.arg(field.source).arg("AS").arg(field.name);
+                    cmd.arg(field.source)
+                        .arg("AS")
+                        .arg(self.alias(field.name).as_ref());
                 }
             }
             Load::Key => {

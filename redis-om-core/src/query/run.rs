@@ -154,6 +154,9 @@ impl Scan {
                 self.cursor.set(cursor);
                 self.batch.observe(rows.len(), bytes);
                 self.total = self.total.or(total);
+                for row in &mut rows {
+                    self.plan.restore(row);
+                }
                 if self.plan.scoped() {
                     // Never a document of a model whose key prefix nests in this one's.
                     let layout = self.plan.layout;
@@ -316,7 +319,8 @@ async fn read_each<Q: Search, E: Exec>(
                     let read = rows.len() as u64;
                     if read >= count || total <= offset.saturating_add(read) {
                         let mut out = Vec::with_capacity(rows.len());
-                        for row in rows {
+                        for mut row in rows {
+                            plan.restore(&mut row);
                             decode(row, &mut out)?;
                         }
                         return Ok((out, Some(total)));
@@ -373,7 +377,10 @@ async fn first<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<Q::Item> {
             .await?;
             first
         } else {
-            reply::search_first(run(exec, plan, &plan.search(0, 1)).await?)?
+            reply::search_first(run(exec, plan, &plan.search(0, 1)).await?)?.map(|mut row| {
+                plan.restore(&mut row);
+                row
+            })
         };
         if let Some(row) = row {
             if let Some(item) = query.decode(row)? {
