@@ -79,8 +79,8 @@ pub use query::{
 pub use query::{
     Absent, AbsentOnly, AsyncQuery, BoolField, ByDistance, Embedded, Expr, Find, FullText,
     GeoField, Indexable, Nearest, NumericField, NumericOnly, Page, ProjectedField, Projection,
-    Query, QueryParams, Select, SortOrder, SortableField, TagArg, TagField, TextField, VectorField,
-    MAX_TAG_BYTES, MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
+    Query, QueryParams, Select, SortOrder, SortableField, TagArg, TagField, TextField,
+    UpdateReport, VectorField, MAX_TAG_BYTES, MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS,
 };
 #[doc(no_inline)]
 pub use redis;

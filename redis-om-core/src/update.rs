@@ -177,14 +177,16 @@ impl<M> BitAnd for Patch<M> {
 
 /// Applies a patch. KEYS[1] = key; ARGV = kind ('H'|'J'), the version's hash
 /// field or JSON path ('' for none), the expected version ('' for any), the
-/// largest version that may be incremented, the
+/// largest version that may be incremented, the number of guards and their
+/// target/expected pairs (see [`call_guarded`]), the
 /// number of hash fields (or JSON paths) to delete and their names, the
 /// number of expiring hash fields set and their name/seconds pairs, then
 /// target/value pairs (hash) or target/value/parent triplets (JSON).
 /// Returns `{0}` when there is no document, `{1}` when applied, `{2, found}`
 /// when another version is stored, `{3, path}` when a JSON path's parent is
 /// not an object, `{4, found}` when the stored version is not an integer,
-/// `{5, found}` when it cannot be incremented (nothing written in those).
+/// `{5, found}` when it cannot be incremented, `{6}` when a guard does not
+/// hold (nothing written in those).
 static UPDATE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(concat!(
         crate::request::lua_field_ttls!(),
@@ -194,6 +196,26 @@ if redis.call('EXISTS', key) == 0 then
   return {0}
 end
 local kind, vpath, expected, max = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+-- Guards (a bulk update's filter fields): each stored value as the search
+-- read it ('=' .. value), or absent ('-'); any other: no longer matches.
+local g = tonumber(ARGV[5])
+for i = 6, 5 + 2 * g, 2 do
+  local have
+  if kind == 'J' then
+    have = redis.call('JSON.GET', key, ARGV[i])
+  else
+    have = redis.call('HGET', key, ARGV[i])
+  end
+  if not have or (kind == 'J' and have == '[]') then
+    have = '-'
+  else
+    have = '=' .. have
+  end
+  if have ~= ARGV[i + 1] then
+    return {6}
+  end
+end
+local o = 1 + 2 * g
 local found = '0'
 if vpath ~= '' then
   if kind == 'J' then
@@ -217,9 +239,9 @@ if vpath ~= '' then
     return {5, found}
   end
 end
-local n = tonumber(ARGV[5])
-local m = tonumber(ARGV[6 + n])
-local e = 7 + n
+local n = tonumber(ARGV[5 + o])
+local m = tonumber(ARGV[6 + o + n])
+local e = 7 + o + n
 local pairs_at = e + 2 * m
 if kind == 'J' then
   -- Triplets: path, value, parent path. JSON.SET at a path whose parent is
@@ -233,7 +255,7 @@ if kind == 'J' then
       end
     end
   end
-  for i = 6, 5 + n do
+  for i = 6 + o, 5 + o + n do
     redis.call('JSON.DEL', key, ARGV[i])
   end
   for i = pairs_at, #ARGV, 3 do
@@ -242,7 +264,7 @@ if kind == 'J' then
 else
   local left = field_ttls(key, m, e)
   if n > 0 then
-    redis.call('HDEL', key, unpack(ARGV, 6, 5 + n))
+    redis.call('HDEL', key, unpack(ARGV, 6 + o, 5 + o + n))
   end
   if #ARGV >= pairs_at then
     redis.call('HSET', key, unpack(ARGV, pairs_at))
@@ -314,6 +336,18 @@ pub(crate) fn call<M: Model>(
     key: &str,
     patch: &Patch<M>,
 ) -> Result<redis::ScriptInvocation<'static>> {
+    call_guarded(key, patch, &[])
+}
+
+/// [`call`], applied only while each guard holds: `(target, expected)`, the
+/// hash field or JSON path and its stored value as a search read it
+/// (`=value`; for JSON the `$` path's array text), or `-` for absent. A
+/// guard that does not hold leaves the document alone (`{6}`).
+pub(crate) fn call_guarded<M: Model>(
+    key: &str,
+    patch: &Patch<M>,
+    guards: &[(String, Vec<u8>)],
+) -> Result<redis::ScriptInvocation<'static>> {
     if let Some(reason) = &patch.invalid {
         return Err(Error::Encode {
             key: key.to_owned(),
@@ -354,6 +388,10 @@ pub(crate) fn call<M: Model>(
             .unwrap_or_default(),
     );
     call.arg(M::VERSION_MAX.min(MAX_SCRIPT_VERSION));
+    call.arg(guards.len());
+    for (target, expected) in guards {
+        call.arg(target.as_str()).arg(expected.as_slice());
+    }
     let removed: Vec<&str> = patch
         .sets
         .iter()
@@ -379,13 +417,29 @@ pub(crate) fn call<M: Model>(
 
 /// Reads the reply of [`call`]: whether the document existed (and was changed).
 pub(crate) fn reply<M: Model>(reply: Value, key: &str, expected: Option<i64>) -> Result<bool> {
+    Ok(outcome::<M>(reply, key, expected)? == Outcome::Applied)
+}
+
+/// What an update call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Applied,
+    /// There was no document.
+    Missing,
+    /// A guard did not hold ([`call_guarded`]): nothing was written.
+    NoLongerMatches,
+}
+
+/// Reads the reply of [`call`] or [`call_guarded`].
+pub(crate) fn outcome<M: Model>(reply: Value, key: &str, expected: Option<i64>) -> Result<Outcome> {
     let items = match reply {
         Value::Array(items) => items,
         other => return Err(crate::ops::unexpected("EVALSHA", &other)),
     };
     match items.as_slice() {
-        [Value::Int(1)] => Ok(true),
-        [Value::Int(0)] => Ok(false),
+        [Value::Int(1)] => Ok(Outcome::Applied),
+        [Value::Int(0)] => Ok(Outcome::Missing),
+        [Value::Int(6)] => Ok(Outcome::NoLongerMatches),
         [Value::Int(4), found] => {
             let found = bytes_of(found)
                 .map(String::from_utf8_lossy)

@@ -121,7 +121,7 @@ fn verdict_with(plan: &Plan, missing: &Missing, extra: &[&str]) -> Result<()> {
 }
 
 /// Whether the query filters or sorts on attribute `attr`.
-fn uses(plan: &Plan, attr: &str) -> bool {
+pub(crate) fn uses(plan: &Plan, attr: &str) -> bool {
     // As the query text writes it (`@e\-mail:`).
     let mut reference = String::with_capacity(attr.len() + 4);
     super::expr::push_attr(&mut reference, attr);

@@ -46,7 +46,7 @@ pub use knn::{Nearest, VectorField};
 pub use nearby::ByDistance;
 pub use plan::{ProjectedAttr, SortOrder};
 pub use projection::{Projection, Select};
-pub use run::{AsyncQuery, QueryIter, SyncQuery};
+pub use run::{AsyncQuery, QueryIter, SyncQuery, UpdateReport};
 pub use text::{MAX_TAG_BYTES, MAX_TEXT_WORDS, MAX_WORD_BYTES, MIN_PATTERN_CHARS};
 
 #[cfg(feature = "fuzzing")]

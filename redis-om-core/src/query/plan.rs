@@ -55,6 +55,18 @@ pub enum Load {
     },
     /// Only the key (for `delete`).
     Key,
+    /// The key and the stored values of the filter's fields (for a bulk
+    /// `update`'s guards): hash documents whole (their raw fields), JSON
+    /// values by path as `__om_g{i}` (`DIALECT 3` arrays).
+    Guards {
+        storage: Storage,
+        paths: Vec<String>,
+    },
+}
+
+/// The attribute of guard `i` in a [`Load::Guards`] row.
+pub(crate) fn guard_alias(i: usize) -> String {
+    format!("__om_g{i}")
 }
 
 /// Everything needed to build the commands of one search.
@@ -179,6 +191,10 @@ impl Plan {
             Load::Fields {
                 storage: Storage::Json,
                 ..
+            }
+            | Load::Guards {
+                storage: Storage::Json,
+                ..
             } => "3",
             _ => "2",
         }
@@ -210,7 +226,9 @@ impl Plan {
         let mut cmd = redis::cmd("FT.SEARCH");
         cmd.arg(self.index).arg(&self.query);
         match &self.load {
-            Load::Document { .. } => {}
+            // Guards are read through the cursor (`update`); a page of them
+            // would be whole documents.
+            Load::Document { .. } | Load::Guards { .. } => {}
             Load::Key => {
                 cmd.arg("NOCONTENT");
             }
@@ -287,8 +305,21 @@ impl Plan {
             | Load::Fields {
                 storage: Storage::Hash,
                 ..
+            }
+            | Load::Guards {
+                storage: Storage::Hash,
+                ..
             } => {
                 cmd.arg("LOAD").arg("*").arg("LOAD").arg(1).arg("@__key");
+            }
+            Load::Guards {
+                storage: Storage::Json,
+                paths,
+            } => {
+                cmd.arg("LOAD").arg(1 + paths.len() * 3).arg("@__key");
+                for (i, path) in paths.iter().enumerate() {
+                    cmd.arg(path).arg("AS").arg(guard_alias(i));
+                }
             }
             Load::Document {
                 storage: Storage::Json,

@@ -446,42 +446,97 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
 }
 
 /// Applies `patch` to every match: the keys of the matches are read first
-/// (through the cursor), then patched in pipelines of update calls (the
-/// script loaded at the start of each); returns how many documents were
-/// changed (a match deleted in between is not). The keys come first because
-/// an updated document is indexed again, and a cursor still running would
-/// return it a second time.
+/// (through the cursor), with the stored values of the fields the filter
+/// uses, then patched in pipelines of update calls (the script loaded at the
+/// start of each). The keys come first because an updated document is
+/// indexed again, and a cursor still running would return it a second time.
+///
+/// Between the read and the write another client may change a document so
+/// that it no longer matches: each call is guarded by the filter fields'
+/// values as read (checked in the same script as the write), and a document
+/// whose guarded fields changed is left alone and reported as skipped.
 async fn update<Q: Search, E: Exec>(
     query: &Q,
     exec: &mut E,
     patch: &crate::update::Patch<Q::Model>,
-) -> Result<u64> {
+) -> Result<UpdateReport> {
+    use crate::update::Outcome;
     // Checked before the search: an invalid patch sends nothing.
     crate::update::call::<Q::Model>("", patch)?;
-    let Some(plan) = query.key_plan()? else {
-        return Ok(0);
+    let mut report = UpdateReport::default();
+    let Some(mut plan) = query.key_plan()? else {
+        return Ok(report);
     };
+    // The filter's fields: hash fields, or JSON paths.
+    let storage = <Q::Model as crate::Model>::STORAGE;
+    let schema = (plan.schema)();
+    let mut targets: Vec<String> = Vec::new();
+    for field in schema.fields() {
+        let fts = format!("{}_fts", field.name());
+        let used = super::live_schema::uses(&plan, field.name())
+            || (field.is_full_text() && super::live_schema::uses(&plan, &fts));
+        if !used {
+            continue;
+        }
+        let target = match storage {
+            crate::Storage::Hash => field.name().to_owned(),
+            crate::Storage::Json => match field.path() {
+                Some(path) => path.to_owned(),
+                None => {
+                    let star = if field.is_multi() { "[*]" } else { "" };
+                    format!("${}{star}", crate::schema::json_member(field.name()))
+                }
+            },
+        };
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    if !targets.is_empty() {
+        plan.load = super::plan::Load::Guards {
+            storage,
+            paths: targets.clone(),
+        };
+    }
     let batch = plan.batch.max(1);
     let mut scan = Scan::new(plan, None);
-    let mut keys = Vec::new();
+    let mut matches: Vec<(String, Guards)> = Vec::new();
     while let Some(cmd) = scan.next_cmd() {
         let reply = run(exec, scan.plan(), &cmd).await?;
         scan.feed(reply)?;
         while let Some(row) = scan.pop() {
-            keys.push(row.key().into_owned());
+            let guards = targets
+                .iter()
+                .enumerate()
+                .map(|(i, target)| {
+                    let value = match storage {
+                        crate::Storage::Hash => row.attr(target),
+                        crate::Storage::Json => row
+                            .attr(&super::plan::guard_alias(i))
+                            .filter(|v| *v != b"[]"),
+                    };
+                    let expected = match value {
+                        Some(value) => [b"=".as_slice(), value].concat(),
+                        None => b"-".to_vec(),
+                    };
+                    (target.clone(), expected)
+                })
+                .collect();
+            matches.push((row.key().into_owned(), guards));
         }
     }
-    let mut changed = 0;
-    for chunk in keys.chunks(batch) {
+    for chunk in matches.chunks(batch) {
         let mut pipe = redis::pipe();
         // Each document's reply on its own: a server error is read below.
         pipe.ignore_errors();
         pipe.load_script(crate::update::script()).ignore();
-        for key in chunk {
-            pipe.invoke_script(&crate::update::call::<Q::Model>(key, patch)?);
+        for (key, guards) in chunk {
+            pipe.invoke_script(&crate::update::call_guarded::<Q::Model>(
+                key, patch, guards,
+            )?);
         }
         let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
-        for (reply, key) in replies.into_iter().zip(chunk) {
+        for (reply, (key, _)) in replies.into_iter().zip(chunk) {
             if let Value::ServerError(err) = &reply {
                 // A server without hash field expiration (before 7.4), for a
                 // patch that sets an expiring field: say what it needs.
@@ -500,12 +555,34 @@ async fn update<Q: Search, E: Exec>(
                 }
                 return Err(Error::from_redis(err.clone().into()));
             }
-            if crate::update::reply::<Q::Model>(reply, key, patch.expected())? {
-                changed += 1;
+            match crate::update::outcome::<Q::Model>(reply, key, patch.expected())? {
+                Outcome::Applied => report.changed += 1,
+                Outcome::Missing => report.gone.push(key.clone()),
+                Outcome::NoLongerMatches => report.skipped.push(key.clone()),
             }
         }
     }
-    Ok(changed)
+    Ok(report)
+}
+
+/// The guards of one document of a bulk update: each filter field's target
+/// and its value as the search read it (`crate::update::call_guarded`).
+type Guards = Vec<(String, Vec<u8>)>;
+
+/// What a bulk update ([`AsyncQuery::update_report`]) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpdateReport {
+    /// How many documents were changed.
+    pub changed: u64,
+    /// The keys of matches that another client changed between the search
+    /// and the write so that they may no longer match (a field the filter
+    /// uses holds another value): left alone. Run the update again to patch
+    /// those that still match.
+    pub skipped: Vec<String>,
+    /// The keys of matches deleted (or expired) between the search and the
+    /// write.
+    pub gone: Vec<String>,
 }
 
 /// Runs queries on async connections (any `redis::aio::ConnectionLike`):
@@ -609,12 +686,32 @@ pub trait AsyncQuery: Search + Sized {
     /// matches are read first, then patched in pipelines of
     /// [`batch_size`](crate::Query::batch_size), each document atomically on
     /// its own; returns how many were changed. Not a transaction across
-    /// documents.
+    /// documents, but never a document that stopped matching: each write is
+    /// checked against the values of the filter's fields the search read (a
+    /// document another client changed meanwhile is left alone;
+    /// [`update_report`](AsyncQuery::update_report) lists them).
     fn update<C>(
         &self,
         con: &mut C,
         patch: impl FnOnce(&<Self::Model as crate::Model>::Setters) -> crate::Patch<Self::Model>,
     ) -> impl Future<Output = Result<u64>> + Send
+    where
+        C: aio::ConnectionLike + Send,
+    {
+        let patch = patch(&<Self::Model as crate::Model>::setters());
+        async move { Ok(update(self, &mut AsyncExec(con), &patch).await?.changed) }
+    }
+
+    /// [`update`](AsyncQuery::update), saying what became of each match:
+    /// how many were changed, and the keys of those left alone because
+    /// another client changed a field the filter uses in the meantime (each
+    /// write is checked against the values the search read, in the same
+    /// script), or deleted them.
+    fn update_report<C>(
+        &self,
+        con: &mut C,
+        patch: impl FnOnce(&<Self::Model as crate::Model>::Setters) -> crate::Patch<Self::Model>,
+    ) -> impl Future<Output = Result<UpdateReport>> + Send
     where
         C: aio::ConnectionLike + Send,
     {
@@ -726,6 +823,16 @@ pub trait SyncQuery: Search + Sized {
         con: &mut C,
         patch: impl FnOnce(&<Self::Model as crate::Model>::Setters) -> crate::Patch<Self::Model>,
     ) -> Result<u64> {
+        let patch = patch(&<Self::Model as crate::Model>::setters());
+        Ok(block_on(update(self, &mut SyncExec(con), &patch))?.changed)
+    }
+
+    /// See [`AsyncQuery::update_report`].
+    fn update_report<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        patch: impl FnOnce(&<Self::Model as crate::Model>::Setters) -> crate::Patch<Self::Model>,
+    ) -> Result<UpdateReport> {
         let patch = patch(&<Self::Model as crate::Model>::setters());
         block_on(update(self, &mut SyncExec(con), &patch))
     }
