@@ -1110,3 +1110,48 @@ async fn a_migrator_that_loses_its_lease_stops_before_changing_anything() {
     );
     common::reset_index(&mut con, &index, &prefix).await;
 }
+
+versioned_model!(HandV1, "om-test-migrate-hand",);
+versioned_model!(HandV2, "om-test-migrate-hand", #[redis_om(index)]);
+
+/// An index made by hand (or by another tool) with an older schema, and no
+/// schema recorded by a migrator: a query on a field that index lacks is
+/// `SchemaMismatch` naming it (the live index's own attributes are read),
+/// never a silent zero; the others work.
+#[tokio::test]
+async fn a_hand_made_index_without_the_field_is_a_schema_mismatch() {
+    let server = common::Server::fresh(common::fault_port(47), &[]);
+    let mut con = common::multiplexed(&server.url()).await;
+    let index = HandV2::key_layout().index_name().to_owned();
+    let mut create = redis::cmd("FT.CREATE");
+    create.arg(&index).arg(HandV1::index_schema().args());
+    let _: () = create.query_async(&mut con).await.unwrap();
+    for age in 0..5 {
+        HandV2 {
+            pk: Some(format!("h{age}")),
+            name: format!("n{age}"),
+            age,
+        }
+        .save(&mut con)
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    match HandV2::find(|d| d.age.eq(3)).count(&mut con).await {
+        Err(Error::SchemaMismatch {
+            missing, index: i, ..
+        }) => {
+            assert_eq!(missing, vec!["age NUMERIC".to_owned()]);
+            assert_eq!(i, index);
+        }
+        other => panic!("expected SchemaMismatch, got {other:?}"),
+    }
+    assert_eq!(
+        HandV2::find(|d| d.name.eq("n3"))
+            .count(&mut con)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(HandV1::find_all().count(&mut con).await.unwrap(), 5);
+}

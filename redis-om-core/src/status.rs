@@ -109,17 +109,4 @@ pub(crate) fn missing<M: Model>(err: Error) -> Error {
     }
 }
 
-/// A field of an `FT.INFO` reply: a flat array (RESP2) or a map (RESP3).
-pub(crate) fn info_field<'v>(info: &'v Value, name: &str) -> Option<&'v Value> {
-    match info {
-        Value::Array(items) => items
-            .chunks_exact(2)
-            .find(|p| bytes_of(&p[0]) == Some(name.as_bytes()))
-            .map(|p| &p[1]),
-        Value::Map(pairs) => pairs
-            .iter()
-            .find(|(k, _)| bytes_of(k) == Some(name.as_bytes()))
-            .map(|(_, v)| v),
-        _ => None,
-    }
-}
+pub(crate) use crate::storage::info_field;

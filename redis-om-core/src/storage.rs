@@ -255,6 +255,21 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(key: &str, json: &[u8]) -> Re
     }
 }
 
+/// A field of an `FT.INFO` reply: a flat array (RESP2) or a map (RESP3).
+pub(crate) fn info_field<'v>(info: &'v Value, name: &str) -> Option<&'v Value> {
+    match info {
+        Value::Array(items) => items
+            .chunks_exact(2)
+            .find(|p| bytes_of(&p[0]) == Some(name.as_bytes()))
+            .map(|p| &p[1]),
+        Value::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| bytes_of(k) == Some(name.as_bytes()))
+            .map(|(_, v)| v),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

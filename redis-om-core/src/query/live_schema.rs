@@ -71,29 +71,90 @@ impl Hasher for AddrHasher {
 /// Fails with [`Error::SchemaMismatch`] when `plan` uses a field that the live
 /// index lacks.
 pub(crate) async fn check<E: Exec>(exec: &mut E, plan: &Plan) -> Result<()> {
-    let missing = match cached(plan) {
-        Some(missing) => missing,
-        None => {
-            // A user whose ACL does not allow GET (or a failed read) skips the
-            // check: the query itself reports a broken connection.
-            let replies = exec.query_pipe(&lookup(plan)).await.unwrap_or_default();
-            store(plan, &replies)
-        }
-    };
+    let missing = missing(exec, plan).await;
     verdict(plan, &missing)
 }
 
 /// [`check`], where the command also reads `attrs` (an aggregation's group
 /// fields and reducer arguments, which the query text does not name).
 pub(crate) async fn check_attrs<E: Exec>(exec: &mut E, plan: &Plan, attrs: &[&str]) -> Result<()> {
-    let missing = match cached(plan) {
-        Some(missing) => missing,
-        None => {
-            let replies = exec.query_pipe(&lookup(plan)).await.unwrap_or_default();
-            store(plan, &replies)
-        }
-    };
+    let missing = missing(exec, plan).await;
     verdict_with(plan, &missing, attrs)
+}
+
+/// The model's fields the live index lacks (cached for [`RECHECK`]): from
+/// the schema the migrator recorded, or, when none is recorded (an index
+/// made by hand or by another tool), from the index's own attributes
+/// (`FT.INFO`).
+async fn missing<E: Exec>(exec: &mut E, plan: &Plan) -> Missing {
+    if let Some(missing) = cached(plan) {
+        return missing;
+    }
+    // A user whose ACL does not allow GET (or a failed read) skips the
+    // check: the query itself reports a broken connection.
+    let replies = exec.query_pipe(&lookup(plan)).await.unwrap_or_default();
+    let recorded = replies.first().is_some_and(|v| *v != Value::Nil);
+    if recorded {
+        return store(plan, &replies);
+    }
+    let info = exec
+        .query(cmd("FT.INFO").arg(plan.index))
+        .await
+        .unwrap_or(Value::Nil);
+    let missing: Missing = match live_attributes(&info) {
+        Some(live) => Arc::new(absent_from(&(plan.schema)(), &live)),
+        // No index (the query says so), or no answer: nothing to compare.
+        None => Arc::new(Vec::new()),
+    };
+    remember(plan, missing.clone());
+    missing
+}
+
+/// The attributes of a live index and their types (`FT.INFO … attributes`).
+fn live_attributes(info: &Value) -> Option<Vec<(String, String)>> {
+    let Value::Array(attributes) = crate::storage::info_field(info, "attributes")? else {
+        return None;
+    };
+    let text = |v: &Value| bytes_of(v).map(|b| String::from_utf8_lossy(b).into_owned());
+    let mut out = Vec::new();
+    for attribute in attributes {
+        let (Some(name), Some(kind)) = (
+            crate::storage::info_field(attribute, "attribute").and_then(text),
+            crate::storage::info_field(attribute, "type").and_then(text),
+        ) else {
+            continue;
+        };
+        out.push((name, kind.to_ascii_uppercase()));
+    }
+    Some(out)
+}
+
+/// The model's fields that a live index with `live` attributes lacks, or
+/// has with another type.
+fn absent_from(schema: &IndexSchema, live: &[(String, String)]) -> Vec<(Vec<String>, String)> {
+    let has = |name: &str, kind: &str| live.iter().any(|(n, k)| n == name && k == kind);
+    schema
+        .fields()
+        .iter()
+        .zip(schema.field_parts())
+        .filter(|(field, _)| {
+            let kind = match field.kind() {
+                crate::schema::FieldKind::Tag | crate::schema::FieldKind::Bool => "TAG",
+                crate::schema::FieldKind::Numeric => "NUMERIC",
+                crate::schema::FieldKind::Geo => "GEO",
+                crate::schema::FieldKind::Vector(_) => "VECTOR",
+            };
+            !has(field.name(), kind)
+                || (field.is_full_text() && !has(&format!("{}_fts", field.name()), "TEXT"))
+        })
+        .map(|(field, part)| {
+            let mut attrs = vec![field.name().to_owned()];
+            if field.is_full_text() {
+                attrs.push(format!("{}_fts", field.name()));
+            }
+            (attrs, part)
+        })
+        .collect()
 }
 
 fn verdict(plan: &Plan, missing: &Missing) -> Result<()> {
@@ -164,18 +225,22 @@ fn store(plan: &Plan, replies: &[Value]) -> Missing {
     let schema = (plan.schema)();
     let missing: Missing = match (text(0), text(1)) {
         (Some(hash), Some(live)) if hash != schema.hash() => Arc::new(compare(&schema, &live)),
-        // The model's own schema, or nothing recorded (an index made by hand).
+        // The model's own schema.
         _ => Arc::new(Vec::new()),
     };
+    remember(plan, missing.clone());
+    missing
+}
+
+fn remember(plan: &Plan, missing: Missing) {
     if let Ok(mut cache) = CHECKED.write() {
         let entry = Entry {
             index: plan.index,
             at: Instant::now(),
-            missing: missing.clone(),
+            missing,
         };
         cache.insert(addr_key(plan), entry);
     }
-    missing
 }
 
 /// Forgets the comparisons for `index`: the migrator of this process has
