@@ -307,9 +307,11 @@ async fn numbers_a_double_cannot_hold_are_an_error_not_a_different_number() {
         .all(&mut con)
         .await;
     match result {
-        Err(Error::Decode { field, reason, .. }) => {
+        Err(Error::Decode { key, field, reason }) => {
             assert_eq!(field.as_deref(), Some("qty"));
             assert!(reason.contains("2^53"), "{reason}");
+            // Names the aggregation, not the index as if it were a key.
+            assert!(key.starts_with("an aggregation over index "), "{key}");
         }
         other => panic!("{other:?}"),
     }

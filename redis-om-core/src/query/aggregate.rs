@@ -1433,10 +1433,24 @@ impl<M: Model, G: GroupKeys<M>, R: Reducers<M>, A: Applied> Aggregate<M, G, R, A
     }
 
     fn decode_row(&self, attrs: &Value) -> Result<AggRow<M, G, R, A>> {
-        let fail = |(column, reason): (String, String)| Error::Decode {
-            key: self.query_index().to_owned(),
-            field: Some(column),
-            reason,
+        // Named as the user wrote them: the aggregation, and a reducer by
+        // its function and arguments rather than its internal column (`r0`).
+        let fail = |(column, reason): (String, String)| {
+            let mut reducers = Vec::new();
+            self.reducers.write(0, &mut reducers);
+            let field = match reducers.iter().find(|(alias, _)| *alias == column) {
+                Some((_, args)) => format!(
+                    "{column} = {}({})",
+                    args.function.to_ascii_lowercase(),
+                    args.args.join(", ")
+                ),
+                None => column,
+            };
+            Error::Decode {
+                key: format!("an aggregation over index {}", self.query_index()),
+                field: Some(field),
+                reason,
+            }
         };
         Ok((
             self.keys.decode(attrs).map_err(fail)?,
@@ -1688,7 +1702,7 @@ where
         exec::all(self, exec, |attrs| {
             let row = self.json_row(&kinds, attrs);
             let item = serde_json::from_value(row.clone()).map_err(|e| Error::Decode {
-                key: self.query_index().to_owned(),
+                key: format!("an aggregation over index {}", self.query_index()),
                 field: None,
                 reason: format!(
                     "a row {row} does not fit {}: {e}",
