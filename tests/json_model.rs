@@ -213,3 +213,69 @@ async fn all_pks_lists_json_documents_only() {
     }
     common::clear_prefix(&mut con, "om-test-jscan:").await;
 }
+
+mod aliases {
+    use super::*;
+
+    /// Version 1 of a model.
+    #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "AliasPerson")]
+    pub struct PersonV1 {
+        pub pk: Option<String>,
+        pub name: String,
+    }
+
+    /// Version 2: `name` renamed to `full_name`, reading old documents
+    /// through a serde alias.
+    #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "AliasPerson")]
+    pub struct PersonV2 {
+        pub pk: Option<String>,
+        #[serde(alias = "name")]
+        pub full_name: String,
+        #[serde(default)]
+        pub age: u32,
+    }
+
+    /// Updating a renamed field of a document the old version wrote leaves
+    /// a document the new version reads (before: both members, and every
+    /// later `get` failed with "duplicate field").
+    #[tokio::test]
+    async fn updating_an_aliased_field_of_an_old_document_keeps_it_readable() {
+        for url in common::urls() {
+            let mut con = common::multiplexed(&url).await;
+            let pk = PersonV1 {
+                pk: None,
+                name: "Ada".into(),
+            }
+            .save(&mut con)
+            .await
+            .unwrap();
+            let old = PersonV2::get(&mut con, &pk).await.unwrap();
+            assert_eq!(old.full_name, "Ada");
+            assert!(
+                PersonV2::update(&mut con, &pk, |p| p.full_name.set("Ada Lovelace"))
+                    .await
+                    .unwrap()
+            );
+            let new = PersonV2::get(&mut con, &pk).await.unwrap();
+            assert_eq!((new.full_name.as_str(), new.age), ("Ada Lovelace", 0));
+            let raw: String = redis::cmd("JSON.GET")
+                .arg(PersonV2::key_layout().key(&pk))
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            assert!(!raw.contains("\"name\""), "{raw}");
+            // A document of the new version: the same setter, nothing to remove.
+            assert!(PersonV2::update(&mut con, &pk, |p| p.full_name.set("A. L.")
+                & p.age.set(36u32))
+            .await
+            .unwrap());
+            assert_eq!(
+                PersonV2::get(&mut con, &pk).await.unwrap().full_name,
+                "A. L."
+            );
+            PersonV2::delete(&mut con, &pk).await.unwrap();
+        }
+    }
+}

@@ -29,6 +29,9 @@ pub type SetEncoder<T> = fn(&T) -> std::result::Result<Option<Vec<u8>>, String>;
 /// (the primary key and the version field have none).
 pub struct Set<M, T> {
     target: &'static str,
+    /// Members an older version of the model wrote for this field (serde
+    /// `alias`es): removed with every set.
+    aliases: &'static [&'static str],
     encode: SetEncoder<T>,
     _model: PhantomData<fn() -> M>,
 }
@@ -52,9 +55,18 @@ impl<M, T> Set<M, T> {
     pub const fn new(target: &'static str, encode: SetEncoder<T>) -> Self {
         Set {
             target,
+            aliases: &[],
             encode,
             _model: PhantomData,
         }
+    }
+
+    /// The same setter, which also removes the members at `aliases` (the
+    /// field's serde aliases, as JSON paths). Made by the derives.
+    #[doc(hidden)]
+    pub const fn with_aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
     }
 
     /// Sets the field to `value` (`None` removes an `Option` field of a hash,
@@ -67,6 +79,11 @@ impl<M, T> Set<M, T> {
         match (self.encode)(&value) {
             Ok(bytes) => patch.sets.push((self.target, bytes)),
             Err(reason) => patch.invalid = Some(format!("field {:?}: {reason}", self.target)),
+        }
+        // A document written by an older version of the model may hold the
+        // field under an alias: removed, or serde would find it twice.
+        for alias in self.aliases {
+            patch.sets.push((alias, None));
         }
         patch
     }

@@ -82,6 +82,10 @@ pub(crate) struct FieldDef {
     /// `#[redis_om(flatten)]` (HashModel): the fields of an EmbeddedModel
     /// with `hash`, stored as the model's own.
     pub flatten: bool,
+    /// serde's `alias`es of a JsonModel field: members an older version of
+    /// the model wrote, which a setter removes (else the document would hold
+    /// both, and serde refuses a duplicate field).
+    pub aliases: Vec<String>,
 }
 
 /// Why serde's handling of a field keeps it from being indexed.
@@ -756,6 +760,10 @@ fn check_field(
     let skip_if = serde
         .as_ref()
         .and_then(|s| s.skip_serializing_if_path.clone());
+    let aliases = serde
+        .as_ref()
+        .map(|s| s.aliases.clone())
+        .unwrap_or_default();
     let (deserialize_with, serialize_with, serde_with, mut missing, written) = match serde {
         Some(serde) => (
             serde.deserialize_with,
@@ -826,6 +834,7 @@ fn check_field(
     });
     Some(FieldDef {
         ident,
+        aliases,
         deserialize_with,
         serialize_with,
         skip_if,

@@ -53,6 +53,9 @@ pub(crate) struct SerdeField {
     pub deserialize_with: Option<TokenStream>,
     /// What a missing field becomes.
     pub missing: Missing,
+    /// `alias`: other names serde reads the field from (written by an older
+    /// version of the model), besides the one it writes.
+    pub aliases: Vec<String>,
 }
 
 /// Whether the struct or one of its fields has a `#[serde(...)]` attribute.
@@ -126,13 +129,21 @@ fn read_struct(input: &syn3::DeriveInput) -> Option<Vec<SerdeField>> {
                             .is_none_or(|first| first.ident != "_serde")
                     })
                     .map(ToTokens::to_token_stream);
+                let name = attrs.name().serialize_name().value.clone();
+                let aliases = attrs
+                    .aliases()
+                    .iter()
+                    .map(|alias| alias.value.clone())
+                    .filter(|alias| *alias != name)
+                    .collect();
                 SerdeField {
+                    aliases,
                     skip_serializing_if: attrs.skip_serializing_if().is_some(),
                     skip_serializing_if_path: attrs
                         .skip_serializing_if()
                         .map(ToTokens::to_token_stream),
                     serialize_with_path,
-                    name: attrs.name().serialize_name().value.clone(),
+                    name,
                     skip_serializing: attrs.skip_serializing(),
                     skip_deserializing: attrs.skip_deserializing(),
                     flatten: attrs.flatten(),

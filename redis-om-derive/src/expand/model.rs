@@ -507,7 +507,22 @@ fn setters(def: &ModelDef, storage: Storage, bounded: &syn::Generics) -> TokenSt
             #[doc = #doc]
             pub #field: #krate::Set<#model, #ty>
         });
-        inits.push(quote! { #field: #krate::Set::new(#target, #encode) });
+        // serde aliases of a JSON member: removed by the setter.
+        let aliases: Vec<String> = match storage {
+            Storage::Json => f
+                .aliases
+                .iter()
+                .map(|alias| format!("${}", json_member(alias)))
+                .collect(),
+            Storage::Hash => Vec::new(),
+        };
+        if aliases.is_empty() {
+            inits.push(quote! { #field: #krate::Set::new(#target, #encode) });
+        } else {
+            inits.push(quote! {
+                #field: #krate::Set::new(#target, #encode).with_aliases(&[#(#aliases),*])
+            });
+        }
     }
     let marker = (!def.generics.params.is_empty()).then(|| {
         quote! { __model: ::core::marker::PhantomData<fn() -> #model> }
