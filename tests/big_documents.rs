@@ -240,9 +240,9 @@ async fn abandoned_reads_leave_no_cursor_open() {
 }
 
 /// The server's `MAXIDLE` for the cursors redis-om reads to their end by
-/// itself (10 s).
+/// itself (5 s).
 fn crate_max_idle() -> Duration {
-    Duration::from_secs(10)
+    Duration::from_secs(5)
 }
 
 /// Reads whose replies are lost to the response timeout while the server is
@@ -588,4 +588,119 @@ async fn a_lost_last_round_trip_is_reported_not_a_panic() {
         .await
         .unwrap();
     assert_eq!(stored, 3);
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "MixedDoc")]
+struct MixedDoc {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    payload: String,
+}
+
+#[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "NumsDoc")]
+struct NumsDoc {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    nums: Vec<u32>,
+}
+
+/// Thousands of tiny documents, then hundreds of 1 MB ones, in one read. By
+/// `save_all` in this process, the sizes are known: reads succeed at once.
+/// Written by another program (raw `JSON.SET`), the first read may exceed
+/// the deadline once; it teaches the model's size, and the next succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_then_big_documents_in_one_read() {
+    let mut con = redis_om::connect(common::url().as_str()).await.unwrap();
+    let mut raw = common::multiplexed(&common::url()).await;
+    Migrator::new()
+        .model::<MixedDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let run = common::unique("mixed");
+    let tiny = 3_000;
+    let big = 150;
+    let mut pks = Vec::new();
+    for i in 0..tiny + big {
+        let pk = format!("{run}-{i:05}");
+        let payload = if i < tiny {
+            "x".to_owned()
+        } else {
+            body(i as u64, 1 << 20)
+        };
+        let doc = serde_json::json!({ "pk": pk, "run": run, "payload": payload });
+        let _: () = redis::cmd("JSON.SET")
+            .arg(MixedDoc::key_layout().key(&pk))
+            .arg("$")
+            .arg(doc.to_string())
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        pks.push(pk);
+    }
+    let q = || MixedDoc::find(|d| d.run.eq(run.as_str()));
+    let first = q().all(&mut con).await;
+    if let Err(err) = &first {
+        assert!(err.is_timeout(), "{err}");
+    }
+    let all = match first {
+        Ok(all) => all,
+        Err(_) => q().all(&mut con).await.unwrap(),
+    };
+    assert_eq!(all.len(), tiny + big);
+    assert_eq!(
+        all.iter().filter(|d| d.payload.len() == 1 << 20).count(),
+        big
+    );
+    let got = MixedDoc::get_many(&mut con, &pks).await.unwrap();
+    assert!(got.iter().all(Option::is_some));
+    assert_eq!(q().delete(&mut con).await.unwrap(), (tiny + big) as u64);
+}
+
+/// JSON documents of large arrays: RedisJSON frees them in the foreground,
+/// so deletes are grouped by their memory; `delete_many` and
+/// `find(..).delete()` finish on the default connection (before, one
+/// `UNLINK` of 256 such documents blocked the server for 0.7 s: `Timeout`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_big_json_arrays_stays_within_the_deadline() {
+    let mut con = redis_om::connect(common::url().as_str()).await.unwrap();
+    Migrator::new()
+        .model::<NumsDoc>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    for by_query in [false, true] {
+        let run = common::unique("nums");
+        let mut docs: Vec<NumsDoc> = (0..120u32)
+            .map(|i| NumsDoc {
+                pk: None,
+                run: run.clone(),
+                nums: (0..80_000u32)
+                    .map(|n| n.wrapping_mul(2_654_435_761) ^ i)
+                    .collect(),
+            })
+            .collect();
+        let pks = NumsDoc::save_all(&mut con, &mut docs).await.unwrap();
+        drop(docs);
+        let t = Instant::now();
+        let deleted = if by_query {
+            NumsDoc::find(|d| d.run.eq(run.as_str()))
+                .delete(&mut con)
+                .await
+                .unwrap()
+        } else {
+            NumsDoc::delete_many(&mut con, &pks).await.unwrap()
+        };
+        eprintln!(
+            "120 documents of 80,000 numbers deleted in {:?}",
+            t.elapsed()
+        );
+        assert_eq!(deleted, 120);
+        let left: Vec<Option<NumsDoc>> = NumsDoc::get_many(&mut con, &pks).await.unwrap();
+        assert!(left.iter().all(Option::is_none));
+    }
 }

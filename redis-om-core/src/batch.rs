@@ -40,10 +40,11 @@ pub(crate) const ROUND_TRIP_BYTES: usize = 4 << 20;
 pub(crate) const FIRST_READ: usize = 32;
 
 /// The largest average document size (bytes) seen in this process's reads
-/// of each model, by index name: a later read of the model starts at the
-/// batch size that fits it, instead of at [`FIRST_READ`] (one round trip
-/// for 1,000 small documents, as before the byte budget). The largest, not
-/// the latest: a model with some big documents stays careful.
+/// of each model (a batch's average), and the largest document of its bulk
+/// writes, by index name: a later read of the model starts at the batch size
+/// that fits it, instead of at [`FIRST_READ`] (one round trip for 1,000
+/// small documents, as before the byte budget), and never grows past it.
+/// The largest, not the latest: a model with big documents stays careful.
 static LEARNED: Mutex<Vec<(&'static str, usize)>> = Mutex::new(Vec::new());
 
 fn learned(model: &str) -> Option<usize> {
@@ -104,19 +105,39 @@ impl ReadBatch {
         self.next
     }
 
-    /// A reply of `docs` documents weighed `bytes`: sizes the next batch.
+    /// A reply of `docs` documents weighed `bytes`: sizes the next batch,
+    /// for documents as large as these or as the largest the model is known
+    /// to have (so that thousands of tiny documents do not grow the batch
+    /// past what its big documents allow).
     pub(crate) fn observe(&mut self, docs: usize, bytes: usize) {
         if docs == 0 {
             return;
         }
-        let per_doc = (bytes / docs).max(1);
+        let mut per_doc = (bytes / docs).max(1);
         if let Some(model) = self.model {
             learn(model, per_doc);
+            per_doc = per_doc.max(learned(model).unwrap_or(0));
         }
         self.next = fit(per_doc)
             .min(self.next.saturating_mul(8))
             .clamp(1, self.max);
     }
+
+    /// The round trip of the last batch timed out (its reply may have been
+    /// too big to arrive in time): later reads of the model start, and stay,
+    /// at a sixty-fourth of it.
+    pub(crate) fn timed_out(&self) {
+        if let Some(model) = self.model {
+            let per_doc = ROUND_TRIP_BYTES.saturating_mul(64) / self.next.max(1);
+            learn(model, per_doc);
+        }
+    }
+}
+
+/// A bulk write of `model` carried documents of up to `per_doc` bytes: its
+/// reads start at a batch size that fits them.
+pub(crate) fn learn_written(model: &'static str, per_doc: usize) {
+    learn(model, per_doc);
 }
 
 /// Cuts a bulk write into round trips: call [`WriteBatch::full`] before
@@ -139,6 +160,48 @@ impl WriteBatch {
     pub(crate) fn add(&mut self, bytes: usize) {
         self.count += 1;
         self.bytes = self.bytes.saturating_add(bytes);
+    }
+}
+
+/// How long a round trip of deletes should take: a tenth of the default
+/// response timeout.
+const DELETE_ROUND_TRIP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The batches of a bulk delete. RedisJSON frees a document in the
+/// foreground (`UNLINK` is no lazier than `DEL` for it), in time that grows
+/// with its size (a document of 80,000 numbers takes 2–3 ms, and `MEMORY
+/// USAGE` costs as much as the delete), so deletes of JSON documents start at
+/// 8 keys and each next batch is sized from how long the last one took, to
+/// take about [`DELETE_ROUND_TRIP`]. Hashes and strings are freed in the
+/// background: [`MAX_COUNT`] at a time.
+#[derive(Debug)]
+pub(crate) struct DeleteBatch {
+    next: usize,
+}
+
+impl DeleteBatch {
+    pub(crate) fn new(storage: crate::Storage) -> Self {
+        DeleteBatch {
+            next: match storage {
+                crate::Storage::Json => 8,
+                crate::Storage::Hash => MAX_COUNT,
+            },
+        }
+    }
+
+    /// How many keys the next round trip deletes.
+    pub(crate) fn next(&self) -> usize {
+        self.next
+    }
+
+    /// `count` keys were deleted in `took`.
+    pub(crate) fn observe(&mut self, count: usize, took: std::time::Duration) {
+        if count == 0 {
+            return;
+        }
+        let per_key = took.as_micros().max(1) / count as u128;
+        let fit = (DELETE_ROUND_TRIP.as_micros() / per_key.max(1)) as usize;
+        self.next = fit.min(self.next.saturating_mul(4)).clamp(1, MAX_COUNT);
     }
 }
 
@@ -202,6 +265,20 @@ mod tests {
             ReadBatch::of_model("batch-test-small", 1_000).next(),
             ROUND_TRIP_BYTES / 400_000
         );
+        // Tiny documents do not grow a batch past what the model's big ones allow.
+        let mut read = ReadBatch::of_model("batch-test-small", 1_000);
+        read.observe(10, 10 * 50);
+        assert_eq!(read.next(), ROUND_TRIP_BYTES / 400_000);
+    }
+
+    #[test]
+    fn a_timed_out_read_makes_later_reads_start_at_a_sixty_fourth() {
+        let mut read = ReadBatch::of_model("batch-test-timeout", 1_000);
+        read.observe(32, 32 * 100);
+        assert_eq!(read.next(), 256);
+        read.timed_out();
+        let again = ReadBatch::of_model("batch-test-timeout", 1_000);
+        assert_eq!(again.next(), 4);
     }
 
     #[test]
@@ -226,6 +303,19 @@ mod tests {
             batch.add(10);
         }
         assert!(batch.full());
+    }
+
+    #[test]
+    fn deletes_are_sized_by_how_long_they_take() {
+        let mut json = DeleteBatch::new(crate::Storage::Json);
+        assert_eq!(json.next(), 8);
+        // 8 documents in 40 ms: 5 ms each, so 10 fit in 50 ms.
+        json.observe(8, std::time::Duration::from_millis(40));
+        assert_eq!(json.next(), 10);
+        // Fast ones grow fourfold per round trip, up to the count cap.
+        json.observe(10, std::time::Duration::from_micros(100));
+        assert_eq!(json.next(), 40);
+        assert_eq!(DeleteBatch::new(crate::Storage::Hash).next(), MAX_COUNT);
     }
 
     #[test]

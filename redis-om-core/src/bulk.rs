@@ -167,6 +167,7 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
         }
         let mut items = Vec::new();
         let mut batch = WriteBatch::default();
+        let mut largest = 0;
         for (i, model) in models[start..].iter().enumerate() {
             if batch.full() {
                 break;
@@ -182,6 +183,7 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
                 reason,
             })?;
             batch.add(encoded.len());
+            largest = largest.max(encoded.len());
             let expiring = expiring::<M>(&encoded);
             let replies = if !scripted {
                 add_save(&mut pipe, &key, &encoded, expiry)
@@ -196,6 +198,8 @@ pub(crate) async fn save_all<M: Model, E: Exec>(
             });
         }
         let end = start + items.len();
+        // Reads of the model then start at a batch size that fits these.
+        crate::batch::learn_written(M::key_layout().index_name(), largest);
         match exec.query_pipe(&pipe).await {
             Ok(replies) => {
                 let mut replies = replies.iter().skip(usize::from(scripted));
@@ -302,6 +306,7 @@ async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, models: &[M]) -> Result<(Ms
     let mut mset = cmd("JSON.MSET");
     let mut pks = Vec::new();
     let mut batch = WriteBatch::default();
+    let mut largest = 0;
     for model in models {
         if batch.full() {
             break;
@@ -315,6 +320,7 @@ async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, models: &[M]) -> Result<(Ms
         match model.encode() {
             Ok(Encoded::Json(doc)) => {
                 batch.add(doc.len());
+                largest = largest.max(doc.len());
                 mset.arg(&key).arg("$").arg(doc);
             }
             Ok(Encoded::Hash(_)) => {
@@ -328,6 +334,7 @@ async fn mset_chunk<M: Model, E: Exec>(exec: &mut E, models: &[M]) -> Result<(Ms
         pks.push(pk);
     }
     let taken = pks.len();
+    crate::batch::learn_written(M::key_layout().index_name(), largest);
     let outcome = match exec.query(&mset).await {
         Ok(_) => MsetOutcome::Written(pks),
         Err(err) if err.code().is_some() || err.kind() == redis::ErrorKind::Extension => {
@@ -387,6 +394,7 @@ async fn save_all_versioned<M: Model, E: Exec>(
             match prepare_versioned(&mut models[i], field, expiry) {
                 Ok((key, pk, expected, call, bytes)) => {
                     batch.add(bytes);
+                    crate::batch::learn_written(M::key_layout().index_name(), bytes);
                     pipe.invoke_script(&call);
                     items.push((i, key, pk, expected));
                 }
@@ -511,20 +519,30 @@ fn prepare_versioned<M: Model>(
 /// Deletes the documents at `keys`, pipelined [`MAX_COUNT`] per round trip;
 /// returns how many existed. A connection failure stops at that round trip
 /// (earlier ones are applied, that one may be).
-pub(crate) async fn delete_many<E: Exec>(exec: &mut E, keys: &[String]) -> Result<u64> {
+pub(crate) async fn delete_many<E: Exec>(
+    exec: &mut E,
+    keys: &[String],
+    storage: crate::Storage,
+) -> Result<u64> {
     let mut deleted = 0u64;
-    for chunk in keys.chunks(MAX_COUNT) {
+    let mut batch = crate::batch::DeleteBatch::new(storage);
+    let mut start = 0;
+    while start < keys.len() {
+        let end = keys.len().min(start + batch.next());
         let mut pipe = redis::pipe();
-        for key in chunk {
-            pipe.cmd("DEL").arg(key);
+        for key in &keys[start..end] {
+            pipe.cmd("DEL").arg(key.as_str());
         }
+        let sent = std::time::Instant::now();
         let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
+        batch.observe(end - start, sent.elapsed());
         for reply in &replies {
             match reply {
                 Value::Int(n) => deleted += u64::try_from(*n).unwrap_or(0),
                 other => return Err(crate::ops::unexpected("DEL", other)),
             }
         }
+        start = end;
     }
     Ok(deleted)
 }
@@ -569,7 +587,13 @@ pub(crate) async fn get_many_each<M: Model, E: Exec>(
         for key in chunk {
             pipe.cmd(command).arg(key);
         }
-        let replies = exec.query_pipe(&pipe).await.map_err(Error::from_redis)?;
+        let replies = exec.query_pipe(&pipe).await.map_err(|err| {
+            let err = Error::from_redis(err);
+            if err.is_timeout() {
+                batch.timed_out();
+            }
+            err
+        })?;
         // Sized by the documents that came back: absent keys weigh nothing.
         let sizes = replies.iter().map(crate::batch::reply_bytes);
         batch.observe(
@@ -636,6 +660,9 @@ async fn get_many_json<M: Model, E: Exec>(
             Ok(reply) => reply,
             Err(err) => {
                 let error = Error::from_redis(err);
+                if error.is_timeout() {
+                    batch.timed_out();
+                }
                 if let Some(module) = missing_module::<M>(&error.to_string()) {
                     return Err(Error::ModuleMissing { module });
                 }

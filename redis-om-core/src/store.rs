@@ -113,7 +113,9 @@ pub trait AsyncModel: Model {
         P: PkArg,
     {
         let keys = keys_of::<Self, P>(pks);
-        async move { crate::bulk::delete_many(&mut crate::exec::AsyncExec(con), &keys?).await }
+        async move {
+            crate::bulk::delete_many(&mut crate::exec::AsyncExec(con), &keys?, Self::STORAGE).await
+        }
     }
 
     /// Adds this document's write to a pipeline you own and run yourself
@@ -489,6 +491,7 @@ pub trait SyncModel: Model {
         crate::exec::block_on(crate::bulk::delete_many(
             &mut crate::exec::SyncExec(con),
             &keys,
+            Self::STORAGE,
         ))
     }
 

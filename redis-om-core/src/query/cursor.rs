@@ -30,9 +30,11 @@ use crate::exec::Exec;
 
 /// How long the server keeps a cursor between two reads (`MAXIDLE`) when
 /// redis-om reads it to the end by itself (`all`, pages, `count`, `delete`,
-/// `update`, aggregations): a cursor whose id was lost with a cancelled
-/// future's reply ends this soon.
-pub(crate) const READ_IDLE: Duration = Duration::from_secs(10);
+/// `update`, aggregations), where reads follow each other within
+/// milliseconds: a cursor whose id was lost with a cancelled future's reply
+/// ends this soon, so that cancellations exhaust an index's 128 cursors only
+/// at more than 25 a second.
+pub(crate) const READ_IDLE: Duration = Duration::from_secs(5);
 
 /// `MAXIDLE` of the cursor of a `stream()`/`iter()`, whose consumer sets the
 /// pace: RediSearch's own default and maximum. A consumer that pauses

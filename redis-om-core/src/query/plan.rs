@@ -361,6 +361,21 @@ impl Plan {
                 model: self.model.to_owned(),
                 index: self.index.to_owned(),
             },
+            Error::Redis(err)
+                if crate::error::server_message(&err).contains("Too many cursors") =>
+            {
+                Error::Query {
+                    query: shorten(&self.query, 500),
+                    message: format!(
+                        "{}: the index's cursors (128) are all held, by reads that were \
+                         cancelled (a dropped future or stream) or timed out; each ends within \
+                         {} s (MAXIDLE): retry shortly, and give reads a deadline through the \
+                         connection's response timeout rather than by dropping them",
+                        crate::error::server_message(&err),
+                        super::cursor::READ_IDLE.as_secs()
+                    ),
+                }
+            }
             Error::Redis(err) if is_lost_cursor(&err) => Error::Query {
                 query: shorten(&self.query, 500),
                 message: format!(

@@ -71,8 +71,13 @@ impl Scan {
             plan.batch.min(wanted.max(1))
         };
         let batch = match plan.load {
-            // Keys only: the documents' sizes say nothing of them.
-            super::plan::Load::Key => ReadBatch::new(max),
+            // Keys only (or with a few JSON values): the documents' sizes
+            // say nothing of them.
+            super::plan::Load::Key
+            | super::plan::Load::Guards {
+                storage: crate::Storage::Json,
+                ..
+            } => ReadBatch::new(max),
             _ => ReadBatch::of_model(plan.index, max),
         };
         let cursor = OpenCursor::new(plan.index, super::cursor::READ_IDLE);
@@ -221,6 +226,16 @@ impl Scan {
     }
 }
 
+/// Sends the next command of a scan ([`run`]); a round trip that timed out
+/// makes later reads of the model start smaller (`ReadBatch::timed_out`).
+async fn run_scan<E: Exec>(exec: &mut E, scan: &Scan, cmd: &Cmd) -> Result<Value> {
+    let reply = run(exec, scan.plan(), cmd).await;
+    if reply.as_ref().is_err_and(Error::is_timeout) {
+        scan.batch.timed_out();
+    }
+    reply
+}
+
 /// Sends one command of a plan: after the live-schema check and the deletion
 /// of cursors abandoned on its index.
 pub(crate) async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
@@ -236,7 +251,7 @@ async fn scan_to_end<E: Exec>(
     mut each: impl FnMut(Row),
 ) -> Result<()> {
     while let Some(cmd) = scan.next_cmd() {
-        scan.feed(run(exec, scan.plan(), &cmd).await?)?;
+        scan.feed(run_scan(exec, &scan, &cmd).await?)?;
         while let Some(row) = scan.pop() {
             each(row);
         }
@@ -334,7 +349,7 @@ async fn read_each<Q: Search, E: Exec>(
     let mut scan = Scan::new(plan, limit);
     let mut out = Vec::new();
     while let Some(cmd) = scan.next_cmd() {
-        let reply = run(exec, scan.plan(), &cmd).await?;
+        let reply = run_scan(exec, &scan, &cmd).await?;
         scan.feed(reply)?;
         if out.is_empty() {
             let wanted = scan
@@ -416,19 +431,29 @@ async fn delete<Q: Search, E: Exec>(query: &Q, exec: &mut E) -> Result<u64> {
     };
     let mut scan = Scan::new(plan, None);
     let mut deleted = 0;
+    // Deletes sized by how long they take (`DeleteBatch`).
+    let mut deletes = crate::batch::DeleteBatch::new(<Q::Model as crate::Model>::STORAGE);
     while let Some(cmd) = scan.next_cmd() {
-        let reply = run(exec, scan.plan(), &cmd).await?;
+        let reply = run_scan(exec, &scan, &cmd).await?;
         scan.feed(reply)?;
-        let mut unlink = redis::cmd("UNLINK");
-        let mut any = false;
+        let mut keys: Vec<Vec<u8>> = Vec::new();
         while let Some(row) = scan.pop() {
             if let Some(key) = row.key_bytes() {
-                unlink.arg(key);
-                any = true;
+                keys.push(key.to_vec());
             }
         }
-        if any {
-            match exec.query(&unlink).await.map_err(Error::from_redis)? {
+        let mut start = 0;
+        while start < keys.len() {
+            let group = &keys[start..keys.len().min(start + deletes.next())];
+            start += group.len();
+            let mut unlink = redis::cmd("UNLINK");
+            for key in group {
+                unlink.arg(key.as_slice());
+            }
+            let sent = std::time::Instant::now();
+            let reply = exec.query(&unlink).await.map_err(Error::from_redis)?;
+            deletes.observe(group.len(), sent.elapsed());
+            match reply {
                 Value::Int(n) => deleted += u64::try_from(n).unwrap_or(0),
                 other => {
                     return Err(Error::UnexpectedReply {
@@ -502,7 +527,7 @@ async fn update<Q: Search, E: Exec>(
     let mut scan = Scan::new(plan, None);
     let mut matches: Vec<(String, Guards)> = Vec::new();
     while let Some(cmd) = scan.next_cmd() {
-        let reply = run(exec, scan.plan(), &cmd).await?;
+        let reply = run_scan(exec, &scan, &cmd).await?;
         scan.feed(reply)?;
         while let Some(row) = scan.pop() {
             let guards = targets
@@ -758,7 +783,7 @@ pub trait AsyncQuery: Search + Sized {
                         }
                     }
                     let cmd = active.next_cmd()?;
-                    let fed = match run(&mut AsyncExec(&mut *con), active.plan(), &cmd).await {
+                    let fed = match run_scan(&mut AsyncExec(&mut *con), active, &cmd).await {
                         Ok(reply) => active.feed(reply),
                         Err(err) => Err(err),
                     };
@@ -883,7 +908,7 @@ impl<Q: Search, C: ConnectionLike> Iterator for QueryIter<'_, Q, C> {
                 }
             }
             let cmd = active.next_cmd()?;
-            let fed = match block_on(run(&mut SyncExec(&mut *self.con), active.plan(), &cmd)) {
+            let fed = match block_on(run_scan(&mut SyncExec(&mut *self.con), active, &cmd)) {
                 Ok(reply) => active.feed(reply),
                 Err(err) => Err(err),
             };

@@ -312,7 +312,7 @@ fn commands() {
     assert_eq!(
         args(&plan.aggregate(1200, 500, super::cursor::READ_IDLE)).join(" "),
         "FT.AGGREGATE :User:index @email:{$p0} SORTBY 2 @age DESC MAX 1200 LOAD * LOAD 1 @__key \
-         WITHCURSOR COUNT 500 MAXIDLE 10000 PARAMS 2 p0 a@b DIALECT 2"
+         WITHCURSOR COUNT 500 MAXIDLE 5000 PARAMS 2 p0 a@b DIALECT 2"
     );
     assert_eq!(
         args(&plan.read_cursor(42, 500)).join(" "),
@@ -386,7 +386,7 @@ fn hash_projections_with_numbers_read_the_stored_hash() {
     );
     assert_eq!(
         args(&numbers.aggregate(0, 10, super::cursor::READ_IDLE)).join(" "),
-        "FT.AGGREGATE i * LOAD * LOAD 1 @__key WITHCURSOR COUNT 10 MAXIDLE 10000 DIALECT 2"
+        "FT.AGGREGATE i * LOAD * LOAD 1 @__key WITHCURSOR COUNT 10 MAXIDLE 5000 DIALECT 2"
     );
 }
 
