@@ -255,7 +255,8 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(key: &str, json: &[u8]) -> Re
     }
 }
 
-/// A field of an `FT.INFO` reply: a flat array (RESP2) or a map (RESP3).
+/// The value of `name` in a reply of named values (`FT.INFO`, a search
+/// result's attributes): a flat name/value array (RESP2) or a map (RESP3).
 pub(crate) fn info_field<'v>(info: &'v Value, name: &str) -> Option<&'v Value> {
     match info {
         Value::Array(items) => items

@@ -296,18 +296,7 @@ fn text_of(value: Option<&Value>) -> Option<&[u8]> {
 
 /// The value of attribute `name` in a row.
 fn attr<'v>(attrs: &'v Value, name: &str) -> Option<&'v Value> {
-    match attrs {
-        Value::Array(items) => items
-            .chunks_exact(2)
-            .find(|p| bytes_of(&p[0]) == Some(name.as_bytes()))
-            .map(|p| &p[1]),
-        Value::Map(pairs) => pairs
-            .iter()
-            .find(|(k, _)| bytes_of(k) == Some(name.as_bytes()))
-            .map(|(_, v)| v),
-        _ => None,
-    }
-    .filter(|v| !matches!(v, Value::Nil))
+    crate::storage::info_field(attrs, name).filter(|v| !matches!(v, Value::Nil))
 }
 
 /// Doubles hold integers exactly up to 2^53.

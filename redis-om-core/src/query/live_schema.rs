@@ -110,6 +110,15 @@ async fn missing<E: Exec>(exec: &mut E, plan: &Plan) -> Missing {
     missing
 }
 
+/// The attributes a field defines: its name, and `{name}_fts` for full text.
+fn attribute_names(field: &crate::schema::IndexedField) -> Vec<String> {
+    let mut attrs = vec![field.name().to_owned()];
+    if field.is_full_text() {
+        attrs.push(format!("{}_fts", field.name()));
+    }
+    attrs
+}
+
 /// The attributes of a live index and their types (`FT.INFO … attributes`).
 fn live_attributes(info: &Value) -> Option<Vec<(String, String)>> {
     let Value::Array(attributes) = crate::storage::info_field(info, "attributes")? else {
@@ -147,13 +156,7 @@ fn absent_from(schema: &IndexSchema, live: &[(String, String)]) -> Vec<(Vec<Stri
             !has(field.name(), kind)
                 || (field.is_full_text() && !has(&format!("{}_fts", field.name()), "TEXT"))
         })
-        .map(|(field, part)| {
-            let mut attrs = vec![field.name().to_owned()];
-            if field.is_full_text() {
-                attrs.push(format!("{}_fts", field.name()));
-            }
-            (attrs, part)
-        })
+        .map(|(field, part)| (attribute_names(field), part))
         .collect()
 }
 
@@ -258,13 +261,7 @@ fn compare(schema: &IndexSchema, live: &str) -> Vec<(Vec<String>, String)> {
         .iter()
         .zip(schema.field_parts())
         .filter(|(_, part)| lacking.contains(part))
-        .map(|(field, part)| {
-            let mut attrs = vec![field.name().to_owned()];
-            if field.is_full_text() {
-                attrs.push(format!("{}_fts", field.name()));
-            }
-            (attrs, part)
-        })
+        .map(|(field, part)| (attribute_names(field), part))
         .collect()
 }
 

@@ -64,17 +64,7 @@ impl Row {
 }
 
 pub(crate) fn attr<'v>(attrs: &'v Value, name: &str) -> Option<&'v [u8]> {
-    match attrs {
-        Value::Array(items) => items
-            .chunks_exact(2)
-            .find(|p| bytes_of(&p[0]) == Some(name.as_bytes()))
-            .and_then(|p| bytes_of(&p[1])),
-        Value::Map(pairs) => pairs
-            .iter()
-            .find(|(k, _)| bytes_of(k) == Some(name.as_bytes()))
-            .and_then(|(_, v)| bytes_of(v)),
-        _ => None,
-    }
+    crate::storage::info_field(attrs, name).and_then(bytes_of)
 }
 
 fn bad(what: &str) -> Error {
