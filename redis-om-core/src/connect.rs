@@ -98,8 +98,9 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// one attempt per call, so that while the server is down every call fails
 /// within about those timeouts (redis-rs's own default retries 6 times with
 /// backoff, about 9.5 s per call). A call that finds the connection refused
-/// (nothing was sent) is tried once more on a fresh connection, so the first
-/// call after the server returns succeeds.
+/// at once (nothing was sent) is tried once more on a fresh connection, so
+/// the first call after the server returns succeeds; that is the one retry of
+/// redis-om (a connection that retried by itself is not retried again).
 ///
 /// A read cache in front of a database, which must fall back quickly:
 ///
