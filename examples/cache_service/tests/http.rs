@@ -1,8 +1,7 @@
 //! The service over HTTP: each test starts its own instance on an ephemeral
 //! port, with its own in-memory SQLite database, namespace and range of ids,
-//! against the shared Redis at `REDIS_OM_URL` (default
-//! redis://127.0.0.1:16379); the outage test starts and stops its own Redis
-//! on port 16441.
+//! against this binary's Redis (port 16442, see `redis_url`); the outage
+//! test starts and stops its own Redis on port 16441.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,8 +11,19 @@ use cache_service::{serve, CacheLevels, Config, User};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
+/// The service's Redis: a server of this test binary's own (port
+/// `REDIS_OM_SERVICE_PORT`, default 16442), started once, so that the
+/// crate's own tests, whose `UserReadCache` model has another schema under
+/// the same index name, never share its index (on a server reused by a
+/// rerun, one of them would find the other's schema live).
 fn redis_url() -> String {
-    std::env::var("REDIS_OM_URL").unwrap_or_else(|_| "redis://127.0.0.1:16379".to_owned())
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let port = std::env::var("REDIS_OM_SERVICE_PORT").unwrap_or_else(|_| "16442".to_owned());
+        redis_stack(&["start", "--port", &port]);
+        format!("redis://127.0.0.1:{port}")
+    })
+    .clone()
 }
 
 fn config() -> Config {
