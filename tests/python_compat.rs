@@ -830,13 +830,13 @@ async fn instants_before_1970_are_shared_with_redis_om_python() {
             .save(&mut con)
             .await
             .unwrap();
-        // The same bytes as Python's.
-        let stored = |key: String| {
+        // The same bytes as Python's: the hash field, and the JSON member.
+        let stored = |command: &'static str, key: String, at: &'static str| {
             let mut con = con.clone();
             async move {
-                let v: String = redis::cmd("HGET")
+                let v: String = redis::cmd(command)
                     .arg(key)
-                    .arg("at")
+                    .arg(at)
                     .query_async(&mut con)
                     .await
                     .unwrap();
@@ -844,25 +844,18 @@ async fn instants_before_1970_are_shared_with_redis_om_python() {
             }
         };
         assert_eq!(
-            stored(PyInstant::key_layout().key(&rs_hash)).await,
-            stored(PyInstant::key_layout().key(&py.hash[k])).await,
+            stored("HGET", PyInstant::key_layout().key(&rs_hash), "at").await,
+            stored("HGET", PyInstant::key_layout().key(&py.hash[k]), "at").await,
             "{us} µs in a hash"
         );
-        let json_at = |key: String| {
-            let mut con = con.clone();
-            async move {
-                let v: String = redis::cmd("JSON.GET")
-                    .arg(key)
-                    .arg("$.at")
-                    .query_async(&mut con)
-                    .await
-                    .unwrap();
-                v
-            }
-        };
         assert_eq!(
-            json_at(PyInstantDoc::key_layout().key(&rs_json)).await,
-            json_at(PyInstantDoc::key_layout().key(&py.json[k])).await,
+            stored("JSON.GET", PyInstantDoc::key_layout().key(&rs_json), "$.at").await,
+            stored(
+                "JSON.GET",
+                PyInstantDoc::key_layout().key(&py.json[k]),
+                "$.at"
+            )
+            .await,
             "{us} µs in JSON"
         );
         // Rust finds both by equality.
