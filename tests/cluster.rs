@@ -323,3 +323,62 @@ async fn a_query_delete_takes_every_match_and_unmergeable_sorts_are_refused() {
         Ok(page) => panic!("{page:?}"),
     }
 }
+
+/// A model of its own index: the expansion limit counts one index's terms.
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ClSku")]
+struct Sku {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index)]
+    sku: String,
+}
+
+/// Issue 23, item 1, on a cluster without a coordinator: every shard's copy
+/// of the index expands a pattern into at most `MAXPREFIXEXPANSIONS` terms;
+/// a pattern past it on any shard is refused, one under it is exact.
+#[tokio::test]
+async fn patterns_past_the_expansion_limit_are_refused_on_every_shard() {
+    let mut con = cluster().await;
+    Migrator::new().model::<Sku>().run(&mut con).await.unwrap();
+    let run = common::unique("clsku").replace('-', "x");
+    // 900 distinct values: about 300 on each of the 3 primaries.
+    let mut docs: Vec<Sku> = (0..900)
+        .map(|i| Sku {
+            pk: None,
+            run: run.clone(),
+            sku: format!("{run}-{i:04}"),
+        })
+        .collect();
+    Sku::save_all(&mut con, &mut docs).await.unwrap();
+    let prefix = format!("{run}-");
+    let refused = Sku::find(|s| s.sku.starts_with(&prefix))
+        .count(&mut con)
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::Query { message, .. }) if message.contains("MAXPREFIXEXPANSIONS")),
+        "{refused:?}"
+    );
+    let deleted = Sku::find(|s| s.sku.starts_with(&prefix))
+        .delete(&mut con)
+        .await;
+    assert!(deleted.is_err(), "{deleted:?}");
+    let r = run.clone();
+    let of_run = move || {
+        let r = r.clone();
+        Sku::find(move |s| s.run.eq(r.as_str()))
+    };
+    assert_eq!(of_run().count(&mut con).await.unwrap(), 900);
+    // 100 values in all, fewer on each shard: exact.
+    let narrow = format!("{run}-01");
+    let mut got: Vec<String> = Sku::find(|s| s.sku.starts_with(&narrow))
+        .select(|s| s.sku)
+        .all(&mut con)
+        .await
+        .unwrap();
+    got.sort();
+    let want: Vec<String> = (100..200).map(|i| format!("{run}-{i:04}")).collect();
+    assert_eq!(got, want);
+    assert_eq!(of_run().delete(&mut con).await.unwrap(), 900);
+}

@@ -1331,3 +1331,149 @@ async fn json_projections_sorted_by_a_projected_field_are_exact() {
         q().delete(con).await.unwrap();
     }
 }
+
+/// A model with its own index: the expansion limit counts the distinct terms
+/// of one index, so no other test's values may add to them.
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ExpandSku")]
+struct ExpandSku {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index)]
+    sku: String,
+    #[redis_om(index)]
+    group: String,
+    #[redis_om(index, full_text)]
+    title: String,
+    #[redis_om(index)]
+    status: String,
+}
+
+fn expansion_refusal(result: redis_om::Result<impl std::fmt::Debug>, what: &str) {
+    match result {
+        Err(Error::Query { message, .. }) => {
+            for part in ["MAXPREFIXEXPANSIONS", "FT.CONFIG SET", "nothing was read"] {
+                assert!(message.contains(part), "{what}: {part:?} in {message}");
+            }
+        }
+        other => panic!("{what}: expected the expansion refusal, got {other:?}"),
+    }
+}
+
+/// Issue 23, item 1: RediSearch expands a pattern into at most
+/// `MAXPREFIXEXPANSIONS` (200) terms and drops the rest without a word; a
+/// pattern past it is refused on every path (never 200 of 1,000), and one
+/// under it is exact.
+#[tokio::test]
+async fn patterns_past_the_servers_expansion_limit_are_refused_not_cut() {
+    for url in common::urls() {
+        let con = &mut common::multiplexed(&url).await;
+        Migrator::new().model::<ExpandSku>().run(con).await.unwrap();
+        // Distinct values of this run only; `x` keeps the words alphanumeric.
+        let run = common::unique("sku").replace('-', "x");
+        let mut docs: Vec<ExpandSku> = (0..1000)
+            .map(|i| ExpandSku {
+                pk: None,
+                run: run.clone(),
+                sku: format!("{run}-{i:04}-end"),
+                group: if i % 2 == 0 { "even" } else { "odd" }.into(),
+                title: format!("{run}w{i:04}"),
+                status: "new".into(),
+            })
+            .collect();
+        ExpandSku::save_all(con, &mut docs).await.unwrap();
+        let of_run = || ExpandSku::find(|m| m.run.eq(run.as_str()));
+        assert_eq!(of_run().count(con).await.unwrap(), 1000, "{url}");
+
+        let prefix = format!("{run}-");
+        let wide = || ExpandSku::find(|m| m.sku.starts_with(&prefix));
+        expansion_refusal(wide().count(con).await, "count");
+        expansion_refusal(wide().all(con).await, "all");
+        expansion_refusal(wide().all_each(con).await, "all_each");
+        expansion_refusal(wide().first(con).await, "first");
+        expansion_refusal(wide().page(con, 0, 10).await, "page");
+        expansion_refusal(
+            wide().sort_by(|m| m.sku, SortOrder::Desc).all(con).await,
+            "sorted all",
+        );
+        expansion_refusal(wide().select(|m| m.sku).all(con).await, "select");
+        let streamed: redis_om::Result<Vec<ExpandSku>> = wide().stream(con).try_collect().await;
+        expansion_refusal(streamed, "stream");
+        expansion_refusal(
+            ExpandSku::find(|m| m.sku.starts_with(&prefix) & m.group.eq("even"))
+                .count(con)
+                .await,
+            "a pattern within an intersection",
+        );
+        expansion_refusal(
+            ExpandSku::find(|m| m.sku.ends_with("-end") & m.run.eq(run.as_str()))
+                .count(con)
+                .await,
+            "ends_with",
+        );
+        expansion_refusal(
+            ExpandSku::find(|m| m.sku.contains(&prefix))
+                .count(con)
+                .await,
+            "contains",
+        );
+        expansion_refusal(
+            ExpandSku::find(|m| m.title.matches_prefix(format!("{run}w")))
+                .count(con)
+                .await,
+            "matches_prefix",
+        );
+        expansion_refusal(
+            ExpandSku::find(|m| Expr::raw(format!("@sku:{{{run}\\-*}}")) & m.group.eq("odd"))
+                .count(con)
+                .await,
+            "a raw pattern",
+        );
+        expansion_refusal(
+            wide()
+                .aggregate(|_| redis_om::reduce::count())
+                .all(con)
+                .await,
+            "aggregate",
+        );
+        // Nothing was deleted or changed by the refused writes.
+        expansion_refusal(wide().delete(con).await, "delete");
+        expansion_refusal(wide().update(con, |m| m.status.set("done")).await, "update");
+        assert_eq!(of_run().count(con).await.unwrap(), 1000, "{url}");
+        assert_eq!(
+            ExpandSku::find(|m| m.run.eq(run.as_str()) & m.status.eq("done"))
+                .count(con)
+                .await
+                .unwrap(),
+            0,
+            "{url}"
+        );
+
+        // Under the limit the same paths are exact: 100 values.
+        let narrow_prefix = format!("{run}-01");
+        let narrow = || ExpandSku::find(|m| m.sku.starts_with(&narrow_prefix));
+        assert_eq!(narrow().count(con).await.unwrap(), 100, "{url}");
+        let mut skus: Vec<String> = narrow().select(|m| m.sku).all(con).await.unwrap();
+        skus.sort();
+        let expected: Vec<String> = (100..200).map(|i| format!("{run}-{i:04}-end")).collect();
+        assert_eq!(skus, expected, "{url}");
+        assert_eq!(
+            ExpandSku::find(|m| m.sku.starts_with(&narrow_prefix) & m.group.eq("even"))
+                .count(con)
+                .await
+                .unwrap(),
+            50
+        );
+        assert_eq!(
+            narrow()
+                .update(con, |m| m.status.set("done"))
+                .await
+                .unwrap(),
+            100
+        );
+        assert_eq!(narrow().delete(con).await.unwrap(), 100);
+        assert_eq!(of_run().count(con).await.unwrap(), 900, "{url}");
+        assert_eq!(of_run().delete(con).await.unwrap(), 900, "{url}");
+    }
+}

@@ -337,6 +337,14 @@ impl ClusterConnection {
                 }
                 Ok(Value::Array(names))
             }
+            // Each shard's report, for `query::expansion` to read them all.
+            (SearchMode::PerShard, "FT.PROFILE") => Ok(Value::Array(
+                self.per_shard(&args, &[1])
+                    .await?
+                    .into_iter()
+                    .map(|(_, reply)| reply)
+                    .collect(),
+            )),
             (SearchMode::PerShard, "FT.INFO") => {
                 let replies = self.per_shard(&args, &[1]).await?;
                 merge_info(replies)

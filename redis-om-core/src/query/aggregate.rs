@@ -1577,6 +1577,7 @@ pub(crate) mod exec {
             return Ok(());
         };
         crate::query::live_schema::check_attrs(exec, &plan, &used_attrs(agg)).await?;
+        crate::query::expansion::check(exec, &plan).await?;
         let matches = if agg.needs_count() {
             let reply = exec
                 .query(&plan.search(0, 0))

@@ -153,6 +153,7 @@ impl<M: Model> Query<M> {
     }
 
     pub(super) fn plan_with(&self, load: Load) -> Result<Option<Plan>> {
+        let expands = self.filter.expands();
         let (query, params, blobs) = match self.filter.render().map_err(Error::InvalidArgument)? {
             Rendered::Query {
                 text,
@@ -174,6 +175,7 @@ impl<M: Model> Query<M> {
             batch: self.batch,
             max_results: None,
             apply: None,
+            expands,
         }))
     }
 }

@@ -194,6 +194,20 @@ pub(crate) enum Leaf {
     },
 }
 
+impl Leaf {
+    fn expands(&self) -> bool {
+        match self {
+            Leaf::TagPattern { .. } => true,
+            Leaf::Text { mode, .. } => matches!(mode, TextMode::Prefix | TextMode::Fuzzy),
+            // Written by the caller: any `*` but the bare one that matches
+            // everything may be a pattern (`@t:{SKU\-*}`, `w'*x'`), as is a
+            // `%`. A false guess costs one profile round trip.
+            Leaf::Raw(query) => query.contains('%') || (query.contains('*') && query.trim() != "*"),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pattern {
     Prefix,
@@ -274,6 +288,19 @@ impl Node {
             Node::Nothing => Node::All,
             Node::Not(inner) => *inner,
             x => Node::Not(Box::new(x)),
+        }
+    }
+
+    /// Whether the query expands a pattern into the index's terms (a prefix,
+    /// suffix, contains or fuzzy condition): the server expands at most
+    /// `MAXPREFIXEXPANSIONS` terms and silently drops the rest
+    /// (`crate::query::expansion`).
+    pub(crate) fn expands(&self) -> bool {
+        match self {
+            Node::All | Node::Nothing | Node::Invalid(_) => false,
+            Node::Leaf(leaf) => leaf.expands(),
+            Node::And(xs) | Node::Or(xs) => xs.iter().any(Node::expands),
+            Node::Not(x) => x.expands(),
         }
     }
 

@@ -287,6 +287,7 @@ mod tests {
             batch: 10,
             max_results: None,
             apply: None,
+            expands: false,
         }
     }
 

@@ -8,7 +8,8 @@
 //! (parsing), `plan` (the commands of one search), `builder` and `projection`
 //! (what users build), `knn` (vector fields and nearest neighbours), `nearby`
 //! (distances to a point),
-//! `aggregate` (typed `FT.AGGREGATE`), `live_schema` (the check against the index in service)
+//! `aggregate` (typed `FT.AGGREGATE`), `live_schema` (the check against the index in service),
+//! `expansion` (the refusal of patterns past the server's expansion limit)
 //! and `run` (execution).
 //!
 //! Reading every match goes through `FT.AGGREGATE … WITHCURSOR`, so `all()` and
@@ -18,6 +19,7 @@
 mod aggregate;
 mod builder;
 mod cursor;
+mod expansion;
 mod expr;
 mod field;
 mod knn;

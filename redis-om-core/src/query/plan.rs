@@ -93,6 +93,9 @@ pub struct Plan {
     /// A computed attribute (a geo distance): only an aggregate computes it,
     /// so every read of the plan goes through the cursor.
     pub(crate) apply: Option<Apply>,
+    /// The query expands a pattern into terms: it is profiled first
+    /// (`crate::query::expansion`).
+    pub(crate) expands: bool,
 }
 
 /// `LOAD 1 @load APPLY expr AS alias`, before sorting.
@@ -263,6 +266,22 @@ impl Plan {
             }
         }
         cmd.arg("LIMIT").arg(offset).arg(limit);
+        self.tail(&mut cmd);
+        cmd
+    }
+
+    /// `FT.PROFILE … SEARCH LIMITED QUERY`: the query counted only, with the
+    /// server's report of each of its iterators (`crate::query::expansion`).
+    pub(crate) fn profile(&self) -> Cmd {
+        let mut cmd = redis::cmd("FT.PROFILE");
+        cmd.arg(self.index)
+            .arg("SEARCH")
+            .arg("LIMITED")
+            .arg("QUERY")
+            .arg(&self.query)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(0);
         self.tail(&mut cmd);
         cmd
     }

@@ -213,6 +213,17 @@ impl Scan {
         &self.plan
     }
 
+    /// Whether the command just taken from [`Scan::next_cmd`] opens the
+    /// search (a count, or an aggregate not preceded by one), rather than
+    /// reading or closing its cursor.
+    fn opens(&self) -> bool {
+        match self.state {
+            State::CountSent => true,
+            State::AggregateSent => self.counted.is_none(),
+            _ => false,
+        }
+    }
+
     /// How many matches the server reported, once known (for reserving).
     pub(crate) fn total(&self) -> Option<u64> {
         self.total
@@ -229,18 +240,29 @@ impl Scan {
 /// Sends the next command of a scan ([`run`]); a round trip that timed out
 /// makes later reads of the model start smaller (`ReadBatch::timed_out`).
 async fn run_scan<E: Exec>(exec: &mut E, scan: &Scan, cmd: &Cmd) -> Result<Value> {
-    let reply = run(exec, scan.plan(), cmd).await;
+    let reply = send(exec, scan.plan(), cmd, scan.opens()).await;
     if reply.as_ref().is_err_and(Error::is_timeout) {
         scan.batch.timed_out();
     }
     reply
 }
 
-/// Sends one command of a plan: after the live-schema check and the deletion
-/// of cursors abandoned on its index.
+/// Sends the one search of a plan (a page, a count, a first result): after
+/// the live-schema check, the deletion of cursors abandoned on its index and
+/// the expansion check.
 pub(crate) async fn run<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd) -> Result<Value> {
+    send(exec, plan, cmd, true).await
+}
+
+/// Sends one command of a plan; a command that `opens` a search (not a
+/// cursor read) is sent only if no pattern of the plan reaches the server's
+/// expansion limit (`super::expansion`).
+async fn send<E: Exec>(exec: &mut E, plan: &Plan, cmd: &Cmd, opens: bool) -> Result<Value> {
     crate::query::live_schema::check(exec, plan).await?;
     super::cursor::reap(exec, plan.index).await;
+    if opens {
+        super::expansion::check(exec, plan).await?;
+    }
     exec.query(cmd).await.map_err(|err| plan.error(err))
 }
 

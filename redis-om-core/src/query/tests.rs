@@ -300,6 +300,7 @@ fn commands() {
         batch: 500,
         max_results: None,
         apply: None,
+        expands: false,
     };
     assert_eq!(
         args(&plan.search(100, 10)).join(" "),
@@ -372,6 +373,7 @@ fn hash_projections_with_numbers_read_the_stored_hash() {
         batch: 10,
         max_results: None,
         apply: None,
+        expands: false,
     };
     let tags = plan(vec![attr("name", "name", false)]);
     assert_eq!(
