@@ -192,6 +192,19 @@ pub mod __private {
     pub use crate::update::SetEncoder;
     pub use crate::vector::{check_vector, check_vector_len};
 
+    /// Never implemented: the bound of `set` on the setters of a struct
+    /// flattened into a model, so that `u.base.set(..)` names the fix
+    /// instead of redis-rs's `Commands::set`.
+    #[diagnostic::on_unimplemented(
+        message = "a struct flattened into the model has no setter of its own: its fields are the model's",
+        label = "no setter for the flattened struct as a whole",
+        note = "set each of its fields instead, e.g. `u.base.tenant.set(..)` sets the field `tenant` of a struct flattened as `base`"
+    )]
+    pub trait FlattenedStructHasNoSetter {
+        /// Unreachable (nothing implements the trait).
+        fn never(self) -> std::convert::Infallible;
+    }
+
     /// The bytes a hash field value is stored as (for a patch).
     pub fn hash_arg_bytes(arg: crate::HashArg<'_>) -> Vec<u8> {
         use redis::ToRedisArgs;

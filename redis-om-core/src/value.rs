@@ -131,7 +131,7 @@ fn python_repr(f: f64) -> String {
     message = "`{Self}` cannot be stored as a field of a HashModel",
     label = "not a HashModel field type",
     note = "a HashModel field must be a String, integer, float, bool, uuid::Uuid, redis_om::Coordinates, Vec<u8> (binary), a vector (Vec<f32>, Vec<f64>, [f32; N], [f64; N]), chrono DateTime<Utc>/NaiveDate, a unit-only enum with #[derive(HashValue)], or an Option of those",
-    note = "use #[derive(JsonModel)] to store nested structs, lists and maps"
+    note = "to store a struct's fields as fields of the hash, derive EmbeddedModel with #[redis_om(hash)] on the struct and mark this field #[redis_om(flatten)]; for lists, maps and nested structs use #[derive(JsonModel)]"
 )]
 pub trait HashValue: Sized {
     /// The encoded value, or `None` when there is nothing to store (the field is then removed).

@@ -682,7 +682,9 @@ fn check_field(
         if storage == Storage::Hash {
             errors.push(
                 darling::Error::custom(
-                    "`embed` is for JsonModel fields: a hash field holds one string, not a struct",
+                    "`embed` is for JsonModel fields: a hash field holds one string, not a struct; \
+                     to store the struct's fields as the hash's own, mark the field \
+                     #[redis_om(flatten)] and the struct #[derive(EmbeddedModel)] #[redis_om(hash)]",
                 )
                 .with_span(&field.embed.span()),
             );

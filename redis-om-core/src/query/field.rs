@@ -884,6 +884,12 @@ impl<X: Indexable> Indexable for Vec<X> {
 /// attributes at `$.{field}.{name}` (or `$.{field}[*].{name}` in a list), as
 /// redis-om-python's embedded models. Implemented by `#[derive(EmbeddedModel)]`.
 pub trait Embedded {
+    /// The members the struct writes at its own level of the JSON document
+    /// (serde's names), for the compile-time check that a struct flattened
+    /// into a model (`#[serde(flatten)]`) shares no name with the model.
+    #[doc(hidden)]
+    const MEMBERS: &'static [&'static str] = &[];
+
     /// The typed query handles of the indexed fields, inside model `M`.
     type Fields<M>;
 

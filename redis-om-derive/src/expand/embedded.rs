@@ -119,6 +119,15 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     }
+    // The members written at this level, and the names serde also reads
+    // there (aliases); a flattened struct's are its own list.
+    let members: Vec<&String> = def
+        .fields
+        .iter()
+        .filter(|f| f.unindexable.is_none() || f.written)
+        .filter(|f| !f.embed.as_ref().is_some_and(|e| e.flatten))
+        .flat_map(|f| std::iter::once(&f.stored_name).chain(&f.aliases))
+        .collect();
     let hash_impl = if def.hash {
         hash_embedded(&def)
     } else {
@@ -140,6 +149,8 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
         const _: () = {
             #[automatically_derived]
             impl #krate::Embedded for #ident {
+                const MEMBERS: &'static [&'static str] = &[#(#members),*];
+
                 type Fields<__M> = #fields_ident<__M>;
 
                 fn index_fields(
@@ -178,6 +189,19 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #(#setter_decls,)*
                 #[doc(hidden)]
                 pub __model: ::core::marker::PhantomData<fn() -> __M>,
+            }
+
+            impl<__M> __RedisOmEmbeddedSetters<__M> {
+                /// Refused at compile time, with the fix: a struct flattened
+                /// into a model is set field by field (an embedded one
+                /// through its `Nested` setter, which has its own `set`).
+                #[doc(hidden)]
+                pub fn set<__T>(&self, value: __T) -> ::core::convert::Infallible
+                where
+                    __T: #krate::__private::FlattenedStructHasNoSetter,
+                {
+                    value.never()
+                }
             }
         };
     })

@@ -260,50 +260,74 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     };
 
     let setters = setters(def, storage, &generics);
-    // A struct flattened into a hash model stores no field under a name the
-    // model's own fields use: checked at compile time (concrete models).
+    // A struct flattened into the model stores nothing under a name the
+    // model's own fields use, and no two flattened structs share a name:
+    // checked at compile time (concrete models). In a hash they would
+    // overwrite each other; in a JSON document serde writes the member twice
+    // and reads one of them, and the index refuses the duplicate attribute.
     let flat_names_check = if def.generics.params.is_empty() {
+        // The flattened structs, with the list of names each stores.
+        let flat: Vec<(&crate::model::FieldDef, TokenStream)> = def
+            .fields
+            .iter()
+            .filter_map(|f| match storage {
+                Storage::Hash if f.flatten => {
+                    let ty = &f.ty;
+                    Some((f, quote!(<#ty as #krate::__private::HashEmbedded>::NAMES)))
+                }
+                Storage::Json => match &f.embed {
+                    Some(embed) if embed.flatten => {
+                        let inner = &embed.inner;
+                        Some((f, quote!(<#inner as #krate::Embedded>::MEMBERS)))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        // The model's own names (serde's aliases of a JSON field too: serde
+        // would give the member to that field).
         let own: Vec<&String> = def
             .fields
             .iter()
-            .filter(|f| !f.flatten)
-            .map(|f| &f.stored_name)
+            .filter(|f| !flat.iter().any(|(g, _)| std::ptr::eq(*g, *f)))
+            // A JSON field serde neither writes nor reads holds no member.
+            .filter(|f| storage == Storage::Hash || f.written || f.unindexable.is_none())
+            .flat_map(|f| std::iter::once(&f.stored_name).chain(&f.aliases))
             .collect();
-        let checks = def.fields.iter().filter(|f| f.flatten).map(|f| {
-            let ty = &f.ty;
+        let (container, rename, overwrite) = match storage {
+            Storage::Hash => (
+                "hash",
+                "#[redis_om(rename = \"…\")]",
+                "they would overwrite each other in the hash",
+            ),
+            Storage::Json => (
+                "JSON document",
+                "#[serde(rename = \"…\")]",
+                "serde would write the member twice and read only one of them",
+            ),
+        };
+        let checks = flat.iter().map(|(f, names)| {
             let message = format!(
-                "a field of the struct flattened as `{}` is stored under the name of a field of `{}`: rename one of them",
+                "a field of the struct flattened as `{}` is stored under the name of a field of `{}` \
+                 in the {container}: rename one of them ({rename})",
                 f.ident, def.ident
             );
             quote_spanned! {f.ty.span()=>
-                const _: () = if #krate::__private::shared_name(
-                    &[#(#own),*],
-                    <#ty as #krate::__private::HashEmbedded>::NAMES,
-                )
-                .is_some()
-                {
+                const _: () = if #krate::__private::shared_name(&[#(#own),*], #names).is_some() {
                     ::core::panic!(#message)
                 };
             }
         });
-        // And no two flattened structs share a name.
-        let flat: Vec<&crate::model::FieldDef> = def.fields.iter().filter(|f| f.flatten).collect();
         let mut pairs = Vec::new();
-        for (i, a) in flat.iter().enumerate() {
-            for b in &flat[i + 1..] {
-                let (ta, tb) = (&a.ty, &b.ty);
+        for (i, (a, names_a)) in flat.iter().enumerate() {
+            for (b, names_b) in &flat[i + 1..] {
                 let message = format!(
-                    "the structs flattened as `{}` and `{}` store a field under the same name: \
-                     they would overwrite each other in the hash",
+                    "the structs flattened as `{}` and `{}` store a field under the same name: {overwrite}",
                     a.ident, b.ident
                 );
                 pairs.push(quote_spanned! {b.ty.span()=>
-                    const _: () = if #krate::__private::shared_name(
-                        <#ta as #krate::__private::HashEmbedded>::NAMES,
-                        <#tb as #krate::__private::HashEmbedded>::NAMES,
-                    )
-                    .is_some()
-                    {
+                    const _: () = if #krate::__private::shared_name(#names_a, #names_b).is_some() {
                         ::core::panic!(#message)
                     };
                 });

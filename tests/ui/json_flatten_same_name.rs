@@ -1,0 +1,50 @@
+use redis_om::{EmbeddedModel, JsonModel};
+use serde::{Deserialize, Serialize};
+
+#[derive(EmbeddedModel, Serialize, Deserialize, Clone)]
+struct Base {
+    #[redis_om(index)]
+    tenant: String,
+    #[serde(rename = "createdBy")]
+    created_by: String,
+}
+
+#[derive(EmbeddedModel, Serialize, Deserialize, Clone)]
+struct Audit {
+    #[serde(alias = "createdBy")]
+    author: String,
+}
+
+// The model's own member and the flattened struct's.
+#[derive(JsonModel, Serialize, Deserialize)]
+struct SameName {
+    pk: Option<String>,
+    tenant: String,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    base: Base,
+}
+
+// Through serde's names: a rename on one side, an alias on the other.
+#[derive(JsonModel, Serialize, Deserialize)]
+struct SameAlias {
+    pk: Option<String>,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    base: Base,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    audit: Audit,
+}
+
+// Distinct names compile.
+#[derive(JsonModel, Serialize, Deserialize)]
+struct Fine {
+    pk: Option<String>,
+    name: String,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    base: Base,
+}
+
+fn main() {}
