@@ -278,4 +278,137 @@ mod aliases {
             PersonV2::delete(&mut con, &pk).await.unwrap();
         }
     }
+
+    /// Version 1 of an indexed model.
+    #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "AliasIndexed")]
+    pub struct IndexedV1 {
+        pub pk: Option<String>,
+        #[redis_om(index)]
+        pub run: String,
+        #[redis_om(index)]
+        pub name: String,
+        #[redis_om(index, sortable)]
+        pub score: f64,
+        #[redis_om(index)]
+        pub tags: Vec<String>,
+    }
+
+    /// Version 2: every indexed field renamed, old names kept as aliases.
+    #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "AliasIndexed")]
+    pub struct IndexedV2 {
+        pub pk: Option<String>,
+        #[redis_om(index)]
+        pub run: String,
+        #[serde(alias = "name")]
+        #[redis_om(index, full_text)]
+        pub full_name: String,
+        #[serde(alias = "score")]
+        #[redis_om(index, sortable)]
+        pub points: f64,
+        #[serde(alias = "tags")]
+        #[redis_om(index)]
+        pub labels: Vec<String>,
+    }
+
+    /// Issue 23, item 6: documents an older version wrote under the names
+    /// that are now aliases are found, counted, sorted and selected by the
+    /// new version (before: `find(full_name == ..)` counted 0 of them and
+    /// `select(full_name)` failed with "invalid type: null").
+    #[tokio::test]
+    async fn old_documents_are_found_and_selected_through_aliases() {
+        for url in common::urls() {
+            let mut con = common::multiplexed(&url).await;
+            Migrator::new()
+                .model::<IndexedV2>()
+                .run(&mut con)
+                .await
+                .unwrap();
+            let schema = IndexedV2::index_schema().text();
+            assert!(
+                schema.contains(r#"$["full_name","name"] AS full_name"#)
+                    && schema.contains(r#"$["labels","tags"][*] AS labels"#),
+                "{schema}"
+            );
+            let run = common::unique("alias");
+            let mut old = IndexedV1 {
+                pk: None,
+                run: run.clone(),
+                name: "Ada Lovelace".into(),
+                score: 2.5,
+                tags: vec!["math".into(), "poet".into()],
+            };
+            old.save(&mut con).await.unwrap();
+            let mut new = IndexedV2 {
+                pk: None,
+                run: run.clone(),
+                full_name: "Grace Hopper".into(),
+                points: 9.0,
+                labels: vec!["navy".into(), "math".into()],
+            };
+            new.save(&mut con).await.unwrap();
+            let of_run = || IndexedV2::find(|p| p.run.eq(run.as_str()));
+            assert_eq!(of_run().count(&mut con).await.unwrap(), 2);
+            let ada = IndexedV2::find(|p| p.run.eq(run.as_str()) & p.full_name.eq("Ada Lovelace"))
+                .all(&mut con)
+                .await
+                .unwrap();
+            assert_eq!(ada.len(), 1, "{url}");
+            assert_eq!((ada[0].points, ada[0].labels.len()), (2.5, 2));
+            for (filter, want) in [
+                (
+                    IndexedV2::find(|p| p.run.eq(run.as_str()) & p.full_name.matches("lovelace")),
+                    1,
+                ),
+                (
+                    IndexedV2::find(|p| p.run.eq(run.as_str()) & p.points.lt(5.0)),
+                    1,
+                ),
+                (
+                    IndexedV2::find(|p| p.run.eq(run.as_str()) & p.labels.eq("math")),
+                    2,
+                ),
+                (
+                    IndexedV2::find(|p| p.run.eq(run.as_str()) & p.labels.eq("poet")),
+                    1,
+                ),
+            ] {
+                assert_eq!(filter.count(&mut con).await.unwrap(), want, "{url}");
+            }
+            let names: Vec<String> = of_run()
+                .sort_by(|p| p.points, SortOrder::Asc)
+                .select(|p| p.full_name)
+                .all(&mut con)
+                .await
+                .unwrap();
+            assert_eq!(names, ["Ada Lovelace", "Grace Hopper"], "{url}");
+            let both: Vec<(String, f64)> = of_run()
+                .sort_by(|p| p.points, SortOrder::Desc)
+                .select(|p| (p.full_name, p.points))
+                .all(&mut con)
+                .await
+                .unwrap();
+            assert_eq!(
+                both,
+                [
+                    ("Grace Hopper".to_owned(), 9.0),
+                    ("Ada Lovelace".to_owned(), 2.5)
+                ]
+            );
+            // Updated through the new version: still found, once.
+            let pk = old.pk.clone().unwrap();
+            assert!(IndexedV2::update(&mut con, &pk, |p| p.points.set(3.0))
+                .await
+                .unwrap());
+            assert_eq!(
+                IndexedV2::find(|p| p.run.eq(run.as_str()) & p.points.eq(3.0))
+                    .count(&mut con)
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert_eq!(of_run().delete(&mut con).await.unwrap(), 2);
+        }
+    }
 }

@@ -7,7 +7,10 @@ use syn::{DeriveInput, Ident, LitByteStr, LitStr};
 
 use super::fields::{handles, Handles, Names};
 use super::hash_model::missing_value;
-use super::{fields_ident, fmt_literal, indexed_field, is_option_type, json_member, json_setter};
+use super::{
+    fields_ident, fmt_literal, indexed_field, is_option_type, json_member, json_read_step,
+    json_setter,
+};
 use crate::attr::ContainerAttrs;
 use crate::model::{ModelDef, Storage};
 use crate::serde_attrs;
@@ -50,7 +53,7 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
             };
         }
         let ty = &f.ty;
-        let path_format = format!("{{}}{}{{}}", fmt_literal(&json_member(stored)));
+        let path_format = format!("{{}}{}{{}}", fmt_literal(&json_read_step(f)));
         let field = indexed_field(
             krate,
             f,

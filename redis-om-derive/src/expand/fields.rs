@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-use super::{fields_ident, fmt_literal, json_member, mentions_any};
+use super::{fields_ident, fmt_literal, json_member, json_read_step, mentions_any};
 use crate::model::{ModelDef, Storage};
 use crate::serde_attrs::Missing;
 
@@ -171,12 +171,12 @@ pub(super) fn handles(
                 let text_name = format!("{stored}_fts");
                 let source = match storage {
                     Storage::Hash => stored.clone(),
-                    Storage::Json => format!("${}", json_member(stored)),
+                    Storage::Json => format!("${}", json_read_step(f)),
                 };
                 (quote!(#stored), quote!(#text_name), quote!(#source))
             }
             Names::Embedded => {
-                let source = format!("{{}}{}", fmt_literal(&json_member(stored)));
+                let source = format!("{{}}{}", fmt_literal(&json_read_step(f)));
                 let stored = fmt_literal(stored);
                 (
                     quote!(#krate::__private::attr_name(alias, #stored)),

@@ -93,6 +93,37 @@ fn json_member(name: &str) -> String {
     out
 }
 
+/// The JSON path step that reads a field: its member, or for a field with
+/// serde aliases the union of its member and the aliases
+/// (`["full_name","name"]`), so that documents an older version of the model
+/// wrote under an alias are indexed, found and selected too, as serde reads
+/// them. Writes go to the member alone (the setters remove the aliases). A
+/// vector field keeps its member: its value must be one array.
+fn json_read_step(f: &crate::model::FieldDef) -> String {
+    if f.aliases.is_empty() || f.index.vector.is_some() {
+        return json_member(&f.stored_name);
+    }
+    let mut out = String::from("[");
+    for (i, name) in std::iter::once(&f.stored_name)
+        .chain(&f.aliases)
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in name.chars() {
+            if matches!(c, '"' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
 /// `text` as literal text inside a `format!` string.
 fn fmt_literal(text: &str) -> String {
     text.replace('{', "{{").replace('}', "}}")

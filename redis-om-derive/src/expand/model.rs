@@ -9,7 +9,10 @@ use syn::{DeriveInput, Ident};
 use super::fields::query_fields;
 use super::hash_model::hash_codec;
 use super::json_model::json_decode;
-use super::{fields_ident, indexed_field, is_option_type, json_member, json_setter, mentions_any};
+use super::{
+    fields_ident, fmt_literal, indexed_field, is_option_type, json_member, json_read_step,
+    json_setter, mentions_any,
+};
 use crate::attr::ContainerAttrs;
 use crate::model::{ModelDef, Storage};
 use crate::serde_attrs::{self, Missing};
@@ -188,7 +191,16 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 };
             }
             let name = &f.stored_name;
-            let field = indexed_field(krate, f, quote!(#name), None);
+            // A JSON field read under its serde aliases too: the union path.
+            let path = (storage == Storage::Json && !f.aliases.is_empty()).then(|| {
+                let ty = &f.ty;
+                let format = format!("${}{{}}", fmt_literal(&json_read_step(f)));
+                quote!(#krate::__private::intern(::std::format!(
+                    #format,
+                    if <#ty as #krate::Indexable>::MULTI { "[*]" } else { "" }
+                )))
+            });
+            let field = indexed_field(krate, f, quote!(#name), path);
             quote! { out.push(#field); }
         })
         .collect();
