@@ -161,6 +161,9 @@ fn text_search_never_breaks_the_query_and_finds_its_document() {
             match result {
                 // No searchable word (empty, punctuation, stop words only): said so, nothing sent.
                 Err(Error::InvalidArgument(_)) => {}
+                // A fuzzy or prefix pattern over more terms of the index than
+                // the server expands (`fuzzy("b")`): refused, never cut.
+                Err(Error::Query { message, .. }) if message.contains("MAXPREFIXEXPANSIONS") => {}
                 Err(other) => {
                     return Err(TestCaseError::fail(format!(
                         "{mode}({value:?}) failed: {other}"
