@@ -99,10 +99,63 @@ async fn a_killed_primary_loses_no_acknowledged_save() {
     let mut errors: Vec<String> = Vec::new();
     let (mut first_error, mut back) = (None::<Instant>, None::<Instant>);
     let started = Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let wrong = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    // (Ok answers, errors) of the watcher.
+    let answers = std::sync::Arc::new(std::sync::Mutex::new((0u64, 0u64)));
+    let mut watcher = None;
     let mut killed = false;
     let mut i = 0i64;
     while started.elapsed() < Duration::from_secs(12) {
         if !killed && i == 150 {
+            // A reader through the switch: every `Ok` holds every document
+            // acknowledged before the kill.
+            let baseline: std::collections::HashSet<String> =
+                acknowledged.iter().cloned().collect();
+            let (stop, wrong, answers) = (stop.clone(), wrong.clone(), answers.clone());
+            let mut con = con.clone();
+            let run = run.clone();
+            watcher = Some(tokio::spawn(async move {
+                use futures_util::TryStreamExt;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let pks = User::all_pks(&mut con).try_collect::<Vec<String>>().await;
+                    let r = run.clone();
+                    let count = User::find(move |u| u.run.eq(r.as_str()))
+                        .count(&mut con)
+                        .await;
+                    {
+                        let mut answers = answers.lock().unwrap();
+                        match pks {
+                            Ok(pks) => {
+                                answers.0 += 1;
+                                let pks: std::collections::HashSet<String> =
+                                    pks.into_iter().collect();
+                                let missing =
+                                    baseline.iter().filter(|pk| !pks.contains(*pk)).count();
+                                if missing > 0 {
+                                    wrong
+                                        .lock()
+                                        .unwrap()
+                                        .push(format!("all_pks Ok without {missing} keys"));
+                                }
+                            }
+                            Err(_) => answers.1 += 1,
+                        }
+                        match count {
+                            Ok(n) if n < baseline.len() as u64 => {
+                                answers.0 += 1;
+                                wrong
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("count Ok({n}) < {}", baseline.len()));
+                            }
+                            Ok(_) => answers.0 += 1,
+                            Err(_) => answers.1 += 1,
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }));
             kill9(base());
             killed = true;
         }
@@ -130,12 +183,37 @@ async fn a_killed_primary_loses_no_acknowledged_save() {
             }
         }
         if i % 25 == 0 {
+            // During the switch a count and `all_pks` are complete or an
+            // error: never `Ok` without the killed shard's documents.
             let r = run.clone();
-            if let Err(err) = User::find(move |u| u.run.eq(r.as_str()))
+            match User::find(move |u| u.run.eq(r.as_str()))
                 .count(&mut con)
                 .await
             {
-                assert!(classified(&err), "an unclassified error on find: {err:?}");
+                Ok(n) => assert!(
+                    n >= acknowledged.len() as u64,
+                    "count {n} < {} acknowledged",
+                    acknowledged.len()
+                ),
+                Err(err) => assert!(
+                    classified(&err) || err.to_string().contains("consistent slot map"),
+                    "an unclassified error on find: {err:?}"
+                ),
+            }
+            use futures_util::TryStreamExt;
+            match User::all_pks(&mut con).try_collect::<Vec<String>>().await {
+                Ok(pks) => {
+                    let pks: std::collections::HashSet<String> = pks.into_iter().collect();
+                    let missing = acknowledged.iter().filter(|pk| !pks.contains(*pk)).count();
+                    assert_eq!(
+                        missing, 0,
+                        "all_pks returned Ok without {missing} acknowledged keys"
+                    );
+                }
+                Err(err) => assert!(
+                    classified(&err) || err.to_string().contains("consistent slot map"),
+                    "an unclassified error on all_pks: {err:?}"
+                ),
             }
         }
         i += 1;
@@ -144,6 +222,14 @@ async fn a_killed_primary_loses_no_acknowledged_save() {
         }
     }
     assert!(killed);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(watcher) = watcher {
+        watcher.await.unwrap();
+    }
+    let (ok, failed) = *answers.lock().unwrap();
+    println!("reads through the switch: {ok} answered, {failed} refused or failed");
+    let wrong = wrong.lock().unwrap().clone();
+    assert!(wrong.is_empty(), "partial answers as Ok: {wrong:?}");
     assert!(
         back.is_some() || first_error.is_none(),
         "the client never recovered: {} saves acknowledged, {} errors, the last: {:?}",

@@ -131,6 +131,73 @@ async fn find_stays_complete_across_a_slot_migration() {
             }
         })
     };
+    // Searchers while the slot moves: every answer is exact or an error
+    // that says the slot map did not settle (`TRYAGAIN`), never a wrong count,
+    // a partial `all()` or a partial `all_pks`.
+    let wrong = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (exact, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let searcher = {
+        let (stop, wrong, exact, refused) =
+            (stop.clone(), wrong.clone(), exact.clone(), refused.clone());
+        let mut con = con.clone();
+        let run = run.clone();
+        let mut want: Vec<String> = pks.clone();
+        want.sort();
+        tokio::spawn(async move {
+            use futures_util::TryStreamExt;
+            let mut round = 0u64;
+            while !stop.load(Ordering::Relaxed) || round < 3 {
+                round += 1;
+                let q = User::find(|u| u.run.eq(run.as_str()));
+                // Keys as read, duplicates kept: a key read on two primaries shows.
+                let answers: [(&str, redis_om::Result<Vec<String>>); 3] = [
+                    (
+                        "count",
+                        q.count(&mut con).await.map(|n| {
+                            // A count stands for itself: compare as a set size.
+                            (0..n).map(|i| i.to_string()).collect()
+                        }),
+                    ),
+                    (
+                        "all",
+                        q.all(&mut con)
+                            .await
+                            .map(|users| users.into_iter().filter_map(|u| u.pk).collect()),
+                    ),
+                    (
+                        "all_pks",
+                        User::all_pks(&mut con)
+                            .try_collect::<Vec<String>>()
+                            .await
+                            .map(|pks| {
+                                pks.into_iter()
+                                    .filter(|pk| want.binary_search(pk).is_ok())
+                                    .collect()
+                            }),
+                    ),
+                ];
+                for (what, answer) in answers {
+                    let answer = answer.map(|mut got| {
+                        got.sort();
+                        got
+                    });
+                    match answer {
+                        Ok(got) if got.len() == 200 && (what == "count" || got == want) => {
+                            exact.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(got) => wrong
+                            .lock()
+                            .unwrap()
+                            .push(format!("{what}: {} of 200", got.len())),
+                        Err(err) if err.to_string().contains("consistent slot map") => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(err) => wrong.lock().unwrap().push(format!("{what}: {err}")),
+                    }
+                }
+            }
+        })
+    };
     let started = Instant::now();
     let src_id: String = q(src, &mut redis::cmd("CLUSTER").arg("MYID").clone());
     let dst_id: String = q(dst, &mut redis::cmd("CLUSTER").arg("MYID").clone());
@@ -169,7 +236,8 @@ async fn find_stays_complete_across_a_slot_migration() {
                 .arg("KEYS")
                 .arg(&keys),
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Slowly, so that searches run while the slot is split.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for port in [src, dst, base() + 2] {
         let _: () = q(
@@ -185,6 +253,16 @@ async fn find_stays_complete_across_a_slot_migration() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     reader.await.unwrap();
+    searcher.await.unwrap();
+    let wrong = wrong.lock().unwrap().clone();
+    println!(
+        "searches during the move: {} exact, {} refused (slot map unsettled), {} wrong",
+        exact.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "{wrong:?}");
+    assert!(exact.load(Ordering::Relaxed) > 0);
     let (reads, failures) = (
         reads.load(Ordering::Relaxed),
         failures.load(Ordering::Relaxed),

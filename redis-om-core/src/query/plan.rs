@@ -407,10 +407,14 @@ impl Plan {
                     super::cursor::READ_IDLE.as_secs()
                 ),
             },
-            Error::Redis(err) if err.code().is_some() => Error::Query {
-                query: shorten(&self.query, 500),
-                message: shorten(&crate::error::server_message(&err), 500),
-            },
+            // A cluster node unavailable, or a slot map still settling
+            // (`TRYAGAIN`), stays a connection error the caller may retry.
+            Error::Redis(err) if err.code().is_some() && !crate::error::is_unavailable(&err) => {
+                Error::Query {
+                    query: shorten(&self.query, 500),
+                    message: shorten(&crate::error::server_message(&err), 500),
+                }
+            }
             other => other,
         }
     }

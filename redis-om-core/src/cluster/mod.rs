@@ -31,7 +31,15 @@
 //!   - *coordinated* (Redis 8's query engine with a coordinator): search
 //!     commands go to one primary, chosen in turn, which fans out; a cursor is
 //!     read from the primary that made it.
+//! - **One slot map per fan-out** (per shard): each shard's read goes with
+//!   `CLUSTER NODES` in one round trip, and a search, a cursor's first read
+//!   or an `all_pks` scan is returned only when every primary served a
+//!   fixed set of slots and together they served all 16,384 once (`stamp`);
+//!   while a slot moves or a primary fails over it is read again, and after
+//!   `stamp::SETTLE` fails with `TRYAGAIN`: never a partial result.
 //! - Replies are RESP2 (the connection is opened so).
+
+mod stamp;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -39,7 +47,8 @@ use std::sync::{Arc, Mutex};
 
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::{
-    aio, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value,
+    aio, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult,
+    ServerErrorKind, Value,
 };
 
 use crate::connect::KindDescription;
@@ -133,6 +142,9 @@ struct Shared {
     ranges: Mutex<Option<Vec<(u16, u16, String)>>>,
     /// What `FT.INFO` says of an index (by its logical name).
     json: Mutex<HashMap<String, IndexFacts>>,
+    /// Each primary's `MAXSEARCHRESULTS`, by address (forgotten when this
+    /// connection sets it).
+    max_results: Mutex<HashMap<String, u64>>,
 }
 
 /// Connects to a cluster from its seed URLs (any reachable node finds the
@@ -189,6 +201,7 @@ impl ClusterConnection {
                 shards: Mutex::new(None),
                 ranges: Mutex::new(None),
                 json: Mutex::new(HashMap::new()),
+                max_results: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -261,6 +274,87 @@ impl ClusterConnection {
             .await
     }
 
+    /// Follows an `ASK` that reached this layer: redis-rs follows them, but
+    /// one in about 3,000 reads of a slot being migrated came back as the
+    /// `ASK` error itself. The source did not run the command (the key is
+    /// on the target), so it runs there, after `ASKING`, in one round trip.
+    /// `None` when the error names no node.
+    async fn follow_ask(&mut self, err: &RedisError, cmd: &Cmd) -> Option<RedisResult<Value>> {
+        let (addr, _) = err.redirect_node()?;
+        let (host, port) = split_addr(addr).ok()?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("ASKING").add_command(cmd.clone());
+        let replies = self
+            .inner
+            .route_pipeline(pipe, 1, 1, SingleNodeRoutingInfo::ByAddress { host, port })
+            .await;
+        Some(
+            replies.and_then(|replies| match replies.into_iter().next() {
+                Some(Value::ServerError(err)) => Err(err.into()),
+                Some(reply) => Ok(reply),
+                None => Err(client_error("ASKING and a command had no reply")),
+            }),
+        )
+    }
+
+    /// `cmd` on one node, in one round trip with `CLUSTER NODES`: the reply,
+    /// and what the node said it served at that moment (`stamp`).
+    async fn node_stamped(&mut self, addr: &str, cmd: &Cmd) -> RedisResult<(stamp::Stamp, Value)> {
+        let (host, port) = split_addr(addr)?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("CLUSTER").arg("NODES").add_command(cmd.clone());
+        let mut replies = self
+            .inner
+            .route_pipeline(pipe, 0, 2, SingleNodeRoutingInfo::ByAddress { host, port })
+            .await?
+            .into_iter();
+        let (Some(nodes), Some(reply)) = (replies.next(), replies.next()) else {
+            return Err(client_error("a pipeline of two commands had fewer replies"));
+        };
+        if let Value::ServerError(err) = reply {
+            return Err(err.into());
+        }
+        Ok((stamp::parse(addr, &nodes)?, reply))
+    }
+
+    /// The node's `MAXSEARCHRESULTS` (`unlimited`: a million, RediSearch's
+    /// own cap on a `LIMIT`), read once per address.
+    async fn max_results(&mut self, addr: &str) -> RedisResult<u64> {
+        if let Some(max) = self
+            .shared
+            .max_results
+            .lock()
+            .ok()
+            .and_then(|m| m.get(addr).copied())
+        {
+            return Ok(max);
+        }
+        let get = redis::cmd("FT.CONFIG")
+            .arg("GET")
+            .arg("MAXSEARCHRESULTS")
+            .clone();
+        let reply = self.node(addr, &get).await?;
+        let value = match &reply {
+            Value::Array(pairs) => pairs.first().and_then(|pair| match pair {
+                Value::Array(kv) => kv.get(1).and_then(text),
+                _ => None,
+            }),
+            Value::Map(pairs) => pairs.first().and_then(|(_, v)| text(v)),
+            _ => None,
+        };
+        let max = match value.as_deref() {
+            Some("unlimited") | None => UNLIMITED_WINDOW,
+            Some(n) => n
+                .parse::<u64>()
+                .unwrap_or(SHARD_WINDOW)
+                .min(UNLIMITED_WINDOW),
+        };
+        if let Ok(mut cached) = self.shared.max_results.lock() {
+            cached.insert(addr.to_owned(), max);
+        }
+        Ok(max)
+    }
+
     async fn primaries(&mut self) -> RedisResult<Vec<String>> {
         let replies = self.all_primaries(&redis::cmd("PING")).await?;
         Ok(replies.into_iter().map(|(addr, _)| addr).collect())
@@ -316,8 +410,30 @@ impl ClusterConnection {
                 if let Some(key) = key_of(cmd) {
                     self.last_slot = Some(key_slot(&key));
                 }
-                return aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await;
+                let reply = aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await;
+                return match reply {
+                    Err(err) if matches!(err.kind(), ErrorKind::Server(ServerErrorKind::Ask)) => {
+                        self.follow_ask(&err, cmd).await.unwrap_or(Err(err))
+                    }
+                    other => other,
+                };
             }
+        }
+        // Settings are the server's, not an index's: on every primary, as
+        // they are (a coordinator would set only its own node too).
+        if name == "FT.CONFIG" {
+            if let Ok(mut cached) = self.shared.max_results.lock() {
+                cached.clear();
+            }
+            self.shards(true).await?;
+            let mut first = None;
+            for (_, reply) in self.per_shard(&args, &[]).await? {
+                if let Value::ServerError(err) = reply {
+                    return Err(RedisError::from(err));
+                }
+                first.get_or_insert(reply);
+            }
+            return Ok(first.unwrap_or(Value::Okay));
         }
         let mode = self.search_mode().await?;
         match (mode, name.as_str()) {
@@ -359,9 +475,10 @@ impl ClusterConnection {
         }
     }
 
-    /// The primaries and, for each, the hash tag of its first slot, from
-    /// `CLUSTER SLOTS` (read again for every index definition, and when a
-    /// shard's index is missing).
+    /// The primaries and, for each, the hash tag its index copies are named
+    /// with, from `CLUSTER SLOTS` (read again for every index definition,
+    /// and when a fan-out finds the map changed): the tag its copies already
+    /// carry while it owns the tag's slot, else its last slot's.
     async fn shards(&mut self, refresh: bool) -> RedisResult<Vec<(String, String)>> {
         if !refresh {
             if let Some(shards) = self.shared.shards.lock().ok().and_then(|s| s.clone()) {
@@ -399,12 +516,44 @@ impl ClusterConnection {
                     .await?
             }
         };
-        let shards = parse_slots(&reply)?;
+        let mut shards = parse_slots(&reply)?;
+        let ranges = parse_ranges(&reply);
+        // Each primary's copies keep their name while it still owns the
+        // tag's slot: the tag known before, or one its copies already carry
+        // (`FT._LIST`); only a primary with neither takes its last slot's.
+        let before: HashMap<String, String> = self
+            .shared
+            .shards
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        for (addr, tag) in &mut shards {
+            let owns = |t: &str| {
+                let slot = key_slot(t.as_bytes());
+                ranges
+                    .iter()
+                    .any(|(lo, hi, a)| a == addr && (*lo..=*hi).contains(&slot))
+            };
+            match before.get(addr.as_str()) {
+                Some(known) if owns(known) => *tag = known.clone(),
+                _ => {
+                    let list = redis::cmd("FT._LIST").clone();
+                    if let Ok(Value::Array(names)) = self.node(addr, &list).await {
+                        if let Some(found) = existing_tag(&names, &owns) {
+                            *tag = found;
+                        }
+                    }
+                }
+            }
+        }
         if let Ok(mut cached) = self.shared.shards.lock() {
             *cached = Some(shards.clone());
         }
         if let Ok(mut cached) = self.shared.ranges.lock() {
-            *cached = Some(parse_ranges(&reply));
+            *cached = Some(ranges);
         }
         Ok(shards)
     }
@@ -580,7 +729,7 @@ impl ClusterConnection {
         query: &ShardQuery,
         offset: u64,
         count: u64,
-    ) -> RedisResult<(u64, Vec<SearchDoc>)> {
+    ) -> RedisResult<(stamp::Stamp, u64, Vec<SearchDoc>)> {
         let mut cmd = redis::cmd("FT.SEARCH");
         cmd.arg(tag_name(&query.index, tag))
             .arg(query.text.as_slice())
@@ -599,11 +748,9 @@ impl ClusterConnection {
             }
         }
         cmd.arg("DIALECT").arg(query.dialect.as_slice());
-        let reply = self.node(addr, &cmd).await?;
-        if let Value::ServerError(err) = reply {
-            return Err(err.into());
-        }
-        parse_search(reply, true, query.sort.is_some())
+        let (stamp, reply) = self.node_stamped(addr, &cmd).await?;
+        let (total, docs) = parse_search(reply, true, query.sort.is_some())?;
+        Ok((stamp, total, docs))
     }
 
     /// The attributes of each document, read by key as the search would
@@ -709,9 +856,9 @@ impl ClusterConnection {
         let query = ShardQuery::of_search(args)?;
         self.check_sort(&query).await?;
         let (offset, limit) = query.limit.unwrap_or((0, 10));
-        let mut refresh = false;
+        let mut settle = Settle::new();
         let (total, lists) = loop {
-            let shards = self.shards(refresh).await?;
+            let shards = self.shards(settle.refresh()).await?;
             let pages = futures_util::future::join_all(shards.iter().map(|(addr, tag)| {
                 let mut con = self.clone();
                 let query = &query;
@@ -723,10 +870,12 @@ impl ClusterConnection {
             .await;
             let mut total = 0u64;
             let mut lists = Vec::new();
+            let mut stamps = Vec::new();
             let mut failure = None;
             for page in pages {
                 match page {
-                    Ok((t, docs)) => {
+                    Ok((stamp, t, docs)) => {
+                        stamps.push(stamp);
                         total += t;
                         lists.push(docs);
                     }
@@ -735,17 +884,8 @@ impl ClusterConnection {
                     }
                 }
             }
-            match failure {
-                None => break (total, lists),
-                // A primary gone or the slots moved: read the slots again, once.
-                Some(err)
-                    if !refresh
-                        && (crate::error::is_unavailable(&err)
-                            || matches!(err.code(), Some("MOVED" | "ASK"))) =>
-                {
-                    refresh = true;
-                }
-                Some(err) => return Err(err),
+            if settle.done("a search", failure, &stamps).await? {
+                break (total, lists);
             }
         };
         let mut total = total;
@@ -815,26 +955,44 @@ impl ClusterConnection {
         let query = ShardQuery::of_aggregate(args)?;
         self.check_sort(&query).await?;
         let count = count_arg(args).unwrap_or(1000);
-        let shards = self.shards(false).await?;
-        let mut merged = Merged {
-            query,
-            shards: shards
-                .into_iter()
-                .map(|(addr, tag)| Shard {
-                    addr,
-                    tag,
-                    keys: None,
-                    done: false,
-                    rows: VecDeque::new(),
-                })
-                .collect(),
-            count,
+        let mut settle = Settle::new();
+        let (mut merged, total) = loop {
+            let shards = self.shards(settle.refresh()).await?;
+            let mut merged = Merged {
+                query: query.clone(),
+                shards: shards
+                    .into_iter()
+                    .map(|(addr, tag)| Shard {
+                        addr,
+                        tag,
+                        keys: None,
+                        done: false,
+                        rows: VecDeque::new(),
+                    })
+                    .collect(),
+                count,
+            };
+            // Every shard's matching keys (a snapshot each, read from one
+            // slot map) and first rows, for the total.
+            let mut total = 0;
+            let mut stamps = Vec::new();
+            let mut failure = None;
+            for i in 0..merged.shards.len() {
+                match self.refill(&mut merged, i).await {
+                    Ok((stamp, t)) => {
+                        total += t;
+                        stamps.extend(stamp);
+                    }
+                    Err(err) => {
+                        failure = Some(err);
+                        break;
+                    }
+                }
+            }
+            if settle.done("a search", failure, &stamps).await? {
+                break (merged, total);
+            }
         };
-        let mut total = 0;
-        // The first page of every shard, for the total and the first rows.
-        for i in 0..merged.shards.len() {
-            total += self.refill(&mut merged, i).await?;
-        }
         let rows = self.next_rows(&mut merged).await?;
         let mut body = Vec::with_capacity(rows.len() + 1);
         body.push(Value::Int(total as i64));
@@ -855,19 +1013,39 @@ impl ClusterConnection {
     /// snapshot as a server cursor would keep (so that deleting what was
     /// read does not move the rest); then documents by key, a batch at a
     /// time. Returns the shard's total.
-    async fn refill(&mut self, merged: &mut Merged, i: usize) -> RedisResult<u64> {
+    async fn refill(
+        &mut self,
+        merged: &mut Merged,
+        i: usize,
+    ) -> RedisResult<(Option<stamp::Stamp>, u64)> {
         let mut total = 0;
+        let mut taken = None;
         if merged.shards[i].keys.is_none() {
             let (addr, tag) = (merged.shards[i].addr.clone(), merged.shards[i].tag.clone());
-            let (t, docs) = self
+            let (mut stamp, mut t, mut docs) = self
                 .shard_page(&addr, &tag, &merged.query, 0, SHARD_WINDOW)
                 .await?;
             if t > SHARD_WINDOW {
-                return Err(client_error(
-                    "more matches on one shard than its MAXSEARCHRESULTS (10,000 by default): \
-                     raise it on every primary (FT.CONFIG SET MAXSEARCHRESULTS -1) to read them all",
-                ));
+                // More matches than the first window: as many as the shard's
+                // MAXSEARCHRESULTS lets one read take, with room for
+                // documents added meanwhile.
+                let max = self.max_results(&addr).await?;
+                let want = t.saturating_add(t / 8).saturating_add(64).min(max);
+                (stamp, t, docs) = self.shard_page(&addr, &tag, &merged.query, 0, want).await?;
+                if t > want {
+                    return Err(RedisError::from((
+                        ErrorKind::Client,
+                        "redis-om cluster",
+                        format!(
+                            "{t} matches on the primary {addr}, more than its MAXSEARCHRESULTS \
+                             ({max}) lets one read return: raise it on every primary, through \
+                             this connection (`FT.CONFIG SET MAXSEARCHRESULTS -1`, which it \
+                             sends to each), or narrow the query"
+                        ),
+                    )));
+                }
             }
+            taken = Some(stamp);
             total = t;
             merged.shards[i].keys = Some(docs.into());
         }
@@ -888,7 +1066,7 @@ impl ClusterConnection {
             attrs.push(doc.id);
             shard.rows.push_back((doc.sort_key, Value::Array(attrs)));
         }
-        Ok(total)
+        Ok((taken, total))
     }
 
     async fn scatter_cursor(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
@@ -959,15 +1137,24 @@ impl ClusterConnection {
     /// `SCAN` over every primary in turn, behind one cursor.
     async fn scan(&mut self, args: &[Vec<u8>]) -> RedisResult<Value> {
         let given = number_arg(args, 1)?;
-        let (nodes, index, node_cursor) = if given == 0 {
-            (self.primaries().await?, 0, 0)
+        let (nodes, index, node_cursor, mut stamps) = if given == 0 {
+            // The primaries of the slot map, not those redis-rs happens to
+            // have a connection to: one it cannot reach is an error.
+            let nodes = self
+                .shards(true)
+                .await?
+                .into_iter()
+                .map(|(addr, _)| addr)
+                .collect();
+            (nodes, 0, 0, Vec::new())
         } else {
             match self.take_cursor(given) {
                 Some(Cursor::Scan {
                     nodes,
                     index,
                     cursor,
-                }) => (nodes, index, cursor),
+                    stamps,
+                }) => (nodes, index, cursor, stamps),
                 _ => return Err(client_error("unknown SCAN cursor")),
             }
         };
@@ -979,7 +1166,13 @@ impl ClusterConnection {
         };
         let mut forwarded = args.to_vec();
         forwarded[1] = node_cursor.to_string().into_bytes();
-        let reply = self.node(&addr, &cmd_of(&forwarded)).await?;
+        let (stamp, reply) = self.node_stamped(&addr, &cmd_of(&forwarded)).await?;
+        // Every step's stamp: a key that moved to a primary already scanned
+        // (or away from one not yet scanned) shows as a slot served twice or
+        // by none, or as a primary whose slots changed.
+        if !stamps.contains(&stamp) {
+            stamps.push(stamp);
+        }
         let Value::Array(mut parts) = reply else {
             return Err(client_error("unexpected SCAN reply"));
         };
@@ -994,12 +1187,15 @@ impl ClusterConnection {
             (index, next)
         };
         let id = if index >= nodes.len() {
+            stamp::check(&stamps)
+                .map_err(|reason| stamp::unsettled("a SCAN of every primary", &reason))?;
             0
         } else {
             self.new_cursor(Cursor::Scan {
                 nodes,
                 index,
                 cursor: next,
+                stamps,
             })
         };
         Ok(Value::Array(vec![
@@ -1346,15 +1542,17 @@ fn tagged(args: &[Vec<u8>], names: &[usize], tag: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// `CLUSTER SLOTS` → each primary's address and the tag of its first slot.
+/// `CLUSTER SLOTS` → each primary's address and the tag of its last slot.
 fn parse_slots(reply: &Value) -> RedisResult<Vec<(String, String)>> {
     let Value::Array(ranges) = reply else {
         return Err(client_error("unexpected CLUSTER SLOTS reply"));
     };
-    let mut first: HashMap<String, u16> = HashMap::new();
+    // The last slot: `redis-cli --cluster reshard` moves a primary's first
+    // slots, so a copy named after its last one survives it.
+    let mut last: HashMap<String, u16> = HashMap::new();
     for range in ranges {
         let Value::Array(parts) = range else { continue };
-        let start = match parts.first() {
+        let end = match parts.get(1) {
             Some(Value::Int(i)) => *i as u16,
             _ => continue,
         };
@@ -1367,11 +1565,11 @@ fn parse_slots(reply: &Value) -> RedisResult<Vec<(String, String)>> {
             _ => continue,
         };
         let addr = format!("{host}:{port}");
-        let slot = first.entry(addr).or_insert(start);
-        *slot = (*slot).min(start);
+        let slot = last.entry(addr).or_insert(end);
+        *slot = (*slot).max(end);
     }
     let tags = slot_tags();
-    let mut out: Vec<(String, String)> = first
+    let mut out: Vec<(String, String)> = last
         .into_iter()
         .map(|(addr, slot)| (addr, tags[usize::from(slot)].clone()))
         .collect();
@@ -1380,6 +1578,33 @@ fn parse_slots(reply: &Value) -> RedisResult<Vec<(String, String)>> {
         return Err(client_error("the cluster has no primary serving slots"));
     }
     Ok(out)
+}
+
+/// The hash tag most of a primary's index copies carry (`{t3}:User:index`),
+/// among those whose slot it still owns (`owns`); ties go to the later slot.
+fn existing_tag(names: &[Value], owns: &dyn Fn(&str) -> bool) -> Option<String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for name in names {
+        let Some(name) = text(name) else { continue };
+        let Some(tag) = name
+            .strip_prefix('{')
+            .and_then(|rest| rest.split_once('}'))
+            .map(|(tag, _)| tag)
+        else {
+            continue;
+        };
+        if tag.is_empty() || !owns(tag) {
+            continue;
+        }
+        match counts.iter_mut().find(|(t, _)| t == tag) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((tag.to_owned(), 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(tag, n)| (*n, key_slot(tag.as_bytes())))
+        .map(|(tag, _)| tag)
 }
 
 /// `CLUSTER SLOTS` → each slot range and its primary's address.
@@ -1422,7 +1647,67 @@ enum Cursor {
         nodes: Vec<String>,
         index: usize,
         cursor: u64,
+        /// What each primary said it served at each step (`stamp`).
+        stamps: Vec<stamp::Stamp>,
     },
+}
+
+/// A fan-out read again while the slot map settles (`stamp`): a primary
+/// unreachable, a redirection, or stamps that do not show one map make it
+/// wait ([`stamp::backoff`]) and read the slots anew, for up to
+/// [`stamp::SETTLE`].
+struct Settle {
+    started: std::time::Instant,
+    attempt: u32,
+}
+
+impl Settle {
+    fn new() -> Self {
+        Settle {
+            started: std::time::Instant::now(),
+            attempt: 0,
+        }
+    }
+
+    /// Whether the slot map must be read again before the next attempt.
+    fn refresh(&self) -> bool {
+        self.attempt > 0
+    }
+
+    /// `Ok(true)` when the attempt stands; `Ok(false)` to read it again
+    /// (after a pause); an error when it cannot stand and time is up, or
+    /// when the failure is not one a settling cluster causes.
+    async fn done(
+        &mut self,
+        what: &str,
+        failure: Option<RedisError>,
+        stamps: &[stamp::Stamp],
+    ) -> RedisResult<bool> {
+        let reason = match failure {
+            Some(err)
+                if crate::error::is_unavailable(&err)
+                    || matches!(err.code(), Some("MOVED" | "ASK")) =>
+            {
+                if self.started.elapsed() >= stamp::SETTLE {
+                    return Err(err);
+                }
+                None
+            }
+            Some(err) => return Err(err),
+            None => match stamp::check(stamps) {
+                Ok(()) => return Ok(true),
+                Err(reason) => Some(reason),
+            },
+        };
+        if let Some(reason) = reason {
+            if self.started.elapsed() >= stamp::SETTLE {
+                return Err(stamp::unsettled(what, &reason));
+            }
+        }
+        tokio::time::sleep(stamp::backoff(self.attempt)).await;
+        self.attempt += 1;
+        Ok(false)
+    }
 }
 
 struct Merged {
@@ -1450,6 +1735,10 @@ struct Shard {
 /// How far one shard's matches can be paged with `FT.SEARCH` (RediSearch's
 /// default `MAXSEARCHRESULTS`).
 const SHARD_WINDOW: u64 = 10_000;
+
+/// The largest `LIMIT` one shard's read asks for when its `MAXSEARCHRESULTS`
+/// is unlimited (RediSearch refuses larger ones).
+const UNLIMITED_WINDOW: u64 = 1_000_000;
 
 /// What a merge needs to know of an index.
 #[derive(Debug, Clone, Default)]
@@ -1493,6 +1782,7 @@ impl IndexFacts {
 }
 
 /// What a search loads for each document.
+#[derive(Clone)]
 enum LoadShape {
     /// Keys only (`NOCONTENT`, `LOAD 1 @__key`).
     Nothing,
@@ -1503,6 +1793,7 @@ enum LoadShape {
 }
 
 /// A search or aggregate, as each shard's `FT.SEARCH … NOCONTENT` runs it.
+#[derive(Clone)]
 struct ShardQuery {
     index: Vec<u8>,
     text: Vec<u8>,
