@@ -296,6 +296,128 @@ async fn find_stays_complete_across_a_slot_migration() {
         User::get_many(&mut con, &pks).await.unwrap(),
         users.into_iter().map(Some).collect::<Vec<_>>()
     );
+
+    // Issue 24, item 4: the first slots of a primary move away (what
+    // `redis-cli --cluster reshard` takes), documents with them, and search
+    // goes on without the migrator running again: each copy is named after
+    // a slot its primary keeps.
+    let first: Vec<i64> = (0..10).collect();
+    let tags: Vec<String> = first
+        .iter()
+        .map(|&want| {
+            (0..)
+                .map(|i| format!("f{i}"))
+                .find(|t| i64::from(key_slot(t)) == want)
+                .unwrap()
+        })
+        .collect();
+    // The slot computed here is the server's.
+    assert_eq!(
+        q::<i64>(src, redis::cmd("CLUSTER").arg("KEYSLOT").arg(&tags[3])),
+        3
+    );
+    let mut more: Vec<User> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, tag)| User {
+            pk: Some(format!("{{{tag}}}{run}-first")),
+            run: run.clone(),
+            n: 200 + i as i64,
+        })
+        .collect();
+    User::save_all(&mut con, &mut more).await.unwrap();
+    assert_eq!(count().count(&mut con).await.unwrap(), 210);
+    let t = Instant::now();
+    for &slot in &first {
+        move_slot(src, dst, slot, &src_id, &dst_id).await;
+    }
+    println!("10 first slots moved in {:?}", t.elapsed());
+    let mut fresh = redis_om::connect_cluster(vec![format!("redis://127.0.0.1:{src}")])
+        .await
+        .unwrap();
+    // A fresh connection (no names remembered) and the old one agree.
+    for con in [&mut con, &mut fresh] {
+        let t = Instant::now();
+        assert_eq!(count().count(con).await.unwrap(), 210);
+        let all = count()
+            .sort_by(|u| u.n, SortOrder::Asc)
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|u| u.n).collect::<Vec<_>>(),
+            (0..210).collect::<Vec<_>>()
+        );
+        println!("count and all() after the move: {:?}", t.elapsed());
+    }
+}
+
+/// The hash slot of a key without a hash tag (CRC16/XMODEM, mod 16384).
+fn key_slot(key: &str) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in key.as_bytes() {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// Moves `slot` from the primary on port `src` to the one on `dst`, keys
+/// included, as `redis-cli --cluster reshard` does.
+async fn move_slot(src: u16, dst: u16, slot: i64, src_id: &str, dst_id: &str) {
+    let _: () = q(
+        dst,
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("IMPORTING")
+            .arg(src_id),
+    );
+    let _: () = q(
+        src,
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("MIGRATING")
+            .arg(dst_id),
+    );
+    loop {
+        let keys: Vec<String> = q(
+            src,
+            redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(10),
+        );
+        if keys.is_empty() {
+            break;
+        }
+        let _: () = q(
+            src,
+            redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(dst)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys),
+        );
+    }
+    for port in [src, dst, base() + 2] {
+        let _: () = q(
+            port,
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("NODE")
+                .arg(dst_id),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
 #[derive(HashModel, Debug, Clone, PartialEq)]
