@@ -1004,6 +1004,89 @@ async fn a_lease_left_by_a_killed_migrator_expires() {
     common::reset_index(&mut con, &index, &prefix).await;
 }
 
+versioned_model!(OrphanModel, "om-test-migrate-orphan",);
+versioned_model!(OrphanModelV2, "om-test-migrate-orphan", #[redis_om(index)]);
+
+/// A connection whose first release of a migration lease is lost (the
+/// primary holding the lease died, as in a cluster failover): the command
+/// fails without reaching the server.
+struct LosesTheRelease {
+    con: redis::aio::MultiplexedConnection,
+    lost: bool,
+}
+
+impl redis::aio::ConnectionLike for LosesTheRelease {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        let packed = cmd.get_packed_command();
+        let release = packed.windows(5).any(|w| w == b":lock")
+            && packed.windows(3).any(|w| w == b"DEL")
+            && packed.windows(4).any(|w| w == b"EVAL");
+        if release && !self.lost {
+            self.lost = true;
+            return Box::pin(async {
+                Err(redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "the primary holding the lease is gone",
+                )))
+            });
+        }
+        self.con.req_packed_command(cmd)
+    }
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        self.con.req_packed_commands(cmd, offset, count)
+    }
+    fn get_db(&self) -> i64 {
+        self.con.get_db()
+    }
+}
+
+/// Issue 24, item 7: a lease this process could not release (its primary
+/// failed over mid-migration) is taken over by the process's next run at
+/// once; before, that run waited out the 30 s lease.
+#[tokio::test]
+async fn a_lease_this_process_could_not_release_is_taken_over_at_once() {
+    let mut con = common::multiplexed(&common::url()).await;
+    let index = OrphanModel::key_layout().index_name().to_owned();
+    let prefix = OrphanModel::key_layout().key_prefix().to_owned();
+    common::reset_index(&mut con, &index, &prefix).await;
+    let mut losing = LosesTheRelease {
+        con: con.clone(),
+        lost: false,
+    };
+    let err = Migrator::new()
+        .model::<OrphanModel>()
+        .run(&mut losing)
+        .await
+        .unwrap_err();
+    assert!(losing.lost && err.is_connection_error(), "{err:?}");
+    let holder: Option<String> = con.get(format!("{index}:lock")).await.unwrap();
+    assert!(holder.is_some(), "the lease outlived the run");
+    let started = std::time::Instant::now();
+    let report = Migrator::new()
+        .model::<OrphanModelV2>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    let hash: String = con.get(format!("{index}:hash")).await.unwrap();
+    assert_eq!(hash, OrphanModelV2::index_schema().hash(), "{report}");
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "it waited out its own lease: {waited:?}"
+    );
+    let lock: Option<String> = con.get(format!("{index}:lock")).await.unwrap();
+    assert_eq!(lock, None, "released");
+    common::reset_index(&mut con, &index, &prefix).await;
+}
+
 versioned_model!(AclModel, "om-test-migrate-acl",);
 
 #[tokio::test]

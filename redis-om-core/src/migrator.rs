@@ -318,6 +318,13 @@ impl Migrator {
                 Err(e) => Err(e),
             };
             let released = release(exec, &names.lock, &token).await;
+            if released.is_err() {
+                // Not released (the primary holding it failed, a lost
+                // reply): the lease may outlive this run under a token no
+                // run owns; the next run in this process takes it over at
+                // once instead of waiting out the lease.
+                remember_orphan(&names.lock, &token);
+            }
             crate::query::live_schema::forget(&names.index_name);
             let out = out?;
             released?;
