@@ -250,6 +250,13 @@ impl SaveOptions {
     /// this option a save returns once the primary has it; Redis replicates
     /// asynchronously, so a primary that fails right after may lose the last
     /// writes it acknowledged.
+    ///
+    /// The wait is asked in slices of 2 ms (`WAIT replicas 2`, with short
+    /// pauses between; the server ends each at its next timer tick, at most
+    /// 100 ms at the default `hz 10`), so that it never holds the connection
+    /// it shares with other tasks for longer: a primary without replicas
+    /// slows only the durable saves. Any `timeout` works, also one longer than the
+    /// connection's response timeout.
     pub fn replicas(mut self, replicas: u32, timeout: Duration) -> Self {
         self.replicas = Some((replicas, timeout));
         self

@@ -595,9 +595,49 @@ pub(crate) fn delete_in<M: Model>(pk: &str, pipe: &mut redis::Pipeline) {
     pipe.add_command(key_cmd::<M>("DEL", pk)).ignore();
 }
 
-/// `WAIT replicas timeout` after a save: every earlier write of this
-/// connection (on a cluster, of each primary's connection) reaches that many
-/// replicas, or the save reports that it did not.
+/// How long one `WAIT` of a durable save may hold its connection.
+const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Waits until `replicas` replicas have every earlier write of this
+/// connection (on a cluster, of the connection to the primary that took
+/// the save), or `timeout` passes; the last `WAIT` reply.
+///
+/// `WAIT` blocks the connection it runs on, and a connection is shared (a
+/// `ConnectionManager`'s clones, redis-rs's one connection per cluster
+/// node): one `WAIT … 1000` on a primary without replicas held every other
+/// task's reads of that primary for a second. So it is asked in slices of
+/// [`WAIT_SLICE`] (which the server ends at its next timer tick: up to
+/// 100 ms at the default `hz 10`), with pauses between (1 ms doubling to
+/// 16 ms) in which the connection serves the others. `WAIT` returns as soon as enough replicas
+/// acknowledge, so a healthy replica answers within the first slice; and a
+/// timeout longer than the connection's response timeout now ends as
+/// `NotReplicated`, not `Timeout`.
+pub(crate) async fn wait_replicas<E: crate::exec::Exec>(
+    exec: &mut E,
+    replicas: u32,
+    timeout: std::time::Duration,
+) -> redis::RedisResult<Value> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let reply = exec.query(&wait_cmd(replicas, left.min(WAIT_SLICE))).await;
+        let enough = match &reply {
+            Ok(Value::Int(n)) => u64::try_from(*n).unwrap_or(0) >= u64::from(replicas),
+            _ => true,
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if enough || left.is_zero() {
+            return reply;
+        }
+        exec.sleep(pause.min(left)).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(16));
+    }
+}
+
+/// `WAIT replicas timeout`: every earlier write of this connection (on a
+/// cluster, of each primary's connection) reaches that many replicas, or the
+/// timeout passes (never 0, which would wait forever).
 pub(crate) fn wait_cmd(replicas: u32, timeout: std::time::Duration) -> Cmd {
     let mut wait = cmd("WAIT");
     wait.arg(replicas).arg(

@@ -73,7 +73,9 @@ pub trait AsyncModel: Model {
                 }
             };
             if let (Ok(Some(pk)), Some((replicas, timeout))) = (&result, options.replicas) {
-                let reply = ops::wait_cmd(replicas, timeout).query_async(con).await;
+                let reply =
+                    ops::wait_replicas(&mut crate::exec::AsyncExec(&mut *con), replicas, timeout)
+                        .await;
                 ops::waited(reply, Self::key_layout().key(pk), replicas, timeout)?;
             }
             result
@@ -468,7 +470,11 @@ pub trait SyncModel: Model {
             }
         };
         if let (Ok(Some(pk)), Some((replicas, timeout))) = (&result, options.replicas) {
-            let reply = ops::wait_cmd(replicas, timeout).query(con);
+            let reply = crate::exec::block_on(ops::wait_replicas(
+                &mut crate::exec::SyncExec(&mut *con),
+                replicas,
+                timeout,
+            ));
             ops::waited(reply, Self::key_layout().key(pk), replicas, timeout)?;
         }
         result
