@@ -115,7 +115,7 @@ async fn a_server_with_a_replica_confirms_a_durable_save() {
         assert!(started.elapsed() < Duration::from_secs(1));
         // On the replica once confirmed.
         let name: Option<String> = redis::cmd("HGET")
-            .arg(Durable::key_layout().key(&format!("r{i}")))
+            .arg(Durable::key_layout().key(format!("r{i}")))
             .arg("name")
             .query_async(&mut to_replica)
             .await
