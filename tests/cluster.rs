@@ -382,3 +382,112 @@ async fn patterns_past_the_expansion_limit_are_refused_on_every_shard() {
     assert_eq!(got, want);
     assert_eq!(of_run().delete(&mut con).await.unwrap(), 900);
 }
+
+#[derive(HashModel, Debug, Clone, PartialEq)]
+#[redis_om(prefix = "ClBig")]
+struct BigShard {
+    pk: Option<String>,
+    #[redis_om(index)]
+    run: String,
+    #[redis_om(index, sortable)]
+    n: i64,
+}
+
+/// Issue 24, item 6: 11,000 matches on one shard. Past the shard's
+/// `MAXSEARCHRESULTS` the read fails naming it and the fix; the fix works
+/// through this connection (`FT.CONFIG SET` reaches every primary), and the
+/// read then returns every match, sorted too.
+#[tokio::test]
+async fn eleven_thousand_matches_on_one_shard() {
+    let mut con = cluster().await;
+    Migrator::new()
+        .model::<BigShard>()
+        .run(&mut con)
+        .await
+        .unwrap();
+    let run = common::unique("big");
+    // One hash tag: every document in one slot, on one primary.
+    let mut docs: Vec<BigShard> = (0..11_000)
+        .map(|i| BigShard {
+            pk: Some(format!("{{{run}}}-{i:05}")),
+            run: run.clone(),
+            n: i,
+        })
+        .collect();
+    BigShard::save_all(&mut con, &mut docs).await.unwrap();
+    let r = run.clone();
+    let q = move || {
+        let r = r.clone();
+        BigShard::find(move |b| b.run.eq(r.as_str()))
+    };
+    assert_eq!(q().count(&mut con).await.unwrap(), 11_000);
+    let get = |con: &mut ClusterConnection| {
+        let mut c = con.clone();
+        async move {
+            let reply: Vec<Vec<String>> = redis::cmd("FT.CONFIG")
+                .arg("GET")
+                .arg("MAXSEARCHRESULTS")
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            reply[0][1].clone()
+        }
+    };
+    assert_eq!(get(&mut con).await, "10000");
+    let refused = q().all(&mut con).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("MAXSEARCHRESULTS (10000)") && refused.contains("FT.CONFIG SET"),
+        "{refused}"
+    );
+    // Raised on every primary through this connection, restored at the end.
+    let admin = con.clone();
+    let set = |value: &'static str| {
+        let mut c = admin.clone();
+        async move {
+            let _: () = redis::cmd("FT.CONFIG")
+                .arg("SET")
+                .arg("MAXSEARCHRESULTS")
+                .arg(value)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+        }
+    };
+    set("20000").await;
+    let result = async {
+        for url in redis_om::cluster_urls() {
+            let mut node = redis::Client::open(url)
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut node).await.unwrap();
+            if matches!(&role[0], redis::Value::BulkString(b) if b == b"master") {
+                let reply: Vec<Vec<String>> = redis::cmd("FT.CONFIG")
+                    .arg("GET")
+                    .arg("MAXSEARCHRESULTS")
+                    .query_async(&mut node)
+                    .await
+                    .unwrap();
+                assert_eq!(reply[0][1], "20000");
+            }
+        }
+        let all = q().all(&mut con).await.unwrap();
+        assert_eq!(all.len(), 11_000);
+        let sorted: Vec<i64> = q()
+            .sort_by(|b| b.n, SortOrder::Desc)
+            .all(&mut con)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.n)
+            .collect();
+        assert_eq!(sorted, (0..11_000).rev().collect::<Vec<_>>());
+        assert_eq!(q().delete(&mut con).await.unwrap(), 11_000);
+    };
+    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(result)).await;
+    set("10000").await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
