@@ -287,4 +287,48 @@ async fn a_killed_primary_loses_no_acknowledged_save() {
         (acked..=acked + failed).contains(&counted),
         "{counted} found, {acked} acknowledged, {failed} failed"
     );
+
+    // Then the promoted replica dies too: that shard is gone. Counts and
+    // `all_pks` fail; never `Ok` with the other shards' documents only.
+    let promoted = (base()..base() + 6)
+        .filter(|&port| port != base())
+        .find(|&port| {
+            let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
+                return false;
+            };
+            let Ok(mut node) = client.get_connection() else {
+                return false;
+            };
+            let nodes: String = redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query(&mut node)
+                .unwrap_or_default();
+            // Its own line: a primary serving slot 0, which the killed one served.
+            nodes.lines().any(|line| {
+                line.contains("myself,master")
+                    && line
+                        .split(' ')
+                        .skip(8)
+                        .any(|r| r == "0" || r.starts_with("0-"))
+            })
+        })
+        .expect("the replica that took over slot 0");
+    kill9(promoted);
+    let started = Instant::now();
+    let r = run.clone();
+    let count = User::find(move |u| u.run.eq(r.as_str()))
+        .count(&mut con)
+        .await;
+    assert!(count.is_err(), "a count without a shard: {count:?}");
+    use futures_util::TryStreamExt;
+    let pks = User::all_pks(&mut con).try_collect::<Vec<String>>().await;
+    assert!(
+        pks.is_err(),
+        "all_pks without a shard: Ok({} keys)",
+        pks.map(|p| p.len()).unwrap_or(0)
+    );
+    println!(
+        "a shard with no node left: count and all_pks failed within {:?}",
+        started.elapsed()
+    );
 }
