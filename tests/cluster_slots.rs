@@ -201,54 +201,8 @@ async fn find_stays_complete_across_a_slot_migration() {
     let started = Instant::now();
     let src_id: String = q(src, &mut redis::cmd("CLUSTER").arg("MYID").clone());
     let dst_id: String = q(dst, &mut redis::cmd("CLUSTER").arg("MYID").clone());
-    let _: () = q(
-        dst,
-        redis::cmd("CLUSTER")
-            .arg("SETSLOT")
-            .arg(slot)
-            .arg("IMPORTING")
-            .arg(&src_id),
-    );
-    let _: () = q(
-        src,
-        redis::cmd("CLUSTER")
-            .arg("SETSLOT")
-            .arg(slot)
-            .arg("MIGRATING")
-            .arg(&dst_id),
-    );
-    loop {
-        let keys: Vec<String> = q(
-            src,
-            redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(10),
-        );
-        if keys.is_empty() {
-            break;
-        }
-        let _: () = q(
-            src,
-            redis::cmd("MIGRATE")
-                .arg("127.0.0.1")
-                .arg(dst)
-                .arg("")
-                .arg(0)
-                .arg(5000)
-                .arg("KEYS")
-                .arg(&keys),
-        );
-        // Slowly, so that searches run while the slot is split.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for port in [src, dst, base() + 2] {
-        let _: () = q(
-            port,
-            redis::cmd("CLUSTER")
-                .arg("SETSLOT")
-                .arg(slot)
-                .arg("NODE")
-                .arg(&dst_id),
-        );
-    }
+    // Slowly, so that searches run while the slot is split.
+    move_slot(src, dst, slot, &src_id, &dst_id, Duration::from_millis(100)).await;
     let moved_in = started.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
@@ -329,7 +283,7 @@ async fn find_stays_complete_across_a_slot_migration() {
     assert_eq!(count().count(&mut con).await.unwrap(), 210);
     let t = Instant::now();
     for &slot in &first {
-        move_slot(src, dst, slot, &src_id, &dst_id).await;
+        move_slot(src, dst, slot, &src_id, &dst_id, Duration::ZERO).await;
     }
     println!("10 first slots moved in {:?}", t.elapsed());
     let mut fresh = redis_om::connect_cluster(vec![format!("redis://127.0.0.1:{src}")])
@@ -369,8 +323,9 @@ fn key_slot(key: &str) -> u16 {
 }
 
 /// Moves `slot` from the primary on port `src` to the one on `dst`, keys
-/// included, as `redis-cli --cluster reshard` does.
-async fn move_slot(src: u16, dst: u16, slot: i64, src_id: &str, dst_id: &str) {
+/// included, as `redis-cli --cluster reshard` does, ten keys at a time with
+/// `pause` between.
+async fn move_slot(src: u16, dst: u16, slot: i64, src_id: &str, dst_id: &str, pause: Duration) {
     let _: () = q(
         dst,
         redis::cmd("CLUSTER")
@@ -406,6 +361,7 @@ async fn move_slot(src: u16, dst: u16, slot: i64, src_id: &str, dst_id: &str) {
                 .arg("KEYS")
                 .arg(&keys),
         );
+        tokio::time::sleep(pause).await;
     }
     for port in [src, dst, base() + 2] {
         let _: () = q(

@@ -81,15 +81,20 @@ fn json_member(name: &str) -> String {
     if plain {
         return format!(".{name}");
     }
-    let mut out = String::with_capacity(name.len() + 4);
-    out.push_str("[\"");
+    format!("[{}]", quoted(name))
+}
+
+/// `name` in double quotes, a JSON path's bracket notation (`"na-me"`).
+fn quoted(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
     for c in name.chars() {
         if matches!(c, '"' | '\\') {
             out.push('\\');
         }
         out.push(c);
     }
-    out.push_str("\"]");
+    out.push('"');
     out
 }
 
@@ -103,25 +108,11 @@ fn json_read_step(f: &crate::model::FieldDef) -> String {
     if f.aliases.is_empty() || f.index.vector.is_some() {
         return json_member(&f.stored_name);
     }
-    let mut out = String::from("[");
-    for (i, name) in std::iter::once(&f.stored_name)
+    let names: Vec<String> = std::iter::once(&f.stored_name)
         .chain(&f.aliases)
-        .enumerate()
-    {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('"');
-        for c in name.chars() {
-            if matches!(c, '"' | '\\') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('"');
-    }
-    out.push(']');
-    out
+        .map(|name| quoted(name))
+        .collect();
+    format!("[{}]", names.join(","))
 }
 
 /// `text` as literal text inside a `format!` string.
