@@ -312,6 +312,86 @@ mod aliases {
         pub labels: Vec<String>,
     }
 
+    /// Version 1 of an embedded struct.
+    #[derive(EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub struct AddrV1 {
+        #[redis_om(index)]
+        pub town: String,
+    }
+
+    /// Version 2: `town` renamed to `city`, read through an alias.
+    #[derive(EmbeddedModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub struct AddrV2 {
+        #[serde(alias = "town")]
+        #[redis_om(index)]
+        pub city: String,
+    }
+
+    #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "AliasEmbed")]
+    pub struct HomeV1 {
+        pub pk: Option<String>,
+        #[redis_om(embed)]
+        pub addr: AddrV1,
+    }
+
+    #[derive(JsonModel, Serialize, Deserialize, Debug, Clone, PartialEq)]
+    #[redis_om(prefix = "AliasEmbed")]
+    pub struct HomeV2 {
+        pub pk: Option<String>,
+        #[redis_om(embed)]
+        pub addr: AddrV2,
+    }
+
+    /// Found by a new user's trial: setting an aliased field of an embedded
+    /// struct left the old member beside the new one, and the document could
+    /// no longer be read ("duplicate field `city`").
+    #[tokio::test]
+    async fn updating_an_aliased_field_of_an_embedded_struct_keeps_it_readable() {
+        for url in common::urls() {
+            let mut con = common::multiplexed(&url).await;
+            Migrator::new()
+                .model::<HomeV2>()
+                .run(&mut con)
+                .await
+                .unwrap();
+            let town = common::unique("town");
+            let pk = HomeV1 {
+                pk: None,
+                addr: AddrV1 { town: town.clone() },
+            }
+            .save(&mut con)
+            .await
+            .unwrap();
+            assert_eq!(
+                HomeV2::find(|h| h.addr.city.eq(town.as_str()))
+                    .count(&mut con)
+                    .await
+                    .unwrap(),
+                1,
+                "{url}"
+            );
+            let paris = common::unique("paris");
+            assert!(
+                HomeV2::update(&mut con, &pk, |h| h.addr.city.set(paris.clone()))
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(HomeV2::get(&mut con, &pk).await.unwrap().addr.city, paris);
+            for (value, want) in [(&town, 0), (&paris, 1)] {
+                assert_eq!(
+                    HomeV2::find(|h| h.addr.city.eq(value.as_str()))
+                        .count(&mut con)
+                        .await
+                        .unwrap(),
+                    want,
+                    "{url}"
+                );
+            }
+            HomeV2::delete(&mut con, &pk).await.unwrap();
+        }
+    }
+
     /// Issue 23, item 6: documents an older version wrote under the names
     /// that are now aliases are found, counted, sorted and selected by the
     /// new version (before: `find(full_name == ..)` counted 0 of them and

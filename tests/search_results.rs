@@ -1348,6 +1348,8 @@ struct ExpandSku {
     title: String,
     #[redis_om(index)]
     status: String,
+    #[redis_om(index, case_sensitive)]
+    code: String,
 }
 
 fn expansion_refusal(result: redis_om::Result<impl std::fmt::Debug>, what: &str) {
@@ -1380,6 +1382,12 @@ async fn patterns_past_the_servers_expansion_limit_are_refused_not_cut() {
                 group: if i % 2 == 0 { "even" } else { "odd" }.into(),
                 title: format!("{run}w{i:04}"),
                 status: "new".into(),
+                // The server's warning as a value: a query naming it is no warning.
+                code: if i == 150 {
+                    "Max prefix expansion reached".into()
+                } else {
+                    format!("c{i}")
+                },
             })
             .collect();
         ExpandSku::save_all(con, &mut docs).await.unwrap();
@@ -1430,6 +1438,13 @@ async fn patterns_past_the_servers_expansion_limit_are_refused_not_cut() {
                 .await,
             "a raw pattern",
         );
+        // `?` wildcards expand too (`w'…'`).
+        expansion_refusal(
+            ExpandSku::find(|_| Expr::raw(format!("@sku:{{w'{run}-????-end'}}")))
+                .count(con)
+                .await,
+            "a raw ? wildcard",
+        );
         expansion_refusal(
             wide()
                 .aggregate(|_| redis_om::reduce::count())
@@ -1464,6 +1479,16 @@ async fn patterns_past_the_servers_expansion_limit_are_refused_not_cut() {
                 .await
                 .unwrap(),
             50
+        );
+        assert_eq!(
+            ExpandSku::find(
+                |m| m.code.eq("Max prefix expansion reached") & m.sku.starts_with(&narrow_prefix)
+            )
+            .count(con)
+            .await
+            .unwrap(),
+            1,
+            "{url}"
         );
         assert_eq!(
             narrow()

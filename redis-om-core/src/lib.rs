@@ -274,6 +274,25 @@ pub mod __private {
         }
     }
 
+    /// A `&'static` list of paths built at run time (the serde aliases of an
+    /// embedded struct's field, under its path): each distinct list is
+    /// allocated once, as [`intern`] does for names.
+    pub fn intern_paths(paths: Vec<&'static str>) -> &'static [&'static str] {
+        use std::collections::HashSet;
+        use std::sync::Mutex;
+        static LISTS: Mutex<Option<HashSet<&'static [&'static str]>>> = Mutex::new(None);
+        let mut lists = LISTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let lists = lists.get_or_insert_with(HashSet::new);
+        if let Some(known) = lists.get(paths.as_slice()) {
+            return known;
+        }
+        let leaked: &'static [&'static str] = Box::leak(paths.into_boxed_slice());
+        lists.insert(leaked);
+        leaked
+    }
+
     /// A `&'static str` for a name built at run time (the attributes of
     /// embedded structs): each distinct name is allocated once, so the memory
     /// is bounded by the models of the program.
@@ -291,6 +310,79 @@ pub mod __private {
         let leaked: &'static str = Box::leak(name.into_boxed_str());
         names.insert(leaked);
         leaked
+    }
+
+    /// The member names a struct writes at one level of a JSON document: its
+    /// own (serde aliases included), and those of the structs flattened into
+    /// it, at any depth. Compared at compile time: a model and the structs
+    /// it flattens must not write one member twice.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Members {
+        /// The struct's own names.
+        pub own: &'static [&'static str],
+        /// The names of each struct flattened into it.
+        pub flattened: &'static [&'static Members],
+    }
+
+    impl Members {
+        /// No names (a struct that does not say).
+        pub const NONE: Members = Members {
+            own: &[],
+            flattened: &[],
+        };
+
+        /// Whether `name` is one of the names, at any depth.
+        pub const fn contains(&self, name: &str) -> bool {
+            let mut i = 0;
+            while i < self.own.len() {
+                if same(self.own[i], name) {
+                    return true;
+                }
+                i += 1;
+            }
+            let mut j = 0;
+            while j < self.flattened.len() {
+                if self.flattened[j].contains(name) {
+                    return true;
+                }
+                j += 1;
+            }
+            false
+        }
+
+        /// The first of these names that `other` has too.
+        pub const fn shared_with(&self, other: &Members) -> Option<&'static str> {
+            let mut i = 0;
+            while i < self.own.len() {
+                if other.contains(self.own[i]) {
+                    return Some(self.own[i]);
+                }
+                i += 1;
+            }
+            let mut j = 0;
+            while j < self.flattened.len() {
+                if let Some(name) = self.flattened[j].shared_with(other) {
+                    return Some(name);
+                }
+                j += 1;
+            }
+            None
+        }
+    }
+
+    const fn same(a: &str, b: &str) -> bool {
+        let (x, y) = (a.as_bytes(), b.as_bytes());
+        if x.len() != y.len() {
+            return false;
+        }
+        let mut k = 0;
+        while k < x.len() {
+            if x[k] != y[k] {
+                return false;
+            }
+            k += 1;
+        }
+        true
     }
 
     /// The first name in both lists, at compile time: a hash model and a

@@ -37,6 +37,39 @@ struct SameAlias {
     audit: Audit,
 }
 
+#[derive(EmbeddedModel, Serialize, Deserialize, Clone)]
+struct Inner {
+    #[redis_om(index)]
+    title: String,
+}
+
+#[derive(EmbeddedModel, Serialize, Deserialize, Clone)]
+struct Outer {
+    kind: String,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    inner: Inner,
+}
+
+// Two levels down: `title` of the struct flattened into the flattened one.
+#[derive(JsonModel, Serialize, Deserialize)]
+struct Nested {
+    pk: Option<String>,
+    title: String,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    outer: Outer,
+}
+
+// Inside an embedded struct: its own member and the one it flattens.
+#[derive(EmbeddedModel, Serialize, Deserialize, Clone)]
+struct Clashing {
+    title: String,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    inner: Inner,
+}
+
 // Distinct names compile.
 #[derive(JsonModel, Serialize, Deserialize)]
 struct Fine {

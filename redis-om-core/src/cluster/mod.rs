@@ -1188,7 +1188,7 @@ impl ClusterConnection {
         };
         let id = if index >= nodes.len() {
             stamp::check(&stamps)
-                .map_err(|reason| stamp::unsettled("a SCAN of every primary", &reason))?;
+                .map_err(|reason| stamp::unsettled("a SCAN of every primary", &reason, false))?;
             0
         } else {
             self.new_cursor(Cursor::Scan {
@@ -1657,7 +1657,7 @@ impl Settle {
         };
         if let Some(reason) = reason {
             if self.started.elapsed() >= stamp::SETTLE {
-                return Err(stamp::unsettled(what, &reason));
+                return Err(stamp::unsettled(what, &reason, true));
             }
         }
         tokio::time::sleep(stamp::backoff(self.attempt)).await;

@@ -164,16 +164,22 @@ fn ranges_of(flags: impl Iterator<Item = bool>) -> String {
     out.join(" ")
 }
 
-/// The error of a fan-out whose slot map did not settle within [`SETTLE`].
-pub(super) fn unsettled(what: &str, reason: &str) -> RedisError {
+/// The error of a fan-out whose slot map did not settle: within [`SETTLE`]
+/// for a search (read again meanwhile), at once for a `SCAN` (whose keys
+/// already went to the caller, so it cannot be read again).
+pub(super) fn unsettled(what: &str, reason: &str, retried: bool) -> RedisError {
+    let within = if retried {
+        format!(" within {} s", SETTLE.as_secs())
+    } else {
+        String::new()
+    };
     RedisError::from((
         ErrorKind::Server(ServerErrorKind::TryAgain),
         "redis-om cluster",
         format!(
-            "{what} was not read from one consistent slot map within {} s: {reason}; a key \
+            "{what} was not read from one consistent slot map{within}: {reason}; a key \
              may have been read on two primaries or on none, so no partial result was \
-             returned: retry once the cluster settles (a reshard or a failover in progress)",
-            SETTLE.as_secs()
+             returned: retry once the cluster settles (a reshard or a failover in progress)"
         ),
     ))
 }

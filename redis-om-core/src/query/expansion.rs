@@ -50,23 +50,29 @@ pub(crate) async fn check<E: Exec>(exec: &mut E, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Whether a reply holds `needle` in any of its strings, at any depth.
+/// Whether a profile reply has an iterator whose `Warning` is `needle`, at
+/// any depth: a `Warning` key followed by it (the flat arrays of RESP2) or
+/// mapped to it (RESP3). Only there: the same words elsewhere (a tag value
+/// the query names, echoed in an iterator's `Term`) are not a warning.
 fn mentions(value: &Value, needle: &[u8]) -> bool {
-    let has = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    fn text(v: &Value) -> Option<&[u8]> {
+        match v {
+            Value::BulkString(bytes) => Some(bytes.as_slice()),
+            Value::SimpleString(text) => Some(text.as_bytes()),
+            Value::VerbatimString { text, .. } => Some(text.as_bytes()),
+            _ => None,
+        }
+    }
+    let warning = |k: &Value, v: &Value| text(k) == Some(b"Warning") && text(v) == Some(needle);
     match value {
-        Value::BulkString(bytes) => has(bytes),
-        Value::SimpleString(text) => has(text.as_bytes()),
-        Value::VerbatimString { text, .. } => has(text.as_bytes()),
-        Value::Array(items) | Value::Set(items) => items.iter().any(|v| mentions(v, needle)),
+        Value::Array(items) | Value::Set(items) => {
+            items.windows(2).any(|pair| warning(&pair[0], &pair[1]))
+                || items.iter().any(|v| mentions(v, needle))
+        }
         Value::Map(pairs) => pairs
             .iter()
-            .any(|(k, v)| mentions(k, needle) || mentions(v, needle)),
-        Value::Attribute { data, attributes } => {
-            mentions(data, needle)
-                || attributes
-                    .iter()
-                    .any(|(k, v)| mentions(k, needle) || mentions(v, needle))
-        }
+            .any(|(k, v)| warning(k, v) || mentions(v, needle)),
+        Value::Attribute { data, .. } => mentions(data, needle),
         Value::Push { data, .. } => data.iter().any(|v| mentions(v, needle)),
         _ => false,
     }
@@ -97,5 +103,13 @@ mod tests {
         assert!(mentions(&resp3, REACHED));
         let fine = Value::Array(vec![s("Warning"), s("None"), Value::Int(3)]);
         assert!(!mentions(&fine, REACHED));
+        // The words as a term of the query, not as a warning.
+        let term = Value::Array(vec![
+            s("Type"),
+            s("TAG"),
+            s("Term"),
+            s("Max prefix expansion reached"),
+        ]);
+        assert!(!mentions(&term, REACHED));
     }
 }

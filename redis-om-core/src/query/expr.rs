@@ -200,9 +200,12 @@ impl Leaf {
             Leaf::TagPattern { .. } => true,
             Leaf::Text { mode, .. } => matches!(mode, TextMode::Prefix | TextMode::Fuzzy),
             // Written by the caller: any `*` but the bare one that matches
-            // everything may be a pattern (`@t:{SKU\-*}`, `w'*x'`), as is a
-            // `%`. A false guess costs one profile round trip.
-            Leaf::Raw(query) => query.contains('%') || (query.contains('*') && query.trim() != "*"),
+            // everything may be a pattern (`@t:{SKU\-*}`, `w'*x'`), as are a
+            // `%` and a `?` (`w'SKU-1???'`). A false guess costs one profile
+            // round trip.
+            Leaf::Raw(query) => {
+                query.contains(['%', '?']) || (query.contains('*') && query.trim() != "*")
+            }
             _ => false,
         }
     }

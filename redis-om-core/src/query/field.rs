@@ -885,10 +885,11 @@ impl<X: Indexable> Indexable for Vec<X> {
 /// redis-om-python's embedded models. Implemented by `#[derive(EmbeddedModel)]`.
 pub trait Embedded {
     /// The members the struct writes at its own level of the JSON document
-    /// (serde's names), for the compile-time check that a struct flattened
-    /// into a model (`#[serde(flatten)]`) shares no name with the model.
+    /// (serde's names, and those of the structs it flattens), for the
+    /// compile-time check that a struct flattened into a model
+    /// (`#[serde(flatten)]`) shares no name with the model.
     #[doc(hidden)]
-    const MEMBERS: &'static [&'static str] = &[];
+    const MEMBERS: crate::__private::Members = crate::__private::Members::NONE;
 
     /// The typed query handles of the indexed fields, inside model `M`.
     type Fields<M>;

@@ -118,7 +118,21 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
                     #[doc = #doc]
                     pub #field: #krate::Set<__M, #ty>
                 });
-                setter_inits.push(quote! { #field: #krate::Set::new(#target, #encode) });
+                if f.aliases.is_empty() {
+                    setter_inits.push(quote! { #field: #krate::Set::new(#target, #encode) });
+                } else {
+                    // serde aliases under this struct's path: removed by the
+                    // setter, as a model's own (else the document would hold
+                    // both members, and serde refuse the duplicate field).
+                    let members: Vec<String> = f.aliases.iter().map(|a| json_member(a)).collect();
+                    setter_inits.push(quote! {
+                        #field: #krate::Set::new(#target, #encode).with_aliases(
+                            #krate::__private::intern_paths(::std::vec![
+                                #( #krate::__private::intern(::std::format!("{}{}", path, #members)) ),*
+                            ])
+                        )
+                    });
+                }
             }
         }
     }
@@ -131,6 +145,37 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
         .filter(|f| !f.embed.as_ref().is_some_and(|e| e.flatten))
         .flat_map(|f| std::iter::once(&f.stored_name).chain(&f.aliases))
         .collect();
+    // The structs flattened into this one: their names are at this level too.
+    let flattened: Vec<(&crate::model::FieldDef, TokenStream)> = def
+        .fields
+        .iter()
+        .filter_map(|f| match &f.embed {
+            Some(embed) if embed.flatten => {
+                let inner = &embed.inner;
+                Some((f, quote!(<#inner as #krate::Embedded>::MEMBERS)))
+            }
+            _ => None,
+        })
+        .collect();
+    let flat_members = flattened.iter().map(|(_, members)| members);
+    let members_const = quote! {
+        #krate::__private::Members {
+            own: &[#(#members),*],
+            flattened: &[#(&#flat_members),*],
+        }
+    };
+    let own_members = quote! {
+        #krate::__private::Members { own: &[#(#members),*], flattened: &[] }
+    };
+    let clash_checks = super::flatten_clash_checks(
+        krate,
+        &def.ident,
+        &own_members,
+        &flattened,
+        "JSON object",
+        "#[serde(rename = \"…\")]",
+        "serde would write the member twice and read only one of them",
+    );
     let hash_impl = if def.hash {
         hash_embedded(&def)
     } else {
@@ -147,12 +192,14 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
 
         #(#checks)*
 
+        #clash_checks
+
         #[doc(hidden)]
         #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
         const _: () = {
             #[automatically_derived]
             impl #krate::Embedded for #ident {
-                const MEMBERS: &'static [&'static str] = &[#(#members),*];
+                const MEMBERS: #krate::__private::Members = #members_const;
 
                 type Fields<__M> = #fields_ident<__M>;
 

@@ -115,6 +115,49 @@ fn json_read_step(f: &crate::model::FieldDef) -> String {
     format!("[{}]", names.join(","))
 }
 
+/// Compile-time checks that the structs flattened into `ident` (each with
+/// the expression of its `Members`) share no stored name with its own names
+/// (`own`, a `Members` expression) nor with each other.
+fn flatten_clash_checks(
+    krate: &syn::Path,
+    ident: &Ident,
+    own: &TokenStream,
+    flat: &[(&crate::model::FieldDef, TokenStream)],
+    container: &str,
+    rename: &str,
+    overwrite: &str,
+) -> TokenStream {
+    use syn::spanned::Spanned;
+    let mut out = TokenStream::new();
+    for (f, names) in flat {
+        let message = format!(
+            "a field of the struct flattened as `{}` is stored under the name of a field of `{ident}` \
+             in the {container}: rename one of them ({rename})",
+            f.ident
+        );
+        out.extend(quote::quote_spanned! {f.ty.span()=>
+            const _: () = if (#own).shared_with(&#names).is_some() {
+                ::core::panic!(#message)
+            };
+        });
+    }
+    for (i, (a, names_a)) in flat.iter().enumerate() {
+        for (b, names_b) in &flat[i + 1..] {
+            let message = format!(
+                "the structs flattened as `{}` and `{}` store a field under the same name: {overwrite}",
+                a.ident, b.ident
+            );
+            out.extend(quote::quote_spanned! {b.ty.span()=>
+                const _: () = if (#names_a).shared_with(&#names_b).is_some() {
+                    ::core::panic!(#message)
+                };
+            });
+        }
+    }
+    let _ = krate;
+    out
+}
+
 /// `text` as literal text inside a `format!` string.
 fn fmt_literal(text: &str) -> String {
     text.replace('{', "{{").replace('}', "}}")

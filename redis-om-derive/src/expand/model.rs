@@ -278,14 +278,21 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
     // overwrite each other; in a JSON document serde writes the member twice
     // and reads one of them, and the index refuses the duplicate attribute.
     let flat_names_check = if def.generics.params.is_empty() {
-        // The flattened structs, with the list of names each stores.
+        // The flattened structs, with the names each stores.
         let flat: Vec<(&crate::model::FieldDef, TokenStream)> = def
             .fields
             .iter()
             .filter_map(|f| match storage {
                 Storage::Hash if f.flatten => {
                     let ty = &f.ty;
-                    Some((f, quote!(<#ty as #krate::__private::HashEmbedded>::NAMES)))
+                    // A hash flattens one level: its names are all its own.
+                    Some((
+                        f,
+                        quote!(#krate::__private::Members {
+                            own: <#ty as #krate::__private::HashEmbedded>::NAMES,
+                            flattened: &[],
+                        }),
+                    ))
                 }
                 Storage::Json => match &f.embed {
                     Some(embed) if embed.flatten => {
@@ -307,6 +314,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             .filter(|f| storage == Storage::Hash || f.written || f.unindexable.is_none())
             .flat_map(|f| std::iter::once(&f.stored_name).chain(&f.aliases))
             .collect();
+        let own = quote!(#krate::__private::Members { own: &[#(#own),*], flattened: &[] });
         let (container, rename, overwrite) = match storage {
             Storage::Hash => (
                 "hash",
@@ -319,33 +327,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 "serde would write the member twice and read only one of them",
             ),
         };
-        let checks = flat.iter().map(|(f, names)| {
-            let message = format!(
-                "a field of the struct flattened as `{}` is stored under the name of a field of `{}` \
-                 in the {container}: rename one of them ({rename})",
-                f.ident, def.ident
-            );
-            quote_spanned! {f.ty.span()=>
-                const _: () = if #krate::__private::shared_name(&[#(#own),*], #names).is_some() {
-                    ::core::panic!(#message)
-                };
-            }
-        });
-        let mut pairs = Vec::new();
-        for (i, (a, names_a)) in flat.iter().enumerate() {
-            for (b, names_b) in &flat[i + 1..] {
-                let message = format!(
-                    "the structs flattened as `{}` and `{}` store a field under the same name: {overwrite}",
-                    a.ident, b.ident
-                );
-                pairs.push(quote_spanned! {b.ty.span()=>
-                    const _: () = if #krate::__private::shared_name(#names_a, #names_b).is_some() {
-                        ::core::panic!(#message)
-                    };
-                });
-            }
-        }
-        quote! { #(#checks)* #(#pairs)* }
+        super::flatten_clash_checks(krate, &def.ident, &own, &flat, container, rename, overwrite)
     } else {
         TokenStream::new()
     };
