@@ -617,7 +617,9 @@ pub(crate) async fn wait_replicas<E: crate::exec::Exec>(
     replicas: u32,
     timeout: std::time::Duration,
 ) -> redis::RedisResult<Value> {
-    let deadline = std::time::Instant::now() + timeout;
+    // `Duration::MAX` would overflow an instant: a year is forever enough.
+    let deadline =
+        std::time::Instant::now() + timeout.min(std::time::Duration::from_secs(365 * 24 * 3600));
     let mut pause = std::time::Duration::from_millis(1);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());

@@ -88,6 +88,18 @@ pub(crate) struct FieldDef {
     pub aliases: Vec<String>,
 }
 
+impl FieldDef {
+    /// Whether serde writes or reads the field's member (not `skip`; a
+    /// `skip_serializing` field is still read, so its name is taken).
+    pub fn has_member(&self) -> bool {
+        self.written
+            || !self
+                .unindexable
+                .as_ref()
+                .is_some_and(|u| matches!(u.key, "skip" | "skip_deserializing"))
+    }
+}
+
 /// Why serde's handling of a field keeps it from being indexed.
 pub(crate) struct Unindexable {
     /// The serde option, where it is written (else the field's name).

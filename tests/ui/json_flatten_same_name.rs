@@ -70,6 +70,17 @@ struct Clashing {
     inner: Inner,
 }
 
+// serde still reads a member it does not write.
+#[derive(JsonModel, Serialize, Deserialize)]
+struct ReadOnlyName {
+    pk: Option<String>,
+    #[serde(skip_serializing, default)]
+    tenant: String,
+    #[serde(flatten)]
+    #[redis_om(embed)]
+    base: Base,
+}
+
 // Distinct names compile.
 #[derive(JsonModel, Serialize, Deserialize)]
 struct Fine {

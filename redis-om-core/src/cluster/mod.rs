@@ -8,7 +8,7 @@
 //! beyond routing:
 //!
 //! - **Pipelines across slots** (`save_all`, `get_many`, `delete_many`, bulk
-//!   updates) are split by primary and the parts sent concurrently; replies
+//!   updates) are split by hash slot and the parts sent concurrently; replies
 //!   come back in the pipeline's order. Keyless commands in them (`SCRIPT
 //!   LOAD`) go with every part.
 //! - **Search** comes in two flavours, detected once (`COMMAND INFO
@@ -422,12 +422,15 @@ impl ClusterConnection {
         // Settings are the server's, not an index's: on every primary, as
         // they are (a coordinator would set only its own node too).
         if name == "FT.CONFIG" {
+            self.shards(true).await?;
+            let replies = self.per_shard(&args, &[]).await;
+            // Forgotten after the change (a read in between would keep
+            // the old value).
             if let Ok(mut cached) = self.shared.max_results.lock() {
                 cached.clear();
             }
-            self.shards(true).await?;
             let mut first = None;
-            for (_, reply) in self.per_shard(&args, &[]).await? {
+            for (_, reply) in replies? {
                 if let Value::ServerError(err) = reply {
                     return Err(RedisError::from(err));
                 }
@@ -540,10 +543,20 @@ impl ClusterConnection {
             match before.get(addr.as_str()) {
                 Some(known) if owns(known) => *tag = known.clone(),
                 _ => {
+                    // An error here (the node loading, gone) is the
+                    // caller's: a tag guessed now would stay for good.
                     let list = redis::cmd("FT._LIST").clone();
-                    if let Ok(Value::Array(names)) = self.node(addr, &list).await {
-                        if let Some(found) = existing_tag(&names, &owns) {
-                            *tag = found;
+                    match self.node(addr, &list).await? {
+                        Value::Array(names) => {
+                            if let Some(found) = existing_tag(&names, &owns) {
+                                *tag = found;
+                            }
+                        }
+                        Value::ServerError(err) => return Err(err.into()),
+                        _ => {
+                            return Err(client_error(
+                                "FT._LIST answered something else than a list",
+                            ))
                         }
                     }
                 }
@@ -1045,6 +1058,20 @@ impl ClusterConnection {
                     )));
                 }
             }
+            // Every match, or an error: a server that cut the page
+            // instead of refusing it would leave documents out.
+            if (docs.len() as u64) < t {
+                return Err(RedisError::from((
+                    ErrorKind::Client,
+                    "redis-om cluster",
+                    format!(
+                        "the primary {addr} reported {t} matches but returned {}: raise its \
+                         MAXSEARCHRESULTS (FT.CONFIG SET MAXSEARCHRESULTS -1 through this \
+                         connection) or narrow the query",
+                        docs.len()
+                    ),
+                )));
+            }
             taken = Some(stamp);
             total = t;
             merged.shards[i].keys = Some(docs.into());
@@ -1205,7 +1232,7 @@ impl ClusterConnection {
     }
 
     /// A pipeline: as it is when every keyed command is in one slot (or it is
-    /// a transaction); otherwise one pipeline per primary, sent concurrently,
+    /// a transaction); otherwise one pipeline per slot, sent concurrently,
     /// replies put back in order.
     async fn pipeline(
         &mut self,
@@ -1235,9 +1262,14 @@ impl ClusterConnection {
             )
             .await;
         }
-        // The primary of each slot, from the cached slot map: one pipeline
-        // per primary (not per slot: a `delete_many` of 1,000 keys was 1,000
-        // round trips).
+        // redis-rs answers a redirect inside a pipeline by sending the whole
+        // pipeline again: harmless for commands that can run twice, not for
+        // the others (a versioned save, a delete whose count is reported),
+        // which go in one pipeline per slot, where a redirect moves them all.
+        if !cmds.iter().all(|c| repeatable(c)) {
+            return self.per_slot(&cmds, &slots, &distinct, offset, count).await;
+        }
+        // The primary of each slot, from the cached slot map.
         if self
             .shared
             .ranges
@@ -1261,12 +1293,10 @@ impl ClusterConnection {
                 .find(|(start, end, _)| (*start..=*end).contains(&slot))
                 .map(|(_, _, addr)| addr.clone())
         };
-        // (No transaction gets here: it stays whole, above.)
-        // By block: a `MULTI … EXEC` around a document's commands goes
-        // whole to that document's primary.
-        let nodes: Vec<Option<String>> = block_slot_numbers(&cmds)
-            .into_iter()
-            .map(|slot| slot.and_then(node_of))
+        // (No transaction gets here: MULTI is not repeatable.)
+        let nodes: Vec<Option<String>> = cmds
+            .iter()
+            .map(|c| key_of(c).and_then(|k| node_of(key_slot(&k))))
             .collect();
         let mut targets: Vec<String> = Vec::new();
         for addr in nodes.iter().flatten() {
@@ -1317,17 +1347,10 @@ impl ClusterConnection {
             let values = match reply {
                 Ok(values) => values,
                 // A primary gone, or slots moved: every command of its part
-                // again, by key, when they can run twice (reads, whole-value
-                // writes) or when nothing of the part was sent; not a
-                // versioned save or a delete whose count is reported, which
-                // may have run: its error stands (a bulk call reports those
-                // documents as not confirmed).
+                // again, by key (they can run twice).
                 Err(err)
-                    if (crate::error::is_unavailable(&err)
-                        || matches!(err.code(), Some("MOVED" | "ASK")))
-                        && (indices.iter().all(|&i| repeatable(cmds[i]))
-                            || matches!(err.kind(), ErrorKind::ClusterConnectionNotFound)
-                            || err.is_connection_refusal()) =>
+                    if crate::error::is_unavailable(&err)
+                        || matches!(err.code(), Some("MOVED" | "ASK")) =>
                 {
                     moved.extend(indices.iter().copied().filter(|&i| slots[i].is_some()));
                     continue;
@@ -1364,6 +1387,54 @@ impl ClusterConnection {
                     },
                 };
             out[i] = Some(value);
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.unwrap_or(Value::Nil))
+            .skip(offset)
+            .take(count)
+            .collect())
+    }
+}
+
+impl ClusterConnection {
+    /// One pipeline per hash slot (with every keyless command), sent
+    /// concurrently through redis-rs's routing; replies put back in order.
+    async fn per_slot(
+        &mut self,
+        cmds: &[&Cmd],
+        slots: &[Option<Slot>],
+        distinct: &[Slot],
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let parts: Vec<(Vec<usize>, Pipeline)> = distinct
+            .iter()
+            .map(|slot| {
+                let mut indices = Vec::new();
+                let mut part = redis::pipe();
+                for (i, (cmd, s)) in cmds.iter().zip(slots).enumerate() {
+                    if s.is_none() || *s == Some(*slot) {
+                        indices.push(i);
+                        part.add_command((*cmd).clone());
+                    }
+                }
+                (indices, part)
+            })
+            .collect();
+        let replies = futures_util::future::join_all(parts.iter().map(|(indices, part)| {
+            let mut con = self.inner.clone();
+            let n = indices.len();
+            async move { aio::ConnectionLike::req_packed_commands(&mut con, part, 0, n).await }
+        }))
+        .await;
+        let mut out: Vec<Option<Value>> = vec![None; cmds.len()];
+        for ((indices, _), reply) in parts.iter().zip(replies) {
+            for (i, value) in indices.iter().zip(reply?) {
+                if out[*i].is_none() {
+                    out[*i] = Some(value);
+                }
+            }
         }
         Ok(out
             .into_iter()
@@ -1549,7 +1620,12 @@ fn existing_tag(names: &[Value], owns: &dyn Fn(&str) -> bool) -> Option<String> 
         else {
             continue;
         };
-        if tag.is_empty() || !owns(tag) {
+        // Only the tags this connection names copies with (another
+        // program's `{user:1}:orders` is not a copy of ours).
+        let canonical = slot_tags()
+            .get(usize::from(key_slot(tag.as_bytes())))
+            .is_some_and(|t| t == tag);
+        if tag.is_empty() || !canonical || !owns(tag) {
             continue;
         }
         match counts.iter_mut().find(|(t, _)| t == tag) {
@@ -2159,23 +2235,7 @@ fn slot_of(cmd: &Cmd) -> Option<Slot> {
 /// whole on one node (copied into every part, its `MULTI` and `EXEC` would
 /// wrap other commands and its replies be taken from the wrong part).
 fn block_slots(cmds: &[&Cmd]) -> Vec<Option<Slot>> {
-    blockwise(cmds, cmds.iter().map(|c| slot_of(c)).collect())
-}
-
-/// [`block_slots`] as slot numbers, to find each command's primary in the
-/// slot map.
-fn block_slot_numbers(cmds: &[&Cmd]) -> Vec<Option<u16>> {
-    blockwise(
-        cmds,
-        cmds.iter()
-            .map(|c| key_of(c).map(|k| key_slot(&k)))
-            .collect(),
-    )
-}
-
-/// `slots` (one per command) with each `MULTI … EXEC` block given its first
-/// command's value.
-fn blockwise<T: Copy>(cmds: &[&Cmd], mut slots: Vec<Option<T>>) -> Vec<Option<T>> {
+    let mut slots: Vec<Option<Slot>> = cmds.iter().map(|c| slot_of(c)).collect();
     let name = |c: &Cmd| {
         c.args_iter()
             .next()

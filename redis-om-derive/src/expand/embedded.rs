@@ -141,7 +141,7 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
     let members: Vec<&String> = def
         .fields
         .iter()
-        .filter(|f| f.unindexable.is_none() || f.written)
+        .filter(|f| f.has_member())
         .filter(|f| !f.embed.as_ref().is_some_and(|e| e.flatten))
         .flat_map(|f| std::iter::once(&f.stored_name).chain(&f.aliases))
         .collect();

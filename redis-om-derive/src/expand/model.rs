@@ -311,7 +311,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
             .iter()
             .filter(|f| !flat.iter().any(|(g, _)| std::ptr::eq(*g, *f)))
             // A JSON field serde neither writes nor reads holds no member.
-            .filter(|f| storage == Storage::Hash || f.written || f.unindexable.is_none())
+            .filter(|f| storage == Storage::Hash || f.has_member())
             .flat_map(|f| std::iter::once(&f.stored_name).chain(&f.aliases))
             .collect();
         let own = quote!(#krate::__private::Members { own: &[#(#own),*], flattened: &[] });
