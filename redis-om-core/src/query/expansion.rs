@@ -36,7 +36,7 @@ pub(crate) async fn check<E: Exec>(exec: &mut E, plan: &Plan) -> Result<()> {
         .map_err(|err| plan.error(err))?;
     if mentions(&report, REACHED) {
         return Err(Error::Query {
-            query: plan.query.chars().take(500).collect(),
+            query: super::plan::shorten(&plan.query, 500),
             message: "a prefix, suffix, contains or fuzzy condition matches at least as many \
                       distinct terms of the index as the server expands a pattern into \
                       (MAXPREFIXEXPANSIONS, 200 by default), and RediSearch silently ignores \

@@ -430,7 +430,7 @@ fn is_lost_cursor(err: &redis::RedisError) -> bool {
 /// `text` cut to about `max` bytes (at a character boundary), saying how long
 /// it was: a rejected query can be megabytes long, and so can the server's
 /// message that quotes it.
-fn shorten(text: &str, max: usize) -> String {
+pub(super) fn shorten(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }

@@ -168,7 +168,6 @@ pub(crate) fn embedded(input: &DeriveInput) -> syn::Result<TokenStream> {
         #krate::__private::Members { own: &[#(#members),*], flattened: &[] }
     };
     let clash_checks = super::flatten_clash_checks(
-        krate,
         &def.ident,
         &own_members,
         &flattened,

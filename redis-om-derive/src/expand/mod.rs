@@ -119,7 +119,6 @@ fn json_read_step(f: &crate::model::FieldDef) -> String {
 /// the expression of its `Members`) share no stored name with its own names
 /// (`own`, a `Members` expression) nor with each other.
 fn flatten_clash_checks(
-    krate: &syn::Path,
     ident: &Ident,
     own: &TokenStream,
     flat: &[(&crate::model::FieldDef, TokenStream)],
@@ -154,7 +153,6 @@ fn flatten_clash_checks(
             });
         }
     }
-    let _ = krate;
     out
 }
 

@@ -327,7 +327,7 @@ fn expand_model(def: &ModelDef, storage: Storage) -> TokenStream {
                 "serde would write the member twice and read only one of them",
             ),
         };
-        super::flatten_clash_checks(krate, &def.ident, &own, &flat, container, rename, overwrite)
+        super::flatten_clash_checks(&def.ident, &own, &flat, container, rename, overwrite)
     } else {
         TokenStream::new()
     };
