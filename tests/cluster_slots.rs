@@ -304,6 +304,82 @@ async fn find_stays_complete_across_a_slot_migration() {
         );
         println!("count and all() after the move: {:?}", t.elapsed());
     }
+
+    // Issue 24, item 4, the other end: the primary's last slot, the one its
+    // copies are named after, moves away with documents. The copies stay
+    // behind where no command reaches them; search goes on without the
+    // migrator: the primary's copies are made again under a slot it keeps
+    // (from the definitions recorded in the cluster), and the orphans are
+    // dropped.
+    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
+    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
+    let last: u16 = mine
+        .split(' ')
+        .skip(8)
+        .filter_map(|r| r.rsplit('-').next()?.parse().ok())
+        .max()
+        .unwrap();
+    let old_tag = (0u32..)
+        .map(|n| format!("{n:x}"))
+        .find(|t| key_slot(t) == last)
+        .unwrap();
+    let copies = |port: u16| -> Vec<String> { q(port, &mut redis::cmd("FT._LIST")) };
+    assert!(
+        copies(src)
+            .iter()
+            .any(|c| c.starts_with(&format!("{{{old_tag}}}"))),
+        "the copies on {src} are named after its last slot {last}: {:?}",
+        copies(src)
+    );
+    let tag = (0..)
+        .map(|i| format!("l{i}"))
+        .find(|t| key_slot(t) == last)
+        .unwrap();
+    let mut last_docs: Vec<User> = (0..10)
+        .map(|i| User {
+            pk: Some(format!("{{{tag}}}{run}-last-{i}")),
+            run: run.clone(),
+            n: 210 + i,
+        })
+        .collect();
+    User::save_all(&mut con, &mut last_docs).await.unwrap();
+    assert_eq!(count().count(&mut con).await.unwrap(), 220);
+    move_slot(src, dst, i64::from(last), &src_id, &dst_id, Duration::ZERO).await;
+    let mut fresh = redis_om::connect_cluster(vec![format!("redis://127.0.0.1:{dst}")])
+        .await
+        .unwrap();
+    for con in [&mut con, &mut fresh] {
+        let t = Instant::now();
+        assert_eq!(count().count(con).await.unwrap(), 220);
+        let all = count()
+            .sort_by(|u| u.n, SortOrder::Asc)
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|u| u.n).collect::<Vec<_>>(),
+            (0..220).collect::<Vec<_>>()
+        );
+        println!(
+            "count and all() after the last slot moved: {:?}",
+            t.elapsed()
+        );
+    }
+    // The orphans are gone, the node moves no slot (the marker used to
+    // drop them is cleared), and the migrator finds nothing to do.
+    let left = copies(src);
+    assert!(
+        !left
+            .iter()
+            .any(|c| c.starts_with(&format!("{{{old_tag}}}"))),
+        "orphan copies left on {src}: {left:?}"
+    );
+    assert!(!left.is_empty());
+    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
+    assert!(!nodes.contains('['), "{nodes}");
+    let report = Migrator::new().model::<User>().run(&mut con).await.unwrap();
+    println!("{report:?}");
+    assert_eq!(count().count(&mut con).await.unwrap(), 220);
 }
 
 /// The hash slot of a key without a hash tag (CRC16/XMODEM, mod 16384).

@@ -39,6 +39,7 @@
 //!   `stamp::SETTLE` fails with `TRYAGAIN`: never a partial result.
 //! - Replies are RESP2 (the connection is opened so).
 
+mod copies;
 mod stamp;
 
 use std::collections::{HashMap, VecDeque};
@@ -522,8 +523,10 @@ impl ClusterConnection {
         let mut shards = parse_slots(&reply)?;
         let ranges = parse_ranges(&reply);
         // Each primary's copies keep their name while it still owns the
-        // tag's slot: the tag known before, or one its copies already carry
-        // (`FT._LIST`); only a primary with neither takes its last slot's.
+        // tag's slot: the tag known before, or the one its copies already
+        // carry (`FT._LIST`); only a primary with neither takes its last
+        // slot's. Then each is repaired (`copies`): copies a reshard left
+        // behind are made again under its tag.
         let before: HashMap<String, String> = self
             .shared
             .shards
@@ -533,35 +536,39 @@ impl ClusterConnection {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        for (addr, tag) in &mut shards {
+        let list = redis::cmd("FT._LIST").clone();
+        let listed = futures_util::future::join_all(shards.iter().map(|(addr, _)| {
+            let mut con = self.clone();
+            let list = &list;
+            async move { (addr.clone(), con.node(addr, list).await) }
+        }))
+        .await;
+        let mut lists: HashMap<String, Vec<String>> = HashMap::new();
+        for ((addr, tag), (_, reply)) in shards.iter_mut().zip(listed) {
             let owns = |t: &str| {
                 let slot = key_slot(t.as_bytes());
                 ranges
                     .iter()
                     .any(|(lo, hi, a)| a == addr && (*lo..=*hi).contains(&slot))
             };
+            // An error here (the node loading, gone) is the caller's: a tag
+            // guessed now would stay for good.
+            let names = match reply? {
+                reply @ Value::Array(_) => copies::names_of(&reply),
+                Value::ServerError(err) => return Err(err.into()),
+                _ => return Err(client_error("FT._LIST answered something else than a list")),
+            };
             match before.get(addr.as_str()) {
                 Some(known) if owns(known) => *tag = known.clone(),
                 _ => {
-                    // An error here (the node loading, gone) is the
-                    // caller's: a tag guessed now would stay for good.
-                    let list = redis::cmd("FT._LIST").clone();
-                    match self.node(addr, &list).await? {
-                        Value::Array(names) => {
-                            if let Some(found) = existing_tag(&names, &owns) {
-                                *tag = found;
-                            }
-                        }
-                        Value::ServerError(err) => return Err(err.into()),
-                        _ => {
-                            return Err(client_error(
-                                "FT._LIST answered something else than a list",
-                            ))
-                        }
+                    if let Some(found) = existing_tag(&names, &owns) {
+                        *tag = found;
                     }
                 }
             }
+            lists.insert(addr.clone(), names);
         }
+        self.repair(&shards, &lists, &ranges).await?;
         if let Ok(mut cached) = self.shared.shards.lock() {
             *cached = Some(shards.clone());
         }
@@ -580,6 +587,19 @@ impl ClusterConnection {
         args: &[Vec<u8>],
         names: &[usize],
     ) -> RedisResult<Vec<(String, Value)>> {
+        self.per_shard_replies(args, names)
+            .await?
+            .into_iter()
+            .map(|(addr, reply)| reply.map(|value| (addr, value)))
+            .collect()
+    }
+
+    /// [`per_shard`](Self::per_shard) with each primary's own error.
+    async fn per_shard_replies(
+        &mut self,
+        args: &[Vec<u8>],
+        names: &[usize],
+    ) -> RedisResult<Vec<(String, RedisResult<Value>)>> {
         let mut refresh = false;
         loop {
             let shards = self.shards(refresh).await?;
@@ -588,27 +608,32 @@ impl ClusterConnection {
                 let cmd = cmd_of(&tagged(args, names, tag));
                 let addr = addr.clone();
                 async move {
-                    let reply = con.node(&addr, &cmd).await;
+                    let reply = match con.node(&addr, &cmd).await {
+                        Ok(Value::ServerError(err)) => Err(err.into()),
+                        other => other,
+                    };
                     (addr, reply)
                 }
             }))
             .await;
-            let mut out = Vec::with_capacity(replies.len());
             let mut stale = false;
             let mut failure = None;
-            for (addr, reply) in replies {
+            for (_, reply) in &replies {
                 match reply {
-                    Ok(value) => out.push((addr, value)),
                     // The slots moved, or a primary is gone (a failover):
                     // read the slots again, once.
                     Err(err)
                         if matches!(err.code(), Some("MOVED" | "ASK"))
-                            || crate::error::is_unavailable(&err) =>
+                            || crate::error::is_unavailable(err) =>
                     {
                         stale = true;
-                        failure.get_or_insert(err);
+                        failure.get_or_insert(err.clone());
                     }
-                    Err(err) => return Err(err),
+                    // A primary without its copy (a reshard moved the slot
+                    // it was named after): read the slots again, which
+                    // repairs it (`copies`), once.
+                    Err(err) if crate::error::is_unknown_index(err) => stale = true,
+                    _ => {}
                 }
             }
             if let (true, Some(err)) = (refresh, failure) {
@@ -618,23 +643,45 @@ impl ClusterConnection {
                 refresh = true;
                 continue;
             }
-            return Ok(out);
+            return Ok(replies);
         }
     }
 
     /// An index definition: on every primary (each its own copy), each of
-    /// which must accept it.
+    /// which must accept it; recorded in the cluster, so that a copy a
+    /// reshard leaves behind can be made again (`copies`).
     async fn everywhere(&mut self, args: &[Vec<u8>], names: &[usize]) -> RedisResult<Value> {
         // Read the slots again: a definition must reach every current primary.
         self.shards(true).await?;
-        let mut first = None;
-        for (_, reply) in self.per_shard(args, names).await? {
-            if let Value::ServerError(err) = reply {
-                return Err(RedisError::from(err));
-            }
-            first.get_or_insert(reply);
+        let change = copies::Change::of(args);
+        // A name is forgotten before it goes, so that no repair brings back
+        // a copy of a dropped index.
+        if change.goes_first() {
+            self.record(&change).await?;
         }
-        Ok(first.unwrap_or(Value::Okay))
+        let mut first = None;
+        let mut refused = None;
+        let mut all_have_it = true;
+        for (_, reply) in self.per_shard_replies(args, names).await? {
+            match reply {
+                Ok(value) => {
+                    first.get_or_insert(value);
+                }
+                Err(err) => {
+                    all_have_it &= crate::error::server_message(&err)
+                        .to_ascii_lowercase()
+                        .contains("already exists");
+                    refused.get_or_insert(err);
+                }
+            }
+        }
+        if !change.goes_first() && all_have_it {
+            self.record(&change).await?;
+        }
+        match refused {
+            Some(err) => Err(err),
+            None => Ok(first.unwrap_or(Value::Okay)),
+        }
     }
 
     /// A search command on one primary, in turn; a cursor remembers it.
@@ -1609,23 +1656,13 @@ fn parse_slots(reply: &Value) -> RedisResult<Vec<(String, String)>> {
 
 /// The hash tag most of a primary's index copies carry (`{t3}:User:index`),
 /// among those whose slot it still owns (`owns`); ties go to the later slot.
-fn existing_tag(names: &[Value], owns: &dyn Fn(&str) -> bool) -> Option<String> {
+fn existing_tag(names: &[String], owns: &dyn Fn(&str) -> bool) -> Option<String> {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for name in names {
-        let Some(name) = text(name) else { continue };
-        let Some(tag) = name
-            .strip_prefix('{')
-            .and_then(|rest| rest.split_once('}'))
-            .map(|(tag, _)| tag)
-        else {
+        let Some((tag, _)) = copies::split_copy(name) else {
             continue;
         };
-        // Only the tags this connection names copies with (another
-        // program's `{user:1}:orders` is not a copy of ours).
-        let canonical = slot_tags()
-            .get(usize::from(key_slot(tag.as_bytes())))
-            .is_some_and(|t| t == tag);
-        if tag.is_empty() || !canonical || !owns(tag) {
+        if !owns(tag) {
             continue;
         }
         match counts.iter_mut().find(|(t, _)| t == tag) {
@@ -1725,6 +1762,9 @@ impl Settle {
                 }
                 None
             }
+            // A primary without its copy (a reshard moved the slot it was
+            // named after): reading the slots again repairs it (`copies`).
+            Some(err) if self.attempt == 0 && crate::error::is_unknown_index(&err) => None,
             Some(err) => return Err(err),
             None => match stamp::check(stamps) {
                 Ok(()) => return Ok(true),

@@ -82,6 +82,24 @@ pub(super) fn parse(addr: &str, reply: &Value) -> Result<Stamp, RedisError> {
     })
 }
 
+/// The id of the node that serves `slot`, from any `CLUSTER NODES` reply.
+pub(super) fn owner_of(reply: &Value, slot: u16) -> Option<String> {
+    let text = match reply {
+        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        Value::SimpleString(text) => text.clone(),
+        _ => return None,
+    };
+    text.lines().find_map(|line| {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let serves = parts.get(8..)?.iter().any(|range| {
+            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+            matches!((lo.parse::<u16>(), hi.parse::<u16>()), (Ok(lo), Ok(hi)) if (lo..=hi).contains(&slot))
+        });
+        serves.then(|| parts[0].to_owned())
+    })
+}
+
 /// Whether the stamps of one fan-out show one slot map (see the module
 /// documentation); otherwise what was seen instead.
 pub(super) fn check(stamps: &[Stamp]) -> Result<(), String> {
@@ -256,6 +274,17 @@ mod tests {
         assert!(check(&stamps)
             .unwrap_err()
             .contains("changed while it was read"));
+    }
+
+    #[test]
+    fn a_slot_has_the_owner_the_lines_say() {
+        let map = nodes(&format!("{A}{C}"));
+        assert_eq!(owner_of(&map, 0).as_deref(), Some("aaa"));
+        assert_eq!(owner_of(&map, 5461).as_deref(), Some("bbb"));
+        assert_eq!(owner_of(&map, 16383).as_deref(), Some("ccc"));
+        let moving =
+            nodes("aaa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 7 [8->-bbb]\n");
+        assert_eq!(owner_of(&moving, 8), None);
     }
 
     #[test]
