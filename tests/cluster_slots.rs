@@ -134,70 +134,7 @@ async fn find_stays_complete_across_a_slot_migration() {
     // Searchers while the slot moves: every answer is exact or an error
     // that says the slot map did not settle (`TRYAGAIN`), never a wrong count,
     // a partial `all()` or a partial `all_pks`.
-    let wrong = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let (exact, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let searcher = {
-        let (stop, wrong, exact, refused) =
-            (stop.clone(), wrong.clone(), exact.clone(), refused.clone());
-        let mut con = con.clone();
-        let run = run.clone();
-        let mut want: Vec<String> = pks.clone();
-        want.sort();
-        tokio::spawn(async move {
-            use futures_util::TryStreamExt;
-            let mut round = 0u64;
-            while !stop.load(Ordering::Relaxed) || round < 3 {
-                round += 1;
-                let q = User::find(|u| u.run.eq(run.as_str()));
-                // Keys as read, duplicates kept: a key read on two primaries shows.
-                let answers: [(&str, redis_om::Result<Vec<String>>); 3] = [
-                    (
-                        "count",
-                        q.count(&mut con).await.map(|n| {
-                            // A count stands for itself: compare as a set size.
-                            (0..n).map(|i| i.to_string()).collect()
-                        }),
-                    ),
-                    (
-                        "all",
-                        q.all(&mut con)
-                            .await
-                            .map(|users| users.into_iter().filter_map(|u| u.pk).collect()),
-                    ),
-                    (
-                        "all_pks",
-                        User::all_pks(&mut con)
-                            .try_collect::<Vec<String>>()
-                            .await
-                            .map(|pks| {
-                                pks.into_iter()
-                                    .filter(|pk| want.binary_search(pk).is_ok())
-                                    .collect()
-                            }),
-                    ),
-                ];
-                for (what, answer) in answers {
-                    let answer = answer.map(|mut got| {
-                        got.sort();
-                        got
-                    });
-                    match answer {
-                        Ok(got) if got.len() == 200 && (what == "count" || got == want) => {
-                            exact.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok(got) => wrong
-                            .lock()
-                            .unwrap()
-                            .push(format!("{what}: {} of 200", got.len())),
-                        Err(err) if err.to_string().contains("consistent slot map") => {
-                            refused.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(err) => wrong.lock().unwrap().push(format!("{what}: {err}")),
-                    }
-                }
-            }
-        })
-    };
+    let searcher = spawn_searcher(con.clone(), run.clone(), pks.clone(), stop.clone());
     let started = Instant::now();
     let src_id: String = q(src, &mut redis::cmd("CLUSTER").arg("MYID").clone());
     let dst_id: String = q(dst, &mut redis::cmd("CLUSTER").arg("MYID").clone());
@@ -207,16 +144,13 @@ async fn find_stays_complete_across_a_slot_migration() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     reader.await.unwrap();
-    searcher.await.unwrap();
-    let wrong = wrong.lock().unwrap().clone();
+    let (exact, refused, wrong) = searcher.await.unwrap();
     println!(
-        "searches during the move: {} exact, {} refused (slot map unsettled), {} wrong",
-        exact.load(Ordering::Relaxed),
-        refused.load(Ordering::Relaxed),
+        "searches during the move: {exact} exact, {refused} refused (slot map unsettled), {} wrong",
         wrong.len()
     );
     assert!(wrong.is_empty(), "{wrong:?}");
-    assert!(exact.load(Ordering::Relaxed) > 0);
+    assert!(exact > 0);
     let (reads, failures) = (
         reads.load(Ordering::Relaxed),
         failures.load(Ordering::Relaxed),
@@ -380,6 +314,120 @@ async fn find_stays_complete_across_a_slot_migration() {
     let report = Migrator::new().model::<User>().run(&mut con).await.unwrap();
     println!("{report:?}");
     assert_eq!(count().count(&mut con).await.unwrap(), 220);
+
+    // An operator's `redis-cli --cluster reshard` (when the server package
+    // ships redis-cli): 300 slots of the third primary go to the first, then
+    // 300 of the first to the third, while searches check every answer.
+    let third = base() + 2;
+    let third_id: String = q(third, redis::cmd("CLUSTER").arg("MYID"));
+    let mut all_keys = pks.clone();
+    all_keys.extend(more.iter().chain(&last_docs).filter_map(|u| u.pk.clone()));
+    assert_eq!(all_keys.len(), 220);
+    for (from, to) in [(&third_id, &src_id), (&src_id, &third_id)] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let searcher = spawn_searcher(con.clone(), run.clone(), all_keys.clone(), stop.clone());
+        let t = Instant::now();
+        let out = Command::new(script())
+            .args(["cli", "--cluster", "reshard", &format!("127.0.0.1:{src}")])
+            .args(["--cluster-from", from, "--cluster-to", to])
+            .args(["--cluster-slots", "300", "--cluster-yes"])
+            .output()
+            .unwrap();
+        let took = t.elapsed();
+        if out.status.code() == Some(3) {
+            stop.store(true, Ordering::Relaxed);
+            searcher.await.unwrap();
+            println!("no redis-cli in this server package: the redis-cli reshard is not tried");
+            break;
+        }
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The first answer after the reshard is exact (no outage outlasts it).
+        let t = Instant::now();
+        assert_eq!(count().count(&mut con).await.unwrap(), 220);
+        let first_answer = t.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        let (exact, refused, wrong) = searcher.await.unwrap();
+        println!(
+            "redis-cli reshard of 300 slots in {took:.2?}: {exact} exact, {refused} refused, {} \
+             wrong; first count after it in {first_answer:.2?}",
+            wrong.len()
+        );
+        assert!(wrong.is_empty(), "{wrong:?}");
+    }
+}
+
+/// Searches until `stop` (and at least three rounds): `count`, `all()` and
+/// `all_pks` of the documents of `run`, each answer checked against `want`
+/// (their keys): exact, refused because the slot map did not settle
+/// (`TRYAGAIN`), or wrong (a wrong count, a partial `all()` or `all_pks`,
+/// any other error). Returns how many of each, and the wrong ones.
+fn spawn_searcher(
+    mut con: redis_om::ClusterConnection,
+    run: String,
+    mut want: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(u64, u64, Vec<String>)> {
+    want.sort();
+    tokio::spawn(async move {
+        use futures_util::TryStreamExt;
+        let (mut exact, mut refused, mut wrong) = (0, 0, Vec::new());
+        let n = want.len();
+        let mut round = 0u64;
+        while !stop.load(Ordering::Relaxed) || round < 3 {
+            round += 1;
+            let q = User::find(|u| u.run.eq(run.as_str()));
+            // Keys as read, duplicates kept: a key read on two primaries shows.
+            let answers: [(&str, redis_om::Result<Vec<String>>); 3] = [
+                (
+                    "count",
+                    q.count(&mut con).await.map(|n| {
+                        // A count stands for itself: compare as a set size.
+                        (0..n).map(|i| i.to_string()).collect()
+                    }),
+                ),
+                (
+                    "all",
+                    q.all(&mut con)
+                        .await
+                        .map(|users| users.into_iter().filter_map(|u| u.pk).collect()),
+                ),
+                (
+                    "all_pks",
+                    User::all_pks(&mut con)
+                        .try_collect::<Vec<String>>()
+                        .await
+                        .map(|pks| {
+                            pks.into_iter()
+                                .filter(|pk| want.binary_search(pk).is_ok())
+                                .collect()
+                        }),
+                ),
+            ];
+            for (what, answer) in answers {
+                let answer = answer.map(|mut got| {
+                    got.sort();
+                    got
+                });
+                match answer {
+                    Ok(got) if got.len() == n && (what == "count" || got == want) => exact += 1,
+                    Ok(got) => wrong.push(format!("{what}: {} of {n}", got.len())),
+                    Err(err)
+                        if err.to_string().contains("consistent slot map")
+                            || err.to_string().contains("still indexing") =>
+                    {
+                        refused += 1
+                    }
+                    Err(err) => wrong.push(format!("{what}: {err}")),
+                }
+            }
+        }
+        (exact, refused, wrong)
+    })
 }
 
 /// The hash slot of a key without a hash tag (CRC16/XMODEM, mod 16384).
