@@ -359,6 +359,59 @@ async fn find_stays_complete_across_a_slot_migration() {
         );
         assert!(wrong.is_empty(), "{wrong:?}");
     }
+
+    // `delete_many` while a slot of its documents moves (one script per
+    // primary, the keys it no longer serves deleted through the redirects):
+    // the count it returns is the number of documents that existed, and
+    // none is left.
+    for round in 0..3 {
+        let tag = (0..)
+            .map(|i| format!("d{round}-{i}"))
+            .find(|t| {
+                let slot: i64 = q(src, redis::cmd("CLUSTER").arg("KEYSLOT").arg(t));
+                let empty = q::<i64>(
+                    src,
+                    redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot),
+                ) == 0;
+                empty && {
+                    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
+                    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
+                    mine.split(' ').skip(8).any(|r| {
+                        let (lo, hi) = r.split_once('-').unwrap_or((r, r));
+                        matches!((lo.parse::<i64>(), hi.parse::<i64>()), (Ok(lo), Ok(hi)) if (lo..=hi).contains(&slot))
+                    })
+                }
+            })
+            .unwrap();
+        let slot: i64 = q(src, redis::cmd("CLUSTER").arg("KEYSLOT").arg(&tag));
+        let mut docs: Vec<User> = (0..300)
+            .map(|i| User {
+                pk: Some(if i < 200 {
+                    format!("{{{tag}}}{run}-del-{i}")
+                } else {
+                    format!("{run}-del-{round}-{i}")
+                }),
+                run: format!("{run}-del"),
+                n: i,
+            })
+            .collect();
+        User::save_all(&mut con, &mut docs).await.unwrap();
+        let keys: Vec<String> = docs.iter().map(|u| u.pk.clone().unwrap()).collect();
+        // Half of them already gone: the count must say 150.
+        let gone: Vec<&String> = keys.iter().step_by(2).collect();
+        assert_eq!(User::delete_many(&mut con, &gone).await.unwrap(), 150);
+        let (src_id, dst_id) = (src_id.clone(), dst_id.clone());
+        let mover = tokio::spawn(async move {
+            move_slot(src, dst, slot, &src_id, &dst_id, Duration::from_millis(5)).await
+        });
+        tokio::time::sleep(Duration::from_millis(10 * round)).await;
+        let deleted = User::delete_many(&mut con, &keys).await.unwrap();
+        mover.await.unwrap();
+        let left = User::get_many(&mut con, &keys).await.unwrap();
+        println!("delete_many during a slot move (round {round}): {deleted} deleted");
+        assert_eq!(deleted, 150);
+        assert!(left.iter().all(Option::is_none));
+    }
 }
 
 /// Searches until `stop` (and at least three rounds): `count`, `all()` and

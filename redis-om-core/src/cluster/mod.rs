@@ -380,46 +380,58 @@ impl ClusterConnection {
             .map(|(_, cursor)| cursor)
     }
 
-    async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        let args = args_of(cmd);
-        let name = args
-            .first()
-            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
-            .unwrap_or_default();
-        match name.as_str() {
-            "SCAN" => return self.scan(&args).await,
-            "WAIT" | "WAITAOF" => {
-                // To the primary of the last write, which the wait is about
-                // (redis-rs would ask every primary, a dead one included).
-                if let Some(slot) = self.last_slot {
-                    let route = redis::cluster_routing::Route::new(
-                        slot,
-                        redis::cluster_routing::SlotAddr::Master,
-                    );
-                    return self
-                        .inner
-                        .route_command(
-                            cmd.clone(),
-                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
-                        )
-                        .await;
-                }
-                return aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await;
+    /// A keyed command, routed by redis-rs (an `ASK` that reaches this
+    /// layer followed).
+    async fn routed(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let reply = aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await;
+        match reply {
+            Err(err) if matches!(err.kind(), ErrorKind::Server(ServerErrorKind::Ask)) => {
+                self.follow_ask(&err, cmd).await.unwrap_or(Err(err))
             }
-            n if n.starts_with("FT.") => {}
-            _ => {
-                if let Some(key) = key_of(cmd) {
-                    self.last_slot = Some(key_slot(&key));
-                }
-                let reply = aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await;
-                return match reply {
-                    Err(err) if matches!(err.kind(), ErrorKind::Server(ServerErrorKind::Ask)) => {
-                        self.follow_ask(&err, cmd).await.unwrap_or(Err(err))
-                    }
-                    other => other,
-                };
-            }
+            other => other,
         }
+    }
+
+    async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        // Most commands are keyed and go as they are: told apart by their
+        // name without copying their arguments.
+        let first = cmd
+            .args_iter()
+            .find_map(|a| match a {
+                redis::Arg::Simple(bytes) => Some(bytes),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let search = first.len() > 3 && first[..3].eq_ignore_ascii_case(b"FT.");
+        if first.eq_ignore_ascii_case(b"SCAN") {
+            return self.scan(&args_of(cmd)).await;
+        }
+        if first.eq_ignore_ascii_case(b"WAIT") || first.eq_ignore_ascii_case(b"WAITAOF") {
+            // To the primary of the last write, which the wait is about
+            // (redis-rs would ask every primary, a dead one included).
+            if let Some(slot) = self.last_slot {
+                let route = redis::cluster_routing::Route::new(
+                    slot,
+                    redis::cluster_routing::SlotAddr::Master,
+                );
+                return self
+                    .inner
+                    .route_command(
+                        cmd.clone(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                    )
+                    .await;
+            }
+            return aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await;
+        }
+        if !search {
+            if let Some(key) = key_of(cmd) {
+                self.last_slot = Some(key_slot(key));
+            }
+            return self.routed(cmd).await;
+        }
+        let args = args_of(cmd);
+        let name = String::from_utf8_lossy(first).to_ascii_uppercase();
         // Settings are the server's, not an index's: on every primary, as
         // they are (a coordinator would set only its own node too).
         if name == "FT.CONFIG" {
@@ -1281,6 +1293,91 @@ impl ClusterConnection {
     /// A pipeline: as it is when every keyed command is in one slot (or it is
     /// a transaction); otherwise one pipeline per slot, sent concurrently,
     /// replies put back in order.
+    /// Each slot range and its primary, from the cached slot map.
+    async fn slot_map(&mut self) -> RedisResult<Vec<(u16, u16, String)>> {
+        if let Some(ranges) = self.shared.ranges.lock().ok().and_then(|r| r.clone()) {
+            return Ok(ranges);
+        }
+        self.shards(true).await?;
+        Ok(self
+            .shared
+            .ranges
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .unwrap_or_default())
+    }
+
+    /// A pipeline of single-key deletes (`delete_many`): one script per
+    /// primary, sent concurrently, deletes each key where the slot map puts
+    /// it (`delete_here.lua`); a key whose slot that primary no longer
+    /// serves is deleted alone afterwards, through redis-rs's redirects.
+    /// Each delete runs once, so the counts stay exact while slots move (a
+    /// pipeline per primary would be sent again whole on a redirect).
+    async fn delete_by_primary(
+        &mut self,
+        cmds: &[&Cmd],
+        keys: &[&[u8]],
+    ) -> RedisResult<Vec<Value>> {
+        const DELETE_HERE: &str = include_str!("delete_here.lua");
+        let ranges = self.slot_map().await?;
+        let mut by_node: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut left: Vec<usize> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let slot = key_slot(key);
+            match ranges
+                .iter()
+                .find(|(lo, hi, _)| (*lo..=*hi).contains(&slot))
+            {
+                Some((_, _, addr)) => by_node.entry(addr.as_str()).or_default().push(i),
+                None => left.push(i),
+            }
+        }
+        let sent = futures_util::future::join_all(by_node.into_iter().map(|(addr, indices)| {
+            let mut con = self.clone();
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(DELETE_HERE).arg(0);
+            // The command as asked (DEL or UNLINK), uppercase.
+            let name = cmds[indices[0]]
+                .args_iter()
+                .find_map(|a| match a {
+                    redis::Arg::Simple(b) => Some(b.to_ascii_uppercase()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| b"DEL".to_vec());
+            eval.arg(name);
+            for &i in &indices {
+                eval.arg(keys[i]);
+            }
+            let addr = addr.to_owned();
+            async move { (indices, con.node(&addr, &eval).await) }
+        }))
+        .await;
+        let mut out: Vec<Option<Value>> = vec![None; keys.len()];
+        for (indices, reply) in sent {
+            let counts = match reply? {
+                Value::Array(counts) if counts.len() == indices.len() => counts,
+                Value::ServerError(err) => return Err(err.into()),
+                _ => {
+                    return Err(client_error(
+                        "a delete script answered something else than one count per key",
+                    ))
+                }
+            };
+            for (i, count) in indices.into_iter().zip(counts) {
+                match count {
+                    Value::Int(n) if n >= 0 => out[i] = Some(Value::Int(n)),
+                    _ => left.push(i),
+                }
+            }
+        }
+        // One at a time: redis-rs follows a redirect of a single command.
+        for i in left {
+            out[i] = Some(self.routed(cmds[i]).await?);
+        }
+        Ok(out.into_iter().map(|v| v.unwrap_or(Value::Nil)).collect())
+    }
+
     async fn pipeline(
         &mut self,
         pipeline: &Pipeline,
@@ -1289,7 +1386,7 @@ impl ClusterConnection {
     ) -> RedisResult<Vec<Value>> {
         let cmds: Vec<&Cmd> = pipeline.cmd_iter().collect();
         if let Some(key) = cmds.iter().find_map(|c| key_of(c)) {
-            self.last_slot = Some(key_slot(&key));
+            self.last_slot = Some(key_slot(key));
         }
         let slots = block_slots(&cmds);
         let mut distinct: Vec<Slot> = Vec::new();
@@ -1309,6 +1406,9 @@ impl ClusterConnection {
             )
             .await;
         }
+        if let Some(keys) = single_key_deletes(&cmds) {
+            return self.delete_by_primary(&cmds, &keys).await;
+        }
         // redis-rs answers a redirect inside a pipeline by sending the whole
         // pipeline again: harmless for commands that can run twice, not for
         // the others (a versioned save, a delete whose count is reported),
@@ -1316,24 +1416,7 @@ impl ClusterConnection {
         if !cmds.iter().all(|c| repeatable(c)) {
             return self.per_slot(&cmds, &slots, &distinct, offset, count).await;
         }
-        // The primary of each slot, from the cached slot map.
-        if self
-            .shared
-            .ranges
-            .lock()
-            .ok()
-            .and_then(|r| r.clone())
-            .is_none()
-        {
-            self.shards(true).await?;
-        }
-        let ranges = self
-            .shared
-            .ranges
-            .lock()
-            .ok()
-            .and_then(|r| r.clone())
-            .unwrap_or_default();
+        let ranges = self.slot_map().await?;
         let node_of = |slot: u16| {
             ranges
                 .iter()
@@ -1343,7 +1426,7 @@ impl ClusterConnection {
         // (No transaction gets here: MULTI is not repeatable.)
         let nodes: Vec<Option<String>> = cmds
             .iter()
-            .map(|c| key_of(c).and_then(|k| node_of(key_slot(&k))))
+            .map(|c| key_of(c).and_then(|k| node_of(key_slot(k))))
             .collect();
         let mut targets: Vec<String> = Vec::new();
         for addr in nodes.iter().flatten() {
@@ -2265,6 +2348,31 @@ fn format_number(n: f64) -> String {
     }
 }
 
+/// The keys of a pipeline made only of single-key `DEL`s or `UNLINK`s (all
+/// of one of the two).
+fn single_key_deletes<'c>(cmds: &[&'c Cmd]) -> Option<Vec<&'c [u8]>> {
+    let mut name: Option<Vec<u8>> = None;
+    let mut keys = Vec::with_capacity(cmds.len());
+    for cmd in cmds {
+        let mut args = cmd.args_iter();
+        let (Some(redis::Arg::Simple(command)), Some(redis::Arg::Simple(key)), None) =
+            (args.next(), args.next(), args.next())
+        else {
+            return None;
+        };
+        let command = command.to_ascii_uppercase();
+        if command != b"DEL" && command != b"UNLINK" {
+            return None;
+        }
+        match &name {
+            Some(n) if *n != command => return None,
+            _ => name = Some(command),
+        }
+        keys.push(key);
+    }
+    (!keys.is_empty()).then_some(keys)
+}
+
 /// The hash slot of a command's key; `None` for a keyless command.
 fn slot_of(cmd: &Cmd) -> Option<Slot> {
     key_of(cmd).map(Slot::for_key)
@@ -2304,7 +2412,7 @@ fn block_slots(cmds: &[&Cmd]) -> Vec<Option<Slot>> {
 }
 
 /// A command's (first) key; `None` for a keyless command.
-fn key_of(cmd: &Cmd) -> Option<Vec<u8>> {
+fn key_of(cmd: &Cmd) -> Option<&[u8]> {
     let mut args = cmd.args_iter().filter_map(|a| match a {
         redis::Arg::Simple(bytes) => Some(bytes),
         _ => None,
@@ -2317,11 +2425,11 @@ fn key_of(cmd: &Cmd) -> Option<Vec<u8>> {
             if numkeys == 0 {
                 return None;
             }
-            args.next().map(<[u8]>::to_vec)
+            args.next()
         }
         b"SCRIPT" | b"PING" | b"INFO" | b"MULTI" | b"EXEC" | b"DISCARD" | b"FUNCTION"
         | b"CLIENT" | b"COMMAND" | b"CLUSTER" | b"ECHO" | b"TIME" | b"WAIT" | b"WAITAOF" => None,
-        _ => args.next().map(<[u8]>::to_vec),
+        _ => args.next(),
     }
 }
 
