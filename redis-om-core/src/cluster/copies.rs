@@ -43,6 +43,10 @@ pub(super) const DEFINITIONS: &str = "{redis-om}:cluster:indexes";
 /// name.
 pub(super) const ALIASES: &str = "{redis-om}:cluster:aliases";
 
+/// The copies being built: `{address}\n{copy name}` for each, set before
+/// its `FT.CREATE` and removed once `FT.INFO` says it finished indexing.
+pub(super) const BUILDING: &str = "{redis-om}:cluster:building";
+
 /// How long a search waits for a copy made after a reshard to finish
 /// indexing the documents already on its primary.
 pub(super) const BUILD: Duration = Duration::from_secs(5);
@@ -89,10 +93,14 @@ impl Change {
                 name,
                 args: args[2..].to_vec(),
             },
-            "FT.ALTER" => match args.iter().position(|a| a.eq_ignore_ascii_case(b"ADD")) {
+            "FT.ALTER" => match args
+                .iter()
+                .skip(2)
+                .position(|a| a.eq_ignore_ascii_case(b"ADD"))
+            {
                 Some(at) => Change::Alter {
                     name,
-                    attrs: args[at + 1..].to_vec(),
+                    attrs: args[at + 3..].to_vec(),
                 },
                 None => Change::None,
             },
@@ -150,6 +158,8 @@ pub(super) struct Record {
     definitions: HashMap<String, Vec<Vec<u8>>>,
     /// Alias → logical index name.
     aliases: Vec<(String, String)>,
+    /// The [`BUILDING`] fields.
+    building: Vec<String>,
 }
 
 impl Record {
@@ -220,28 +230,29 @@ fn number(value: Option<&Value>) -> Option<f64> {
     }
 }
 
-fn building(index: &str, addr: &str, percent: f64) -> RedisError {
+fn building(index: &str, addr: &str) -> RedisError {
     RedisError::from((
         ErrorKind::Server(ServerErrorKind::TryAgain),
         "redis-om cluster",
         format!(
             "the copy of the index {index:?} on the primary {addr}, made after a reshard moved \
-             the slot its old copy was named after, was still indexing after {} s ({:.0}% \
-             done): retry once it finishes (no partial result was returned)",
+             the slot its old copy was named after (or on a primary new to the cluster), was \
+             still indexing after {} s: retry once it finishes (no partial result was \
+             returned)",
             BUILD.as_secs(),
-            percent * 100.0
         ),
     ))
 }
 
 impl ClusterConnection {
     /// Records (or forgets) what an index definition changes, as
-    /// [`Change`] says; `accepted`: every primary accepted it (or already
-    /// had it).
-    pub(super) async fn record(&mut self, change: &Change) -> RedisResult<()> {
+    /// [`Change`] says. Best effort: a user whose ACL does not reach these
+    /// keys keeps the behaviour without the record (the migrator makes a
+    /// lost copy again).
+    pub(super) async fn record(&mut self, change: &Change) {
         let mut cmds: Vec<Cmd> = Vec::new();
         match change {
-            Change::None => return Ok(()),
+            Change::None => return,
             Change::Define { name, args } => cmds.push(
                 redis::cmd("HSET")
                     .arg(DEFINITIONS)
@@ -254,11 +265,11 @@ impl ClusterConnection {
                     .arg(DEFINITIONS)
                     .arg(name.as_slice())
                     .clone();
-                let Value::BulkString(current) = self.keyed(&get).await? else {
-                    return Ok(());
+                let Ok(Value::BulkString(current)) = self.keyed(&get).await else {
+                    return;
                 };
                 let Some(mut args) = decode(&current) else {
-                    return Ok(());
+                    return;
                 };
                 args.extend(attrs.iter().cloned());
                 cmds.push(
@@ -276,12 +287,14 @@ impl ClusterConnection {
                         .arg(name.as_slice())
                         .clone(),
                 );
-                let all = self
+                if let Ok(all) = self
                     .keyed(&redis::cmd("HGETALL").arg(ALIASES).clone())
-                    .await?;
-                for (alias, target) in pairs(&all) {
-                    if target == *name {
-                        cmds.push(redis::cmd("HDEL").arg(ALIASES).arg(alias).clone());
+                    .await
+                {
+                    for (alias, target) in pairs(&all) {
+                        if target == *name {
+                            cmds.push(redis::cmd("HDEL").arg(ALIASES).arg(alias).clone());
+                        }
                     }
                 }
             }
@@ -300,16 +313,16 @@ impl ClusterConnection {
             ),
         }
         for cmd in &cmds {
-            if let Value::ServerError(err) = self.keyed(cmd).await? {
-                return Err(err.into());
-            }
+            let _ = self.keyed(cmd).await;
         }
-        Ok(())
     }
 
     /// A keyed command, routed by redis-rs.
     async fn keyed(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await
+        match aio::ConnectionLike::req_packed_command(&mut self.inner, cmd).await? {
+            Value::ServerError(err) => Err(err.into()),
+            reply => Ok(reply),
+        }
     }
 
     async fn read_record(&mut self) -> RedisResult<Record> {
@@ -317,23 +330,37 @@ impl ClusterConnection {
         pipe.cmd("HGETALL")
             .arg(DEFINITIONS)
             .cmd("HGETALL")
-            .arg(ALIASES);
+            .arg(ALIASES)
+            .cmd("HGETALL")
+            .arg(BUILDING);
         let replies: Vec<Value> = pipe.query_async(&mut self.inner).await?;
         match replies.as_slice() {
-            [definitions, aliases] => Ok(Record::of(definitions, aliases)),
-            _ => Err(client_error("two HGETALLs had another number of replies")),
+            [definitions, aliases, building] => {
+                let mut record = Record::of(definitions, aliases);
+                record.building = pairs(building)
+                    .into_iter()
+                    .map(|(field, _)| String::from_utf8_lossy(&field).into_owned())
+                    .collect();
+                Ok(record)
+            }
+            _ => Err(client_error("three HGETALLs had another number of replies")),
         }
     }
 
-    /// Makes each primary's copies whole under its tag and drops its
+    /// Makes each listed primary's copies whole under its tag and drops its
     /// orphans (see the [module](self)). `shards`: each primary and its
-    /// tag; `lists`: each primary's `FT._LIST`; `ranges`: the slot map.
+    /// tag; `lists`: the `FT._LIST` of the primaries that answered;
+    /// `ranges`: the slot map. Best effort: an index it cannot repair stays
+    /// as it was, and its searches say so ("does not exist").
     pub(super) async fn repair(
         &mut self,
         shards: &[(String, String)],
         lists: &HashMap<String, Vec<String>>,
         ranges: &[(u16, u16, String)],
-    ) -> RedisResult<()> {
+    ) {
+        // One repair at a time in this process (clones share it).
+        let shared = self.shared.clone();
+        let _one = shared.repairing.lock().await;
         let owns = |addr: &str, tag: &str| {
             let slot = key_slot(tag.as_bytes());
             ranges
@@ -342,20 +369,15 @@ impl ClusterConnection {
         };
         // Which logical indexes each primary holds, under any tag.
         let mut held: HashMap<&str, HashSet<&str>> = HashMap::new();
-        let mut any_orphan = false;
         for (addr, names) in lists {
             for name in names {
-                if let Some((tag, logical)) = split_copy(name) {
+                if let Some((_, logical)) = split_copy(name) {
                     held.entry(addr.as_str()).or_default().insert(logical);
-                    any_orphan |= !owns(addr, tag);
                 }
             }
         }
-        let record = match self.read_record().await {
-            Ok(record) => record,
-            // Nothing to repair without it unless a copy is orphaned.
-            Err(_) if !any_orphan => return Ok(()),
-            Err(err) => return Err(err),
+        let Ok(record) = self.read_record().await else {
+            return;
         };
         for (addr, tag) in shards {
             let Some(names) = lists.get(addr) else {
@@ -372,7 +394,6 @@ impl ClusterConnection {
                     }
                 }
             }
-            let mut made: Vec<&str> = Vec::new();
             for (logical, args) in &record.definitions {
                 if current.contains(logical.as_str()) {
                     continue;
@@ -383,54 +404,75 @@ impl ClusterConnection {
                 let elsewhere = held
                     .iter()
                     .any(|(a, h)| *a != addr.as_str() && h.contains(logical.as_str()));
-                if !here && !elsewhere {
+                if !(here || elsewhere) {
                     continue;
                 }
-                let mut create = redis::cmd("FT.CREATE");
-                create.arg(tag_name(logical.as_bytes(), tag));
-                for arg in args {
-                    create.arg(arg.as_slice());
+                if self.make_copy(addr, tag, logical, args).await {
+                    current.insert(logical.as_str());
                 }
-                match self.node(addr, &create).await {
-                    Ok(Value::ServerError(err)) if !already_exists(&err.clone().into()) => {
-                        return Err(err.into())
-                    }
-                    Err(err) if !already_exists(&err) => return Err(err),
-                    _ => {}
-                }
-                made.push(logical.as_str());
             }
-            // The copies made now and those beside an orphan (made by another
-            // connection, perhaps still indexing) are waited for.
-            let mut wait: Vec<&str> = made.clone();
+            // The copies being built on this primary (by this connection or
+            // another process): searches of them wait (`wait_built`).
+            let mut building: Vec<&str> = Vec::new();
+            for field in &record.building {
+                if let Some((a, copy)) = field.split_once('\n') {
+                    if a == addr {
+                        if let Some((t, logical)) = split_copy(copy) {
+                            if t == tag {
+                                building.push(logical);
+                            }
+                        }
+                    }
+                }
+            }
+            for logical in record.definitions.keys() {
+                let fresh = self.is_building(addr, &tag_name(logical.as_bytes(), tag));
+                if fresh && !building.contains(&logical.as_str()) {
+                    building.push(logical);
+                }
+            }
             for (_, logical) in &orphans {
-                if !wait.contains(logical) && record.definitions.contains_key(*logical) {
-                    wait.push(logical);
+                // An orphan's index got its copy: the aliases follow.
+                if current.contains(logical) && !building.contains(logical) {
+                    building.push(logical);
                 }
             }
             for (alias, logical) in &record.aliases {
-                if !wait.contains(&logical.as_str()) {
+                if !building.contains(&logical.as_str()) {
                     continue;
                 }
                 let add = redis::cmd("FT.ALIASADD")
                     .arg(tag_name(alias.as_bytes(), tag))
                     .arg(tag_name(logical.as_bytes(), tag))
                     .clone();
-                match self.node(addr, &add).await {
-                    Ok(Value::ServerError(err)) if !already_exists(&err.clone().into()) => {
-                        return Err(err.into())
+                let _ = self.node(addr, &add).await;
+            }
+            let mut built: HashSet<&str> = HashSet::new();
+            for logical in &building {
+                let copy = tag_name(logical.as_bytes(), tag);
+                if self.built(addr, &copy).await {
+                    self.done_building(addr, &copy).await;
+                    built.insert(logical);
+                } else {
+                    let mut names = vec![copy];
+                    for (alias, target) in &record.aliases {
+                        if target == logical {
+                            names.push(tag_name(alias.as_bytes(), tag));
+                        }
                     }
-                    Err(err) if !already_exists(&err) => return Err(err),
-                    _ => {}
+                    if let Ok(mut set) = self.shared.building.lock() {
+                        for name in names {
+                            set.insert((addr.clone(), name));
+                        }
+                    }
                 }
             }
-            for logical in &wait {
-                self.wait_built(addr, tag, logical).await?;
-            }
-            // An orphan goes once its index has a copy under the tag.
+            // An orphan goes once its index has a finished copy under the tag.
             let mut by_slot: HashMap<u16, Vec<String>> = HashMap::new();
             for (t, logical) in &orphans {
-                if current.contains(logical) || made.contains(logical) {
+                let finished = current.contains(logical)
+                    && (!building.contains(logical) || built.contains(logical));
+                if finished {
                     by_slot
                         .entry(key_slot(t.as_bytes()))
                         .or_default()
@@ -438,96 +480,263 @@ impl ClusterConnection {
                 }
             }
             for (slot, names) in by_slot {
-                self.drop_orphans(addr, slot, &names).await?;
+                self.drop_orphans(addr, slot, names).await;
             }
+        }
+    }
+
+    /// Makes the copy `{tag}logical` on `addr`, marked as building first
+    /// ([`BUILDING`]); whether it exists afterwards. A copy of an index
+    /// forgotten meanwhile (dropped by the migrator) is dropped again.
+    async fn make_copy(&mut self, addr: &str, tag: &str, logical: &str, args: &[Vec<u8>]) -> bool {
+        let copy = tag_name(logical.as_bytes(), tag);
+        let field = building_field(addr, &copy);
+        let mark = redis::cmd("HSET")
+            .arg(BUILDING)
+            .arg(field.as_slice())
+            .arg(1)
+            .clone();
+        if self.keyed(&mark).await.is_err() {
+            return false;
+        }
+        let mut create = redis::cmd("FT.CREATE");
+        create.arg(copy.as_slice());
+        for arg in args {
+            create.arg(arg.as_slice());
+        }
+        let made = match self.node(addr, &create).await {
+            Ok(Value::ServerError(err)) => already_exists(&err.into()),
+            Ok(_) => true,
+            Err(err) => already_exists(&err),
+        };
+        let still = redis::cmd("HEXISTS").arg(DEFINITIONS).arg(logical).clone();
+        let recorded = matches!(self.keyed(&still).await, Ok(Value::Int(1)));
+        if made && !recorded {
+            let drop = redis::cmd("FT.DROPINDEX").arg(copy.as_slice()).clone();
+            let _ = self.node(addr, &drop).await;
+        }
+        if !(made && recorded) {
+            self.done_building(addr, &copy).await;
+            return false;
+        }
+        if let Ok(mut set) = self.shared.building.lock() {
+            set.insert((addr.to_owned(), copy));
+        }
+        true
+    }
+
+    fn is_building(&self, addr: &str, copy: &[u8]) -> bool {
+        self.shared
+            .building
+            .lock()
+            .is_ok_and(|set| set.contains(&(addr.to_owned(), copy.to_vec())))
+    }
+
+    /// Forgets that `copy` on `addr` is being built.
+    async fn done_building(&mut self, addr: &str, copy: &[u8]) {
+        if let Ok(mut set) = self.shared.building.lock() {
+            set.remove(&(addr.to_owned(), copy.to_vec()));
+        }
+        let unmark = redis::cmd("HDEL")
+            .arg(BUILDING)
+            .arg(building_field(addr, copy))
+            .clone();
+        let _ = self.keyed(&unmark).await;
+    }
+
+    /// Whether the copy (or alias) `copy` on `addr` finished indexing; a
+    /// copy that is not there counts as finished (its search says it does
+    /// not exist, which repairs it).
+    async fn built(&mut self, addr: &str, copy: &[u8]) -> bool {
+        let info = redis::cmd("FT.INFO").arg(copy).clone();
+        let reply = match self.node(addr, &info).await {
+            Ok(Value::ServerError(err)) => Err(RedisError::from(err)),
+            other => other,
+        };
+        match reply {
+            Ok(reply) => {
+                let indexing =
+                    number(crate::storage::info_field(&reply, "indexing")).unwrap_or(0.0);
+                let percent =
+                    number(crate::storage::info_field(&reply, "percent_indexed")).unwrap_or(1.0);
+                indexing == 0.0 && percent >= 1.0
+            }
+            Err(err) => crate::error::is_unknown_index(&err),
+        }
+    }
+
+    /// Before a search of `index` (its logical name) on `shards`: waits up
+    /// to [`BUILD`] for any of its copies still being built, then fails
+    /// with `TRYAGAIN` (never a partial result).
+    pub(super) async fn wait_built(
+        &mut self,
+        index: &[u8],
+        shards: &[(String, String)],
+    ) -> RedisResult<()> {
+        let pending: Vec<(String, Vec<u8>)> = match self.shared.building.lock() {
+            Ok(set) if !set.is_empty() => shards
+                .iter()
+                .map(|(addr, tag)| (addr.clone(), tag_name(index, tag)))
+                .filter(|entry| set.contains(entry))
+                .collect(),
+            _ => return Ok(()),
+        };
+        for (addr, copy) in pending {
+            let start = Instant::now();
+            let mut pause = Duration::from_millis(5);
+            while !self.built(&addr, &copy).await {
+                if start.elapsed() >= BUILD {
+                    return Err(building(&String::from_utf8_lossy(index), &addr));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            self.done_building(&addr, &copy).await;
         }
         Ok(())
     }
 
-    /// Waits until the copy `{tag}logical` on `addr` finished indexing.
-    async fn wait_built(&mut self, addr: &str, tag: &str, logical: &str) -> RedisResult<()> {
-        let info = redis::cmd("FT.INFO")
-            .arg(tag_name(logical.as_bytes(), tag))
-            .clone();
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(5);
-        loop {
-            let reply = match self.node(addr, &info).await? {
-                Value::ServerError(err) => return Err(err.into()),
-                reply => reply,
-            };
-            let indexing = number(crate::storage::info_field(&reply, "indexing")).unwrap_or(0.0);
-            let percent =
-                number(crate::storage::info_field(&reply, "percent_indexed")).unwrap_or(1.0);
-            if indexing == 0.0 && percent >= 1.0 {
-                return Ok(());
-            }
-            if start.elapsed() >= BUILD {
-                return Err(building(logical, addr, percent));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
-        }
-    }
-
     /// Drops the orphan copies `names` on `addr`, all named after `slot`,
-    /// which another primary owns (see the [module](self)).
-    async fn drop_orphans(&mut self, addr: &str, slot: u16, names: &[String]) -> RedisResult<()> {
-        let nodes = self
-            .node(addr, &redis::cmd("CLUSTER").arg("NODES").clone())
-            .await?;
-        let me = stamp::parse(addr, &nodes)?;
-        let Some(owner) = stamp::owner_of(&nodes, slot) else {
-            return Ok(());
+    /// which another primary owns (see the [module](self)), on a connection
+    /// of its own to that node (no redirect is followed: a command
+    /// redirected to the slot's owner would drop the owner's copy), under a
+    /// lease that keeps other processes from doing the same at once, in a
+    /// task of its own (a caller that gives up cannot leave the slot marked
+    /// `IMPORTING`). Best effort: an orphan left stays until a later repair.
+    async fn drop_orphans(&mut self, addr: &str, slot: u16, names: Vec<String>) {
+        let Some(seed) = self.shared.seed.clone() else {
+            return;
         };
-        // Not while a slot moves to or from this node (`STABLE` would clear
-        // the reshard's marker), nor if the slot is this node's again.
-        if !me.moving.is_empty()
-            || owner == me.id
-            || me.ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&slot))
-        {
-            return Ok(());
-        }
-        let importing = redis::cmd("CLUSTER")
-            .arg("SETSLOT")
-            .arg(slot)
-            .arg("IMPORTING")
-            .arg(&owner)
-            .clone();
-        // Only once the node took the marker: after `ASKING` it would also
-        // run a drop for a slot it owns.
-        if !matches!(
-            self.node(addr, &importing).await?,
-            Value::Okay | Value::SimpleString(_)
-        ) {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for name in names {
-            pipe.cmd("ASKING").cmd("FT.DROPINDEX").arg(name.as_str());
-        }
-        pipe.cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("STABLE");
-        let (host, port) = super::split_addr(addr)?;
-        let sent = self
-            .inner
-            .route_pipeline(
-                pipe,
-                0,
-                names.len() * 2 + 1,
-                redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host, port },
-            )
-            .await;
-        if sent.is_err() {
-            // Never leave the marker behind.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok((host, port)) = super::split_addr(addr) else {
+            return;
+        };
+        let info = seed.clone().set_addr(match seed.addr() {
+            redis::ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => redis::ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => redis::ConnectionAddr::Tcp(host, port),
+        });
+        let mut con = self.clone();
+        let task = runtime.spawn(async move {
+            let Ok(client) = redis::Client::open(info) else {
+                return;
+            };
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(crate::connect::CONNECTION_TIMEOUT))
+                .set_response_timeout(Some(crate::connect::RESPONSE_TIMEOUT * 4));
+            let Ok(mut node) = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+            else {
+                return;
+            };
+            let Ok(nodes) = redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query_async::<Value>(&mut node)
+                .await
+            else {
+                return;
+            };
+            let Ok(me) = stamp::parse("", &nodes) else {
+                return;
+            };
+            let Some(owner) = stamp::owner_of(&nodes, slot) else {
+                return;
+            };
+            // Not while a slot moves to or from this node (`STABLE` would
+            // clear the reshard's marker), nor if the slot is its own again.
+            if !me.moving.is_empty()
+                || owner == me.id
+                || me.ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&slot))
+            {
+                return;
+            }
+            let lease = format!("{{redis-om}}:cluster:dropping:{}", me.id);
+            let token = format!("{:x}", super::random_cursor_base());
+            let take = redis::cmd("SET")
+                .arg(&lease)
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(30_000)
+                .clone();
+            if !matches!(
+                con.keyed(&take).await,
+                Ok(Value::Okay | Value::SimpleString(_))
+            ) {
+                return;
+            }
+            let importing = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("IMPORTING")
+                .arg(&owner)
+                .clone();
+            // Whatever the marker's reply, it is cleared afterwards; the
+            // drops go only once the node took it (after `ASKING` it would
+            // also run one for a slot it owns).
+            let marked = importing.query_async::<Value>(&mut node).await;
+            if matches!(marked, Ok(Value::Okay | Value::SimpleString(_))) {
+                let mut pipe = redis::pipe();
+                for name in &names {
+                    pipe.cmd("ASKING")
+                        .ignore()
+                        .cmd("FT.DROPINDEX")
+                        .arg(name.as_str())
+                        .ignore();
+                }
+                let _ = pipe.query_async::<()>(&mut node).await;
+            }
             let stable = redis::cmd("CLUSTER")
                 .arg("SETSLOT")
                 .arg(slot)
                 .arg("STABLE")
                 .clone();
-            self.node(addr, &stable).await?;
-        }
-        sent.map(|_| ())
+            for _ in 0..3 {
+                if stable.query_async::<Value>(&mut node).await.is_ok() {
+                    break;
+                }
+                if let Ok(mut again) = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                {
+                    node = again.clone();
+                    if stable.query_async::<Value>(&mut again).await.is_ok() {
+                        break;
+                    }
+                }
+            }
+            let release = redis::cmd("EVAL")
+                .arg(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                     return redis.call('DEL', KEYS[1]) end return 0",
+                )
+                .arg(1)
+                .arg(&lease)
+                .arg(&token)
+                .clone();
+            let _ = con.keyed(&release).await;
+        });
+        let _ = task.await;
     }
+}
+
+/// The field of [`BUILDING`] for the copy `copy` on `addr`.
+fn building_field(addr: &str, copy: &[u8]) -> Vec<u8> {
+    let mut field = addr.as_bytes().to_vec();
+    field.push(b'\n');
+    field.extend_from_slice(copy);
+    field
 }
 
 /// Each primary's `FT._LIST` as names.

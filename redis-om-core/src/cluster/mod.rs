@@ -146,6 +146,17 @@ struct Shared {
     /// Each primary's `MAXSEARCHRESULTS`, by address (forgotten when this
     /// connection sets it).
     max_results: Mutex<HashMap<String, u64>>,
+    /// A seed's connection settings (password, TLS), for a connection of
+    /// its own to one node (`copies`); `None` from [`ClusterConnection::new`].
+    seed: Option<redis::ConnectionInfo>,
+    /// Held while the copies of the primaries are repaired (`copies`).
+    repairing: tokio::sync::Mutex<()>,
+    /// The copies (and their aliases) being built, by address and name:
+    /// searches of them wait (`copies`).
+    building: Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
+    /// A shard answered that an index does not exist: the next read of the
+    /// slot map lists every primary's copies again.
+    relist: std::sync::atomic::AtomicBool,
 }
 
 /// Connects to a cluster from its seed URLs (any reachable node finds the
@@ -174,13 +185,18 @@ pub async fn connect_cluster<T: IntoConnectionInfo>(
             "no cluster seed URLs (set {CLUSTER_URLS_ENV}=redis://host:port,redis://host:port)"
         )));
     }
+    let seed = seeds.first().cloned();
     let client = redis::cluster::ClusterClient::builder(seeds)
         .connection_timeout(crate::connect::CONNECTION_TIMEOUT)
         .response_timeout(crate::connect::RESPONSE_TIMEOUT * 4)
         .use_protocol(redis::ProtocolVersion::RESP2)
         .build()?;
     let inner = client.get_async_connection().await?;
-    Ok(ClusterConnection::new(inner))
+    let mut con = ClusterConnection::new(inner);
+    if let Some(shared) = Arc::get_mut(&mut con.shared) {
+        shared.seed = seed;
+    }
+    Ok(con)
 }
 
 impl ClusterConnection {
@@ -203,6 +219,10 @@ impl ClusterConnection {
                 ranges: Mutex::new(None),
                 json: Mutex::new(HashMap::new()),
                 max_results: Mutex::new(HashMap::new()),
+                seed: None,
+                repairing: tokio::sync::Mutex::new(()),
+                building: Mutex::new(std::collections::HashSet::new()),
+                relist: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -537,8 +557,7 @@ impl ClusterConnection {
         // Each primary's copies keep their name while it still owns the
         // tag's slot: the tag known before, or the one its copies already
         // carry (`FT._LIST`); only a primary with neither takes its last
-        // slot's. Then each is repaired (`copies`): copies a reshard left
-        // behind are made again under its tag.
+        // slot's.
         let before: HashMap<String, String> = self
             .shared
             .shards
@@ -548,39 +567,69 @@ impl ClusterConnection {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let list = redis::cmd("FT._LIST").clone();
-        let listed = futures_util::future::join_all(shards.iter().map(|(addr, _)| {
-            let mut con = self.clone();
-            let list = &list;
-            async move { (addr.clone(), con.node(addr, list).await) }
-        }))
-        .await;
-        let mut lists: HashMap<String, Vec<String>> = HashMap::new();
-        for ((addr, tag), (_, reply)) in shards.iter_mut().zip(listed) {
-            let owns = |t: &str| {
-                let slot = key_slot(t.as_bytes());
+        let known = |addr: &str| {
+            before.get(addr).filter(|tag| {
+                let slot = key_slot(tag.as_bytes());
                 ranges
                     .iter()
                     .any(|(lo, hi, a)| a == addr && (*lo..=*hi).contains(&slot))
-            };
-            // An error here (the node loading, gone) is the caller's: a tag
-            // guessed now would stay for good.
-            let names = match reply? {
-                reply @ Value::Array(_) => copies::names_of(&reply),
-                Value::ServerError(err) => return Err(err.into()),
-                _ => return Err(client_error("FT._LIST answered something else than a list")),
-            };
-            match before.get(addr.as_str()) {
-                Some(known) if owns(known) => *tag = known.clone(),
-                _ => {
-                    if let Some(found) = existing_tag(&names, &owns) {
-                        *tag = found;
+            })
+        };
+        // When a primary's tag is not known (a new connection, a new
+        // primary, a reshard that moved its tag's slot), or a shard said an
+        // index does not exist, every primary is listed and repaired
+        // (`copies`): copies a reshard left behind are made again.
+        let relist = self.shared.relist.swap(false, Ordering::Relaxed);
+        if relist || shards.iter().any(|(addr, _)| known(addr).is_none()) {
+            let list = redis::cmd("FT._LIST").clone();
+            let listed = futures_util::future::join_all(shards.iter().map(|(addr, _)| {
+                let mut con = self.clone();
+                let list = &list;
+                async move { con.node(addr, list).await }
+            }))
+            .await;
+            let mut lists: HashMap<String, Vec<String>> = HashMap::new();
+            for ((addr, tag), reply) in shards.iter_mut().zip(listed) {
+                let reply = match reply {
+                    Ok(Value::ServerError(err)) => Err(RedisError::from(err)),
+                    other => other,
+                };
+                if let Some(known) = known(addr) {
+                    // Its tag stands; a primary failing over is the
+                    // fan-out's to wait for (`Settle`).
+                    *tag = known.clone();
+                    if let Ok(reply) = reply {
+                        lists.insert(addr.clone(), copies::names_of(&reply));
                     }
+                    continue;
+                }
+                // An error here (the node loading, gone) is the caller's: a
+                // tag guessed now would stay for good.
+                let names = match reply? {
+                    reply @ Value::Array(_) => copies::names_of(&reply),
+                    _ => return Err(client_error("FT._LIST answered something else than a list")),
+                };
+                let owns = |t: &str| {
+                    let slot = key_slot(t.as_bytes());
+                    ranges
+                        .iter()
+                        .any(|(lo, hi, a)| a == addr && (*lo..=*hi).contains(&slot))
+                };
+                if let Some(found) = existing_tag(&names, &owns) {
+                    *tag = found;
+                }
+                lists.insert(addr.clone(), names);
+            }
+            if self.shared.mode.lock().ok().and_then(|m| *m) != Some(SearchMode::Coordinated) {
+                self.repair(&shards, &lists, &ranges).await;
+            }
+        } else {
+            for (addr, tag) in &mut shards {
+                if let Some(known) = known(addr) {
+                    *tag = known.clone();
                 }
             }
-            lists.insert(addr.clone(), names);
         }
-        self.repair(&shards, &lists, &ranges).await?;
         if let Ok(mut cached) = self.shared.shards.lock() {
             *cached = Some(shards.clone());
         }
@@ -620,10 +669,7 @@ impl ClusterConnection {
                 let cmd = cmd_of(&tagged(args, names, tag));
                 let addr = addr.clone();
                 async move {
-                    let reply = match con.node(&addr, &cmd).await {
-                        Ok(Value::ServerError(err)) => Err(err.into()),
-                        other => other,
-                    };
+                    let reply = con.node(&addr, &cmd).await;
                     (addr, reply)
                 }
             }))
@@ -644,7 +690,10 @@ impl ClusterConnection {
                     // A primary without its copy (a reshard moved the slot
                     // it was named after): read the slots again, which
                     // repairs it (`copies`), once.
-                    Err(err) if crate::error::is_unknown_index(err) => stale = true,
+                    Err(err) if crate::error::is_unknown_index(err) => {
+                        self.shared.relist.store(true, Ordering::Relaxed);
+                        stale = true;
+                    }
                     _ => {}
                 }
             }
@@ -669,12 +718,16 @@ impl ClusterConnection {
         // A name is forgotten before it goes, so that no repair brings back
         // a copy of a dropped index.
         if change.goes_first() {
-            self.record(&change).await?;
+            self.record(&change).await;
         }
         let mut first = None;
         let mut refused = None;
         let mut all_have_it = true;
         for (_, reply) in self.per_shard_replies(args, names).await? {
+            let reply = match reply {
+                Ok(Value::ServerError(err)) => Err(RedisError::from(err)),
+                other => other,
+            };
             match reply {
                 Ok(value) => {
                     first.get_or_insert(value);
@@ -687,8 +740,12 @@ impl ClusterConnection {
                 }
             }
         }
-        if !change.goes_first() && all_have_it {
-            self.record(&change).await?;
+        // An alias that already existed may name another index: only
+        // what every primary took is recorded.
+        let taken =
+            all_have_it && (refused.is_none() || matches!(change, copies::Change::Define { .. }));
+        if !change.goes_first() && taken {
+            self.record(&change).await;
         }
         match refused {
             Some(err) => Err(err),
@@ -931,6 +988,7 @@ impl ClusterConnection {
         let mut settle = Settle::new();
         let (total, lists) = loop {
             let shards = self.shards(settle.refresh()).await?;
+            self.wait_built(&query.index, &shards).await?;
             let pages = futures_util::future::join_all(shards.iter().map(|(addr, tag)| {
                 let mut con = self.clone();
                 let query = &query;
@@ -956,7 +1014,10 @@ impl ClusterConnection {
                     }
                 }
             }
-            if settle.done("a search", failure, &stamps).await? {
+            if settle
+                .done("a search", failure, &stamps, &self.shared.relist)
+                .await?
+            {
                 break (total, lists);
             }
         };
@@ -1030,6 +1091,7 @@ impl ClusterConnection {
         let mut settle = Settle::new();
         let (mut merged, total) = loop {
             let shards = self.shards(settle.refresh()).await?;
+            self.wait_built(&query.index, &shards).await?;
             let mut merged = Merged {
                 query: query.clone(),
                 shards: shards
@@ -1061,7 +1123,10 @@ impl ClusterConnection {
                     }
                 }
             }
-            if settle.done("a search", failure, &stamps).await? {
+            if settle
+                .done("a search", failure, &stamps, &self.shared.relist)
+                .await?
+            {
                 break (merged, total);
             }
         };
@@ -1834,6 +1899,7 @@ impl Settle {
         what: &str,
         failure: Option<RedisError>,
         stamps: &[stamp::Stamp],
+        relist: &std::sync::atomic::AtomicBool,
     ) -> RedisResult<bool> {
         let reason = match failure {
             Some(err)
@@ -1847,7 +1913,10 @@ impl Settle {
             }
             // A primary without its copy (a reshard moved the slot it was
             // named after): reading the slots again repairs it (`copies`).
-            Some(err) if self.attempt == 0 && crate::error::is_unknown_index(&err) => None,
+            Some(err) if self.attempt == 0 && crate::error::is_unknown_index(&err) => {
+                relist.store(true, Ordering::Relaxed);
+                None
+            }
             Some(err) => return Err(err),
             None => match stamp::check(stamps) {
                 Ok(()) => return Ok(true),
