@@ -412,6 +412,91 @@ async fn find_stays_complete_across_a_slot_migration() {
         assert_eq!(deleted, 150);
         assert!(left.iter().all(Option::is_none));
     }
+
+    // A primary new to the cluster (scale-out) has no copy of any index;
+    // once a slot with documents moves to it, search goes on without the
+    // migrator: its copies are made from the recorded definitions, and used
+    // once they finished indexing.
+    let out = Command::new(script())
+        .args(["cluster", "add-node", "--port-base", &base().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new: u16 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let new_id: String = q(new, redis::cmd("CLUSTER").arg("MYID"));
+    assert!(copies(new).is_empty());
+    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
+    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
+    let slot: u16 = mine
+        .split(' ')
+        .skip(8)
+        .filter_map(|r| r.split('-').next()?.parse().ok())
+        .next()
+        .unwrap();
+    let tag = (0..)
+        .map(|i| format!("n{i}"))
+        .find(|t| key_slot(t) == slot)
+        .unwrap();
+    let mut newcomers: Vec<User> = (0..30)
+        .map(|i| User {
+            pk: Some(format!("{{{tag}}}{run}-new-{i}")),
+            run: run.clone(),
+            n: 220 + i,
+        })
+        .collect();
+    User::save_all(&mut con, &mut newcomers).await.unwrap();
+    assert_eq!(count().count(&mut con).await.unwrap(), 250);
+    let t = Instant::now();
+    move_slot(src, new, i64::from(slot), &src_id, &new_id, Duration::ZERO).await;
+    let _: () = q(
+        dst,
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("NODE")
+            .arg(&new_id),
+    );
+    println!(
+        "a slot of 30 documents moved to a new primary in {:?}",
+        t.elapsed()
+    );
+    let mut fresh = redis_om::connect_cluster(vec![format!("redis://127.0.0.1:{new}")])
+        .await
+        .unwrap();
+    for con in [&mut con, &mut fresh] {
+        let t = Instant::now();
+        let n = loop {
+            match count().count(con).await {
+                // The cluster's nodes learn of the move by gossip.
+                Err(err) if err.is_connection_error() && t.elapsed() < Duration::from_secs(10) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                other => break other.unwrap(),
+            }
+        };
+        assert_eq!(n, 250);
+        let all = count()
+            .sort_by(|u| u.n, SortOrder::Asc)
+            .all(con)
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|u| u.n).collect::<Vec<_>>(),
+            (0..250).collect::<Vec<_>>()
+        );
+        println!("count and all() with a new primary: {:?}", t.elapsed());
+    }
+    assert!(!copies(new).is_empty());
 }
 
 /// Searches until `stop` (and at least three rounds): `count`, `all()` and
