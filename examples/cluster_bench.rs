@@ -26,6 +26,9 @@ struct User {
 }
 
 const N: usize = 20_000;
+/// Concurrent tasks for `get x64` and `first x64`, and the reads of each.
+const TASKS: usize = 64;
+const PER_TASK: usize = 300;
 
 fn users() -> Vec<User> {
     (0..N as i64)
@@ -48,7 +51,7 @@ fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6
 }
 
-async fn run<C: ConnectionLike + Send + Clone>(
+async fn run<C: ConnectionLike + Send + Sync + Clone + 'static>(
     label: &str,
     con: &mut C,
     hand: Option<&mut redis::cluster_async::ClusterConnection>,
@@ -59,6 +62,9 @@ async fn run<C: ConnectionLike + Send + Clone>(
     let mut all = Vec::new();
     let mut first = Vec::new();
     let mut page = Vec::new();
+    let mut get64 = Vec::new();
+    let mut first64 = Vec::new();
+    let mut delete = Vec::new();
     for _ in 0..3 {
         let mut docs = users();
         let t = Instant::now();
@@ -90,9 +96,45 @@ async fn run<C: ConnectionLike + Send + Clone>(
             page.push(t.elapsed());
             assert_eq!(p.len(), 10);
         }
+        let t = Instant::now();
+        let shared = std::sync::Arc::new(pks.clone());
+        let tasks = (0..TASKS).map(|task| {
+            let mut con = con.clone();
+            let pks = shared.clone();
+            tokio::spawn(async move {
+                for i in 0..PER_TASK {
+                    let pk = &pks[(task * PER_TASK + i) % N];
+                    User::get(&mut con, pk.as_str()).await.unwrap();
+                }
+            })
+        });
+        for task in futures_util::future::join_all(tasks).await {
+            task.unwrap();
+        }
+        get64.push((TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let tasks = (0..TASKS).map(|task| {
+            let mut con = con.clone();
+            tokio::spawn(async move {
+                for i in 0..PER_TASK / 10 {
+                    let email = format!("user{}@example.com", (task * 131 + i * 7) % N);
+                    User::find(|u| u.email.eq(email.as_str()))
+                        .first(&mut con)
+                        .await
+                        .unwrap();
+                }
+            })
+        });
+        for task in futures_util::future::join_all(tasks).await {
+            task.unwrap();
+        }
+        first64.push((TASKS * PER_TASK / 10) as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        assert_eq!(User::delete_many(con, &pks).await.unwrap(), N as u64);
+        delete.push(N as f64 / t.elapsed().as_secs_f64());
     }
     println!(
-        "{label:<28} save_all {:>8.0} docs/s  get_many {:>8.0} docs/s  all() {:>8.0} docs/s  first p50/p99 {:>6.0}/{:>6.0} us  sorted page p50/p99 {:>6.0}/{:>6.0} us",
+        "{label:<28} save_all {:>8.0} docs/s  get_many {:>8.0} docs/s  all() {:>8.0} docs/s  first p50/p99 {:>6.0}/{:>6.0} us  sorted page p50/p99 {:>6.0}/{:>6.0} us  get x64 {:>7.0}/s  first x64 {:>6.0}/s  delete_many {:>8.0} docs/s",
         median(save),
         median(get),
         median(all),
@@ -100,12 +142,17 @@ async fn run<C: ConnectionLike + Send + Clone>(
         pct(first, 0.99),
         pct(page.clone(), 0.5),
         pct(page, 0.99),
+        median(get64),
+        median(first64),
+        median(delete),
     );
     if let Some(hand) = hand {
         // Hand-written redis-rs cluster code: the same HSETs, 1,000 at a
         // time concurrently; the same HGETALLs.
         let mut save = Vec::new();
         let mut get = Vec::new();
+        let mut get64 = Vec::new();
+        let mut delete = Vec::new();
         for _ in 0..3 {
             let docs = users();
             let t = Instant::now();
@@ -147,12 +194,49 @@ async fn run<C: ConnectionLike + Send + Clone>(
                 }
             }
             get.push(N as f64 / t.elapsed().as_secs_f64());
+            // 64 tasks reading one document at a time, as `get x64`.
+            let t = Instant::now();
+            let tasks = (0..TASKS).map(|task| {
+                let mut con = hand.clone();
+                tokio::spawn(async move {
+                    for i in 0..PER_TASK {
+                        let key = format!(":CbUser:u{:06}", (task * PER_TASK + i) % N);
+                        let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                            .arg(key)
+                            .query_async(&mut con)
+                            .await
+                            .unwrap();
+                        assert_eq!(fields.len(), 4);
+                    }
+                })
+            });
+            for task in futures_util::future::join_all(tasks).await {
+                task.unwrap();
+            }
+            get64.push((TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64());
+            // The same deletes, 1,000 at a time concurrently, counted.
+            let t = Instant::now();
+            let mut deleted = 0;
+            for chunk in docs.chunks(1000) {
+                let dels = chunk.iter().map(|u| {
+                    let mut con = hand.clone();
+                    let key = format!(":CbUser:{}", u.pk.as_deref().unwrap());
+                    async move { redis::cmd("DEL").arg(key).query_async::<i64>(&mut con).await }
+                });
+                for r in futures_util::future::join_all(dels).await {
+                    deleted += r.unwrap();
+                }
+            }
+            assert_eq!(deleted, N as i64);
+            delete.push(N as f64 / t.elapsed().as_secs_f64());
         }
         println!(
-            "{:<28} save_all {:>8.0} docs/s  get_many {:>8.0} docs/s",
+            "{:<28} save_all {:>8.0} docs/s  get_many {:>8.0} docs/s  get x64 {:>7.0}/s  delete {:>8.0} docs/s",
             "hand-written, cluster",
             median(save),
-            median(get)
+            median(get),
+            median(get64),
+            median(delete)
         );
     }
 }
