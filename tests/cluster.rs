@@ -491,3 +491,56 @@ async fn eleven_thousand_matches_on_one_shard() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// `delete_many` sends one script per primary; a user whose ACL has no
+/// `EVAL` still gets every delete, each alone, and an exact count.
+#[tokio::test]
+async fn delete_many_without_eval_deletes_each_key_alone() {
+    let urls = redis_om::cluster_urls();
+    assert!(!urls.is_empty(), "REDIS_OM_CLUSTER_URLS is not set");
+    let run = common::unique("noeval");
+    let name = format!("om-{run}");
+    // ACLs are per node: set on every node the seeds name.
+    let mut nodes = Vec::new();
+    for url in &urls {
+        let mut node = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(&name)
+            .arg("on")
+            .arg(">pw")
+            .arg("~*")
+            .arg("&*")
+            .arg("+@all")
+            .arg("-eval")
+            .arg("-evalsha")
+            .query(&mut node)
+            .unwrap();
+        nodes.push(node);
+    }
+    let seeds: Vec<String> = urls
+        .iter()
+        .map(|u| u.replacen("redis://", &format!("redis://{name}:pw@"), 1))
+        .collect();
+    let mut con = redis_om::connect_cluster(seeds).await.unwrap();
+    let mut users: Vec<User> = (0..200).map(|i| user(&run, i)).collect();
+    User::save_all(&mut con, &mut users).await.unwrap();
+    let mut pks: Vec<String> = users.iter().map(|u| u.pk.clone().unwrap()).collect();
+    pks.push(format!("{run}-absent"));
+    assert_eq!(User::delete_many(&mut con, &pks).await.unwrap(), 200);
+    assert!(User::get_many(&mut con, &pks)
+        .await
+        .unwrap()
+        .iter()
+        .all(Option::is_none));
+    for node in &mut nodes {
+        let _: () = redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(&name)
+            .query(node)
+            .unwrap();
+    }
+}

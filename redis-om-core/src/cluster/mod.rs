@@ -1420,9 +1420,21 @@ impl ClusterConnection {
         .await;
         let mut out: Vec<Option<Value>> = vec![None; keys.len()];
         for (indices, reply) in sent {
-            let counts = match reply? {
-                Value::Array(counts) if counts.len() == indices.len() => counts,
-                Value::ServerError(err) => return Err(err.into()),
+            let reply = match reply {
+                Ok(Value::ServerError(err)) => Err(RedisError::from(err)),
+                other => other,
+            };
+            let counts = match reply {
+                Ok(Value::Array(counts)) if counts.len() == indices.len() => counts,
+                // The script refused as a whole (an ACL without `EVAL`,
+                // scripts disabled): it ran no delete; each goes alone.
+                Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::ResponseError)
+                    || matches!(err.code(), Some("NOPERM" | "NOSCRIPT")) =>
+                {
+                    left.extend(indices);
+                    continue;
+                }
+                Err(err) => return Err(err),
                 _ => {
                     return Err(client_error(
                         "a delete script answered something else than one count per key",
