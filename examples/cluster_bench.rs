@@ -201,11 +201,12 @@ async fn run<C: ConnectionLike + Send + Sync + Clone + 'static>(
                 tokio::spawn(async move {
                     for i in 0..PER_TASK {
                         let key = format!(":CbUser:u{:06}", (task * PER_TASK + i) % N);
-                        let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-                            .arg(key)
-                            .query_async(&mut con)
-                            .await
-                            .unwrap();
+                        let fields: std::collections::HashMap<String, String> =
+                            redis::cmd("HGETALL")
+                                .arg(key)
+                                .query_async(&mut con)
+                                .await
+                                .unwrap();
                         assert_eq!(fields.len(), 4);
                     }
                 })
@@ -221,7 +222,12 @@ async fn run<C: ConnectionLike + Send + Sync + Clone + 'static>(
                 let dels = chunk.iter().map(|u| {
                     let mut con = hand.clone();
                     let key = format!(":CbUser:{}", u.pk.as_deref().unwrap());
-                    async move { redis::cmd("DEL").arg(key).query_async::<i64>(&mut con).await }
+                    async move {
+                        redis::cmd("DEL")
+                            .arg(key)
+                            .query_async::<i64>(&mut con)
+                            .await
+                    }
                 });
                 for r in futures_util::future::join_all(dels).await {
                     deleted += r.unwrap();

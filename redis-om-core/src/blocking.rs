@@ -124,6 +124,14 @@ impl ClusterConnection {
     pub fn inner(&mut self) -> &mut crate::ClusterConnection {
         &mut self.inner
     }
+
+    /// [`crate::ClusterConnection::drop_orphan_copies`], blocking.
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn drop_orphan_copies(&mut self) -> Result<u64> {
+        self.runtime.block_on(self.inner.drop_orphan_copies())
+    }
 }
 
 /// A runtime that runs a request to its end for a blocking connection.

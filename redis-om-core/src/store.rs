@@ -105,7 +105,9 @@ pub trait AsyncModel: Model {
     /// round trip; returns how many existed. An empty key is
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) before
     /// anything is sent. Not a transaction: after a connection failure the
-    /// earlier round trips are applied.
+    /// earlier round trips are applied. On a cluster, a round trip that
+    /// redis-rs sends again after a dropped connection counts the keys its
+    /// first attempt deleted as absent: the count is then a lower bound.
     fn delete_many<C, P>(
         con: &mut C,
         pks: impl IntoIterator<Item = P> + Send,

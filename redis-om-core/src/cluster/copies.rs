@@ -13,19 +13,22 @@
 //! slot; an index forgotten before it is dropped, so that no copy of a
 //! dropped index comes back), and whenever a primary's copies are looked up
 //! anew (a changed slot map, a new connection, a shard that answers that the
-//! index does not exist), the primary is repaired ([`ClusterConnection::repair`]):
+//! index does not exist), each primary is repaired
+//! ([`ClusterConnection::repair`]): each recorded index it lacks under its
+//! tag gets a copy (`FT.CREATE` from the recorded arguments), if the primary
+//! holds the index under another tag or another primary holds it, and each
+//! recorded alias follows (`FT.ALIASADD`). A copy is searched only once this
+//! connection saw `FT.INFO` say it finished indexing (each copy once,
+//! [`ClusterConnection::wait_built`]): a search of one still building waits up
+//! to [`BUILD`], then fails with `TRYAGAIN`, never with a partial result.
 //!
-//! 1. each recorded index it lacks under its tag gets a copy (`FT.CREATE`,
-//!    from the recorded arguments), if the primary holds the index under
-//!    another tag or another primary holds it; its recorded aliases follow
-//!    (`FT.ALIASADD`);
-//! 2. a copy made now, or beside an orphan of the same index, is used only
-//!    once `FT.INFO` says it finished indexing: the search waits up to
-//!    [`BUILD`], then fails with `TRYAGAIN` (never a partial result);
-//! 3. then the orphans are dropped: `CLUSTER SETSLOT <slot> IMPORTING`, so
-//!    that the node accepts the orphan's name after `ASKING`, `FT.DROPINDEX`
-//!    without its documents, and `CLUSTER SETSLOT <slot> STABLE`; only while
-//!    the node moves no slot (it would clear a reshard's own marker).
+//! The orphans stay where they are (complete, still indexing their node's
+//! documents) until an operator drops them with
+//! [`ClusterConnection::drop_orphan_copies`] once the reshard is over: a node
+//! accepts an orphan's name only while it marks the slot `IMPORTING`, and a
+//! marker left behind (a process killed at that moment) would stop every
+//! search until `redis-cli --cluster fix`, which is not a step to take on a
+//! search's path.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -42,10 +45,6 @@ pub(super) const DEFINITIONS: &str = "{redis-om}:cluster:indexes";
 /// The aliases passed to the primaries: each alias and its index's logical
 /// name.
 pub(super) const ALIASES: &str = "{redis-om}:cluster:aliases";
-
-/// The copies being built: `{address}\n{copy name}` for each, set before
-/// its `FT.CREATE` and removed once `FT.INFO` says it finished indexing.
-pub(super) const BUILDING: &str = "{redis-om}:cluster:building";
 
 /// How long a search waits for a copy made after a reshard to finish
 /// indexing the documents already on its primary.
@@ -158,8 +157,6 @@ pub(super) struct Record {
     definitions: HashMap<String, Vec<Vec<u8>>>,
     /// Alias → logical index name.
     aliases: Vec<(String, String)>,
-    /// The [`BUILDING`] fields.
-    building: Vec<String>,
 }
 
 impl Record {
@@ -246,15 +243,16 @@ fn building(index: &str, addr: &str) -> RedisError {
 
 impl ClusterConnection {
     /// Records (or forgets) what an index definition changes, as
-    /// [`Change`] says. Best effort: a user whose ACL does not reach these
-    /// keys keeps the behaviour without the record (the migrator makes a
-    /// lost copy again).
-    pub(super) async fn record(&mut self, change: &Change) {
+    /// [`Change`] says; `existed`: every primary already had it (then an
+    /// earlier record stands). Best effort: a user whose ACL does not reach
+    /// these keys keeps the behaviour without the record (the migrator
+    /// makes a lost copy again).
+    pub(super) async fn record(&mut self, change: &Change, existed: bool) {
         let mut cmds: Vec<Cmd> = Vec::new();
         match change {
             Change::None => return,
             Change::Define { name, args } => cmds.push(
-                redis::cmd("HSET")
+                redis::cmd(if existed { "HSETNX" } else { "HSET" })
                     .arg(DEFINITIONS)
                     .arg(name.as_slice())
                     .arg(encode(args))
@@ -330,43 +328,33 @@ impl ClusterConnection {
         pipe.cmd("HGETALL")
             .arg(DEFINITIONS)
             .cmd("HGETALL")
-            .arg(ALIASES)
-            .cmd("HGETALL")
-            .arg(BUILDING);
+            .arg(ALIASES);
         let replies: Vec<Value> = pipe.query_async(&mut self.inner).await?;
         match replies.as_slice() {
-            [definitions, aliases, building] => {
-                let mut record = Record::of(definitions, aliases);
-                record.building = pairs(building)
-                    .into_iter()
-                    .map(|(field, _)| String::from_utf8_lossy(&field).into_owned())
-                    .collect();
-                Ok(record)
-            }
-            _ => Err(client_error("three HGETALLs had another number of replies")),
+            [definitions, aliases] => Ok(Record::of(definitions, aliases)),
+            _ => Err(client_error("two HGETALLs had another number of replies")),
         }
     }
 
-    /// Makes each listed primary's copies whole under its tag and drops its
-    /// orphans (see the [module](self)). `shards`: each primary and its
-    /// tag; `lists`: the `FT._LIST` of the primaries that answered;
-    /// `ranges`: the slot map. Best effort: an index it cannot repair stays
-    /// as it was, and its searches say so ("does not exist").
+    /// Gives each listed primary a copy of every recorded index it lacks
+    /// under its tag, and every recorded alias (see the [module](self)).
+    /// `shards`: each primary and its tag; `lists`: the `FT._LIST` of the
+    /// primaries that answered; `ranges`: the slot map. Best effort and
+    /// bounded by [`BUILD`]: an index it cannot repair stays as it was, and
+    /// its searches say so ("does not exist").
     pub(super) async fn repair(
         &mut self,
         shards: &[(String, String)],
         lists: &HashMap<String, Vec<String>>,
-        ranges: &[(u16, u16, String)],
     ) {
-        // One repair at a time in this process (clones share it).
-        let shared = self.shared.clone();
-        let _one = shared.repairing.lock().await;
-        let owns = |addr: &str, tag: &str| {
-            let slot = key_slot(tag.as_bytes());
-            ranges
-                .iter()
-                .any(|(lo, hi, a)| a == addr && (*lo..=*hi).contains(&slot))
-        };
+        let _ = tokio::time::timeout(BUILD, self.repair_now(shards, lists)).await;
+    }
+
+    async fn repair_now(
+        &mut self,
+        shards: &[(String, String)],
+        lists: &HashMap<String, Vec<String>>,
+    ) {
         // Which logical indexes each primary holds, under any tag.
         let mut held: HashMap<&str, HashSet<&str>> = HashMap::new();
         for (addr, names) in lists {
@@ -383,17 +371,12 @@ impl ClusterConnection {
             let Some(names) = lists.get(addr) else {
                 continue;
             };
-            let mut orphans: Vec<(&str, &str)> = Vec::new();
-            let mut current: HashSet<&str> = HashSet::new();
-            for name in names {
-                if let Some((t, logical)) = split_copy(name) {
-                    if t == tag {
-                        current.insert(logical);
-                    } else if !owns(addr, t) {
-                        orphans.push((t, logical));
-                    }
-                }
-            }
+            let mut current: HashSet<&str> = names
+                .iter()
+                .filter_map(|name| split_copy(name))
+                .filter(|(t, _)| t == tag)
+                .map(|(_, logical)| logical)
+                .collect();
             for (logical, args) in &record.definitions {
                 if current.contains(logical.as_str()) {
                     continue;
@@ -404,41 +387,14 @@ impl ClusterConnection {
                 let elsewhere = held
                     .iter()
                     .any(|(a, h)| *a != addr.as_str() && h.contains(logical.as_str()));
-                if !(here || elsewhere) {
-                    continue;
-                }
-                if self.make_copy(addr, tag, logical, args).await {
+                if (here || elsewhere) && self.make_copy(addr, tag, logical, args).await {
                     current.insert(logical.as_str());
                 }
             }
-            // The copies being built on this primary (by this connection or
-            // another process): searches of them wait (`wait_built`).
-            let mut building: Vec<&str> = Vec::new();
-            for field in &record.building {
-                if let Some((a, copy)) = field.split_once('\n') {
-                    if a == addr {
-                        if let Some((t, logical)) = split_copy(copy) {
-                            if t == tag {
-                                building.push(logical);
-                            }
-                        }
-                    }
-                }
-            }
-            for logical in record.definitions.keys() {
-                let fresh = self.is_building(addr, &tag_name(logical.as_bytes(), tag));
-                if fresh && !building.contains(&logical.as_str()) {
-                    building.push(logical);
-                }
-            }
-            for (_, logical) in &orphans {
-                // An orphan's index got its copy: the aliases follow.
-                if current.contains(logical) && !building.contains(logical) {
-                    building.push(logical);
-                }
-            }
+            // Every recorded alias of a copy here (one that failed before
+            // is added now; one that exists stays as it is).
             for (alias, logical) in &record.aliases {
-                if !building.contains(&logical.as_str()) {
+                if !current.contains(logical.as_str()) {
                     continue;
                 }
                 let add = redis::cmd("FT.ALIASADD")
@@ -447,61 +403,21 @@ impl ClusterConnection {
                     .clone();
                 let _ = self.node(addr, &add).await;
             }
-            let mut built: HashSet<&str> = HashSet::new();
-            for logical in &building {
-                let copy = tag_name(logical.as_bytes(), tag);
-                if self.built(addr, &copy).await {
-                    self.done_building(addr, &copy).await;
-                    built.insert(logical);
-                } else {
-                    let mut names = vec![copy];
-                    for (alias, target) in &record.aliases {
-                        if target == logical {
-                            names.push(tag_name(alias.as_bytes(), tag));
-                        }
-                    }
-                    if let Ok(mut set) = self.shared.building.lock() {
-                        for name in names {
-                            set.insert((addr.clone(), name));
-                        }
-                    }
-                }
-            }
-            // An orphan goes once its index has a finished copy under the tag.
-            let mut by_slot: HashMap<u16, Vec<String>> = HashMap::new();
-            for (t, logical) in &orphans {
-                let finished = current.contains(logical)
-                    && (!building.contains(logical) || built.contains(logical));
-                if finished {
-                    by_slot
-                        .entry(key_slot(t.as_bytes()))
-                        .or_default()
-                        .push(format!("{{{t}}}{logical}"));
-                }
-            }
-            for (slot, names) in by_slot {
-                self.drop_orphans(addr, slot, names).await;
-            }
         }
     }
 
-    /// Makes the copy `{tag}logical` on `addr`, marked as building first
-    /// ([`BUILDING`]); whether it exists afterwards. A copy of an index
-    /// forgotten meanwhile (dropped by the migrator) is dropped again.
+    /// Makes the copy `{tag}logical` on `addr`; whether it exists
+    /// afterwards. A copy of an index forgotten meanwhile (dropped by the
+    /// migrator) is dropped again.
     async fn make_copy(&mut self, addr: &str, tag: &str, logical: &str, args: &[Vec<u8>]) -> bool {
         let copy = tag_name(logical.as_bytes(), tag);
-        let field = building_field(addr, &copy);
-        let mark = redis::cmd("HSET")
-            .arg(BUILDING)
-            .arg(field.as_slice())
-            .arg(1)
-            .clone();
-        if self.keyed(&mark).await.is_err() {
-            return false;
-        }
         let mut create = redis::cmd("FT.CREATE");
         create.arg(copy.as_slice());
-        for arg in args {
+        // A copy made now must index the documents already there.
+        for arg in args
+            .iter()
+            .filter(|a| !a.eq_ignore_ascii_case(b"SKIPINITIALSCAN"))
+        {
             create.arg(arg.as_slice());
         }
         let made = match self.node(addr, &create).await {
@@ -515,39 +431,13 @@ impl ClusterConnection {
             let drop = redis::cmd("FT.DROPINDEX").arg(copy.as_slice()).clone();
             let _ = self.node(addr, &drop).await;
         }
-        if !(made && recorded) {
-            self.done_building(addr, &copy).await;
-            return false;
-        }
-        if let Ok(mut set) = self.shared.building.lock() {
-            set.insert((addr.to_owned(), copy));
-        }
-        true
-    }
-
-    fn is_building(&self, addr: &str, copy: &[u8]) -> bool {
-        self.shared
-            .building
-            .lock()
-            .is_ok_and(|set| set.contains(&(addr.to_owned(), copy.to_vec())))
-    }
-
-    /// Forgets that `copy` on `addr` is being built.
-    async fn done_building(&mut self, addr: &str, copy: &[u8]) {
-        if let Ok(mut set) = self.shared.building.lock() {
-            set.remove(&(addr.to_owned(), copy.to_vec()));
-        }
-        let unmark = redis::cmd("HDEL")
-            .arg(BUILDING)
-            .arg(building_field(addr, copy))
-            .clone();
-        let _ = self.keyed(&unmark).await;
+        made && recorded
     }
 
     /// Whether the copy (or alias) `copy` on `addr` finished indexing; a
     /// copy that is not there counts as finished (its search says it does
     /// not exist, which repairs it).
-    async fn built(&mut self, addr: &str, copy: &[u8]) -> bool {
+    async fn built(&mut self, addr: &str, copy: &[u8]) -> RedisResult<bool> {
         let info = redis::cmd("FT.INFO").arg(copy).clone();
         let reply = match self.node(addr, &info).await {
             Ok(Value::ServerError(err)) => Err(RedisError::from(err)),
@@ -559,184 +449,241 @@ impl ClusterConnection {
                     number(crate::storage::info_field(&reply, "indexing")).unwrap_or(0.0);
                 let percent =
                     number(crate::storage::info_field(&reply, "percent_indexed")).unwrap_or(1.0);
-                indexing == 0.0 && percent >= 1.0
+                Ok(indexing == 0.0 && percent >= 1.0)
             }
-            Err(err) => crate::error::is_unknown_index(&err),
+            Err(err) if crate::error::is_unknown_index(&err) => Ok(true),
+            Err(err) => Err(err),
         }
     }
 
-    /// Before a search of `index` (its logical name) on `shards`: waits up
-    /// to [`BUILD`] for any of its copies still being built, then fails
-    /// with `TRYAGAIN` (never a partial result).
+    /// Before a search of `index` (its logical name) on `shards`: each copy
+    /// this connection has not yet seen finished (`FT.INFO`, once per copy)
+    /// is waited for up to [`BUILD`], then the search fails with `TRYAGAIN`
+    /// (never a partial result).
     pub(super) async fn wait_built(
         &mut self,
         index: &[u8],
         shards: &[(String, String)],
     ) -> RedisResult<()> {
-        let pending: Vec<(String, Vec<u8>)> = match self.shared.building.lock() {
-            Ok(set) if !set.is_empty() => shards
+        let unseen: Vec<(String, Vec<u8>)> = match self.shared.verified.lock() {
+            Ok(seen) => shards
                 .iter()
                 .map(|(addr, tag)| (addr.clone(), tag_name(index, tag)))
-                .filter(|entry| set.contains(entry))
+                .filter(|copy| !seen.contains(copy))
                 .collect(),
-            _ => return Ok(()),
+            Err(_) => return Ok(()),
         };
-        for (addr, copy) in pending {
-            let start = Instant::now();
-            let mut pause = Duration::from_millis(5);
-            while !self.built(&addr, &copy).await {
-                if start.elapsed() >= BUILD {
-                    return Err(building(&String::from_utf8_lossy(index), &addr));
+        if unseen.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let checks = futures_util::future::join_all(unseen.into_iter().map(|(addr, copy)| {
+            let mut con = self.clone();
+            async move {
+                let mut pause = Duration::from_millis(5);
+                loop {
+                    if con.built(&addr, &copy).await? {
+                        return Ok((addr, copy));
+                    }
+                    if start.elapsed() >= BUILD {
+                        return Err(building(&String::from_utf8_lossy(index), &addr));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
                 }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(100));
             }
-            self.done_building(&addr, &copy).await;
+        }))
+        .await;
+        for check in checks {
+            let seen = check?;
+            if let Ok(mut set) = self.shared.verified.lock() {
+                set.insert(seen);
+            }
         }
         Ok(())
     }
 
-    /// Drops the orphan copies `names` on `addr`, all named after `slot`,
-    /// which another primary owns (see the [module](self)), on a connection
-    /// of its own to that node (no redirect is followed: a command
-    /// redirected to the slot's owner would drop the owner's copy), under a
-    /// lease that keeps other processes from doing the same at once, in a
-    /// task of its own (a caller that gives up cannot leave the slot marked
-    /// `IMPORTING`). Best effort: an orphan left stays until a later repair.
-    async fn drop_orphans(&mut self, addr: &str, slot: u16, names: Vec<String>) {
+    /// Drops the copies a reshard left behind (see the [module](self)),
+    /// once the reshard is over: on each primary, a copy named after a slot
+    /// it no longer owns, whose index has a copy under the primary's own
+    /// tag. Returns how many were dropped. Run it from an operator's tool,
+    /// not from a service's request path; it does nothing on a primary that
+    /// is moving a slot.
+    ///
+    /// Each primary's orphans go on a connection of its own to that node
+    /// (so that no command is redirected to another node), under a lease
+    /// (`{redis-om}:cluster:dropping:<node id>`, one process at a time):
+    /// `CLUSTER SETSLOT <slot> IMPORTING <owner>` (the node accepts the
+    /// orphan's name after `ASKING` only then), `ASKING` + `FT.DROPINDEX`
+    /// (without the documents), `CLUSTER SETSLOT <slot> STABLE`. The slot is
+    /// noted in `{redis-om}:cluster:importing:<node id>` meanwhile, so that
+    /// a run killed between the two clears the marker next time.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for a connection made with
+    /// [`ClusterConnection::new`] (it knows no node settings to connect
+    /// with); a node that cannot be reached.
+    pub async fn drop_orphan_copies(&mut self) -> crate::Result<u64> {
         let Some(seed) = self.shared.seed.clone() else {
-            return;
+            return Err(crate::Error::Config(
+                "drop_orphan_copies needs a connection made with connect_cluster (it connects \
+                 to each node with the seed's settings)"
+                    .into(),
+            ));
         };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let Ok((host, port)) = super::split_addr(addr) else {
-            return;
-        };
-        let info = seed.clone().set_addr(match seed.addr() {
-            redis::ConnectionAddr::TcpTls {
-                insecure,
-                tls_params,
-                ..
-            } => redis::ConnectionAddr::TcpTls {
-                host,
-                port,
-                insecure: *insecure,
-                tls_params: tls_params.clone(),
-            },
-            _ => redis::ConnectionAddr::Tcp(host, port),
-        });
-        let mut con = self.clone();
-        let task = runtime.spawn(async move {
-            let Ok(client) = redis::Client::open(info) else {
-                return;
-            };
+        let shards = self.shards(true).await?;
+        let mut dropped = 0;
+        for (addr, tag) in shards {
+            let (host, port) = super::split_addr(&addr)?;
+            let info = seed.clone().set_addr(match seed.addr() {
+                redis::ConnectionAddr::TcpTls {
+                    insecure,
+                    tls_params,
+                    ..
+                } => redis::ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                },
+                _ => redis::ConnectionAddr::Tcp(host, port),
+            });
+            let client = redis::Client::open(info)?;
             let config = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(crate::connect::CONNECTION_TIMEOUT))
                 .set_response_timeout(Some(crate::connect::RESPONSE_TIMEOUT * 4));
-            let Ok(mut node) = client
+            let mut node = client
                 .get_multiplexed_async_connection_with_config(&config)
-                .await
-            else {
-                return;
-            };
-            let Ok(nodes) = redis::cmd("CLUSTER")
-                .arg("NODES")
-                .query_async::<Value>(&mut node)
-                .await
-            else {
-                return;
-            };
-            let Ok(me) = stamp::parse("", &nodes) else {
-                return;
-            };
-            let Some(owner) = stamp::owner_of(&nodes, slot) else {
-                return;
-            };
-            // Not while a slot moves to or from this node (`STABLE` would
-            // clear the reshard's marker), nor if the slot is its own again.
-            if !me.moving.is_empty()
-                || owner == me.id
-                || me.ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&slot))
-            {
-                return;
+                .await?;
+            dropped += self.drop_orphans_on(&mut node, &tag).await?;
+        }
+        Ok(dropped)
+    }
+
+    async fn drop_orphans_on(
+        &mut self,
+        node: &mut redis::aio::MultiplexedConnection,
+        tag: &str,
+    ) -> crate::Result<u64> {
+        let nodes: Value = redis::cmd("CLUSTER").arg("NODES").query_async(node).await?;
+        let me = stamp::parse("", &nodes)?;
+        let noted = format!("{{redis-om}}:cluster:importing:{}", me.id);
+        let lease = format!("{{redis-om}}:cluster:dropping:{}", me.id);
+        let token = format!("{:x}", super::random_cursor_base());
+        let take = redis::cmd("SET")
+            .arg(&lease)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(30_000)
+            .clone();
+        if !matches!(
+            self.keyed(&take).await?,
+            Value::Okay | Value::SimpleString(_)
+        ) {
+            return Ok(0);
+        }
+        let outcome = self
+            .drop_orphans_leased(node, &nodes, &me, tag, &noted)
+            .await;
+        let release = redis::cmd("EVAL")
+            .arg(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                 return redis.call('DEL', KEYS[1]) end return 0",
+            )
+            .arg(1)
+            .arg(&lease)
+            .arg(&token)
+            .clone();
+        let _ = self.keyed(&release).await;
+        outcome
+    }
+
+    async fn drop_orphans_leased(
+        &mut self,
+        node: &mut redis::aio::MultiplexedConnection,
+        nodes: &Value,
+        me: &stamp::Stamp,
+        tag: &str,
+        noted: &str,
+    ) -> crate::Result<u64> {
+        // A marker an earlier run left (killed between IMPORTING and
+        // STABLE): the only slot this node moves, the one noted.
+        if let Ok(Value::BulkString(slot)) = self.keyed(&redis::cmd("GET").arg(noted).clone()).await
+        {
+            let slot = String::from_utf8_lossy(&slot).into_owned();
+            let ours = me.moving.len() == 1 && me.moving[0].starts_with(&format!("[{slot}-<-"));
+            if ours {
+                let _: Value = redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(&slot)
+                    .arg("STABLE")
+                    .query_async(node)
+                    .await?;
             }
-            let lease = format!("{{redis-om}}:cluster:dropping:{}", me.id);
-            let token = format!("{:x}", super::random_cursor_base());
-            let take = redis::cmd("SET")
-                .arg(&lease)
-                .arg(&token)
-                .arg("NX")
-                .arg("PX")
-                .arg(30_000)
-                .clone();
-            if !matches!(
-                con.keyed(&take).await,
-                Ok(Value::Okay | Value::SimpleString(_))
-            ) {
-                return;
+            if ours || me.moving.is_empty() {
+                let _ = self.keyed(&redis::cmd("DEL").arg(noted).clone()).await;
             }
-            let importing = redis::cmd("CLUSTER")
+            return Ok(0);
+        }
+        if !me.moving.is_empty() {
+            return Ok(0);
+        }
+        let names: Value = redis::cmd("FT._LIST").query_async(node).await?;
+        let names = names_of(&names);
+        let current: HashSet<&str> = names
+            .iter()
+            .filter_map(|n| split_copy(n))
+            .filter(|(t, _)| *t == tag)
+            .map(|(_, logical)| logical)
+            .collect();
+        let mut by_slot: HashMap<u16, Vec<&str>> = HashMap::new();
+        for name in &names {
+            if let Some((t, logical)) = split_copy(name) {
+                let slot = key_slot(t.as_bytes());
+                let owned = me.ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&slot));
+                if t != tag && !owned && current.contains(logical) {
+                    by_slot.entry(slot).or_default().push(name);
+                }
+            }
+        }
+        let mut dropped = 0;
+        for (slot, orphans) in by_slot {
+            let Some(owner) = stamp::owner_of(nodes, slot) else {
+                continue;
+            };
+            let note = redis::cmd("SET").arg(noted).arg(slot).clone();
+            self.keyed(&note).await?;
+            let marked: RedisResult<Value> = redis::cmd("CLUSTER")
                 .arg("SETSLOT")
                 .arg(slot)
                 .arg("IMPORTING")
                 .arg(&owner)
-                .clone();
-            // Whatever the marker's reply, it is cleared afterwards; the
-            // drops go only once the node took it (after `ASKING` it would
-            // also run one for a slot it owns).
-            let marked = importing.query_async::<Value>(&mut node).await;
+                .query_async(node)
+                .await;
+            // The drops go only once the node took the marker (after
+            // `ASKING` it would also run one for a slot it owns).
             if matches!(marked, Ok(Value::Okay | Value::SimpleString(_))) {
-                let mut pipe = redis::pipe();
-                for name in &names {
-                    pipe.cmd("ASKING")
-                        .ignore()
-                        .cmd("FT.DROPINDEX")
-                        .arg(name.as_str())
-                        .ignore();
-                }
-                let _ = pipe.query_async::<()>(&mut node).await;
-            }
-            let stable = redis::cmd("CLUSTER")
-                .arg("SETSLOT")
-                .arg(slot)
-                .arg("STABLE")
-                .clone();
-            for _ in 0..3 {
-                if stable.query_async::<Value>(&mut node).await.is_ok() {
-                    break;
-                }
-                if let Ok(mut again) = client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                {
-                    node = again.clone();
-                    if stable.query_async::<Value>(&mut again).await.is_ok() {
-                        break;
+                for name in &orphans {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("ASKING").ignore().cmd("FT.DROPINDEX").arg(*name);
+                    if let Ok((Value::Okay | Value::SimpleString(_),)) =
+                        pipe.query_async::<(Value,)>(node).await
+                    {
+                        dropped += 1;
                     }
                 }
             }
-            let release = redis::cmd("EVAL")
-                .arg(
-                    "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-                     return redis.call('DEL', KEYS[1]) end return 0",
-                )
-                .arg(1)
-                .arg(&lease)
-                .arg(&token)
-                .clone();
-            let _ = con.keyed(&release).await;
-        });
-        let _ = task.await;
+            let _: Value = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("STABLE")
+                .query_async(node)
+                .await?;
+            let _ = self.keyed(&redis::cmd("DEL").arg(noted).clone()).await;
+        }
+        Ok(dropped)
     }
-}
-
-/// The field of [`BUILDING`] for the copy `copy` on `addr`.
-fn building_field(addr: &str, copy: &[u8]) -> Vec<u8> {
-    let mut field = addr.as_bytes().to_vec();
-    field.push(b'\n');
-    field.extend_from_slice(copy);
-    field
 }
 
 /// Each primary's `FT._LIST` as names.

@@ -1,4 +1,4 @@
-#!lua flags=allow-cross-slot-keys
+#!lua flags=allow-cross-slot-keys,allow-oom
 -- delete_many on a cluster: ARGV[1] is DEL or UNLINK, the rest are keys that
 -- the slot map puts on this primary. Each is deleted here if this primary
 -- still serves its slot (its count, 0 or 1); -1 if it does not (the slot

@@ -149,11 +149,12 @@ struct Shared {
     /// A seed's connection settings (password, TLS), for a connection of
     /// its own to one node (`copies`); `None` from [`ClusterConnection::new`].
     seed: Option<redis::ConnectionInfo>,
-    /// Held while the copies of the primaries are repaired (`copies`).
+    /// Held while the primaries are listed and repaired (`copies`): one
+    /// repair at a time, and a read of the map waits for the one under way.
     repairing: tokio::sync::Mutex<()>,
-    /// The copies (and their aliases) being built, by address and name:
-    /// searches of them wait (`copies`).
-    building: Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
+    /// The copies (and aliases) this connection saw finished indexing, by
+    /// address and name (`copies`).
+    verified: Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
     /// A shard answered that an index does not exist: the next read of the
     /// slot map lists every primary's copies again.
     relist: std::sync::atomic::AtomicBool,
@@ -221,7 +222,7 @@ impl ClusterConnection {
                 max_results: Mutex::new(HashMap::new()),
                 seed: None,
                 repairing: tokio::sync::Mutex::new(()),
-                building: Mutex::new(std::collections::HashSet::new()),
+                verified: Mutex::new(std::collections::HashSet::new()),
                 relist: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -579,6 +580,8 @@ impl ClusterConnection {
         // primary, a reshard that moved its tag's slot), or a shard said an
         // index does not exist, every primary is listed and repaired
         // (`copies`): copies a reshard left behind are made again.
+        let shared = self.shared.clone();
+        let _one = shared.repairing.lock().await;
         let relist = self.shared.relist.swap(false, Ordering::Relaxed);
         if relist || shards.iter().any(|(addr, _)| known(addr).is_none()) {
             let list = redis::cmd("FT._LIST").clone();
@@ -621,7 +624,7 @@ impl ClusterConnection {
                 lists.insert(addr.clone(), names);
             }
             if self.shared.mode.lock().ok().and_then(|m| *m) != Some(SearchMode::Coordinated) {
-                self.repair(&shards, &lists, &ranges).await;
+                self.repair(&shards, &lists).await;
             }
         } else {
             for (addr, tag) in &mut shards {
@@ -718,7 +721,7 @@ impl ClusterConnection {
         // A name is forgotten before it goes, so that no repair brings back
         // a copy of a dropped index.
         if change.goes_first() {
-            self.record(&change).await;
+            self.record(&change, false).await;
         }
         let mut first = None;
         let mut refused = None;
@@ -745,7 +748,7 @@ impl ClusterConnection {
         let taken =
             all_have_it && (refused.is_none() || matches!(change, copies::Change::Define { .. }));
         if !change.goes_first() && taken {
-            self.record(&change).await;
+            self.record(&change, refused.is_some()).await;
         }
         match refused {
             Some(err) => Err(err),
@@ -1358,19 +1361,24 @@ impl ClusterConnection {
     /// A pipeline: as it is when every keyed command is in one slot (or it is
     /// a transaction); otherwise one pipeline per slot, sent concurrently,
     /// replies put back in order.
-    /// Each slot range and its primary, from the cached slot map.
+    /// Each slot range and its primary: the cached slot map, or
+    /// `CLUSTER SLOTS` read now.
     async fn slot_map(&mut self) -> RedisResult<Vec<(u16, u16, String)>> {
         if let Some(ranges) = self.shared.ranges.lock().ok().and_then(|r| r.clone()) {
             return Ok(ranges);
         }
-        self.shards(true).await?;
-        Ok(self
-            .shared
-            .ranges
-            .lock()
-            .ok()
-            .and_then(|r| r.clone())
-            .unwrap_or_default())
+        let reply = self
+            .inner
+            .route_command(
+                redis::cmd("CLUSTER").arg("SLOTS").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?;
+        let ranges = parse_ranges(&reply);
+        if let Ok(mut cached) = self.shared.ranges.lock() {
+            *cached = Some(ranges.clone());
+        }
+        Ok(ranges)
     }
 
     /// A pipeline of single-key deletes (`delete_many`): one script per
@@ -1428,8 +1436,9 @@ impl ClusterConnection {
                 Ok(Value::Array(counts)) if counts.len() == indices.len() => counts,
                 // The script refused as a whole (an ACL without `EVAL`,
                 // scripts disabled): it ran no delete; each goes alone.
-                Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::ResponseError)
-                    || matches!(err.code(), Some("NOPERM" | "NOSCRIPT")) =>
+                Err(err)
+                    if err.kind() == ErrorKind::Server(ServerErrorKind::ResponseError)
+                        || matches!(err.code(), Some("NOPERM" | "NOSCRIPT")) =>
                 {
                     left.extend(indices);
                     continue;
@@ -1444,7 +1453,13 @@ impl ClusterConnection {
             for (i, count) in indices.into_iter().zip(counts) {
                 match count {
                     Value::Int(n) if n >= 0 => out[i] = Some(Value::Int(n)),
-                    _ => left.push(i),
+                    _ => {
+                        // The map is stale: read it again next time.
+                        if let Ok(mut cached) = self.shared.ranges.lock() {
+                            *cached = None;
+                        }
+                        left.push(i)
+                    }
                 }
             }
         }
