@@ -193,16 +193,22 @@ pub async fn connect_cluster<T: IntoConnectionInfo>(
         .use_protocol(redis::ProtocolVersion::RESP2)
         .build()?;
     let inner = client.get_async_connection().await?;
-    let mut con = ClusterConnection::new(inner);
-    if let Some(shared) = Arc::get_mut(&mut con.shared) {
-        shared.seed = seed;
-    }
-    Ok(con)
+    Ok(ClusterConnection::with_seed(inner, seed))
 }
 
 impl ClusterConnection {
     /// Wraps a connection of redis-rs's cluster client (opened with RESP2).
+    /// It knows no node's connection settings, so
+    /// [`drop_orphan_copies`](Self::drop_orphan_copies) needs
+    /// [`connect_cluster`] instead.
     pub fn new(inner: redis::cluster_async::ClusterConnection) -> Self {
+        Self::with_seed(inner, None)
+    }
+
+    fn with_seed(
+        inner: redis::cluster_async::ClusterConnection,
+        seed: Option<redis::ConnectionInfo>,
+    ) -> Self {
         ClusterConnection {
             inner,
             last_slot: None,
@@ -220,7 +226,7 @@ impl ClusterConnection {
                 ranges: Mutex::new(None),
                 json: Mutex::new(HashMap::new()),
                 max_results: Mutex::new(HashMap::new()),
-                seed: None,
+                seed,
                 repairing: tokio::sync::Mutex::new(()),
                 verified: Mutex::new(std::collections::HashSet::new()),
                 relist: std::sync::atomic::AtomicBool::new(false),
@@ -1358,9 +1364,6 @@ impl ClusterConnection {
         ]))
     }
 
-    /// A pipeline: as it is when every keyed command is in one slot (or it is
-    /// a transaction); otherwise one pipeline per slot, sent concurrently,
-    /// replies put back in order.
     /// Each slot range and its primary: the cached slot map, or
     /// `CLUSTER SLOTS` read now.
     async fn slot_map(&mut self) -> RedisResult<Vec<(u16, u16, String)>> {
@@ -1470,6 +1473,11 @@ impl ClusterConnection {
         Ok(out.into_iter().map(|v| v.unwrap_or(Value::Nil)).collect())
     }
 
+    /// A pipeline: as it is when every keyed command is in one slot (or it is
+    /// a transaction); single-key deletes by primary (`delete_by_primary`);
+    /// commands that can run twice in one pipeline per primary, the others
+    /// in one per slot; the parts sent concurrently, replies put back in
+    /// order.
     async fn pipeline(
         &mut self,
         pipeline: &Pipeline,
