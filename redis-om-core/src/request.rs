@@ -30,31 +30,7 @@ pub(crate) enum Request {
 /// field expiration (Redis < 7.4) it fails and nothing is written.
 macro_rules! lua_field_ttls {
     () => {
-        r"
-local function field_ttls(key, m, e)
-  if m == 0 then
-    return {}
-  end
-  local names = {}
-  for i = 1, m do names[i] = ARGV[e + 2 * i - 2] end
-  local left = redis.call('HPTTL', key, 'FIELDS', m, unpack(names))
-  if type(left) ~= 'table' then
-    return {}
-  end
-  return left
-end
-local function restore_field_ttls(key, m, e, left)
-  for i = 1, m do
-    local field = ARGV[e + 2 * i - 2]
-    local ms = tonumber(left[i])
-    if ms and ms > 0 then
-      redis.call('HPEXPIRE', key, ms, 'FIELDS', 1, field)
-    else
-      redis.call('HEXPIRE', key, ARGV[e + 2 * i - 1], 'FIELDS', 1, field)
-    end
-  end
-end
-"
+        include_str!("lua/field_ttls.lua")
     };
 }
 pub(crate) use lua_field_ttls;
@@ -69,36 +45,8 @@ pub(crate) use lua_field_ttls;
 /// to set. An expiring field keeps the time it had left (`HSET` clears it, as
 /// redis-om-python restores it), or gets its seconds when it had none. Returns
 /// 1 when written, 0 when the condition failed.
-pub(crate) const SAVE_SCRIPT_SOURCE: &str = concat!(
-    lua_field_ttls!(),
-    r"
-local key = KEYS[1]
-local cond, ttl, kind = ARGV[1], ARGV[2], ARGV[3]
-local exists = redis.call('EXISTS', key) == 1
-if (cond == 'NX' and exists) or (cond == 'XX' and not exists) then
-  return 0
-end
-if kind == 'J' then
-  redis.call('JSON.SET', key, '$', ARGV[4])
-else
-  local n = tonumber(ARGV[4])
-  local m = tonumber(ARGV[5 + n])
-  local e = 6 + n
-  local left = field_ttls(key, m, e)
-  if n > 0 then
-    redis.call('HDEL', key, unpack(ARGV, 5, 4 + n))
-  end
-  redis.call('HSET', key, unpack(ARGV, e + 2 * m))
-  restore_field_ttls(key, m, e, left)
-end
-if ttl == 'P' then
-  redis.call('PERSIST', key)
-elseif ttl ~= '0' then
-  redis.call('PEXPIRE', key, ttl)
-end
-return 1
-"
-);
+pub(crate) const SAVE_SCRIPT_SOURCE: &str =
+    concat!(lua_field_ttls!(), include_str!("lua/save.lua"));
 
 /// [`SAVE_SCRIPT_SOURCE`] as a script.
 pub(crate) static SAVE_SCRIPT: LazyLock<redis::Script> =
@@ -113,47 +61,8 @@ pub(crate) static SAVE_SCRIPT: LazyLock<redis::Script> =
 /// [`SAVE_SCRIPT`]. Returns `{1}` when written, `{0}` when the condition
 /// failed, `{2, found}` when another version is stored (a missing document or
 /// field counts as version 0).
-pub(crate) static VERSIONED_SAVE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local key = KEYS[1]
-local cond, ttl, kind, vpath, expected = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local exists = redis.call('EXISTS', key) == 1
-if (cond == 'NX' and exists) or (cond == 'XX' and not exists) then
-  return {0}
-end
-local found = '0'
-if exists then
-  if kind == 'J' then
-    local raw = redis.call('JSON.GET', key, vpath)
-    if raw and raw ~= '[]' then
-      found = string.match(raw, '^%[(-?%d+)%]$') or raw
-    end
-  else
-    found = redis.call('HGET', key, vpath) or '0'
-  end
-end
-if found ~= expected then
-  return {2, found}
-end
-if kind == 'J' then
-  redis.call('JSON.SET', key, '$', ARGV[6])
-else
-  local n = tonumber(ARGV[6])
-  if n > 0 then
-    redis.call('HDEL', key, unpack(ARGV, 7, 6 + n))
-  end
-  redis.call('HSET', key, unpack(ARGV, 7 + n))
-end
-if ttl == 'P' then
-  redis.call('PERSIST', key)
-elseif ttl ~= '0' then
-  redis.call('PEXPIRE', key, ttl)
-end
-return {1}
-",
-    )
-});
+pub(crate) static VERSIONED_SAVE_SCRIPT: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("lua/versioned_save.lua")));
 
 impl Request {
     pub(crate) fn run_sync<C: ConnectionLike>(&self, con: &mut C) -> redis::RedisResult<Value> {

@@ -36,7 +36,7 @@ impl ClusterConnection {
         cmds: &[&Cmd],
         keys: &[&[u8]],
     ) -> RedisResult<Vec<Value>> {
-        const DELETE_HERE: &str = include_str!("delete_here.lua");
+        const DELETE_HERE: &str = include_str!("../lua/delete_here.lua");
         let ranges = self.slot_map().await?;
         let mut by_node: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut left: Vec<usize> = Vec::new();
