@@ -141,9 +141,11 @@ pub mod blocking {
     //! let named_ada: Vec<User> = User::find(|u| u.name.eq("Ada")).all(&mut con)?;
     //! # Ok(()) }
     //! ```
+    #[allow(deprecated)]
+    pub use redis_om_core::blocking::RESPONSE_TIMEOUT;
     pub use redis_om_core::blocking::{
         connect, connect_cluster, ClusterConnection, Migrator, PkIter, QueryIter, SyncModel,
-        SyncQuery, RESPONSE_TIMEOUT,
+        SyncQuery, SOCKET_TIMEOUT,
     };
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]

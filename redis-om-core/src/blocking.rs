@@ -47,13 +47,19 @@ pub mod prelude {
     pub use crate::{Find, Model, Page, SaveOptions, SortOrder, SyncAggregate};
 }
 
-/// How long a connection from [`connect`] waits for an answer before the call
-/// fails with [`Error::Timeout`](crate::Error::Timeout) (change it with
-/// `con.set_read_timeout`).
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection from [`connect`] waits on its socket (a read or a
+/// write) before the call fails with [`Error::Timeout`](crate::Error::Timeout)
+/// (change it with `con.set_read_timeout`). Longer than the async API's
+/// [`crate::RESPONSE_TIMEOUT`]: a blocking connection has no multiplexer to
+/// keep responsive, and a thread that waits harms nobody else.
+pub const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The former name of [`SOCKET_TIMEOUT`].
+#[deprecated(note = "renamed SOCKET_TIMEOUT: it is not the async API's RESPONSE_TIMEOUT")]
+pub const RESPONSE_TIMEOUT: Duration = SOCKET_TIMEOUT;
 
 /// A blocking connection to `target` (a URL such as [`crate::url()`], or a
-/// `redis::ConnectionInfo`), with [`RESPONSE_TIMEOUT`] on reads and writes so
+/// `redis::ConnectionInfo`), with [`SOCKET_TIMEOUT`] on reads and writes so
 /// that a server that stops answering cannot block forever; opened and
 /// checked with a `PING` within [`CONNECTION_TIMEOUT`](crate::CONNECTION_TIMEOUT)
 /// each, so that an unreachable server or a missing password fails here, fast.
@@ -72,8 +78,8 @@ pub fn connect(target: impl IntoConnectionInfo) -> Result<redis::Connection> {
     redis::cmd("PING")
         .query::<()>(&mut con)
         .map_err(crate::connect::refused)?;
-    con.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
-    con.set_write_timeout(Some(RESPONSE_TIMEOUT))?;
+    con.set_read_timeout(Some(SOCKET_TIMEOUT))?;
+    con.set_write_timeout(Some(SOCKET_TIMEOUT))?;
     Ok(con)
 }
 

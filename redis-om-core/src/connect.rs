@@ -92,6 +92,11 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// before the call fails with [`Error::Timeout`].
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long a cluster connection ([`crate::connect_cluster`]) waits for the
+/// answer to a command: [`RESPONSE_TIMEOUT`] four times over, since one
+/// answer may take a redirect and a read of the slot map first.
+pub const CLUSTER_RESPONSE_TIMEOUT: Duration = Duration::from_millis(2000);
+
 /// The settings of [`connect`], to start your own from (with [`connect_with`]):
 /// each connection attempt times out after [`CONNECTION_TIMEOUT`], each
 /// command after [`RESPONSE_TIMEOUT`], and a lost connection is reopened with

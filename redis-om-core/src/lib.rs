@@ -62,8 +62,8 @@ pub mod timestamp;
 
 pub use cluster::{cluster_urls, connect_cluster, ClusterConnection, SearchMode, CLUSTER_URLS_ENV};
 pub use connect::{
-    connect, connect_with, manager_config, url, CONNECTION_TIMEOUT, DEFAULT_URL, RESPONSE_TIMEOUT,
-    URL_ENV,
+    connect, connect_with, manager_config, url, CLUSTER_RESPONSE_TIMEOUT, CONNECTION_TIMEOUT,
+    DEFAULT_URL, RESPONSE_TIMEOUT, URL_ENV,
 };
 pub use error::{BulkFailure, Error, FailureKind, Result};
 pub use geo::{Coordinates, GeoUnit};

@@ -551,7 +551,7 @@ impl ClusterConnection {
             let client = redis::Client::open(info)?;
             let config = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(crate::connect::CONNECTION_TIMEOUT))
-                .set_response_timeout(Some(crate::connect::RESPONSE_TIMEOUT * 4));
+                .set_response_timeout(Some(crate::connect::CLUSTER_RESPONSE_TIMEOUT));
             let mut node = client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;

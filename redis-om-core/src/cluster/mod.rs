@@ -181,7 +181,7 @@ struct Shared {
 
 /// Connects to a cluster from its seed URLs (any reachable node finds the
 /// others), with redis-om's timeouts ([`crate::CONNECTION_TIMEOUT`],
-/// [`crate::RESPONSE_TIMEOUT`]) and RESP2.
+/// [`crate::CLUSTER_RESPONSE_TIMEOUT`]) and RESP2.
 ///
 /// # Errors
 /// [`Error::Config`] without seeds or with a URL that does not parse;
@@ -208,7 +208,7 @@ pub async fn connect_cluster<T: IntoConnectionInfo>(
     let seed = seeds.first().cloned();
     let client = redis::cluster::ClusterClient::builder(seeds)
         .connection_timeout(crate::connect::CONNECTION_TIMEOUT)
-        .response_timeout(crate::connect::RESPONSE_TIMEOUT * 4)
+        .response_timeout(crate::connect::CLUSTER_RESPONSE_TIMEOUT)
         .use_protocol(redis::ProtocolVersion::RESP2)
         .build()?;
     let inner = client.get_async_connection().await?;
