@@ -344,6 +344,65 @@ async fn find_stays_complete_across_a_slot_migration() {
     println!("{report:?}");
     assert_eq!(count().count(&mut con).await.unwrap(), 220);
 
+    // While the slot the copies are named after is half-moved, a search and
+    // the migrator fail within a few seconds with `TRYAGAIN` (a connection
+    // error: retry), not a query error or a timeout; once the move ends,
+    // search is exact again.
+    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
+    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
+    let tag_slot: u16 = mine
+        .split(' ')
+        .skip(8)
+        .filter_map(|r| r.rsplit('-').next()?.parse().ok())
+        .max()
+        .unwrap();
+    let _: () = q(
+        dst,
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(tag_slot)
+            .arg("IMPORTING")
+            .arg(&src_id),
+    );
+    let _: () = q(
+        src,
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(tag_slot)
+            .arg("MIGRATING")
+            .arg(&dst_id),
+    );
+    let t = Instant::now();
+    let err = count().count(&mut con).await.unwrap_err();
+    println!(
+        "a search while the copies' slot moves: {:?}: {err}",
+        t.elapsed()
+    );
+    assert!(err.is_connection_error(), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(8));
+    let t = Instant::now();
+    let err = Migrator::new()
+        .model::<User>()
+        .run(&mut con)
+        .await
+        .unwrap_err();
+    println!(
+        "the migrator while the copies' slot moves: {:?}: {err}",
+        t.elapsed()
+    );
+    assert!(err.is_connection_error(), "{err:?}");
+    assert!(!err.is_timeout(), "{err:?}");
+    move_slot(
+        src,
+        dst,
+        i64::from(tag_slot),
+        &src_id,
+        &dst_id,
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(count().count(&mut con).await.unwrap(), 220);
+
     // An operator's `redis-cli --cluster reshard` (when the server package
     // ships redis-cli): 300 slots of the third primary go to the first, then
     // 300 of the first to the third, while searches check every answer.

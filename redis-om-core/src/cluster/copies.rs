@@ -406,6 +406,62 @@ impl ClusterConnection {
         }
     }
 
+    /// Waits (up to [`stamp::SETTLE`]) until no primary is moving the slot
+    /// its copies are named after: a command for a copy's name would be
+    /// redirected (`ASK`) to the slot's other side, where that copy is not.
+    /// Then `TRYAGAIN`.
+    pub(super) async fn wait_copies_still(
+        &mut self,
+        what: &str,
+        refresh: bool,
+    ) -> RedisResult<Vec<(String, String)>> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let shards = self.shards(refresh || attempt > 0).await?;
+            let nodes = redis::cmd("CLUSTER").arg("NODES").clone();
+            let stamps = futures_util::future::join_all(shards.iter().map(|(addr, _)| {
+                let mut con = self.clone();
+                let nodes = &nodes;
+                async move { con.node(addr, nodes).await }
+            }))
+            .await;
+            let mut moving = Vec::new();
+            for ((addr, tag), reply) in shards.iter().zip(stamps) {
+                let me = stamp::parse(addr, &reply?)?;
+                let slot = key_slot(tag.as_bytes()).to_string();
+                for marker in &me.moving {
+                    let moved = marker
+                        .trim_start_matches('[')
+                        .split(['-', '>', '<'])
+                        .next()
+                        .is_some_and(|s| s == slot);
+                    if moved {
+                        moving.push(format!("{addr} {marker}"));
+                    }
+                }
+            }
+            if moving.is_empty() {
+                return Ok(shards);
+            }
+            if started.elapsed() >= stamp::SETTLE {
+                return Err(RedisError::from((
+                    ErrorKind::Server(ServerErrorKind::TryAgain),
+                    "redis-om cluster",
+                    format!(
+                        "{what} was not sent: the slot an index copy is named after was still \
+                         moving after {} s ({}), and the copy's name cannot be reached until \
+                         the move ends: retry then (nothing was changed)",
+                        stamp::SETTLE.as_secs(),
+                        moving.join(", ")
+                    ),
+                )));
+            }
+            tokio::time::sleep(stamp::backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
     /// Makes the copy `{tag}logical` on `addr`; whether it exists
     /// afterwards. A copy of an index forgotten meanwhile (dropped by the
     /// migrator) is dropped again.

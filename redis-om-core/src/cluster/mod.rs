@@ -691,7 +691,13 @@ impl ClusterConnection {
     ) -> RedisResult<Vec<(String, RedisResult<Value>)>> {
         let mut refresh = false;
         loop {
-            let shards = self.shards(refresh).await?;
+            let shards = if names.is_empty() {
+                self.shards(refresh).await?
+            } else {
+                // A copy's name is redirected while its slot moves.
+                self.wait_copies_still("a command on every primary's copy", refresh)
+                    .await?
+            };
             let replies = futures_util::future::join_all(shards.iter().map(|(addr, tag)| {
                 let mut con = self.clone();
                 let cmd = cmd_of(&tagged(args, names, tag));
@@ -740,8 +746,10 @@ impl ClusterConnection {
     /// which must accept it; recorded in the cluster, so that a copy a
     /// reshard leaves behind can be made again (`copies`).
     async fn everywhere(&mut self, args: &[Vec<u8>], names: &[usize]) -> RedisResult<Value> {
-        // Read the slots again: a definition must reach every current primary.
+        // Read the slots again: a definition must reach every current
+        // primary, none of which may be moving its copies' slot.
         self.shards(true).await?;
+        self.wait_copies_still("an index definition", false).await?;
         let change = copies::Change::of(args);
         // A name is forgotten before it goes, so that no repair brings back
         // a copy of a dropped index.

@@ -539,13 +539,28 @@ impl Settle {
                     || matches!(err.code(), Some("MOVED" | "ASK")) =>
             {
                 if self.started.elapsed() >= stamp::SETTLE {
+                    // A redirect of an index copy's name: the slot it is
+                    // named after is moving (or just moved).
+                    if matches!(err.code(), Some("MOVED" | "ASK")) {
+                        return Err(stamp::unsettled(
+                            what,
+                            &format!(
+                                "a primary redirected its index copy's name ({}): the slot the \
+                                 copy is named after is moving",
+                                crate::error::server_message(&err)
+                            ),
+                            true,
+                        ));
+                    }
                     return Err(err);
                 }
                 None
             }
             // A primary without its copy (a reshard moved the slot it was
-            // named after): reading the slots again repairs it (`copies`).
-            Some(err) if self.attempt == 0 && crate::error::is_unknown_index(&err) => {
+            // named after, and the nodes may not all know yet): reading the
+            // slots again repairs it (`copies`); a few times, as the map
+            // settles.
+            Some(err) if self.attempt < 3 && crate::error::is_unknown_index(&err) => {
                 relist.store(true, Ordering::Relaxed);
                 None
             }
