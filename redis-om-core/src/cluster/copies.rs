@@ -559,10 +559,14 @@ impl ClusterConnection {
         Ok(())
     }
 
-    /// Drops the copies a reshard left behind (see the [module](self)),
-    /// once the reshard is over: on each primary, a copy named after a slot
-    /// it no longer owns, whose index has a copy under the primary's own
-    /// tag. Returns how many were dropped. Run it from an operator's tool,
+    /// Drops the index copies a reshard left behind, once the reshard is
+    /// over. (Without a search coordinator each primary holds a copy of
+    /// every index named after one of its slots; when a reshard moves that
+    /// slot away, the copy stays on its primary, complete and still
+    /// indexing, but unreachable, and the connection makes a new one.) It
+    /// drops, on each primary, a copy named after a slot it no longer owns
+    /// whose index has a copy under the primary's own tag, and returns how
+    /// many it dropped. Run it from an operator's tool,
     /// not from a service's request path; it does nothing on a primary that
     /// is moving a slot.
     ///
