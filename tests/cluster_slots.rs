@@ -225,18 +225,7 @@ async fn find_stays_complete_across_a_slot_migration() {
         .unwrap();
     // A fresh connection (no names remembered) and the old one agree.
     for con in [&mut con, &mut fresh] {
-        let t = Instant::now();
-        assert_eq!(count().count(con).await.unwrap(), 210);
-        let all = count()
-            .sort_by(|u| u.n, SortOrder::Asc)
-            .all(con)
-            .await
-            .unwrap();
-        assert_eq!(
-            all.iter().map(|u| u.n).collect::<Vec<_>>(),
-            (0..210).collect::<Vec<_>>()
-        );
-        println!("count and all() after the move: {:?}", t.elapsed());
+        assert_exact(con, &run, 210, "after the first slots moved").await;
     }
 
     // Issue 24, item 4, the other end: the primary's last slot, the one its
@@ -245,14 +234,7 @@ async fn find_stays_complete_across_a_slot_migration() {
     // migrator: the primary's copies are made again under a slot it keeps
     // (from the definitions recorded in the cluster), and the orphans are
     // dropped.
-    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
-    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
-    let last: u16 = mine
-        .split(' ')
-        .skip(8)
-        .filter_map(|r| r.rsplit('-').next()?.parse().ok())
-        .max()
-        .unwrap();
+    let last = own_slots(src).iter().map(|(_, hi)| *hi).max().unwrap();
     let old_tag = (0u32..)
         .map(|n| format!("{n:x}"))
         .find(|t| key_slot(t) == last)
@@ -283,21 +265,7 @@ async fn find_stays_complete_across_a_slot_migration() {
         .await
         .unwrap();
     for con in [&mut con, &mut fresh] {
-        let t = Instant::now();
-        assert_eq!(count().count(con).await.unwrap(), 220);
-        let all = count()
-            .sort_by(|u| u.n, SortOrder::Asc)
-            .all(con)
-            .await
-            .unwrap();
-        assert_eq!(
-            all.iter().map(|u| u.n).collect::<Vec<_>>(),
-            (0..220).collect::<Vec<_>>()
-        );
-        println!(
-            "count and all() after the last slot moved: {:?}",
-            t.elapsed()
-        );
+        assert_exact(con, &run, 220, "after the last slot moved").await;
     }
     // The orphans stay until an operator drops them; then they are gone,
     // the node moves no slot (the marker used to drop them is cleared),
@@ -348,14 +316,7 @@ async fn find_stays_complete_across_a_slot_migration() {
     // the migrator fail within a few seconds with `TRYAGAIN` (a connection
     // error: retry), not a query error or a timeout; once the move ends,
     // search is exact again.
-    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
-    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
-    let tag_slot: u16 = mine
-        .split(' ')
-        .skip(8)
-        .filter_map(|r| r.rsplit('-').next()?.parse().ok())
-        .max()
-        .unwrap();
+    let tag_slot = own_slots(src).iter().map(|(_, hi)| *hi).max().unwrap();
     let _: () = q(
         dst,
         redis::cmd("CLUSTER")
@@ -457,18 +418,12 @@ async fn find_stays_complete_across_a_slot_migration() {
             .map(|i| format!("d{round}-{i}"))
             .find(|t| {
                 let slot: i64 = q(src, redis::cmd("CLUSTER").arg("KEYSLOT").arg(t));
-                let empty = q::<i64>(
-                    src,
-                    redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot),
-                ) == 0;
-                empty && {
-                    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
-                    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
-                    mine.split(' ').skip(8).any(|r| {
-                        let (lo, hi) = r.split_once('-').unwrap_or((r, r));
-                        matches!((lo.parse::<i64>(), hi.parse::<i64>()), (Ok(lo), Ok(hi)) if (lo..=hi).contains(&slot))
-                    })
-                }
+                let empty =
+                    q::<i64>(src, redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot)) == 0;
+                empty
+                    && own_slots(src)
+                        .iter()
+                        .any(|(lo, hi)| (i64::from(*lo)..=i64::from(*hi)).contains(&slot))
             })
             .unwrap();
         let slot: i64 = q(src, redis::cmd("CLUSTER").arg("KEYSLOT").arg(&tag));
@@ -523,14 +478,7 @@ async fn find_stays_complete_across_a_slot_migration() {
         .unwrap();
     let new_id: String = q(new, redis::cmd("CLUSTER").arg("MYID"));
     assert!(copies(new).is_empty());
-    let nodes: String = q(src, redis::cmd("CLUSTER").arg("NODES"));
-    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
-    let slot: u16 = mine
-        .split(' ')
-        .skip(8)
-        .filter_map(|r| r.split('-').next()?.parse().ok())
-        .next()
-        .unwrap();
+    let slot = own_slots(src)[0].0;
     let tag = (0..)
         .map(|i| format!("n{i}"))
         .find(|t| key_slot(t) == slot)
@@ -562,29 +510,52 @@ async fn find_stays_complete_across_a_slot_migration() {
         .await
         .unwrap();
     for con in [&mut con, &mut fresh] {
-        let t = Instant::now();
-        let n = loop {
-            match count().count(con).await {
-                // The cluster's nodes learn of the move by gossip.
-                Err(err) if err.is_connection_error() && t.elapsed() < Duration::from_secs(10) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                other => break other.unwrap(),
-            }
-        };
-        assert_eq!(n, 250);
-        let all = count()
-            .sort_by(|u| u.n, SortOrder::Asc)
-            .all(con)
-            .await
-            .unwrap();
-        assert_eq!(
-            all.iter().map(|u| u.n).collect::<Vec<_>>(),
-            (0..250).collect::<Vec<_>>()
-        );
-        println!("count and all() with a new primary: {:?}", t.elapsed());
+        assert_exact(con, &run, 250, "with a new primary").await;
     }
     assert!(!copies(new).is_empty());
+}
+
+/// The slot ranges the primary on `port` serves, from its own line of
+/// `CLUSTER NODES`.
+fn own_slots(port: u16) -> Vec<(u16, u16)> {
+    let nodes: String = q(port, redis::cmd("CLUSTER").arg("NODES"));
+    let mine = nodes.lines().find(|l| l.contains("myself")).unwrap();
+    mine.split(' ')
+        .skip(8)
+        .filter(|r| !r.starts_with('['))
+        .map(|r| {
+            let (lo, hi) = r.split_once('-').unwrap_or((r, r));
+            (lo.parse().unwrap(), hi.parse().unwrap())
+        })
+        .collect()
+}
+
+/// `count` of the documents of `run` is `n` and a sorted `all()` gives
+/// `0..n` in order, on `con` (waiting up to 10 s while the nodes learn of
+/// a move by gossip, which fails with a connection error meanwhile).
+async fn assert_exact(con: &mut redis_om::ClusterConnection, run: &str, n: i64, what: &str) {
+    let t = Instant::now();
+    let query = || User::find(|u| u.run.eq(run));
+    let counted = loop {
+        match query().count(con).await {
+            Err(err) if err.is_connection_error() && t.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(counted, n as u64, "{what}");
+    let all = query()
+        .sort_by(|u| u.n, SortOrder::Asc)
+        .all(con)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|u| u.n).collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>(),
+        "{what}"
+    );
+    println!("count and all() {what}: {:?}", t.elapsed());
 }
 
 /// Searches until `stop` (and at least three rounds): `count`, `all()` and
