@@ -247,18 +247,7 @@ async fn find_stays_complete_across_a_slot_migration() {
         "the copies on {src} are named after its last slot {last}: {:?}",
         copies(src)
     );
-    let tag = (0..)
-        .map(|i| format!("l{i}"))
-        .find(|t| key_slot(t) == last)
-        .unwrap();
-    let mut last_docs: Vec<User> = (0..10)
-        .map(|i| User {
-            pk: Some(format!("{{{tag}}}{run}-last-{i}")),
-            run: run.clone(),
-            n: 210 + i,
-        })
-        .collect();
-    User::save_all(&mut con, &mut last_docs).await.unwrap();
+    let last_docs = save_in_slot(&mut con, &run, last, 210, 10, "last").await;
     assert_eq!(count().count(&mut con).await.unwrap(), 220);
     move_slot(src, dst, i64::from(last), &src_id, &dst_id, Duration::ZERO).await;
     let mut fresh = redis_om::connect_cluster(vec![format!("redis://127.0.0.1:{dst}")])
@@ -479,18 +468,7 @@ async fn find_stays_complete_across_a_slot_migration() {
     let new_id: String = q(new, redis::cmd("CLUSTER").arg("MYID"));
     assert!(copies(new).is_empty());
     let slot = own_slots(src)[0].0;
-    let tag = (0..)
-        .map(|i| format!("n{i}"))
-        .find(|t| key_slot(t) == slot)
-        .unwrap();
-    let mut newcomers: Vec<User> = (0..30)
-        .map(|i| User {
-            pk: Some(format!("{{{tag}}}{run}-new-{i}")),
-            run: run.clone(),
-            n: 220 + i,
-        })
-        .collect();
-    User::save_all(&mut con, &mut newcomers).await.unwrap();
+    save_in_slot(&mut con, &run, slot, 220, 30, "new").await;
     assert_eq!(count().count(&mut con).await.unwrap(), 250);
     let t = Instant::now();
     move_slot(src, new, i64::from(slot), &src_id, &new_id, Duration::ZERO).await;
@@ -513,6 +491,31 @@ async fn find_stays_complete_across_a_slot_migration() {
         assert_exact(con, &run, 250, "with a new primary").await;
     }
     assert!(!copies(new).is_empty());
+}
+
+/// `k` documents of `run` whose keys are in `slot` (a hash tag found for
+/// it), numbered from `first`, saved.
+async fn save_in_slot(
+    con: &mut redis_om::ClusterConnection,
+    run: &str,
+    slot: u16,
+    first: i64,
+    k: i64,
+    label: &str,
+) -> Vec<User> {
+    let tag = (0..)
+        .map(|i| format!("{label}{i}"))
+        .find(|t| key_slot(t) == slot)
+        .unwrap();
+    let mut docs: Vec<User> = (0..k)
+        .map(|i| User {
+            pk: Some(format!("{{{tag}}}{run}-{label}-{i}")),
+            run: run.to_owned(),
+            n: first + i,
+        })
+        .collect();
+    User::save_all(con, &mut docs).await.unwrap();
+    docs
 }
 
 /// The slot ranges the primary on `port` serves, from its own line of
