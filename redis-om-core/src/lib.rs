@@ -17,6 +17,7 @@ mod pk;
 mod value;
 mod vector;
 // Storage: replies and encodings, not models.
+mod info;
 mod storage;
 // The registry of the program's models.
 mod registry;
@@ -124,7 +125,7 @@ pub mod __fuzz {
                 let _ = pair;
             }
         }
-        let _ = crate::status::info_field(&value, "index_name");
+        let _ = crate::info::IndexInfo::of(&value);
         if let Value::BulkString(text) = &value {
             let _ = crate::storage::decode_json::<serde_json::Value>("k", text);
         }

@@ -40,7 +40,6 @@ use crate::error::{Error, Result};
 use crate::exec::{block_on, AsyncExec, Exec, SyncExec};
 use crate::model::Model;
 use crate::schema::IndexSchema;
-use crate::status::info_field;
 use crate::storage::bytes_of;
 
 /// What the migrator did (or, in a dry run, would do) for one model.
@@ -843,24 +842,11 @@ use crate::error::is_unknown_index;
 async fn index_behind<E: Exec>(exec: &mut E, name: &str) -> Result<Option<LiveIndex>> {
     match exec.query(&cmd("FT.INFO").arg(name).to_owned()).await {
         Ok(info) => {
-            let text = |v: &Value| bytes_of(v).map(|b| String::from_utf8_lossy(b).into_owned());
-            let definition = info_field(&info, "index_definition");
-            let key_type = definition
-                .and_then(|d| info_field(d, "key_type"))
-                .and_then(text);
-            let prefixes = match definition.and_then(|d| info_field(d, "prefixes")) {
-                Some(Value::Array(items)) | Some(Value::Set(items)) => {
-                    items.iter().filter_map(text).collect()
-                }
-                Some(other) => text(other).into_iter().collect(),
-                None => Vec::new(),
-            };
+            let info = crate::info::IndexInfo::of(&info);
             Ok(Some(LiveIndex {
-                name: info_field(&info, "index_name")
-                    .and_then(text)
-                    .unwrap_or_else(|| name.to_owned()),
-                key_type,
-                prefixes,
+                name: info.index_name.unwrap_or_else(|| name.to_owned()),
+                key_type: info.key_type,
+                prefixes: info.prefixes,
             }))
         }
         Err(err) if is_unknown_index(&err) => Ok(None),
@@ -878,14 +864,6 @@ async fn list_indexes<E: Exec>(exec: &mut E) -> Result<Vec<String>> {
             .collect(),
         _ => Vec::new(),
     })
-}
-
-fn as_f64(v: &Value) -> Option<f64> {
-    match v {
-        Value::Int(i) => Some(*i as f64),
-        Value::Double(d) => Some(*d),
-        other => bytes_of(other).and_then(|b| std::str::from_utf8(b).ok()?.parse().ok()),
-    }
 }
 
 /// The commands of a migration, sent (or only recorded in a dry run).
@@ -933,13 +911,9 @@ impl<E: Exec> Steps<'_, E> {
         let mut pause = Duration::from_millis(5);
         loop {
             let info = run(self.exec, &cmd("FT.INFO").arg(index).to_owned()).await?;
-            let indexing = info_field(&info, "indexing")
-                .and_then(as_f64)
-                .unwrap_or(0.0);
-            let percent = info_field(&info, "percent_indexed")
-                .and_then(as_f64)
-                .unwrap_or(1.0);
-            if indexing == 0.0 && percent >= 1.0 {
+            let info = crate::info::IndexInfo::of(&info);
+            let percent = info.percent_indexed;
+            if info.built() {
                 return Ok(());
             }
             let waited = start.elapsed();

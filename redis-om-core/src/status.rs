@@ -9,7 +9,6 @@ use redis::{cmd, Value};
 use crate::error::Error;
 use crate::model::Model;
 use crate::request::{Op, Parse, Request};
-use crate::storage::bytes_of;
 
 /// The state of a model's search index, from `FT.INFO`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,38 +52,17 @@ impl fmt::Display for IndexStatus {
     }
 }
 
-fn number(value: Option<&Value>) -> Option<f64> {
-    match value? {
-        Value::Int(i) => Some(*i as f64),
-        Value::Double(d) => Some(*d),
-        other => std::str::from_utf8(bytes_of(other)?)
-            .ok()?
-            .trim()
-            .parse()
-            .ok(),
-    }
-}
-
-fn text(value: Option<&Value>) -> Option<String> {
-    let text = String::from_utf8_lossy(bytes_of(value?)?).into_owned();
-    // FT.INFO says "N/A" when there was no error.
-    (text != "N/A" && !text.is_empty()).then_some(text)
-}
-
 /// Reads an `FT.INFO` reply.
 pub(crate) fn parse_info(index: &str, info: &Value) -> IndexStatus {
-    let errors = info_field(info, "Index Errors");
-    let error_field = |name| errors.and_then(|e| info_field(e, name));
+    let info = crate::info::IndexInfo::of(info);
     IndexStatus {
         index: index.to_owned(),
-        num_docs: number(info_field(info, "num_docs")).unwrap_or(0.0) as u64,
-        indexing_failures: number(info_field(info, "hash_indexing_failures"))
-            .or_else(|| number(error_field("indexing failures")))
-            .unwrap_or(0.0) as u64,
-        last_error: text(error_field("last indexing error")),
-        last_error_key: text(error_field("last indexing error key")),
-        indexing: number(info_field(info, "indexing")).is_some_and(|n| n != 0.0),
-        percent_indexed: number(info_field(info, "percent_indexed")).unwrap_or(1.0),
+        num_docs: info.num_docs,
+        indexing_failures: info.indexing_failures,
+        last_error: info.last_error,
+        last_error_key: info.last_error_key,
+        indexing: info.indexing,
+        percent_indexed: info.percent_indexed,
     }
 }
 
@@ -108,5 +86,3 @@ pub(crate) fn missing<M: Model>(err: Error) -> Error {
         other => other,
     }
 }
-
-pub(crate) use crate::storage::info_field;

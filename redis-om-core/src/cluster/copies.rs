@@ -217,16 +217,6 @@ fn already_exists(err: &RedisError) -> bool {
         .contains("already exists")
 }
 
-fn number(value: Option<&Value>) -> Option<f64> {
-    match value? {
-        Value::Int(i) => Some(*i as f64),
-        Value::Double(d) => Some(*d),
-        Value::BulkString(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
-        Value::SimpleString(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 fn building(index: &str, addr: &str) -> RedisError {
     RedisError::from((
         ErrorKind::Server(ServerErrorKind::TryAgain),
@@ -427,8 +417,18 @@ impl ClusterConnection {
             }))
             .await;
             let mut moving = Vec::new();
+            let mut unreachable = None;
             for ((addr, tag), reply) in shards.iter().zip(stamps) {
-                let me = stamp::parse(addr, &reply?)?;
+                // A primary gone (a failover): the next attempt reads the
+                // map again.
+                let reply = match reply {
+                    Err(err) if crate::error::is_unavailable(&err) => {
+                        unreachable = Some(err);
+                        continue;
+                    }
+                    other => other?,
+                };
+                let me = stamp::parse(addr, &reply)?;
                 let slot = key_slot(tag.as_bytes()).to_string();
                 for marker in &me.moving {
                     let moved = marker
@@ -441,10 +441,13 @@ impl ClusterConnection {
                     }
                 }
             }
-            if moving.is_empty() {
+            if moving.is_empty() && unreachable.is_none() {
                 return Ok(shards);
             }
             if started.elapsed() >= stamp::SETTLE {
+                if let (true, Some(err)) = (moving.is_empty(), unreachable) {
+                    return Err(err);
+                }
                 return Err(RedisError::from((
                     ErrorKind::Server(ServerErrorKind::TryAgain),
                     "redis-om cluster",
@@ -500,13 +503,7 @@ impl ClusterConnection {
             other => other,
         };
         match reply {
-            Ok(reply) => {
-                let indexing =
-                    number(crate::storage::info_field(&reply, "indexing")).unwrap_or(0.0);
-                let percent =
-                    number(crate::storage::info_field(&reply, "percent_indexed")).unwrap_or(1.0);
-                Ok(indexing == 0.0 && percent >= 1.0)
-            }
+            Ok(reply) => Ok(crate::info::IndexInfo::of(&reply).built()),
             Err(err) if crate::error::is_unknown_index(&err) => Ok(true),
             Err(err) => Err(err),
         }
@@ -644,7 +641,7 @@ impl ClusterConnection {
             return Ok(0);
         }
         let outcome = self
-            .drop_orphans_leased(node, &nodes, &me, tag, &noted)
+            .drop_orphans_leased(node, &nodes, &me, tag, &noted, (&lease, &token))
             .await;
         let release = redis::cmd("EVAL")
             .arg(
@@ -666,6 +663,7 @@ impl ClusterConnection {
         me: &stamp::Stamp,
         tag: &str,
         noted: &str,
+        (lease, token): (&str, &str),
     ) -> crate::Result<u64> {
         // A marker an earlier run left (killed between IMPORTING and
         // STABLE): the only slot this node moves, the one noted.
@@ -712,6 +710,19 @@ impl ClusterConnection {
             let Some(owner) = stamp::owner_of(nodes, slot) else {
                 continue;
             };
+            // The lease lasts for each slot's steps (renewed, if still ours).
+            let renew = redis::cmd("EVAL")
+                .arg(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                     return redis.call('PEXPIRE', KEYS[1], 30000) end return 0",
+                )
+                .arg(1)
+                .arg(lease)
+                .arg(token)
+                .clone();
+            if !matches!(self.keyed(&renew).await?, Value::Int(1)) {
+                break;
+            }
             let note = redis::cmd("SET").arg(noted).arg(slot).clone();
             self.keyed(&note).await?;
             let marked: RedisResult<Value> = redis::cmd("CLUSTER")

@@ -43,34 +43,16 @@ pub(super) struct IndexFacts {
 
 impl IndexFacts {
     pub(super) fn of(info: &Value) -> IndexFacts {
-        let mut facts = IndexFacts::default();
-        let Value::Array(items) = info else {
-            return facts;
-        };
-        for pair in items.chunks_exact(2) {
-            match text(&pair[0]).as_deref() {
-                Some("index_definition") => facts.json = format!("{:?}", pair[1]).contains("JSON"),
-                Some("attributes") => {
-                    let Value::Array(attrs) = &pair[1] else {
-                        continue;
-                    };
-                    for attr in attrs {
-                        let Value::Array(parts) = attr else { continue };
-                        let name = parts
-                            .chunks(2)
-                            .find(|p| text(&p[0]).as_deref() == Some("attribute"))
-                            .and_then(|p| p.get(1))
-                            .and_then(text);
-                        let sortable = parts.iter().any(|p| text(p).as_deref() == Some("SORTABLE"));
-                        if let (Some(name), true) = (name, sortable) {
-                            facts.sortable.push(name.into_bytes());
-                        }
-                    }
-                }
-                _ => {}
-            }
+        let info = crate::info::IndexInfo::of(info);
+        IndexFacts {
+            json: info.on_json(),
+            sortable: info
+                .attributes
+                .into_iter()
+                .filter(|a| a.sortable)
+                .map(|a| a.name.into_bytes())
+                .collect(),
         }
-        facts
     }
 }
 

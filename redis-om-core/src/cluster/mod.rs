@@ -524,6 +524,10 @@ impl ClusterConnection {
                     .collect(),
             )),
             (SearchMode::PerShard, "FT.INFO") => {
+                // Not on a search's path: waiting for a move of the copies'
+                // slot first spares a redirect to the other side (where
+                // redis-rs would look for the copy in vain).
+                self.wait_copies_still("FT.INFO", false).await?;
                 let replies = self.per_shard(&args, &[1]).await?;
                 merge_info(replies)
             }
@@ -691,12 +695,13 @@ impl ClusterConnection {
     ) -> RedisResult<Vec<(String, RedisResult<Value>)>> {
         let mut refresh = false;
         loop {
-            let shards = if names.is_empty() {
-                self.shards(refresh).await?
-            } else {
-                // A copy's name is redirected while its slot moves.
-                self.wait_copies_still("a command on every primary's copy", refresh)
+            let shards = if refresh && !names.is_empty() {
+                // A copy's name is redirected while its slot moves: the
+                // second attempt waits for the move to end.
+                self.wait_copies_still("a command on every primary's copy", true)
                     .await?
+            } else {
+                self.shards(refresh).await?
             };
             let replies = futures_util::future::join_all(shards.iter().map(|(addr, tag)| {
                 let mut con = self.clone();
@@ -896,8 +901,6 @@ impl ClusterConnection {
         ]))
     }
 }
-
-impl ClusterConnection {}
 
 impl aio::ConnectionLike for ClusterConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {

@@ -87,7 +87,28 @@ impl ClusterConnection {
                     left.extend(indices);
                     continue;
                 }
-                Err(err) => return Err(err),
+                // The primary of the cached map is gone or a replica now (a
+                // failover): the script did not run there; each key goes
+                // alone through the redirects, and the map is read again.
+                Err(err)
+                    if err.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
+                        || err.is_connection_refusal()
+                        || err.kind() == ErrorKind::ClusterConnectionNotFound =>
+                {
+                    if let Ok(mut cached) = self.shared.ranges.lock() {
+                        *cached = None;
+                    }
+                    left.extend(indices);
+                    continue;
+                }
+                Err(err) => {
+                    if crate::error::is_unavailable(&err) {
+                        if let Ok(mut cached) = self.shared.ranges.lock() {
+                            *cached = None;
+                        }
+                    }
+                    return Err(err);
+                }
                 _ => {
                     return Err(client_error(
                         "a delete script answered something else than one count per key",

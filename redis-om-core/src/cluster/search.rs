@@ -560,7 +560,11 @@ impl Settle {
             // named after, and the nodes may not all know yet): reading the
             // slots again repairs it (`copies`); a few times, as the map
             // settles.
-            Some(err) if self.attempt < 3 && crate::error::is_unknown_index(&err) => {
+            Some(err)
+                if self.attempt < 3
+                    && (self.attempt == 0 || self.started.elapsed() < stamp::SETTLE)
+                    && crate::error::is_unknown_index(&err) =>
+            {
                 relist.store(true, Ordering::Relaxed);
                 None
             }

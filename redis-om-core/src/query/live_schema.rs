@@ -121,21 +121,13 @@ fn attribute_names(field: &crate::schema::IndexedField) -> Vec<String> {
 
 /// The attributes of a live index and their types (`FT.INFO … attributes`).
 fn live_attributes(info: &Value) -> Option<Vec<(String, String)>> {
-    let Value::Array(attributes) = crate::storage::info_field(info, "attributes")? else {
-        return None;
-    };
-    let text = |v: &Value| bytes_of(v).map(|b| String::from_utf8_lossy(b).into_owned());
-    let mut out = Vec::new();
-    for attribute in attributes {
-        let (Some(name), Some(kind)) = (
-            crate::storage::info_field(attribute, "attribute").and_then(text),
-            crate::storage::info_field(attribute, "type").and_then(text),
-        ) else {
-            continue;
-        };
-        out.push((name, kind.to_ascii_uppercase()));
-    }
-    Some(out)
+    let info = crate::info::IndexInfo::of(info);
+    info.has_attributes.then(|| {
+        info.attributes
+            .into_iter()
+            .map(|a| (a.name, a.kind))
+            .collect()
+    })
 }
 
 /// The model's fields that a live index with `live` attributes lacks, or
