@@ -91,9 +91,14 @@ fn classified(err: &Error) -> bool {
 async fn a_killed_primary_loses_no_acknowledged_save() {
     let seeds = start_cluster();
     let _stop = StopCluster;
-    let mut con = redis_om::connect_cluster(seeds).await.unwrap();
+    let mut con = redis_om::connect_cluster(seeds.clone()).await.unwrap();
     Migrator::new().model::<User>().run(&mut con).await.unwrap();
     let run = common::unique("fo");
+    // A connection that learns the slot map now, with a delete, and deletes
+    // again only after the failover (its map still names the dead primary).
+    let mut deleter = redis_om::connect_cluster(seeds).await.unwrap();
+    let absent: Vec<String> = (0..50).map(|i| format!("{run}-absent-{i}")).collect();
+    assert_eq!(User::delete_many(&mut deleter, &absent).await.unwrap(), 0);
     let durable = SaveOptions::new().replicas(1, Duration::from_secs(2));
     let mut acknowledged: Vec<String> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
@@ -287,6 +292,17 @@ async fn a_killed_primary_loses_no_acknowledged_save() {
         (acked..=acked + failed).contains(&counted),
         "{counted} found, {acked} acknowledged, {failed} failed"
     );
+
+    // `delete_many` through the connection whose slot map still names the
+    // dead primary: every document deleted, the count exact.
+    let doomed: Vec<String> = acknowledged.iter().take(300).cloned().collect();
+    let deleted = User::delete_many(&mut deleter, &doomed).await.unwrap();
+    assert_eq!(deleted, doomed.len() as u64);
+    assert!(User::get_many(&mut con, &doomed)
+        .await
+        .unwrap()
+        .iter()
+        .all(Option::is_none));
 
     // Then the promoted replica dies too: that shard is gone. Counts and
     // `all_pks` fail; never `Ok` with the other shards' documents only.
