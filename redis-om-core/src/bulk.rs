@@ -28,21 +28,7 @@ fn add_save(pipe: &mut Pipeline, key: &str, encoded: &Encoded<'_>, expiry: Expir
         Encoded::Hash(fields) => fields.unset(),
         Encoded::Json(_) => &[],
     };
-    let write = match encoded {
-        Encoded::Hash(fields) => {
-            let mut hset = cmd("HSET");
-            hset.arg(key);
-            for (name, value) in fields.set() {
-                hset.arg(*name).arg(value);
-            }
-            hset
-        }
-        Encoded::Json(doc) => {
-            let mut set = cmd("JSON.SET");
-            set.arg(key).arg("$").arg(doc.as_slice());
-            set
-        }
-    };
+    let write = crate::ops::write_cmd(key, encoded);
     if unset.is_empty() && expiry == Expiry::Keep {
         pipe.add_command(write);
         return 1;

@@ -188,7 +188,8 @@ pub(crate) fn save<M: Model>(
     Ok(Some(op))
 }
 
-fn write_cmd(key: &str, encoded: &Encoded<'_>) -> Cmd {
+/// The write of a whole document: `HSET` of its fields, or `JSON.SET` at `$`.
+pub(crate) fn write_cmd(key: &str, encoded: &Encoded<'_>) -> Cmd {
     match encoded {
         Encoded::Hash(fields) => {
             let mut hset = cmd("HSET");
