@@ -329,7 +329,7 @@ impl ClusterConnection {
     /// Gives each listed primary a copy of every recorded index it lacks
     /// under its tag, and every recorded alias (see the [module](self)).
     /// `shards`: each primary and its tag; `lists`: the `FT._LIST` of the
-    /// primaries that answered; `ranges`: the slot map. Best effort and
+    /// primaries that answered. Best effort and
     /// bounded by [`BUILD`]: an index it cannot repair stays as it was, and
     /// its searches say so ("does not exist").
     pub(super) async fn repair(
