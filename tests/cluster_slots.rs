@@ -33,6 +33,25 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/redis-stack")
 }
 
+/// `scripts/redis-stack cluster <sub>` for this test's cluster, which must
+/// succeed; the last line it printed.
+fn cluster(sub: &str) -> String {
+    let out = Command::new(script())
+        .args(["cluster", sub, "--port-base", &base().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 struct StopCluster;
 impl Drop for StopCluster {
     fn drop(&mut self) {
@@ -58,23 +77,9 @@ async fn find_stays_complete_across_a_slot_migration() {
     let _ = Command::new(script())
         .args(["cluster", "stop", "--port-base", &base().to_string()])
         .output();
-    let out = Command::new(script())
-        .args(["cluster", "start", "--port-base", &base().to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let started = cluster("start");
     let _stop = StopCluster;
-    let seeds: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
+    let seeds: Vec<String> = started.split(',').map(str::to_owned).collect();
     let mut con = redis_om::connect_cluster(seeds).await.unwrap();
     Migrator::new().model::<User>().run(&mut con).await.unwrap();
     // A hash tag whose slot is the first primary's, but not its first slot
@@ -449,22 +454,7 @@ async fn find_stays_complete_across_a_slot_migration() {
     // once a slot with documents moves to it, search goes on without the
     // migrator: its copies are made from the recorded definitions, and used
     // once they finished indexing.
-    let out = Command::new(script())
-        .args(["cluster", "add-node", "--port-base", &base().to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let new: u16 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let new: u16 = cluster("add-node").trim().parse().unwrap();
     let new_id: String = q(new, redis::cmd("CLUSTER").arg("MYID"));
     assert!(copies(new).is_empty());
     let slot = own_slots(src)[0].0;
